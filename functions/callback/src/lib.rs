@@ -1,0 +1,64 @@
+//! Step 2 — `GET /api/v1/organizations/whatsapp/callback?code&state` (no JWT).
+//!
+//! The browser arrives here from Meta's dialog; the state authenticates it. The code is
+//! exchanged for a short-lived token, that for a long-lived one, and `debug_token` tells
+//! which WABAs were granted; the token is sealed onto the state for the next steps.
+//! Browsers are redirected to `FRONTEND_URL` with `state` (or `error`); clients sending
+//! `Accept: application/json` get JSON.
+
+use serde_json::json;
+use shared::domain::StateToken;
+use shared::onboarding;
+use shared::{ApiError, App, Request, Response};
+
+pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
+    let state_param = request.query_value("state").map(str::to_owned);
+    let outcome = authorize(app, &request).await;
+    Ok(match (outcome, request.accepts_json()) {
+        (Ok(state), true) => Response::ok(&json!({
+            "success": true,
+            "state": state,
+            "message": "Authorization successful. Please select your WhatsApp Business Account and phone number.",
+        })),
+        (Ok(state), false) => Response::redirect(&frontend(app, &[("state", &state)])),
+        (Err(error), true) => error.into(),
+        (Err(error), false) => {
+            let mut params = vec![("error", error.code)];
+            if let Some(state) = state_param.as_deref() {
+                params.push(("state", state));
+            }
+            Response::redirect(&frontend(app, &params))
+        }
+    })
+}
+
+/// Returns the state to hand back to the frontend once it is authorized.
+async fn authorize(app: &App, request: &Request) -> Result<String, ApiError> {
+    // Meta sends the person back with `error=access_denied` when they cancel the dialog.
+    if let Some(error) = request.query_value("error") {
+        let reason = request.query_value("error_reason").unwrap_or(error);
+        tracing::info!(reason, "authorization declined at Meta");
+        return Err(ApiError::new(
+            http::StatusCode::BAD_REQUEST,
+            "access_denied",
+            "WhatsApp access was not granted at Meta.",
+        )
+        .with_action("Start the connection again and approve access to your WhatsApp Business Account."));
+    }
+    let token: StateToken = request.query("state").map_err(|_| ApiError::invalid_state())?;
+    let code = request.query_value("code").ok_or_else(|| ApiError::validation("query parameter `code` is required"))?;
+    let state = app.records.state(&token.key()).await?.ok_or_else(ApiError::invalid_state)?;
+    let state = onboarding::usable(state, app.now())?;
+    onboarding::authorize(app, state, code).await?;
+    Ok(token.as_str().to_owned())
+}
+
+fn frontend(app: &App, params: &[(&str, &str)]) -> String {
+    match url::Url::parse(&app.config.frontend_url) {
+        Ok(mut url) => {
+            url.query_pairs_mut().extend_pairs(params);
+            url.into()
+        }
+        Err(_) => app.config.frontend_url.clone(),
+    }
+}

@@ -1,0 +1,57 @@
+//! Step 1 — `GET /api/v1/organizations/{organizationId}/whatsapp/init-oauth`.
+//!
+//! Issues a fresh OAuth state bound to the organization and the caller, valid for
+//! `OAUTH_STATE_TTL_SECONDS`, and the URL of Meta's consent dialog that carries it.
+
+use serde_json::json;
+use shared::domain::{OAuthState, OrganizationId, StateStep, StateToken};
+use shared::{ApiError, App, Request, Response};
+
+pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
+    let caller = request.caller()?;
+    let organization_id: OrganizationId = request.path("organizationId")?;
+    let organization = app.owned_organization(&caller, &organization_id).await?;
+
+    let now = app.now();
+    let token = StateToken::generate();
+    let state = OAuthState {
+        key: token.key(),
+        organization_id: organization.id,
+        caller: caller.user,
+        // Kept on the state: the code exchange must repeat it byte for byte.
+        redirect_uri: app.config.meta.redirect_uri.clone(),
+        created_at: now,
+        expires_at: now.plus_seconds(app.config.oauth_state_ttl.as_secs() as i64),
+        step: StateStep::Pending,
+    };
+    app.records.create_state(&state).await?;
+
+    Ok(Response::ok(&json!({
+        "success": true,
+        "authUrl": dialog_url(app, &token, &state.redirect_uri),
+        "state": token.as_str(),
+        "expiresAt": state.expires_at.to_rfc3339(),
+        "message": "Redirect the user to authUrl to authorize WhatsApp access.",
+    })))
+}
+
+/// `{META_DIALOG_URL}/{version}/dialog/oauth?…`, with `config_id` (Facebook Login for
+/// Business) instead of `scope` when one is configured.
+fn dialog_url(app: &App, state: &StateToken, redirect_uri: &str) -> String {
+    let meta = &app.config.meta;
+    let mut url = url::Url::parse(&format!("{}/{}/dialog/oauth", meta.dialog_url.trim_end_matches('/'), meta.graph_version))
+        .expect("META_DIALOG_URL was validated at start-up");
+    {
+        let mut query = url.query_pairs_mut();
+        query
+            .append_pair("client_id", &meta.app_id)
+            .append_pair("redirect_uri", redirect_uri)
+            .append_pair("state", state.as_str())
+            .append_pair("response_type", "code");
+        match &meta.config_id {
+            Some(config_id) => query.append_pair("config_id", config_id),
+            None => query.append_pair("scope", "whatsapp_business_management,whatsapp_business_messaging"),
+        };
+    }
+    url.into()
+}

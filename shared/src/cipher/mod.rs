@@ -1,0 +1,82 @@
+//! The `Cipher` port: seals access tokens under an encryption context that names the owning
+//! organization and what the ciphertext is for. A ciphertext opened under any other context
+//! is refused, so a token copied to another organization's item is useless.
+//! Adapters: [`kms::KmsCipher`] in AWS, [`local::LocalCipher`] (AES-256-GCM) on one machine.
+
+pub mod kms;
+pub mod local;
+
+use crate::domain::{AccessToken, Ciphertext, OrganizationId};
+use crate::error::ApiError;
+use async_trait::async_trait;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// A token waiting on an OAuth state between callback and save.
+    OAuthState,
+    /// A connected phone's token.
+    PhoneToken,
+}
+
+impl Purpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::OAuthState => "oauth-state-token",
+            Purpose::PhoneToken => "whatsapp-phone-token",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct TokenContext<'a> {
+    pub organization: &'a OrganizationId,
+    pub purpose: Purpose,
+}
+
+impl<'a> TokenContext<'a> {
+    pub fn new(organization: &'a OrganizationId, purpose: Purpose) -> Self {
+        Self { organization, purpose }
+    }
+
+    /// The context as KMS encryption-context pairs (also the AAD of the local cipher).
+    pub fn pairs(&self) -> [(&'static str, &str); 2] {
+        [("organizationId", self.organization.as_str()), ("purpose", self.purpose.as_str())]
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CipherError {
+    /// The ciphertext is not valid under this key and context.
+    Refused,
+    Unavailable(String),
+}
+
+impl std::fmt::Display for CipherError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CipherError::Refused => f.write_str("ciphertext refused under this key and context"),
+            CipherError::Unavailable(m) => write!(f, "cipher unavailable: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for CipherError {}
+
+impl From<CipherError> for ApiError {
+    fn from(error: CipherError) -> Self {
+        tracing::error!(%error, "token cipher failed");
+        match error {
+            CipherError::Refused => ApiError::internal("A stored credential could not be read."),
+            CipherError::Unavailable(_) => {
+                ApiError::new(http::StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", "Encryption is temporarily unavailable.")
+                    .with_action("Try again in a moment.")
+            }
+        }
+    }
+}
+
+#[async_trait]
+pub trait Cipher: Send + Sync {
+    async fn seal(&self, token: &AccessToken, context: TokenContext<'_>) -> Result<Ciphertext, CipherError>;
+    async fn open(&self, ciphertext: &Ciphertext, context: TokenContext<'_>) -> Result<AccessToken, CipherError>;
+}

@@ -1,0 +1,158 @@
+//! The one configuration loader. Lambda functions read the process environment; the local
+//! stack fills in its defaults first and then calls the same loader, so a variable means the
+//! same thing everywhere.
+
+use crate::domain::Secret;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub meta: MetaConfig,
+    pub frontend_url: String,
+    pub webhook_verify_token: Option<Secret>,
+    pub oauth_state_ttl: Duration,
+    pub org_claim: String,
+    pub table_name: Option<String>,
+    pub kms_key_id: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MetaConfig {
+    pub app_id: String,
+    pub app_secret: Secret,
+    pub redirect_uri: String,
+    pub config_id: Option<String>,
+    pub graph_url: String,
+    pub dialog_url: String,
+    pub graph_version: String,
+    pub timeout: Duration,
+    pub attempts: u32,
+}
+
+impl MetaConfig {
+    pub fn graph_base(&self) -> String {
+        format!("{}/{}", self.graph_url.trim_end_matches('/'), self.graph_version)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "configuration: {}", self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+pub const DEFAULT_GRAPH_URL: &str = "https://graph.facebook.com";
+pub const DEFAULT_DIALOG_URL: &str = "https://www.facebook.com";
+pub const DEFAULT_GRAPH_VERSION: &str = "v24.0";
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(|name| std::env::var(name).ok())
+    }
+
+    /// Loads from any name→value source (the environment, or a map in tests and the local
+    /// stack). Empty values count as unset.
+    pub fn from_source(source: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| source(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let required = |name: &str| get(name).ok_or_else(|| ConfigError(format!("{name} is required")));
+        let url = |name: &str, value: String| -> Result<String, ConfigError> {
+            let parsed = url::Url::parse(&value).map_err(|e| ConfigError(format!("{name} is not a URL: {e}")))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(ConfigError(format!("{name} must be an http(s) URL")));
+            }
+            Ok(value)
+        };
+        let seconds = |name: &str, default: u64| -> Result<u64, ConfigError> {
+            match get(name) {
+                None => Ok(default),
+                Some(raw) => match raw.parse::<u64>() {
+                    Ok(n) if n > 0 => Ok(n),
+                    _ => Err(ConfigError(format!("{name} must be a positive whole number, got `{raw}`"))),
+                },
+            }
+        };
+        let graph_version = get("META_GRAPH_VERSION").unwrap_or_else(|| DEFAULT_GRAPH_VERSION.into());
+        let well_formed_version = graph_version
+            .strip_prefix('v')
+            .and_then(|rest| rest.split_once('.'))
+            .is_some_and(|(major, minor)| {
+                !major.is_empty() && !minor.is_empty() && (major.to_owned() + minor).bytes().all(|b| b.is_ascii_digit())
+            });
+        if !well_formed_version {
+            return Err(ConfigError(format!("META_GRAPH_VERSION must look like v24.0, got `{graph_version}`")));
+        }
+        let meta = MetaConfig {
+            app_id: required("META_APP_ID")?,
+            app_secret: Secret::new(required("META_APP_SECRET")?),
+            redirect_uri: url("META_REDIRECT_URI", required("META_REDIRECT_URI")?)?,
+            config_id: get("META_CONFIG_ID"),
+            graph_url: url("META_GRAPH_URL", get("META_GRAPH_URL").unwrap_or_else(|| DEFAULT_GRAPH_URL.into()))?,
+            dialog_url: url("META_DIALOG_URL", get("META_DIALOG_URL").unwrap_or_else(|| DEFAULT_DIALOG_URL.into()))?,
+            graph_version,
+            timeout: Duration::from_millis(seconds("META_TIMEOUT_MS", 8_000)?),
+            attempts: seconds("META_MAX_ATTEMPTS", 3)?.min(10) as u32,
+        };
+        Ok(Config {
+            meta,
+            frontend_url: url("FRONTEND_URL", required("FRONTEND_URL")?)?,
+            webhook_verify_token: get("WEBHOOK_VERIFY_TOKEN").map(Secret::new),
+            oauth_state_ttl: Duration::from_secs(seconds("OAUTH_STATE_TTL_SECONDS", 600)?),
+            org_claim: get("ORG_CLAIM").unwrap_or_else(|| "org_id".into()),
+            table_name: get("TABLE_NAME"),
+            kms_key_id: get("KMS_KEY_ID"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_source(|name| map.get(name).cloned())
+    }
+
+    const MINIMAL: &[(&str, &str)] = &[
+        ("META_APP_ID", "123"),
+        ("META_APP_SECRET", "secret"),
+        ("META_REDIRECT_URI", "https://api.example.com/api/v1/organizations/whatsapp/callback"),
+        ("FRONTEND_URL", "https://app.example.com/onboarding/whatsapp"),
+    ];
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let config = load(MINIMAL).unwrap();
+        assert_eq!(config.oauth_state_ttl, Duration::from_secs(600));
+        assert_eq!(config.org_claim, "org_id");
+        assert_eq!(config.meta.graph_base(), "https://graph.facebook.com/v24.0");
+        assert_eq!(config.meta.dialog_url, "https://www.facebook.com");
+        assert!(config.meta.config_id.is_none());
+    }
+
+    #[test]
+    fn bad_values_are_named_in_the_error() {
+        let mut pairs = MINIMAL.to_vec();
+        pairs.push(("OAUTH_STATE_TTL_SECONDS", "0"));
+        assert!(load(&pairs).unwrap_err().0.contains("OAUTH_STATE_TTL_SECONDS"));
+        let mut pairs = MINIMAL.to_vec();
+        pairs.push(("META_GRAPH_VERSION", "24"));
+        assert!(load(&pairs).unwrap_err().0.contains("META_GRAPH_VERSION"));
+        assert!(load(&MINIMAL[1..]).unwrap_err().0.contains("META_APP_ID"));
+        let mut pairs = MINIMAL.to_vec();
+        pairs[2] = ("META_REDIRECT_URI", "ftp://x");
+        assert!(load(&pairs).is_err());
+    }
+
+    #[test]
+    fn the_secret_does_not_print() {
+        let config = load(MINIMAL).unwrap();
+        assert!(!format!("{config:?}").contains("\"secret\""));
+    }
+}

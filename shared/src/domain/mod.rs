@@ -1,0 +1,14 @@
+//! Domain types. Each is parsed once at the edge, so a value of the type is valid by
+//! construction: handlers never re-check an id's format or a token's secrecy.
+
+mod ids;
+mod organization;
+mod phone;
+mod secret;
+mod state;
+
+pub use ids::{OrganizationId, PhoneNumberId, UserId, WabaId};
+pub use organization::{JsonObject, Organization, OrganizationName, OrganizationPatch, OrganizationSummary, optional_text};
+pub use phone::{PhoneLink, PhoneNumber, PhoneView};
+pub use secret::{AccessToken, Ciphertext, Secret};
+pub use state::{Authorization, OAuthState, StateKey, StateStep, StateToken};

@@ -1,0 +1,74 @@
+//! The Lambda side of a function: turns API Gateway's event into a [`Request`], runs the
+//! handler, and turns the outcome (success or [`ApiError`]) into an HTTP response. A handler
+//! error never escapes to the runtime as a bare 500.
+
+use crate::error::ApiError;
+use crate::http::{Request, Response, respond};
+use crate::routes;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, RequestExt, service_fn};
+use std::future::Future;
+
+/// Serves `handler` until the Lambda runtime stops the process.
+pub async fn serve<F, Fut>(handler: F) -> Result<(), lambda_http::Error>
+where
+    F: Fn(Request) -> Fut + Sync,
+    Fut: Future<Output = Result<Response, ApiError>> + Send,
+{
+    let handler = &handler;
+    lambda_http::run(service_fn(move |event: lambda_http::Request| async move {
+        Ok::<_, std::convert::Infallible>(into_lambda(match from_lambda(event) {
+            Ok(request) => {
+                let route = request.route;
+                respond(route, handler(request)).await
+            }
+            Err(error) => error.into(),
+        }))
+    }))
+    .await
+}
+
+/// The event's route (by API Gateway's `routeKey`), parameters, claims and body.
+pub fn from_lambda(event: lambda_http::Request) -> Result<Request, ApiError> {
+    let context = event.request_context_ref();
+    let (route_key, claims) = match context {
+        Some(RequestContext::ApiGatewayV2(ctx)) => (
+            ctx.route_key.clone(),
+            ctx.authorizer.as_ref().and_then(|a| a.jwt.as_ref()).map(|jwt| jwt.claims.clone()),
+        ),
+        _ => (None, None),
+    };
+    let route = route_key
+        .as_deref()
+        .and_then(routes::by_key)
+        .or_else(|| routes::match_path(event.method().as_str(), event.uri().path()).ok().map(|(r, _)| r))
+        .ok_or_else(|| ApiError::not_found("No such route."))?;
+    let path_params = event.path_parameters().iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+    let query = event
+        .query_string_parameters()
+        .iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let headers = event.headers().clone();
+    let body = match event.into_body() {
+        Body::Empty => bytes::Bytes::new(),
+        Body::Text(text) => bytes::Bytes::from(text),
+        Body::Binary(bytes) => bytes::Bytes::from(bytes),
+        _ => bytes::Bytes::new(),
+    };
+    Ok(Request { route, path_params, query, headers, body, claims })
+}
+
+pub fn into_lambda(response: Response) -> lambda_http::Response<Body> {
+    let mut out = lambda_http::Response::new(if response.body.is_empty() {
+        Body::Empty
+    } else {
+        match String::from_utf8(response.body.to_vec()) {
+            Ok(text) => Body::Text(text),
+            Err(bytes) => Body::Binary(bytes.into_bytes()),
+        }
+    });
+    *out.status_mut() = response.status;
+    *out.headers_mut() = response.headers;
+    out
+}

@@ -1,0 +1,26 @@
+//! The shared core of the service: everything the Lambda functions and the local stack have
+//! in common. Handlers live in `functions/<step>/`; this crate holds the domain, the ports
+//! (`Store`, `Cipher`) with their adapters, the Meta Graph client, the one configuration
+//! loader, the one error type and the one route table.
+
+pub mod app;
+pub mod cipher;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod lambda;
+pub mod meta;
+pub mod onboarding;
+pub mod routes;
+pub mod store;
+pub mod telemetry;
+
+pub use app::App;
+pub use error::ApiError;
+pub use http::{Request, Response};
+
+/// The error type `main` functions return; never reaches an HTTP caller.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;

@@ -1,0 +1,404 @@
+//! The Meta Graph API client. Every call has a timeout; transient failures (5xx, Graph's
+//! rate-limit and transient codes) are retried a bounded number of times with jittered
+//! backoff; Graph's error object is parsed (its `fbtrace_id` goes to the logs); calls made
+//! with a user token carry `appsecret_proof`; list edges are followed across all pages.
+//! Tokens travel in the `Authorization` header or a form body; the one exception is
+//! `debug_token`'s `input_token`, and no URL is ever logged or put into an error.
+
+mod types;
+
+pub use types::{GraphError, MetaError, PhoneInfo, TokenGrant, TokenInfo, WabaInfo};
+
+use crate::clock::Timestamp;
+use crate::crypto;
+use crate::domain::{AccessToken, PhoneNumberId, Secret, WabaId};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::time::Duration;
+use types::{GraphErrorEnvelope, ListPage, TokenResponse};
+
+/// Graph codes that mean "try again later" rather than "you did something wrong".
+const TRANSIENT_CODES: &[i64] = &[1, 2, 4, 17, 32, 341, 613, 80001, 80002, 80003, 80004, 80005, 80006, 80007, 80008, 80009, 130429];
+/// A list edge longer than this many pages is a loop, not data.
+const MAX_PAGES: usize = 100;
+
+#[derive(Debug, Clone)]
+pub struct MetaSettings {
+    /// `{META_GRAPH_URL}/{META_GRAPH_VERSION}`, without a trailing slash.
+    pub graph_base: String,
+    pub app_id: String,
+    pub app_secret: Secret,
+    pub timeout: Duration,
+    pub attempts: u32,
+    pub backoff: Duration,
+}
+
+#[derive(Clone)]
+pub struct MetaClient {
+    http: reqwest::Client,
+    settings: MetaSettings,
+}
+
+/// Whether repeating a request after an ambiguous failure (a timeout after the request was
+/// sent) is safe. Exchanging a code is not: Meta may have burned it already.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    Safe,
+    OnlyWhenRefused,
+}
+
+#[derive(Clone, Copy)]
+enum Auth<'a> {
+    None,
+    /// A user token: sent with `appsecret_proof`, as apps with "Require App Secret" must.
+    User(&'a AccessToken),
+    /// The app token (`app_id|app_secret`).
+    App(&'a AccessToken),
+}
+
+enum Body<'a> {
+    None,
+    Form(&'a [(&'a str, &'a str)]),
+    Json(&'a Value),
+}
+
+impl MetaClient {
+    pub fn new(settings: MetaSettings) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .connect_timeout(settings.timeout.min(Duration::from_secs(3)))
+            .user_agent(concat!("waba-connect/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("the HTTP client builds");
+        Self { http, settings }
+    }
+
+    pub fn settings(&self) -> &MetaSettings {
+        &self.settings
+    }
+
+    fn appsecret_proof(&self, token: &AccessToken) -> String {
+        crypto::hex(&crypto::hmac_sha256(self.settings.app_secret.expose().as_bytes(), token.expose().as_bytes()))
+    }
+
+    /// Sends one Graph request with bounded retries and parses the answer as `T`.
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Body<'_>,
+        auth: Auth<'_>,
+        retry: Retry,
+    ) -> Result<T, MetaError> {
+        let url = format!("{}/{}", self.settings.graph_base, path.trim_start_matches('/'));
+        let proof = match auth {
+            Auth::User(token) => Some(self.appsecret_proof(token)),
+            Auth::None | Auth::App(_) => None,
+        };
+        let token = match auth {
+            Auth::User(token) | Auth::App(token) => Some(token),
+            Auth::None => None,
+        };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut request = self.http.request(method.clone(), &url).query(query);
+            if let Some(token) = token {
+                request = request.bearer_auth(token.expose());
+            }
+            if let Some(proof) = &proof {
+                request = request.query(&[("appsecret_proof", proof.as_str())]);
+            }
+            request = match &body {
+                Body::None => request,
+                Body::Form(fields) => request.form(fields),
+                Body::Json(value) => request.json(value),
+            };
+            let failure = match self.attempt::<T>(request, token).await {
+                Ok(value) => return Ok(value),
+                Err(failure) => failure,
+            };
+            let retryable = match &failure {
+                Attempt::Refused(error) => error.is_transient(),
+                Attempt::Unanswered { sent, .. } => !sent || retry == Retry::Safe,
+                Attempt::Malformed(_) => false,
+            };
+            if !retryable || attempt >= self.settings.attempts {
+                return Err(match failure {
+                    Attempt::Refused(error) if error.is_transient() => {
+                        tracing::warn!(path, code = error.code, fbtrace_id = ?error.fbtrace_id, attempt, "Meta kept refusing transiently");
+                        MetaError::Unavailable(format!("Meta answered code {} after {attempt} attempts", error.code))
+                    }
+                    Attempt::Refused(error) => {
+                        tracing::warn!(path, code = error.code, subcode = ?error.subcode, fbtrace_id = ?error.fbtrace_id, message = %error.message, "Meta refused the request");
+                        MetaError::Graph(error)
+                    }
+                    Attempt::Unanswered { reason, .. } => {
+                        tracing::warn!(path, %reason, attempt, "Meta did not answer");
+                        MetaError::Unavailable(reason)
+                    }
+                    Attempt::Malformed(reason) => {
+                        tracing::warn!(path, %reason, "Meta's answer was not understood");
+                        MetaError::Malformed(reason)
+                    }
+                });
+            }
+            let base = self.settings.backoff.as_millis() as u64;
+            let jitter = u64::from(crypto::random_bytes::<1>()[0]) * base / 255;
+            tokio::time::sleep(Duration::from_millis(base * (1 << (attempt - 1).min(6)) + jitter)).await;
+        }
+    }
+
+    async fn attempt<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+        token: Option<&AccessToken>,
+    ) -> Result<T, Attempt> {
+        let response = request.send().await.map_err(|e| Attempt::Unanswered {
+            // A connect failure means Meta never saw the request, so any call may be repeated.
+            sent: !e.is_connect(),
+            reason: e.without_url().to_string(),
+        })?;
+        let status = response.status();
+        let trace_header = response.headers().get("x-fb-trace-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let bytes = response.bytes().await.map_err(|e| Attempt::Unanswered { sent: true, reason: e.without_url().to_string() })?;
+        if status.is_success() {
+            return serde_json::from_slice(&bytes).map_err(|e| Attempt::Malformed(format!("unexpected Graph response: {e}")));
+        }
+        let mut error = match serde_json::from_slice::<GraphErrorEnvelope>(&bytes) {
+            Ok(envelope) => envelope.error.into_graph_error(status.as_u16()),
+            Err(_) if status.is_server_error() => GraphError::server(status.as_u16()),
+            Err(_) => return Err(Attempt::Malformed(format!("HTTP {status} without a Graph error object"))),
+        };
+        if error.fbtrace_id.is_none() {
+            error.fbtrace_id = trace_header;
+        }
+        if status.is_server_error() {
+            error.transient = true;
+        }
+        if TRANSIENT_CODES.contains(&error.code) {
+            error.transient = true;
+        }
+        if let Some(token) = token {
+            // Meta's messages do not echo tokens today; this keeps it that way if they ever do.
+            error.message = error.message.replace(token.expose(), "[redacted]");
+        }
+        Err(Attempt::Refused(error))
+    }
+
+    /// A call authenticated with the app token (`app_id|app_secret`), which needs no proof.
+    async fn call_as_app<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, &str)],
+        app_token: &AccessToken,
+    ) -> Result<T, MetaError> {
+        self.call(method, path, query, Body::None, Auth::App(app_token), Retry::Safe).await
+    }
+
+    /// Follows a list edge across every page using its `after` cursor.
+    async fn list<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        token: &AccessToken,
+    ) -> Result<Vec<T>, MetaError> {
+        let mut items = Vec::new();
+        let mut after: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let mut params: Vec<(&str, &str)> = query.to_vec();
+            if let Some(cursor) = after.as_deref() {
+                params.push(("after", cursor));
+            }
+            let page: ListPage<T> =
+                self.call(reqwest::Method::GET, path, &params, Body::None, Auth::User(token), Retry::Safe).await?;
+            items.extend(page.data);
+            match page.paging.and_then(|p| p.next.is_some().then_some(p.cursors).flatten()).and_then(|c| c.after) {
+                Some(cursor) => after = Some(cursor),
+                None => return Ok(items),
+            }
+        }
+        Err(MetaError::Malformed(format!("{path} did not end after {MAX_PAGES} pages")))
+    }
+
+    /// Step 2a: the authorization code for a short-lived user token. `redirect_uri` must be
+    /// byte-identical to the one the dialog was opened with.
+    pub async fn exchange_code(&self, code: &str, redirect_uri: &str) -> Result<TokenGrant, MetaError> {
+        let fields = [
+            ("client_id", self.settings.app_id.as_str()),
+            ("client_secret", self.settings.app_secret.expose()),
+            ("redirect_uri", redirect_uri),
+            ("code", code),
+        ];
+        let response: TokenResponse = self
+            .call(reqwest::Method::POST, "oauth/access_token", &[], Body::Form(&fields), Auth::None, Retry::OnlyWhenRefused)
+            .await?;
+        Ok(response.into_grant())
+    }
+
+    /// Step 2b: a short-lived token for a long-lived one (about 60 days).
+    pub async fn exchange_long_lived(&self, short_lived: &AccessToken) -> Result<TokenGrant, MetaError> {
+        let fields = [
+            ("grant_type", "fb_exchange_token"),
+            ("client_id", self.settings.app_id.as_str()),
+            ("client_secret", self.settings.app_secret.expose()),
+            ("fb_exchange_token", short_lived.expose()),
+        ];
+        let response: TokenResponse = self
+            .call(reqwest::Method::POST, "oauth/access_token", &[], Body::Form(&fields), Auth::None, Retry::OnlyWhenRefused)
+            .await?;
+        Ok(response.into_grant())
+    }
+
+    /// Step 2c: what the token may reach. `granted_wabas` is `None` when Meta gave no
+    /// granular scopes (a business-wide grant); the caller then discovers WABAs through the
+    /// businesses the person manages.
+    pub async fn debug_token(&self, token: &AccessToken) -> Result<TokenInfo, MetaError> {
+        // Graph takes `input_token` only as a parameter; the URL never reaches a log line
+        // (errors are stripped of it) and the app token rides in the Authorization header.
+        let app_token = AccessToken::new(format!("{}|{}", self.settings.app_id, self.settings.app_secret.expose()));
+        let response: Value = self
+            .call_as_app(reqwest::Method::GET, "debug_token", &[("input_token", token.expose())], &app_token)
+            .await?;
+        TokenInfo::parse(&response)
+    }
+
+    /// WABAs reachable through the businesses the person manages: the fallback when the
+    /// token carries no granular scopes.
+    pub async fn wabas_via_businesses(&self, token: &AccessToken) -> Result<Vec<WabaId>, MetaError> {
+        let businesses: Vec<types::IdOnly> = self.list("me/businesses", &[("fields", "id")], token).await?;
+        let mut wabas = Vec::new();
+        for business in businesses {
+            for edge in ["owned_whatsapp_business_accounts", "client_whatsapp_business_accounts"] {
+                let found: Vec<types::IdOnly> =
+                    self.list(&format!("{}/{edge}", business.id), &[("fields", "id")], token).await?;
+                for waba in found {
+                    let id: WabaId = waba.id.parse().map_err(MetaError::Malformed)?;
+                    if !wabas.contains(&id) {
+                        wabas.push(id);
+                    }
+                }
+            }
+        }
+        Ok(wabas)
+    }
+
+    pub async fn waba(&self, token: &AccessToken, waba: &WabaId) -> Result<WabaInfo, MetaError> {
+        self.call(
+            reqwest::Method::GET,
+            waba.as_str(),
+            &[("fields", "id,name,timezone_id")],
+            Body::None,
+            Auth::User(token),
+            Retry::Safe,
+        )
+        .await
+    }
+
+    /// Every phone number of a WABA, across all pages.
+    pub async fn phone_numbers(&self, token: &AccessToken, waba: &WabaId) -> Result<Vec<PhoneInfo>, MetaError> {
+        self.list(
+            &format!("{waba}/phone_numbers"),
+            &[("fields", "id,display_phone_number,verified_name,quality_rating")],
+            token,
+        )
+        .await
+    }
+
+    /// Subscribes this app to the WABA's webhooks (idempotent at Meta).
+    pub async fn subscribe_app(&self, token: &AccessToken, waba: &WabaId) -> Result<(), MetaError> {
+        let _: Value = self
+            .call(reqwest::Method::POST, &format!("{waba}/subscribed_apps"), &[], Body::None, Auth::User(token), Retry::Safe)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn unsubscribe_app(&self, token: &AccessToken, waba: &WabaId) -> Result<(), MetaError> {
+        let _: Value = self
+            .call(reqwest::Method::DELETE, &format!("{waba}/subscribed_apps"), &[], Body::None, Auth::User(token), Retry::Safe)
+            .await?;
+        Ok(())
+    }
+
+    /// Sends a text message; returns Meta's message id (`wamid…`). Not retried after an
+    /// unanswered attempt, so a message is never sent twice.
+    pub async fn send_text(
+        &self,
+        token: &AccessToken,
+        phone: &PhoneNumberId,
+        to: &str,
+        text: &str,
+    ) -> Result<String, MetaError> {
+        let body = serde_json::json!({
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": to,
+            "type": "text",
+            "text": { "preview_url": false, "body": text },
+        });
+        let response: Value = self
+            .call(
+                reqwest::Method::POST,
+                &format!("{phone}/messages"),
+                &[],
+                Body::Json(&body),
+                Auth::User(token),
+                Retry::OnlyWhenRefused,
+            )
+            .await?;
+        response["messages"][0]["id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| MetaError::Malformed("the send answer carried no message id".into()))
+    }
+}
+
+enum Attempt {
+    /// Meta answered with a Graph error.
+    Refused(GraphError),
+    /// No usable answer; `sent` is false when the request never left.
+    Unanswered { sent: bool, reason: String },
+    Malformed(String),
+}
+
+impl TokenInfo {
+    fn parse(response: &Value) -> Result<Self, MetaError> {
+        let data = &response["data"];
+        if data["is_valid"] != Value::Bool(true) {
+            return Err(MetaError::Graph(GraphError {
+                message: "The access token Meta issued is not valid.".into(),
+                kind: "OAuthException".into(),
+                code: 190,
+                subcode: None,
+                fbtrace_id: None,
+                status: 200,
+                transient: false,
+            }));
+        }
+        let granted_wabas = data.get("granular_scopes").and_then(Value::as_array).map(|scopes| {
+            let mut ids: Vec<WabaId> = Vec::new();
+            for scope in scopes {
+                let name = scope["scope"].as_str().unwrap_or_default();
+                if name != "whatsapp_business_management" && name != "whatsapp_business_messaging" {
+                    continue;
+                }
+                for id in scope["target_ids"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+                    if let Ok(id) = id.parse::<WabaId>()
+                        && !ids.contains(&id)
+                    {
+                        ids.push(id);
+                    }
+                }
+            }
+            ids
+        });
+        let expires_at = data["expires_at"].as_i64().filter(|&t| t > 0).map(Timestamp);
+        let scopes = data["scopes"]
+            .as_array()
+            .map(|s| s.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .unwrap_or_default();
+        Ok(TokenInfo { granted_wabas: granted_wabas.filter(|ids| !ids.is_empty()), expires_at, scopes })
+    }
+}

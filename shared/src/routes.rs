@@ -1,0 +1,216 @@
+//! The one route table. API Gateway's routes in `template.yaml`, the Lambda functions'
+//! dispatch and the local stack's router are all this list; a test keeps the template equal
+//! to it.
+
+use std::collections::HashMap;
+
+/// A deployable Lambda function (one binary under `functions/`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Function {
+    Organizations,
+    InitOauth,
+    Callback,
+    Accounts,
+    PhoneNumbers,
+    SaveConfig,
+    OauthExchange,
+    Status,
+    Disconnect,
+}
+
+impl Function {
+    pub const ALL: [Function; 9] = [
+        Function::Organizations,
+        Function::InitOauth,
+        Function::Callback,
+        Function::Accounts,
+        Function::PhoneNumbers,
+        Function::SaveConfig,
+        Function::OauthExchange,
+        Function::Status,
+        Function::Disconnect,
+    ];
+
+    /// The binary (and crate) name under `functions/`.
+    pub fn binary(self) -> &'static str {
+        match self {
+            Function::Organizations => "organizations",
+            Function::InitOauth => "init-oauth",
+            Function::Callback => "callback",
+            Function::Accounts => "accounts",
+            Function::PhoneNumbers => "phone-numbers",
+            Function::SaveConfig => "save-config",
+            Function::OauthExchange => "oauth-exchange",
+            Function::Status => "status",
+            Function::Disconnect => "disconnect",
+        }
+    }
+}
+
+/// What a route does; a function serving several routes dispatches on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    CreateOrganization,
+    GetOrganization,
+    UpdateOrganization,
+    UpdateSettings,
+    UpdateAgentSettings,
+    InitOauth,
+    Callback,
+    Accounts,
+    PhoneNumbers,
+    SaveConfig,
+    OauthExchange,
+    CallerStatus,
+    OrganizationStatus,
+    CallerDisconnect,
+    OrganizationDisconnect,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// A bearer JWT, validated by API Gateway's authorizer (locally: by the stack).
+    Jwt,
+    /// No JWT: the browser arrives from Meta and the OAuth state authenticates it.
+    None,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub action: Action,
+    pub function: Function,
+    pub auth: Auth,
+}
+
+impl Route {
+    /// API Gateway's route key, e.g. `GET /api/v1/organizations/{organizationId}`.
+    pub fn key(&self) -> String {
+        format!("{} {}", self.method, self.path)
+    }
+}
+
+const fn route(method: &'static str, path: &'static str, action: Action, function: Function, auth: Auth) -> Route {
+    Route { method, path, action, function, auth }
+}
+
+use Action as A;
+use Function as F;
+
+pub static ROUTES: &[Route] = &[
+    route("POST", "/api/v1/organizations", A::CreateOrganization, F::Organizations, Auth::Jwt),
+    route("GET", "/api/v1/organizations/{organizationId}", A::GetOrganization, F::Organizations, Auth::Jwt),
+    route("PUT", "/api/v1/organizations/{organizationId}", A::UpdateOrganization, F::Organizations, Auth::Jwt),
+    route("PUT", "/api/v1/organizations/{organizationId}/settings", A::UpdateSettings, F::Organizations, Auth::Jwt),
+    route("PUT", "/api/v1/organizations/{organizationId}/agent-settings", A::UpdateAgentSettings, F::Organizations, Auth::Jwt),
+    route("GET", "/api/v1/organizations/{organizationId}/whatsapp/init-oauth", A::InitOauth, F::InitOauth, Auth::Jwt),
+    route("GET", "/api/v1/organizations/whatsapp/callback", A::Callback, F::Callback, Auth::None),
+    route("GET", "/api/v1/organizations/whatsapp/accounts", A::Accounts, F::Accounts, Auth::Jwt),
+    route("GET", "/api/v1/organizations/whatsapp/phone-numbers", A::PhoneNumbers, F::PhoneNumbers, Auth::Jwt),
+    route("POST", "/api/v1/organizations/{organizationId}/whatsapp/save-config", A::SaveConfig, F::SaveConfig, Auth::Jwt),
+    route("POST", "/api/integrations/whatsapp/oauth", A::OauthExchange, F::OauthExchange, Auth::Jwt),
+    route("GET", "/api/integrations/whatsapp/status", A::CallerStatus, F::Status, Auth::Jwt),
+    route("GET", "/api/v1/organizations/{organizationId}/whatsapp/status", A::OrganizationStatus, F::Status, Auth::Jwt),
+    route("POST", "/api/integrations/whatsapp/disconnect", A::CallerDisconnect, F::Disconnect, Auth::Jwt),
+    route("POST", "/api/v1/organizations/{organizationId}/whatsapp/disconnect", A::OrganizationDisconnect, F::Disconnect, Auth::Jwt),
+];
+
+/// The route API Gateway matched, from the request context's `routeKey`.
+pub fn by_key(route_key: &str) -> Option<&'static Route> {
+    ROUTES.iter().find(|r| r.key() == route_key)
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum NoRoute {
+    NotFound,
+    MethodNotAllowed,
+}
+
+/// Matches a method and path the way API Gateway does: literal segments win over
+/// `{parameters}`; a parameter matches exactly one non-empty segment.
+pub fn match_path(method: &str, path: &str) -> Result<(&'static Route, HashMap<String, String>), NoRoute> {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    let mut best: Option<(&'static Route, HashMap<String, String>)> = None;
+    let mut path_matched = false;
+    for route in ROUTES {
+        let Some(params) = bind(route.path, &segments) else { continue };
+        path_matched = true;
+        if route.method != method {
+            continue;
+        }
+        if best.as_ref().is_none_or(|(_, p)| params.len() < p.len()) {
+            best = Some((route, params));
+        }
+    }
+    best.ok_or(if path_matched { NoRoute::MethodNotAllowed } else { NoRoute::NotFound })
+}
+
+fn bind(pattern: &str, segments: &[&str]) -> Option<HashMap<String, String>> {
+    let parts: Vec<&str> = pattern.split('/').collect();
+    if parts.len() != segments.len() {
+        return None;
+    }
+    let mut params = HashMap::new();
+    for (part, segment) in parts.iter().zip(segments) {
+        match part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+            Some(name) if !segment.is_empty() => {
+                params.insert(name.to_owned(), percent_decode(segment)?);
+            }
+            Some(_) => return None,
+            None if part == segment => {}
+            None => return None,
+        }
+    }
+    Some(params)
+}
+
+fn percent_decode(segment: &str) -> Option<String> {
+    url::form_urlencoded::parse(format!("v={}", segment.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literal_segments_win_over_parameters() {
+        let (route, params) = match_path("GET", "/api/v1/organizations/whatsapp/accounts").unwrap();
+        assert_eq!(route.action, Action::Accounts);
+        assert!(params.is_empty());
+        let (route, params) = match_path("GET", "/api/v1/organizations/org_1/whatsapp/status").unwrap();
+        assert_eq!(route.action, Action::OrganizationStatus);
+        assert_eq!(params["organizationId"], "org_1");
+    }
+
+    #[test]
+    fn unknown_paths_and_methods_are_told_apart() {
+        assert_eq!(match_path("GET", "/nope").unwrap_err(), NoRoute::NotFound);
+        assert_eq!(match_path("DELETE", "/api/v1/organizations/org_1").unwrap_err(), NoRoute::MethodNotAllowed);
+        assert_eq!(match_path("GET", "/api/v1/organizations//whatsapp/status").unwrap_err(), NoRoute::NotFound);
+    }
+
+    #[test]
+    fn every_route_key_is_unique_and_found_by_key() {
+        for route in ROUTES {
+            assert_eq!(by_key(&route.key()), Some(route));
+        }
+        let keys: std::collections::HashSet<_> = ROUTES.iter().map(Route::key).collect();
+        assert_eq!(keys.len(), ROUTES.len());
+    }
+
+    #[test]
+    fn only_the_callback_is_unauthenticated() {
+        let open: Vec<_> = ROUTES.iter().filter(|r| r.auth == Auth::None).map(|r| r.action).collect();
+        assert_eq!(open, vec![Action::Callback]);
+    }
+
+    #[test]
+    fn every_function_serves_a_route() {
+        for function in Function::ALL {
+            assert!(ROUTES.iter().any(|r| r.function == function), "{function:?}");
+        }
+    }
+}

@@ -1,0 +1,405 @@
+//! The DynamoDB adapter: one table, `pk`/`sk` keys, two sparse GSIs, TTL on `ttl`. A single
+//! operation becomes a conditional PutItem/UpdateItem/DeleteItem; several become one
+//! TransactWriteItems.
+
+use super::{Condition, Index, Item, Key, Page, Query, Store, StoreError, Value, WriteOp, check_batch, schema};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, Projection, ProjectionType, Put, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update,
+};
+use std::collections::HashMap;
+
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    /// Creates the table with the schema of `template.yaml` when it does not exist yet (the
+    /// local stack's `LOCAL_BACKEND=aws` and the tests use this; in AWS the template does).
+    pub async fn ensure_table(&self) -> Result<(), StoreError> {
+        let exists = self.client.describe_table().table_name(&self.table).send().await;
+        match exists {
+            Ok(_) => return Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {}
+            Err(e) => return Err(backend(e)),
+        }
+        let string_attribute = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("name and type are set")
+        };
+        let key = |name: &str, kind: KeyType| {
+            KeySchemaElement::builder().attribute_name(name).key_type(kind).build().expect("name and type are set")
+        };
+        let gsi = |index: &str, partition: &str| {
+            GlobalSecondaryIndex::builder()
+                .index_name(index)
+                .key_schema(key(partition, KeyType::Hash))
+                .key_schema(key(schema::PK, KeyType::Range))
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .build()
+                .expect("index fields are set")
+        };
+        self.client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(string_attribute(schema::PK))
+            .attribute_definitions(string_attribute(schema::SK))
+            .attribute_definitions(string_attribute(schema::OWNER_KEY))
+            .attribute_definitions(string_attribute(schema::WABA_KEY))
+            .key_schema(key(schema::PK, KeyType::Hash))
+            .key_schema(key(schema::SK, KeyType::Range))
+            .global_secondary_indexes(gsi(schema::OWNER_INDEX, schema::OWNER_KEY))
+            .global_secondary_indexes(gsi(schema::WABA_INDEX, schema::WABA_KEY))
+            .send()
+            .await
+            .map_err(backend)?;
+        self.client
+            .update_time_to_live()
+            .table_name(&self.table)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .enabled(true)
+                    .attribute_name(schema::TTL)
+                    .build()
+                    .expect("ttl fields are set"),
+            )
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+}
+
+fn backend<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static, R: std::fmt::Debug>(
+    error: SdkError<E, R>,
+) -> StoreError {
+    StoreError::Unavailable(DisplayErrorContext(&error).to_string())
+}
+
+fn to_attribute(value: &Value) -> AttributeValue {
+    match value {
+        Value::S(s) => AttributeValue::S(s.clone()),
+        Value::N(n) => AttributeValue::N(n.to_string()),
+        Value::B(b) => AttributeValue::B(Blob::new(b.clone())),
+        Value::Bool(b) => AttributeValue::Bool(*b),
+        Value::L(l) => AttributeValue::L(l.iter().cloned().map(AttributeValue::S).collect()),
+    }
+}
+
+fn from_attribute(value: &AttributeValue) -> Result<Value, StoreError> {
+    Ok(match value {
+        AttributeValue::S(s) => Value::S(s.clone()),
+        AttributeValue::N(n) => Value::N(n.parse().map_err(|_| StoreError::Invalid(format!("number `{n}`")))?),
+        AttributeValue::B(b) => Value::B(b.as_ref().to_vec()),
+        AttributeValue::Bool(b) => Value::Bool(*b),
+        AttributeValue::L(l) => Value::L(
+            l.iter()
+                .map(|v| v.as_s().cloned().map_err(|_| StoreError::Invalid("non-string list element".into())))
+                .collect::<Result<_, _>>()?,
+        ),
+        other => return Err(StoreError::Invalid(format!("unsupported attribute {other:?}"))),
+    })
+}
+
+fn to_item(item: &Item) -> HashMap<String, AttributeValue> {
+    item.iter().map(|(k, v)| (k.clone(), to_attribute(v))).collect()
+}
+
+fn from_item(item: &HashMap<String, AttributeValue>) -> Result<Item, StoreError> {
+    item.iter().map(|(k, v)| Ok((k.clone(), from_attribute(v)?))).collect()
+}
+
+fn key_map(key: &Key) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (schema::PK.to_owned(), AttributeValue::S(key.pk.clone())),
+        (schema::SK.to_owned(), AttributeValue::S(key.sk.clone())),
+    ])
+}
+
+/// Builds expression strings with `#n`/`:v` placeholders, so attribute names never collide
+/// with DynamoDB's reserved words and values never need escaping.
+#[derive(Default)]
+struct Expression {
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl Expression {
+    fn name(&mut self, name: &str) -> String {
+        let placeholder = format!("#n{}", self.names.len());
+        self.names.insert(placeholder.clone(), name.to_owned());
+        placeholder
+    }
+
+    fn value(&mut self, value: &Value) -> String {
+        let placeholder = format!(":v{}", self.values.len());
+        self.values.insert(placeholder.clone(), to_attribute(value));
+        placeholder
+    }
+
+    fn condition(&mut self, condition: &Condition) -> String {
+        match condition {
+            Condition::Exists => format!("attribute_exists({})", self.name(schema::PK)),
+            Condition::NotExists => format!("attribute_not_exists({})", self.name(schema::PK)),
+            Condition::Equals(n, v) => format!("{} = {}", self.name(n), self.value(v)),
+            Condition::LessThan(n, v) => format!("{} < {}", self.name(n), self.value(v)),
+            Condition::GreaterThan(n, v) => format!("{} > {}", self.name(n), self.value(v)),
+            Condition::AttributeMissing(n) => format!("attribute_not_exists({})", self.name(n)),
+            Condition::And(all) if all.is_empty() => format!("attribute_exists({}) OR attribute_not_exists({0})", self.name(schema::PK)),
+            Condition::And(all) => all.iter().map(|c| format!("({})", self.condition(c))).collect::<Vec<_>>().join(" AND "),
+        }
+    }
+
+    fn update(&mut self, set: &[(String, Value)], remove: &[String]) -> String {
+        let mut parts = Vec::new();
+        if !set.is_empty() {
+            let assignments: Vec<String> =
+                set.iter().map(|(n, v)| format!("{} = {}", self.name(n), self.value(v))).collect();
+            parts.push(format!("SET {}", assignments.join(", ")));
+        }
+        if !remove.is_empty() {
+            let names: Vec<String> = remove.iter().map(|n| self.name(n)).collect();
+            parts.push(format!("REMOVE {}", names.join(", ")));
+        }
+        parts.join(" ")
+    }
+
+    fn names(&self) -> Option<HashMap<String, String>> {
+        (!self.names.is_empty()).then(|| self.names.clone())
+    }
+
+    fn values(&self) -> Option<HashMap<String, AttributeValue>> {
+        (!self.values.is_empty()).then(|| self.values.clone())
+    }
+}
+
+impl DynamoStore {
+    async fn write_one(&self, op: WriteOp) -> Result<(), StoreError> {
+        let mut expr = Expression::default();
+        let condition_failed = StoreError::ConditionFailed { index: 0 };
+        match op {
+            WriteOp::Put { item, condition } => {
+                let condition = condition.map(|c| expr.condition(&c));
+                self.client
+                    .put_item()
+                    .table_name(&self.table)
+                    .set_item(Some(to_item(&item)))
+                    .set_condition_expression(condition)
+                    .set_expression_attribute_names(expr.names())
+                    .set_expression_attribute_values(expr.values())
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(|e| match e.as_service_error() {
+                        Some(s) if s.is_conditional_check_failed_exception() => condition_failed,
+                        _ => backend(e),
+                    })
+            }
+            WriteOp::Update { key, set, remove, condition } => {
+                let update = expr.update(&set, &remove);
+                let condition = condition.map(|c| expr.condition(&c));
+                self.client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key_map(&key)))
+                    .update_expression(update)
+                    .set_condition_expression(condition)
+                    .set_expression_attribute_names(expr.names())
+                    .set_expression_attribute_values(expr.values())
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(|e| match e.as_service_error() {
+                        Some(s) if s.is_conditional_check_failed_exception() => condition_failed,
+                        _ => backend(e),
+                    })
+            }
+            WriteOp::Delete { key, condition } => {
+                let condition = condition.map(|c| expr.condition(&c));
+                self.client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key_map(&key)))
+                    .set_condition_expression(condition)
+                    .set_expression_attribute_names(expr.names())
+                    .set_expression_attribute_values(expr.values())
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(|e| match e.as_service_error() {
+                        Some(s) if s.is_conditional_check_failed_exception() => condition_failed,
+                        _ => backend(e),
+                    })
+            }
+            check @ WriteOp::Check { .. } => self.transact(vec![check]).await,
+        }
+    }
+
+    fn transact_item(&self, op: WriteOp) -> Result<TransactWriteItem, StoreError> {
+        let mut expr = Expression::default();
+        let invalid = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Invalid(e.to_string());
+        let item = match op {
+            WriteOp::Put { item, condition } => {
+                let condition = condition.map(|c| expr.condition(&c));
+                let put = Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(to_item(&item)))
+                    .set_condition_expression(condition)
+                    .set_expression_attribute_names(expr.names())
+                    .set_expression_attribute_values(expr.values())
+                    .build()
+                    .map_err(invalid)?;
+                TransactWriteItem::builder().put(put).build()
+            }
+            WriteOp::Update { key, set, remove, condition } => {
+                let update = expr.update(&set, &remove);
+                let condition = condition.map(|c| expr.condition(&c));
+                let update = Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key_map(&key)))
+                    .update_expression(update)
+                    .set_condition_expression(condition)
+                    .set_expression_attribute_names(expr.names())
+                    .set_expression_attribute_values(expr.values())
+                    .build()
+                    .map_err(invalid)?;
+                TransactWriteItem::builder().update(update).build()
+            }
+            WriteOp::Delete { key, condition } => {
+                let condition = condition.map(|c| expr.condition(&c));
+                let delete = Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key_map(&key)))
+                    .set_condition_expression(condition)
+                    .set_expression_attribute_names(expr.names())
+                    .set_expression_attribute_values(expr.values())
+                    .build()
+                    .map_err(invalid)?;
+                TransactWriteItem::builder().delete(delete).build()
+            }
+            WriteOp::Check { key, condition } => {
+                let condition = expr.condition(&condition);
+                let check = ConditionCheck::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key_map(&key)))
+                    .condition_expression(condition)
+                    .set_expression_attribute_names(expr.names())
+                    .set_expression_attribute_values(expr.values())
+                    .build()
+                    .map_err(invalid)?;
+                TransactWriteItem::builder().condition_check(check).build()
+            }
+        };
+        Ok(item)
+    }
+
+    async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        let items = ops.into_iter().map(|op| self.transact_item(op)).collect::<Result<Vec<_>, _>>()?;
+        let result = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
+        let Err(error) = result else { return Ok(()) };
+        let Some(service) = error.as_service_error() else { return Err(backend(error)) };
+        if let aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(
+            canceled,
+        ) = service
+        {
+            let reasons = canceled.cancellation_reasons();
+            if let Some(index) = reasons.iter().position(|r| r.code() == Some("ConditionalCheckFailed")) {
+                return Err(StoreError::ConditionFailed { index });
+            }
+            if reasons.iter().any(|r| r.code() == Some("TransactionConflict")) {
+                return Err(StoreError::TransactionConflict);
+            }
+        }
+        if service.is_transaction_in_progress_exception() {
+            return Err(StoreError::TransactionConflict);
+        }
+        Err(backend(error))
+    }
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key_map(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(backend)?;
+        output.item().map(from_item).transpose()
+    }
+
+    async fn query(&self, query: &Query) -> Result<Page, StoreError> {
+        let mut expr = Expression::default();
+        let (index_name, partition_attribute, partition_value) = match &query.index {
+            Index::Table { pk } => (None, schema::PK, pk.clone()),
+            Index::ByOwner(v) => (Some(schema::OWNER_INDEX), schema::OWNER_KEY, v.clone()),
+            Index::ByWaba(v) => (Some(schema::WABA_INDEX), schema::WABA_KEY, v.clone()),
+        };
+        let mut key_condition =
+            format!("{} = {}", expr.name(partition_attribute), expr.value(&Value::S(partition_value.clone())));
+        if let Some(prefix) = &query.sk_prefix {
+            if index_name.is_some() {
+                return Err(StoreError::Invalid("a sort-key prefix applies to table queries only".into()));
+            }
+            key_condition.push_str(&format!(
+                " AND begins_with({}, {})",
+                expr.name(schema::SK),
+                expr.value(&Value::S(prefix.clone()))
+            ));
+        }
+        let start = query.after.as_ref().map(|after| {
+            let mut start = key_map(after);
+            if index_name.is_some() {
+                start.insert(partition_attribute.to_owned(), AttributeValue::S(partition_value.clone()));
+            }
+            start
+        });
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .set_index_name(index_name.map(str::to_owned))
+            .key_condition_expression(key_condition)
+            .set_expression_attribute_names(expr.names())
+            .set_expression_attribute_values(expr.values())
+            .scan_index_forward(!query.descending)
+            .set_limit(query.limit.map(|l| l.min(i32::MAX as usize) as i32))
+            .set_exclusive_start_key(start)
+            .set_consistent_read(index_name.is_none().then_some(true))
+            .send()
+            .await
+            .map_err(backend)?;
+        let items = output.items().iter().map(from_item).collect::<Result<Vec<_>, _>>()?;
+        let next = output.last_evaluated_key().and_then(|k| {
+            Some(Key::new(k.get(schema::PK)?.as_s().ok()?, k.get(schema::SK)?.as_s().ok()?))
+        });
+        Ok(Page { items, next })
+    }
+
+    async fn write(&self, mut ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        check_batch(&ops)?;
+        if ops.len() == 1 {
+            self.write_one(ops.remove(0)).await
+        } else {
+            self.transact(ops).await
+        }
+    }
+}

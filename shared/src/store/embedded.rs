@@ -1,0 +1,303 @@
+//! The durable embedded adapter: a redb file under the local data directory. redb write
+//! transactions are serialized and atomic, so conditions are evaluated and writes applied
+//! under one transaction exactly as DynamoDB does for a conditional write or
+//! TransactWriteItems.
+
+use super::{Condition, Index, Item, Key, Page, Query, Store, StoreError, Value, WriteOp, check_batch, schema};
+use async_trait::async_trait;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+const ITEMS: TableDefinition<&str, &[u8]> = TableDefinition::new("items");
+const INDEX: TableDefinition<&str, ()> = TableDefinition::new("index");
+const SEP: char = '\u{0}';
+
+/// Attribute values as written to disk. Kept separate from [`Value`] so the file format is
+/// explicit and stable.
+#[derive(Serialize, Deserialize)]
+enum Stored {
+    S(String),
+    N(i64),
+    B(Vec<u8>),
+    Bool(bool),
+    L(Vec<String>),
+}
+
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    db: Arc<Database>,
+}
+
+impl EmbeddedStore {
+    /// Opens (or creates) the store at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(unavailable)?;
+        }
+        let db = Database::create(path).map_err(unavailable)?;
+        let txn = db.begin_write().map_err(unavailable)?;
+        txn.open_table(ITEMS).map_err(unavailable)?;
+        txn.open_table(INDEX).map_err(unavailable)?;
+        txn.commit().map_err(unavailable)?;
+        Ok(Self { db: Arc::new(db) })
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || work(&db))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
+    }
+}
+
+fn unavailable(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(error.to_string())
+}
+
+fn item_key(key: &Key) -> String {
+    format!("{}{SEP}{}", key.pk, key.sk)
+}
+
+fn encode(item: &Item) -> Vec<u8> {
+    let stored: BTreeMap<&str, Stored> = item
+        .iter()
+        .map(|(name, value)| {
+            let v = match value {
+                Value::S(s) => Stored::S(s.clone()),
+                Value::N(n) => Stored::N(*n),
+                Value::B(b) => Stored::B(b.clone()),
+                Value::Bool(b) => Stored::Bool(*b),
+                Value::L(l) => Stored::L(l.clone()),
+            };
+            (name.as_str(), v)
+        })
+        .collect();
+    serde_json::to_vec(&stored).expect("items serialize")
+}
+
+fn decode(bytes: &[u8]) -> Result<Item, StoreError> {
+    let stored: BTreeMap<String, Stored> =
+        serde_json::from_slice(bytes).map_err(|e| StoreError::Unavailable(format!("corrupt item: {e}")))?;
+    Ok(stored
+        .into_iter()
+        .map(|(name, v)| {
+            let value = match v {
+                Stored::S(s) => Value::S(s),
+                Stored::N(n) => Value::N(n),
+                Stored::B(b) => Value::B(b),
+                Stored::Bool(b) => Value::Bool(b),
+                Stored::L(l) => Value::L(l),
+            };
+            (name, value)
+        })
+        .collect())
+}
+
+/// The index entries an item contributes: one per sparse GSI attribute it carries.
+fn index_entries(item: &Item) -> Vec<String> {
+    let Some(key) = Key::of(item) else { return Vec::new() };
+    [(schema::OWNER_INDEX, schema::OWNER_KEY), (schema::WABA_INDEX, schema::WABA_KEY)]
+        .into_iter()
+        .filter_map(|(index, attribute)| {
+            let value = item.get(attribute)?.as_s()?;
+            Some(format!("{index}{SEP}{value}{SEP}{}{SEP}{}", key.pk, key.sk))
+        })
+        .collect()
+}
+
+fn compare(a: &Value, b: &Value) -> Option<Ordering> {
+    match (a, b) {
+        (Value::S(x), Value::S(y)) => Some(x.cmp(y)),
+        (Value::N(x), Value::N(y)) => Some(x.cmp(y)),
+        (Value::B(x), Value::B(y)) => Some(x.cmp(y)),
+        _ => None,
+    }
+}
+
+/// Evaluates a condition the way DynamoDB does: comparisons against a missing attribute are
+/// false, and comparisons across types are false.
+pub(crate) fn holds(condition: &Condition, item: Option<&Item>) -> bool {
+    let attribute = |name: &str| item.and_then(|i| i.get(name));
+    match condition {
+        Condition::Exists => item.is_some(),
+        Condition::NotExists => item.is_none(),
+        Condition::Equals(name, value) => attribute(name) == Some(value),
+        Condition::LessThan(name, value) => {
+            attribute(name).and_then(|a| compare(a, value)) == Some(Ordering::Less)
+        }
+        Condition::GreaterThan(name, value) => {
+            attribute(name).and_then(|a| compare(a, value)) == Some(Ordering::Greater)
+        }
+        Condition::AttributeMissing(name) => attribute(name).is_none(),
+        Condition::And(all) => all.iter().all(|c| holds(c, item)),
+    }
+}
+
+/// The item as it will be after `op`, or `None` when the op deletes it (or only checks).
+fn apply(op: &WriteOp, current: Option<&Item>) -> Option<Option<Item>> {
+    match op {
+        WriteOp::Put { item, .. } => Some(Some(item.clone())),
+        WriteOp::Update { key, set, remove, .. } => {
+            let mut item = current.cloned().unwrap_or_else(|| {
+                Item::from([
+                    (schema::PK.to_owned(), Value::S(key.pk.clone())),
+                    (schema::SK.to_owned(), Value::S(key.sk.clone())),
+                ])
+            });
+            for (name, value) in set {
+                item.insert(name.clone(), value.clone());
+            }
+            for name in remove {
+                item.remove(name);
+            }
+            Some(Some(item))
+        }
+        WriteOp::Delete { .. } => Some(None),
+        WriteOp::Check { .. } => None,
+    }
+}
+
+fn condition_of(op: &WriteOp) -> Option<&Condition> {
+    match op {
+        WriteOp::Put { condition, .. } | WriteOp::Update { condition, .. } | WriteOp::Delete { condition, .. } => {
+            condition.as_ref()
+        }
+        WriteOp::Check { condition, .. } => Some(condition),
+    }
+}
+
+fn write_all(db: &Database, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+    let txn = db.begin_write().map_err(unavailable)?;
+    {
+        let mut items = txn.open_table(ITEMS).map_err(unavailable)?;
+        let mut index = txn.open_table(INDEX).map_err(unavailable)?;
+        // Read and check everything first: a failed condition must leave no write behind.
+        let mut planned = Vec::with_capacity(ops.len());
+        for (position, op) in ops.iter().enumerate() {
+            let key = op.key().expect("checked by check_batch");
+            let current = items.get(item_key(&key).as_str()).map_err(unavailable)?.map(|v| decode(v.value())).transpose()?;
+            if let Some(condition) = condition_of(op)
+                && !holds(condition, current.as_ref())
+            {
+                return Err(StoreError::ConditionFailed { index: position });
+            }
+            if let Some(next) = apply(op, current.as_ref()) {
+                planned.push((key, current, next));
+            }
+        }
+        for (key, current, next) in planned {
+            for entry in current.as_ref().map(index_entries).unwrap_or_default() {
+                index.remove(entry.as_str()).map_err(unavailable)?;
+            }
+            match next {
+                Some(item) => {
+                    for entry in index_entries(&item) {
+                        index.insert(entry.as_str(), ()).map_err(unavailable)?;
+                    }
+                    items.insert(item_key(&key).as_str(), encode(&item).as_slice()).map_err(unavailable)?;
+                }
+                None => {
+                    items.remove(item_key(&key).as_str()).map_err(unavailable)?;
+                }
+            }
+        }
+    }
+    txn.commit().map_err(unavailable)
+}
+
+fn run_query(db: &Database, query: &Query) -> Result<Page, StoreError> {
+    if query.sk_prefix.is_some() && !matches!(query.index, Index::Table { .. }) {
+        return Err(StoreError::Invalid("a sort-key prefix applies to table queries only".into()));
+    }
+    let txn = db.begin_read().map_err(unavailable)?;
+    let items = txn.open_table(ITEMS).map_err(unavailable)?;
+    // Each index yields (position, primary key) pairs in key order; positions are what
+    // `after` is compared against.
+    let prefix = match &query.index {
+        Index::Table { pk } => format!("{pk}{SEP}"),
+        Index::ByOwner(v) => format!("{}{SEP}{v}{SEP}", schema::OWNER_INDEX),
+        Index::ByWaba(v) => format!("{}{SEP}{v}{SEP}", schema::WABA_INDEX),
+    };
+    let end = format!("{}\u{1}", prefix.trim_end_matches(SEP));
+    let keys: Vec<(String, Key)> = match &query.index {
+        Index::Table { pk } => items
+            .range(prefix.as_str()..end.as_str())
+            .map_err(unavailable)?
+            .map(|row| {
+                let (k, _) = row.map_err(unavailable)?;
+                let sk = k.value()[prefix.len()..].to_owned();
+                Ok((k.value().to_owned(), Key::new(pk.clone(), sk)))
+            })
+            .collect::<Result<_, StoreError>>()?,
+        Index::ByOwner(_) | Index::ByWaba(_) => {
+            let index = txn.open_table(INDEX).map_err(unavailable)?;
+            index
+                .range(prefix.as_str()..end.as_str())
+                .map_err(unavailable)?
+                .map(|row| {
+                    let (k, _) = row.map_err(unavailable)?;
+                    let rest = &k.value()[prefix.len()..];
+                    let (pk, sk) = rest.split_once(SEP).ok_or_else(|| unavailable("corrupt index entry"))?;
+                    Ok((format!("{pk}{SEP}{sk}"), Key::new(pk, sk)))
+                })
+                .collect::<Result<_, StoreError>>()?
+        }
+    };
+    let after = query.after.as_ref().map(|k| format!("{}{SEP}{}", k.pk, k.sk));
+    let mut candidates: Vec<(String, Key)> = keys
+        .into_iter()
+        .filter(|(_, key)| query.sk_prefix.as_ref().is_none_or(|p| key.sk.starts_with(p.as_str())))
+        .collect();
+    // For GSI entries the position compared is the primary key, which is the GSI sort order.
+    let position = |entry: &(String, Key)| format!("{}{SEP}{}", entry.1.pk, entry.1.sk);
+    if query.descending {
+        candidates.reverse();
+    }
+    if let Some(after) = after {
+        candidates.retain(|entry| {
+            let p = position(entry);
+            if query.descending { p < after } else { p > after }
+        });
+    }
+    let limit = query.limit.unwrap_or(usize::MAX);
+    let more = candidates.len() > limit;
+    candidates.truncate(limit);
+    let mut page = Vec::with_capacity(candidates.len());
+    for (_, key) in &candidates {
+        if let Some(bytes) = items.get(item_key(key).as_str()).map_err(unavailable)? {
+            page.push(decode(bytes.value())?);
+        }
+    }
+    let next = if more { candidates.last().map(|(_, key)| key.clone()) } else { None };
+    Ok(Page { items: page, next })
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        let key = item_key(key);
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(unavailable)?;
+            let items = txn.open_table(ITEMS).map_err(unavailable)?;
+            items.get(key.as_str()).map_err(unavailable)?.map(|v| decode(v.value())).transpose()
+        })
+        .await
+    }
+
+    async fn query(&self, query: &Query) -> Result<Page, StoreError> {
+        let query = query.clone();
+        self.blocking(move |db| run_query(db, &query)).await
+    }
+
+    async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        check_batch(&ops)?;
+        self.blocking(move |db| write_all(db, ops)).await
+    }
+}

@@ -1,0 +1,198 @@
+//! The `Store` port: a small, DynamoDB-shaped item store (single table, two sparse GSIs,
+//! conditional writes, all-or-nothing transactions). Two adapters implement it with the same
+//! semantics: [`dynamo::DynamoStore`] in AWS and [`embedded::EmbeddedStore`] on one machine.
+//! The domain mapping ([`records::Records`]) is written once, above the port.
+
+pub mod dynamo;
+pub mod embedded;
+pub mod records;
+
+use async_trait::async_trait;
+use std::collections::BTreeMap;
+
+pub use records::Records;
+
+/// The attributes that make up the table's schema. `template.yaml` and the local table
+/// creation both follow these names.
+pub mod schema {
+    pub const PK: &str = "pk";
+    pub const SK: &str = "sk";
+    /// Epoch seconds; DynamoDB's TTL deletes the item some time after it. Reads never rely
+    /// on that deletion.
+    pub const TTL: &str = "ttl";
+    pub const OWNER_INDEX: &str = "byOwner";
+    pub const OWNER_KEY: &str = "ownerKey";
+    pub const WABA_INDEX: &str = "byWaba";
+    pub const WABA_KEY: &str = "wabaKey";
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    S(String),
+    N(i64),
+    B(Vec<u8>),
+    Bool(bool),
+    /// A list of strings (stored as a DynamoDB list, which unlike a string set may be empty).
+    L(Vec<String>),
+}
+
+impl Value {
+    pub fn as_s(&self) -> Option<&str> {
+        match self {
+            Value::S(s) => Some(s),
+            _ => None,
+        }
+    }
+    pub fn as_n(&self) -> Option<i64> {
+        match self {
+            Value::N(n) => Some(*n),
+            _ => None,
+        }
+    }
+}
+
+pub type Item = BTreeMap<String, Value>;
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Key {
+    pub pk: String,
+    pub sk: String,
+}
+
+impl Key {
+    pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
+        Self { pk: pk.into(), sk: sk.into() }
+    }
+
+    pub fn of(item: &Item) -> Option<Self> {
+        Some(Self::new(item.get(schema::PK)?.as_s()?, item.get(schema::SK)?.as_s()?))
+    }
+}
+
+/// A condition on the item a write touches, evaluated atomically with the write.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    /// The item exists.
+    Exists,
+    /// The item does not exist.
+    NotExists,
+    Equals(String, Value),
+    /// The attribute exists and is less than the value (same type).
+    LessThan(String, Value),
+    GreaterThan(String, Value),
+    AttributeMissing(String),
+    And(Vec<Condition>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteOp {
+    Put { item: Item, condition: Option<Condition> },
+    /// Sets and removes attributes; like DynamoDB's UpdateItem it creates the item when it is
+    /// missing unless the condition says otherwise.
+    Update { key: Key, set: Vec<(String, Value)>, remove: Vec<String>, condition: Option<Condition> },
+    Delete { key: Key, condition: Option<Condition> },
+    Check { key: Key, condition: Condition },
+}
+
+impl WriteOp {
+    pub fn key(&self) -> Option<Key> {
+        match self {
+            WriteOp::Put { item, .. } => Key::of(item),
+            WriteOp::Update { key, .. } | WriteOp::Delete { key, .. } | WriteOp::Check { key, .. } => {
+                Some(key.clone())
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Index {
+    /// Items sharing a partition key.
+    Table { pk: String },
+    /// Organizations by owner.
+    ByOwner(String),
+    /// Organizations by the WABA they reference.
+    ByWaba(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Query {
+    pub index: Index,
+    pub sk_prefix: Option<String>,
+    pub descending: bool,
+    pub limit: Option<usize>,
+    /// The `next` of a previous page.
+    pub after: Option<Key>,
+}
+
+impl Query {
+    pub fn new(index: Index) -> Self {
+        Self { index, sk_prefix: None, descending: false, limit: None, after: None }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub items: Vec<Item>,
+    /// The key of the last item returned when more may follow.
+    pub next: Option<Key>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreError {
+    /// The condition of operation `index` (0 for a single write) did not hold.
+    ConditionFailed { index: usize },
+    /// Another transaction touched the same items at the same time; nothing was written.
+    TransactionConflict,
+    /// The request was malformed for this store (a bug, not a caller mistake).
+    Invalid(String),
+    /// The backend could not be reached or refused the request.
+    Unavailable(String),
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::ConditionFailed { index } => write!(f, "condition of write {index} failed"),
+            StoreError::TransactionConflict => f.write_str("transaction conflict"),
+            StoreError::Invalid(m) => write!(f, "invalid store request: {m}"),
+            StoreError::Unavailable(m) => write!(f, "store unavailable: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// DynamoDB's TransactWriteItems limit; the embedded store enforces it too, so code that
+/// works locally works in AWS.
+pub const MAX_TRANSACTION_ITEMS: usize = 100;
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// A strongly consistent read.
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError>;
+
+    async fn query(&self, query: &Query) -> Result<Page, StoreError>;
+
+    /// One operation is a single conditional write; several are one transaction in which
+    /// either every operation applies or none does.
+    async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError>;
+}
+
+/// Checks what both adapters refuse the same way before touching the backend.
+pub(crate) fn check_batch(ops: &[WriteOp]) -> Result<(), StoreError> {
+    if ops.is_empty() {
+        return Err(StoreError::Invalid("no operations".into()));
+    }
+    if ops.len() > MAX_TRANSACTION_ITEMS {
+        return Err(StoreError::Invalid(format!("{} operations exceed the transaction limit", ops.len())));
+    }
+    let mut keys = std::collections::BTreeSet::new();
+    for op in ops {
+        let key = op.key().ok_or_else(|| StoreError::Invalid("an item lacks pk or sk".into()))?;
+        if !keys.insert(key) {
+            return Err(StoreError::Invalid("two operations on one item in a transaction".into()));
+        }
+    }
+    Ok(())
+}

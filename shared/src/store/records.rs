@@ -1,0 +1,493 @@
+//! The domain's records and how they map onto the single table. This is the only place that
+//! knows the item layout; both store adapters see plain items.
+//!
+//! | record       | pk              | sk                 | notes                                  |
+//! |--------------|-----------------|--------------------|----------------------------------------|
+//! | Organization | `ORG#{id}`      | `PROFILE`          | `ownerKey`, and `wabaKey` while linked |
+//! | PhoneNumber  | `ORG#{id}`      | `PHONE#{phone id}` | the authority for phone data and token |
+//! | OAuth state  | `STATE#{sha256}`| `STATE`            | `ttl` = expiry, checked on every read  |
+
+use super::{Condition, Index, Item, Key, Query, Store, StoreError, Value, WriteOp, schema};
+use crate::clock::Timestamp;
+use crate::domain::{
+    Authorization, Ciphertext, JsonObject, OAuthState, Organization, OrganizationId, OrganizationName, PhoneLink,
+    PhoneNumber, PhoneNumberId, StateKey, StateStep, UserId, WabaId,
+};
+use crate::error::ApiError;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct Records {
+    store: Arc<dyn Store>,
+}
+
+/// Everything one connection save writes, as one transaction: the state is consumed, the
+/// organization points at the WABA, the chosen phones become active with their token, and
+/// phones of any other WABA are retired so `Organization.wabaId == PhoneNumber.wabaId` holds.
+pub struct Connection<'a> {
+    pub organization: &'a Organization,
+    pub state: &'a StateKey,
+    pub waba_id: &'a WabaId,
+    pub phones: Vec<PhoneNumber>,
+    pub retire: Vec<PhoneNumber>,
+    pub now: Timestamp,
+}
+
+mod attr {
+    pub const ENTITY: &str = "entity";
+    pub const ID: &str = "id";
+    pub const OWNER_ID: &str = "ownerId";
+    pub const NAME: &str = "name";
+    pub const DESCRIPTION: &str = "description";
+    pub const INDUSTRY: &str = "industry";
+    pub const WEBSITE: &str = "website";
+    pub const SETTINGS: &str = "settings";
+    pub const AGENT_SETTINGS: &str = "agentSettings";
+    pub const WABA_ID: &str = "wabaId";
+    pub const CREATED_AT: &str = "createdAt";
+    pub const UPDATED_AT: &str = "updatedAt";
+    pub const VERSION: &str = "version";
+    pub const ORGANIZATION_ID: &str = "organizationId";
+    pub const PHONE_NUMBER_ID: &str = "phoneNumberId";
+    pub const IS_ACTIVE: &str = "isActive";
+    pub const TOKEN: &str = "tokenCiphertext";
+    pub const DISPLAY_PHONE: &str = "displayPhone";
+    pub const VERIFIED_NAME: &str = "verifiedName";
+    pub const QUALITY_RATING: &str = "qualityRating";
+    pub const TOKEN_EXPIRES_AT: &str = "tokenExpiresAt";
+    pub const VERIFIED_AT: &str = "verifiedAt";
+    pub const CALLER_ID: &str = "callerId";
+    pub const REDIRECT_URI: &str = "redirectUri";
+    pub const STATUS: &str = "status";
+    pub const EXPIRES_AT: &str = "expiresAt";
+    pub const GRANTED_WABAS: &str = "grantedWabaIds";
+    pub const CODE_HASH: &str = "codeHash";
+    pub const AUTHORIZED_AT: &str = "authorizedAt";
+    pub const CONSUMED_AT: &str = "consumedAt";
+}
+
+const PENDING: &str = "pending";
+const AUTHORIZED: &str = "authorized";
+const CONSUMED: &str = "consumed";
+
+pub fn organization_key(id: &OrganizationId) -> Key {
+    Key::new(format!("ORG#{id}"), "PROFILE")
+}
+
+pub fn phone_key(organization: &OrganizationId, phone: &PhoneNumberId) -> Key {
+    Key::new(format!("ORG#{organization}"), format!("PHONE#{phone}"))
+}
+
+pub fn state_key(key: &StateKey) -> Key {
+    Key::new(format!("STATE#{}", key.as_str()), "STATE")
+}
+
+fn s(value: impl Into<String>) -> Value {
+    Value::S(value.into())
+}
+
+fn with_key(key: Key, entity: &str) -> Item {
+    Item::from([
+        (schema::PK.to_owned(), Value::S(key.pk)),
+        (schema::SK.to_owned(), Value::S(key.sk)),
+        (attr::ENTITY.to_owned(), s(entity)),
+    ])
+}
+
+fn put_opt(item: &mut Item, name: &str, value: Option<Value>) {
+    if let Some(value) = value {
+        item.insert(name.to_owned(), value);
+    }
+}
+
+/// Reads typed attributes out of an item, turning anything malformed into a store error
+/// (data written by another version of the code), never a panic.
+struct Reader<'a>(&'a Item);
+
+impl Reader<'_> {
+    fn opt_s(&self, name: &str) -> Option<String> {
+        self.0.get(name).and_then(Value::as_s).map(str::to_owned)
+    }
+    fn s(&self, name: &str) -> Result<String, StoreError> {
+        self.opt_s(name).ok_or_else(|| corrupt(name))
+    }
+    fn parse<T: std::str::FromStr>(&self, name: &str) -> Result<T, StoreError> {
+        self.s(name)?.parse().map_err(|_| corrupt(name))
+    }
+    fn opt_n(&self, name: &str) -> Option<i64> {
+        self.0.get(name).and_then(Value::as_n)
+    }
+    fn time(&self, name: &str) -> Result<Timestamp, StoreError> {
+        self.opt_n(name).map(Timestamp).ok_or_else(|| corrupt(name))
+    }
+    fn bytes(&self, name: &str) -> Option<Vec<u8>> {
+        match self.0.get(name) {
+            Some(Value::B(b)) => Some(b.clone()),
+            _ => None,
+        }
+    }
+    fn bool(&self, name: &str) -> bool {
+        matches!(self.0.get(name), Some(Value::Bool(true)))
+    }
+    fn list(&self, name: &str) -> Vec<String> {
+        match self.0.get(name) {
+            Some(Value::L(l)) => l.clone(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+fn corrupt(name: &str) -> StoreError {
+    StoreError::Invalid(format!("stored attribute `{name}` is missing or malformed"))
+}
+
+pub fn organization_item(org: &Organization) -> Item {
+    let mut item = with_key(organization_key(&org.id), "organization");
+    item.insert(attr::ID.into(), s(org.id.as_str()));
+    item.insert(attr::OWNER_ID.into(), s(org.owner_id.as_str()));
+    item.insert(schema::OWNER_KEY.into(), s(org.owner_id.as_str()));
+    item.insert(attr::NAME.into(), s(org.name.as_str()));
+    put_opt(&mut item, attr::DESCRIPTION, org.description.clone().map(Value::S));
+    put_opt(&mut item, attr::INDUSTRY, org.industry.clone().map(Value::S));
+    put_opt(&mut item, attr::WEBSITE, org.website.clone().map(Value::S));
+    item.insert(attr::SETTINGS.into(), s(org.settings.to_json_string()));
+    item.insert(attr::AGENT_SETTINGS.into(), s(org.agent_settings.to_json_string()));
+    if let Some(waba) = &org.waba_id {
+        item.insert(attr::WABA_ID.into(), s(waba.as_str()));
+        item.insert(schema::WABA_KEY.into(), s(waba.as_str()));
+    }
+    item.insert(attr::CREATED_AT.into(), Value::N(org.created_at.0));
+    item.insert(attr::UPDATED_AT.into(), Value::N(org.updated_at.0));
+    item.insert(attr::VERSION.into(), Value::N(org.version as i64));
+    item
+}
+
+pub fn organization_from(item: &Item) -> Result<Organization, StoreError> {
+    let r = Reader(item);
+    let json = |name: &str| r.opt_s(name).and_then(|t| JsonObject::from_json_string(&t)).unwrap_or_default();
+    Ok(Organization {
+        id: r.parse(attr::ID)?,
+        owner_id: r.parse(attr::OWNER_ID)?,
+        name: OrganizationName::parse(&r.s(attr::NAME)?).map_err(|_| corrupt(attr::NAME))?,
+        description: r.opt_s(attr::DESCRIPTION),
+        industry: r.opt_s(attr::INDUSTRY),
+        website: r.opt_s(attr::WEBSITE),
+        settings: json(attr::SETTINGS),
+        agent_settings: json(attr::AGENT_SETTINGS),
+        waba_id: r.opt_s(attr::WABA_ID).map(|w| w.parse()).transpose().map_err(|_| corrupt(attr::WABA_ID))?,
+        created_at: r.time(attr::CREATED_AT)?,
+        updated_at: r.time(attr::UPDATED_AT)?,
+        version: r.opt_n(attr::VERSION).unwrap_or(0) as u64,
+    })
+}
+
+pub fn phone_item(phone: &PhoneNumber) -> Item {
+    let mut item = with_key(phone_key(&phone.organization_id, &phone.phone_number_id), "phone_number");
+    item.insert(attr::ORGANIZATION_ID.into(), s(phone.organization_id.as_str()));
+    item.insert(attr::PHONE_NUMBER_ID.into(), s(phone.phone_number_id.as_str()));
+    item.insert(attr::WABA_ID.into(), s(phone.waba_id.as_str()));
+    item.insert(attr::IS_ACTIVE.into(), Value::Bool(phone.is_active()));
+    put_opt(&mut item, attr::TOKEN, phone.token().map(|t| Value::B(t.as_bytes().to_vec())));
+    item.insert(attr::DISPLAY_PHONE.into(), s(phone.display_phone.clone()));
+    put_opt(&mut item, attr::VERIFIED_NAME, phone.verified_name.clone().map(Value::S));
+    put_opt(&mut item, attr::QUALITY_RATING, phone.quality_rating.clone().map(Value::S));
+    put_opt(&mut item, attr::TOKEN_EXPIRES_AT, phone.token_expires_at.map(|t| Value::N(t.0)));
+    item.insert(attr::VERIFIED_AT.into(), Value::N(phone.verified_at.0));
+    item.insert(attr::CREATED_AT.into(), Value::N(phone.created_at.0));
+    item.insert(attr::UPDATED_AT.into(), Value::N(phone.updated_at.0));
+    item
+}
+
+pub fn phone_from(item: &Item) -> Result<PhoneNumber, StoreError> {
+    let r = Reader(item);
+    let link = match (r.bool(attr::IS_ACTIVE), r.bytes(attr::TOKEN)) {
+        (true, Some(token)) => PhoneLink::Active { token: Ciphertext::from_bytes(token) },
+        // An "active" phone without a token cannot send; it is treated as not connected.
+        _ => PhoneLink::Inactive,
+    };
+    Ok(PhoneNumber {
+        organization_id: r.parse(attr::ORGANIZATION_ID)?,
+        phone_number_id: r.parse(attr::PHONE_NUMBER_ID)?,
+        waba_id: r.parse(attr::WABA_ID)?,
+        link,
+        display_phone: r.s(attr::DISPLAY_PHONE)?,
+        verified_name: r.opt_s(attr::VERIFIED_NAME),
+        quality_rating: r.opt_s(attr::QUALITY_RATING),
+        token_expires_at: r.opt_n(attr::TOKEN_EXPIRES_AT).map(Timestamp),
+        verified_at: r.time(attr::VERIFIED_AT)?,
+        created_at: r.time(attr::CREATED_AT)?,
+        updated_at: r.time(attr::UPDATED_AT)?,
+    })
+}
+
+pub fn state_item(state: &OAuthState) -> Item {
+    let mut item = with_key(state_key(&state.key), "oauth_state");
+    item.insert(attr::ORGANIZATION_ID.into(), s(state.organization_id.as_str()));
+    item.insert(attr::CALLER_ID.into(), s(state.caller.as_str()));
+    item.insert(attr::REDIRECT_URI.into(), s(state.redirect_uri.clone()));
+    item.insert(attr::CREATED_AT.into(), Value::N(state.created_at.0));
+    item.insert(attr::EXPIRES_AT.into(), Value::N(state.expires_at.0));
+    item.insert(schema::TTL.into(), Value::N(state.expires_at.0));
+    let status = match &state.step {
+        StateStep::Pending => PENDING,
+        StateStep::Authorized(authorization) => {
+            for (name, value) in authorization_attributes(authorization) {
+                item.insert(name.into(), value);
+            }
+            AUTHORIZED
+        }
+        StateStep::Consumed { at } => {
+            item.insert(attr::CONSUMED_AT.into(), Value::N(at.0));
+            CONSUMED
+        }
+    };
+    item.insert(attr::STATUS.into(), s(status));
+    item
+}
+
+fn authorization_attributes(a: &Authorization) -> Vec<(&'static str, Value)> {
+    let mut attributes = vec![
+        (attr::TOKEN, Value::B(a.token.as_bytes().to_vec())),
+        (attr::GRANTED_WABAS, Value::L(a.granted_wabas.iter().map(|w| w.to_string()).collect())),
+        (attr::CODE_HASH, s(a.code_hash.clone())),
+        (attr::AUTHORIZED_AT, Value::N(a.authorized_at.0)),
+    ];
+    if let Some(expiry) = a.token_expires_at {
+        attributes.push((attr::TOKEN_EXPIRES_AT, Value::N(expiry.0)));
+    }
+    attributes
+}
+
+pub fn state_from(item: &Item) -> Result<OAuthState, StoreError> {
+    let r = Reader(item);
+    let pk = r.s(schema::PK)?;
+    let key = pk.strip_prefix("STATE#").ok_or_else(|| corrupt(schema::PK))?;
+    let step = match r.s(attr::STATUS)?.as_str() {
+        PENDING => StateStep::Pending,
+        AUTHORIZED => StateStep::Authorized(Authorization {
+            token: Ciphertext::from_bytes(r.bytes(attr::TOKEN).ok_or_else(|| corrupt(attr::TOKEN))?),
+            granted_wabas: r
+                .list(attr::GRANTED_WABAS)
+                .iter()
+                .map(|w| w.parse())
+                .collect::<Result<_, _>>()
+                .map_err(|_| corrupt(attr::GRANTED_WABAS))?,
+            token_expires_at: r.opt_n(attr::TOKEN_EXPIRES_AT).map(Timestamp),
+            code_hash: r.s(attr::CODE_HASH)?,
+            authorized_at: r.time(attr::AUTHORIZED_AT)?,
+        }),
+        CONSUMED => StateStep::Consumed { at: r.time(attr::CONSUMED_AT)? },
+        _ => return Err(corrupt(attr::STATUS)),
+    };
+    Ok(OAuthState {
+        key: StateKey::from_stored(key.to_owned()),
+        organization_id: r.parse(attr::ORGANIZATION_ID)?,
+        caller: r.parse(attr::CALLER_ID)?,
+        redirect_uri: r.s(attr::REDIRECT_URI)?,
+        created_at: r.time(attr::CREATED_AT)?,
+        expires_at: r.time(attr::EXPIRES_AT)?,
+        step,
+    })
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::ConditionFailed { .. } | StoreError::TransactionConflict => {
+                ApiError::conflict("The data changed while this request was being handled.")
+            }
+            StoreError::Invalid(message) => {
+                tracing::error!(%message, "store request rejected");
+                ApiError::internal("The request could not be stored.")
+            }
+            StoreError::Unavailable(message) => {
+                tracing::error!(%message, "store unavailable");
+                ApiError::new(http::StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", "Storage is temporarily unavailable.")
+                    .with_action("Try again in a moment.")
+            }
+        }
+    }
+}
+
+fn version_is(version: u64) -> Condition {
+    Condition::Equals(attr::VERSION.into(), Value::N(version as i64))
+}
+
+impl Records {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub async fn create_organization(&self, org: &Organization) -> Result<(), ApiError> {
+        let op = WriteOp::Put { item: organization_item(org), condition: Some(Condition::NotExists) };
+        self.store.write(vec![op]).await.map_err(|e| match e {
+            StoreError::ConditionFailed { .. } => ApiError::conflict("An organization with this id already exists."),
+            other => other.into(),
+        })
+    }
+
+    pub async fn organization(&self, id: &OrganizationId) -> Result<Option<Organization>, ApiError> {
+        Ok(self.store.get(&organization_key(id)).await?.as_ref().map(organization_from).transpose()?)
+    }
+
+    /// Writes `org` if nobody changed it since it was read (its `version`), and returns it
+    /// with the new version.
+    pub async fn update_organization(&self, mut org: Organization) -> Result<Organization, ApiError> {
+        let read_version = org.version;
+        org.version += 1;
+        let op = WriteOp::Put { item: organization_item(&org), condition: Some(version_is(read_version)) };
+        self.store.write(vec![op]).await?;
+        Ok(org)
+    }
+
+    pub async fn organizations_owned_by(&self, owner: &UserId) -> Result<Vec<Organization>, ApiError> {
+        self.all(Index::ByOwner(owner.to_string()), organization_from).await
+    }
+
+    pub async fn organizations_linked_to(&self, waba: &WabaId) -> Result<Vec<Organization>, ApiError> {
+        self.all(Index::ByWaba(waba.to_string()), organization_from).await
+    }
+
+    pub async fn phones(&self, organization: &OrganizationId) -> Result<Vec<PhoneNumber>, ApiError> {
+        let mut query = Query::new(Index::Table { pk: format!("ORG#{organization}") });
+        query.sk_prefix = Some("PHONE#".into());
+        self.collect(query, phone_from).await
+    }
+
+    async fn all<T>(&self, index: Index, parse: fn(&Item) -> Result<T, StoreError>) -> Result<Vec<T>, ApiError> {
+        self.collect(Query::new(index), parse).await
+    }
+
+    /// Follows every page of a query.
+    async fn collect<T>(&self, mut query: Query, parse: fn(&Item) -> Result<T, StoreError>) -> Result<Vec<T>, ApiError> {
+        let mut out = Vec::new();
+        loop {
+            let page = self.store.query(&query).await?;
+            for item in &page.items {
+                out.push(parse(item)?);
+            }
+            match page.next {
+                Some(next) => query.after = Some(next),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    pub async fn create_state(&self, state: &OAuthState) -> Result<(), ApiError> {
+        let op = WriteOp::Put { item: state_item(state), condition: Some(Condition::NotExists) };
+        Ok(self.store.write(vec![op]).await?)
+    }
+
+    pub async fn state(&self, key: &StateKey) -> Result<Option<OAuthState>, ApiError> {
+        Ok(self.store.get(&state_key(key)).await?.as_ref().map(state_from).transpose()?)
+    }
+
+    /// Moves a pending, unexpired state to authorized. `Ok(false)` when the condition did not
+    /// hold (another request authorized, consumed or outlived it first).
+    pub async fn authorize_state(&self, key: &StateKey, authorization: &Authorization, now: Timestamp) -> Result<bool, ApiError> {
+        let mut set: Vec<(String, Value)> =
+            authorization_attributes(authorization).into_iter().map(|(n, v)| (n.to_owned(), v)).collect();
+        set.push((attr::STATUS.into(), s(AUTHORIZED)));
+        let op = WriteOp::Update {
+            key: state_key(key),
+            set,
+            remove: Vec::new(),
+            condition: Some(Condition::And(vec![
+                Condition::Exists,
+                Condition::Equals(attr::STATUS.into(), s(PENDING)),
+                Condition::GreaterThan(attr::EXPIRES_AT.into(), Value::N(now.0)),
+            ])),
+        };
+        match self.store.write(vec![op]).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::ConditionFailed { .. }) => Ok(false),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Writes a connection in one transaction. `Err(ConnectionRefused::State)` when the state
+    /// was consumed or expired by the time of the write (the caller re-reads it to say which),
+    /// `Organization` when the organization changed concurrently.
+    pub async fn save_connection(&self, connection: Connection<'_>) -> Result<(), ConnectionRefused> {
+        let org = connection.organization;
+        let mut ops = vec![
+            WriteOp::Update {
+                key: state_key(connection.state),
+                set: vec![(attr::STATUS.into(), s(CONSUMED)), (attr::CONSUMED_AT.into(), Value::N(connection.now.0))],
+                remove: vec![attr::TOKEN.into()],
+                condition: Some(Condition::And(vec![
+                    Condition::Exists,
+                    Condition::Equals(attr::STATUS.into(), s(AUTHORIZED)),
+                    Condition::Equals(attr::ORGANIZATION_ID.into(), s(org.id.as_str())),
+                    Condition::GreaterThan(attr::EXPIRES_AT.into(), Value::N(connection.now.0)),
+                ])),
+            },
+            WriteOp::Update {
+                key: organization_key(&org.id),
+                set: vec![
+                    (attr::WABA_ID.into(), s(connection.waba_id.as_str())),
+                    (schema::WABA_KEY.into(), s(connection.waba_id.as_str())),
+                    (attr::UPDATED_AT.into(), Value::N(connection.now.0)),
+                    (attr::VERSION.into(), Value::N(org.version as i64 + 1)),
+                ],
+                remove: Vec::new(),
+                condition: Some(Condition::And(vec![Condition::Exists, version_is(org.version)])),
+            },
+        ];
+        for phone in &connection.phones {
+            ops.push(WriteOp::Put { item: phone_item(phone), condition: None });
+        }
+        for phone in &connection.retire {
+            ops.push(retire_phone(phone, connection.now));
+        }
+        match self.store.write(ops).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::ConditionFailed { index: 0 }) => Err(ConnectionRefused::State),
+            Err(StoreError::ConditionFailed { .. } | StoreError::TransactionConflict) => {
+                Err(ConnectionRefused::Organization)
+            }
+            Err(other) => Err(ConnectionRefused::Store(other.into())),
+        }
+    }
+
+    /// Retires every given phone (inactive, token erased) and clears the organization's WABA
+    /// reference, in one transaction.
+    pub async fn disconnect(&self, org: &Organization, phones: &[PhoneNumber], now: Timestamp) -> Result<(), ApiError> {
+        let mut ops = vec![WriteOp::Update {
+            key: organization_key(&org.id),
+            set: vec![
+                (attr::UPDATED_AT.into(), Value::N(now.0)),
+                (attr::VERSION.into(), Value::N(org.version as i64 + 1)),
+            ],
+            remove: vec![attr::WABA_ID.into(), schema::WABA_KEY.into()],
+            condition: Some(Condition::And(vec![Condition::Exists, version_is(org.version)])),
+        }];
+        ops.extend(phones.iter().map(|phone| retire_phone(phone, now)));
+        self.store.write(ops).await.map_err(|e| match e {
+            StoreError::ConditionFailed { .. } | StoreError::TransactionConflict => {
+                ApiError::conflict("The organization changed while it was being disconnected.")
+            }
+            other => other.into(),
+        })
+    }
+}
+
+fn retire_phone(phone: &PhoneNumber, now: Timestamp) -> WriteOp {
+    WriteOp::Update {
+        key: phone_key(&phone.organization_id, &phone.phone_number_id),
+        set: vec![(attr::IS_ACTIVE.into(), Value::Bool(false)), (attr::UPDATED_AT.into(), Value::N(now.0))],
+        remove: vec![attr::TOKEN.into()],
+        condition: Some(Condition::Exists),
+    }
+}
+
+#[derive(Debug)]
+pub enum ConnectionRefused {
+    State,
+    Organization,
+    Store(ApiError),
+}

@@ -1,0 +1,156 @@
+//! A strict, in-process stand-in for Meta: the Graph API endpoints the service
+//! calls and the OAuth consent dialog a person clicks through.
+//!
+//! Meta cannot be reached from a developer machine or from CI, yet the service's
+//! real HTTP client has to be exercised end to end. The sandbox answers what
+//! Meta would answer, with Meta's error shapes and Meta's strictness: codes that
+//! are single-use and expire, a `redirect_uri` that must be byte-identical,
+//! `appsecret_proof` on every user-token call, per-WABA grants and cursor
+//! paging. A client that works against the sandbox should not be surprised by
+//! Meta.
+//!
+//! Paths given to [`Sandbox::handle`] are relative to where the sandbox is
+//! mounted: `/graph/...` is the Graph API (`META_GRAPH_URL = {public_url}/graph`)
+//! and `/www/...` the dialog (`META_DIALOG_URL = {public_url}/www`).
+
+mod dialog;
+mod graph;
+mod request;
+pub mod seed;
+mod state;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+
+use state::State;
+
+/// How the sandbox identifies the app it plays Meta for.
+#[derive(Clone)]
+pub struct SandboxConfig {
+    pub app_id: String,
+    pub app_secret: String,
+    /// The version the service is configured with, e.g. `v24.0`. Requests may use
+    /// any well-formed version; a different one is only noted in the log.
+    pub graph_version: String,
+    /// Absolute URL where the sandbox is mounted, without a trailing slash,
+    /// e.g. `http://127.0.0.1:3000/meta-sandbox`. Used for absolute links
+    /// (paging `next`, the dialog's form action).
+    pub public_url: String,
+    /// Maximum items per page on list edges. Small values make clients page.
+    pub page_size: usize,
+}
+
+impl fmt::Debug for SandboxConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SandboxConfig")
+            .field("app_id", &self.app_id)
+            .field("app_secret", &"<redacted>")
+            .field("graph_version", &self.graph_version)
+            .field("public_url", &self.public_url)
+            .field("page_size", &self.page_size)
+            .finish()
+    }
+}
+
+/// A failure the Graph API can be told to produce, to test retries and timeouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// HTTP 500, code 2, `is_transient: true`.
+    ServerError,
+    /// HTTP 400, code 4 "(#4) Application request limit reached", `is_transient: true`.
+    RateLimited,
+    /// Waits this long, then answers normally (a client with a shorter timeout gives up).
+    Timeout(Duration),
+}
+
+/// The fake Meta. Cheap to share behind an `Arc`; all state sits behind one mutex
+/// that is never held across an `.await`.
+pub struct Sandbox {
+    config: SandboxConfig,
+    state: Mutex<State>,
+}
+
+impl fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sandbox")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sandbox {
+    /// A sandbox holding the world described in [`seed`], with no codes, tokens
+    /// or subscriptions yet.
+    pub fn new(mut config: SandboxConfig) -> Self {
+        config.public_url = config.public_url.trim_end_matches('/').to_owned();
+        Self {
+            config,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// Answers one request. The path starts with `/graph/` (Graph API) or `/www/`
+    /// (consent dialog); anything else is a plain 404.
+    pub async fn handle(&self, req: Request<Bytes>) -> Response<Bytes> {
+        let path = req.uri().path();
+        if path.starts_with("/graph/") {
+            self.graph(&req).await
+        } else if path.starts_with("/www/") {
+            self.dialog(&req)
+        } else {
+            Response::builder()
+                .status(StatusCode::NOT_FOUND)
+                .header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+                .body(Bytes::from_static(b"not found"))
+                .expect("static response parts are valid")
+        }
+    }
+
+    /// Every access token ever minted, short- and long-lived, oldest first.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.lock().issued.clone()
+    }
+
+    /// How many Graph requests were received whose path contains `path_contains`
+    /// (e.g. `"/oauth/access_token"`). Requests failed by an injected fault count.
+    pub fn calls(&self, path_contains: &str) -> usize {
+        self.lock()
+            .calls
+            .iter()
+            .filter(|path| path.contains(path_contains))
+            .count()
+    }
+
+    /// Makes the next `count` Graph requests (not dialog requests) fail with
+    /// `fault`. Faults queue up: a second call adds after the first's.
+    pub fn inject_faults(&self, fault: Fault, count: usize) {
+        self.lock()
+            .faults
+            .extend(std::iter::repeat_n(fault, count));
+    }
+
+    /// Whether the app is currently subscribed to the WABA's webhooks.
+    pub fn is_subscribed(&self, waba_id: &str) -> bool {
+        self.lock().subscribed.contains(waba_id)
+    }
+
+    /// Expires every code issued so far, as if ten minutes had passed.
+    pub fn expire_codes(&self) {
+        let now = Instant::now();
+        for code in self.lock().codes.values_mut() {
+            code.expires_at = now;
+        }
+    }
+
+    /// The state lock. A panic elsewhere cannot leave the state half-updated in a
+    /// way that matters here, so a poisoned lock is simply taken over.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}

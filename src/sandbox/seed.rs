@@ -1,0 +1,152 @@
+//! The sandbox's fixed world: one Meta user, two businesses, three WhatsApp
+//! Business Accounts and four phone numbers.
+//!
+//! Ids are deterministic numeric strings, shaped like Meta's, so tests and demo
+//! scripts can name the objects. The world is chosen to exercise the
+//! interesting paths: a WABA with more phones than one page holds, a WABA with a
+//! single phone, and a WABA with none.
+
+/// The person clicking through the consent dialog.
+pub const USER_ID: &str = "10231345678901234";
+pub const USER_NAME: &str = "Demo Owner";
+
+/// The name Meta shows for the app in the dialog, `debug_token` and `subscribed_apps`.
+pub const APP_NAME: &str = "Sandbox App";
+
+pub const ACME_BUSINESS: &str = "184356712093845";
+pub const BETA_BUSINESS: &str = "184356712093990";
+
+/// "Acme Support": three phones, so listing them needs more than one page.
+pub const ACME_SUPPORT_WABA: &str = "102290129340398";
+pub const ACME_SUPPORT_PHONES: [&str; 3] =
+    ["106540352242922", "106540352242947", "106540352242981"];
+
+/// "Acme Sales": exactly one phone.
+pub const ACME_SALES_WABA: &str = "102290129340355";
+pub const ACME_SALES_PHONE: &str = "106540352243015";
+
+/// "Beta Empty": no phone numbers at all.
+pub const BETA_EMPTY_WABA: &str = "102290129340311";
+
+/// A business portfolio.
+#[derive(Debug)]
+pub struct Business {
+    pub id: &'static str,
+    pub name: &'static str,
+}
+
+/// A WhatsApp Business Account.
+#[derive(Debug)]
+pub struct Waba {
+    pub id: &'static str,
+    pub name: &'static str,
+    pub business_id: &'static str,
+    /// Meta's numeric timezone id ("7" is America/New_York, "1" America/Los_Angeles).
+    pub timezone_id: &'static str,
+    pub message_template_namespace: &'static str,
+}
+
+/// A WhatsApp Business phone number.
+#[derive(Debug)]
+pub struct Phone {
+    pub id: &'static str,
+    pub waba_id: &'static str,
+    pub display_phone_number: &'static str,
+    pub verified_name: &'static str,
+    pub quality_rating: &'static str,
+}
+
+pub static BUSINESSES: [Business; 2] = [
+    Business {
+        id: ACME_BUSINESS,
+        name: "Acme Inc",
+    },
+    Business {
+        id: BETA_BUSINESS,
+        name: "Beta LLC",
+    },
+];
+
+/// Most recently created first: that is the order in which Meta lists WABAs and
+/// grants, and clients that pick "the first granted WABA" rely on it.
+pub static WABAS: [Waba; 3] = [
+    Waba {
+        id: ACME_SUPPORT_WABA,
+        name: "Acme Support",
+        business_id: ACME_BUSINESS,
+        timezone_id: "7",
+        message_template_namespace: "6e3b8e13_7a5e_4c5a_9b53_0e1b2f8e2a1d",
+    },
+    Waba {
+        id: ACME_SALES_WABA,
+        name: "Acme Sales",
+        business_id: ACME_BUSINESS,
+        timezone_id: "7",
+        message_template_namespace: "c2a5e7f0_1b3d_4c8e_9f21_7a6b5c4d3e21",
+    },
+    Waba {
+        id: BETA_EMPTY_WABA,
+        name: "Beta Empty",
+        business_id: BETA_BUSINESS,
+        timezone_id: "1",
+        message_template_namespace: "0d9f4a72_5c1e_4b6a_8e3f_2a7c9b1d5e64",
+    },
+];
+
+pub static PHONES: [Phone; 4] = [
+    Phone {
+        id: ACME_SUPPORT_PHONES[0],
+        waba_id: ACME_SUPPORT_WABA,
+        display_phone_number: "+1 555-010-0001",
+        verified_name: "Acme Support",
+        quality_rating: "GREEN",
+    },
+    Phone {
+        id: ACME_SUPPORT_PHONES[1],
+        waba_id: ACME_SUPPORT_WABA,
+        display_phone_number: "+1 555-010-0002",
+        verified_name: "Acme Support",
+        quality_rating: "GREEN",
+    },
+    Phone {
+        id: ACME_SUPPORT_PHONES[2],
+        waba_id: ACME_SUPPORT_WABA,
+        display_phone_number: "+1 555-010-0003",
+        verified_name: "Acme Support",
+        quality_rating: "YELLOW",
+    },
+    Phone {
+        id: ACME_SALES_PHONE,
+        waba_id: ACME_SALES_WABA,
+        display_phone_number: "+1 555-010-0004",
+        verified_name: "Acme Sales",
+        quality_rating: "GREEN",
+    },
+];
+
+/// Every phone seeded is verified, on Cloud API and in the 1K tier.
+pub const CODE_VERIFICATION_STATUS: &str = "VERIFIED";
+pub const PLATFORM_TYPE: &str = "CLOUD_API";
+pub const MESSAGING_LIMIT_TIER: &str = "TIER_1K";
+
+pub fn business(id: &str) -> Option<&'static Business> {
+    BUSINESSES.iter().find(|b| b.id == id)
+}
+
+pub fn waba(id: &str) -> Option<&'static Waba> {
+    WABAS.iter().find(|w| w.id == id)
+}
+
+pub fn phone(id: &str) -> Option<&'static Phone> {
+    PHONES.iter().find(|p| p.id == id)
+}
+
+/// The WABAs a business owns, most recently created first.
+pub fn wabas_of(business_id: &str) -> impl Iterator<Item = &'static Waba> + '_ {
+    WABAS.iter().filter(move |w| w.business_id == business_id)
+}
+
+/// A WABA's phone numbers, in the order Meta lists them.
+pub fn phones_of(waba_id: &str) -> impl Iterator<Item = &'static Phone> + '_ {
+    PHONES.iter().filter(move |p| p.waba_id == waba_id)
+}
