@@ -48,8 +48,9 @@ impl Sandbox {
     }
 
     fn consent_page(&self, version: &str, params: &Params) -> Response<Bytes> {
-        let Ok(target) = self.validate_target(params) else {
-            return self.invalid_target(params);
+        let target = match self.target(params) {
+            Ok(target) => target,
+            Err(message) => return error_page(StatusCode::BAD_REQUEST, message),
         };
         match params.get("response_type") {
             Some("code") => {}
@@ -92,14 +93,15 @@ impl Sandbox {
     }
 
     fn confirm(&self, params: &Params) -> Response<Bytes> {
-        let Ok(target) = self.validate_target(params) else {
-            return self.invalid_target(params);
+        let target = match self.target(params) {
+            Ok(target) => target,
+            Err(message) => return error_page(StatusCode::BAD_REQUEST, message),
         };
         match params.get("decision") {
             Some("allow") => {}
             Some("deny") => {
                 tracing::info!("meta sandbox: the user cancelled the consent dialog");
-                return redirect(&target.redirect_uri(&[
+                return redirect(&target.location(&[
                     ("error", "access_denied"),
                     ("error_code", "200"),
                     ("error_description", "Permissions error"),
@@ -151,36 +153,28 @@ impl Sandbox {
             granular,
             "meta sandbox: consent given, authorization code issued"
         );
-        redirect(&target.redirect_uri(&[("code", &code)]))
+        redirect(&target.location(&[("code", &code)]))
     }
 
-    /// The checks shared by the dialog and its form: the app and where to send
-    /// the browser back.
-    fn validate_target<'a>(&self, params: &'a Params) -> Result<Target<'a>, ()> {
+    /// The checks shared by the dialog and its form: the app, and where to send
+    /// the browser back. The error is the message for the error page.
+    fn target<'a>(&self, params: &'a Params) -> Result<Target<'a>, &'static str> {
         if params.get("client_id") != Some(self.config.app_id.as_str()) {
-            return Err(());
+            return Err("Invalid App ID: The provided app ID does not look like a valid app ID.");
         }
-        let redirect_uri = params.get("redirect_uri").ok_or(())?;
+        let redirect_uri = params
+            .get("redirect_uri")
+            .ok_or("The parameter redirect_uri is required.")?;
         if !is_acceptable_redirect(redirect_uri) {
-            return Err(());
+            return Err(
+                "URL Blocked: This redirect failed because the redirect URI is not \
+                 an absolute http(s) URL without a fragment.",
+            );
         }
         Ok(Target {
             redirect_uri,
             state: params.get("state"),
         })
-    }
-
-    /// The error page for a request `validate_target` refused, saying why.
-    fn invalid_target(&self, params: &Params) -> Response<Bytes> {
-        let message = if params.get("client_id") != Some(self.config.app_id.as_str()) {
-            "Invalid App ID: The provided app ID does not look like a valid app ID."
-        } else if params.get("redirect_uri").is_none() {
-            "The parameter redirect_uri is required."
-        } else {
-            "URL Blocked: This redirect failed because the redirect URI is not an \
-             absolute http(s) URL without a fragment."
-        };
-        error_page(StatusCode::BAD_REQUEST, message)
     }
 }
 
@@ -192,7 +186,7 @@ struct Target<'a> {
 
 impl Target<'_> {
     /// The redirect URI with `pairs` and the state appended to its query.
-    fn redirect_uri(&self, pairs: &[(&str, &str)]) -> String {
+    fn location(&self, pairs: &[(&str, &str)]) -> String {
         let mut query = form_urlencoded::Serializer::new(String::new());
         query.extend_pairs(pairs);
         if let Some(state) = self.state {
@@ -332,7 +326,7 @@ fieldset{border:1px solid #dddfe2;border-radius:6px;margin:1rem 0;padding:.5rem 
 legend{font-weight:600;padding:0 .25rem}\
 label{display:block;margin:.35rem 0;cursor:pointer}\
 small{color:#65676b}\
-.actions{display:flex;gap:.75rem;justify-content:flex-end;margin-top:1.25rem}\
+.actions{display:flex;flex-direction:row-reverse;gap:.75rem;margin-top:1.25rem}\
 button{font:inherit;padding:.5rem 1.25rem;border-radius:6px;border:1px solid #ccd0d5;\
 background:#e4e6eb;cursor:pointer}\
 button.primary{background:#1877f2;border-color:#1877f2;color:#fff;font-weight:600}\

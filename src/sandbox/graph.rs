@@ -99,7 +99,10 @@ impl GraphError {
     }
 
     fn unparsable_token() -> Self {
-        Self::oauth(190, "Invalid OAuth access token - Cannot parse access token")
+        Self::oauth(
+            190,
+            "Invalid OAuth access token - Cannot parse access token",
+        )
     }
 
     fn expired_token() -> Self {
@@ -116,7 +119,9 @@ impl GraphError {
     fn nonexisting_field(field: &str, node_type: &str) -> Self {
         Self::oauth(
             100,
-            format!("(#100) Tried accessing nonexisting field ({field}) on node type ({node_type})"),
+            format!(
+                "(#100) Tried accessing nonexisting field ({field}) on node type ({node_type})"
+            ),
         )
     }
 
@@ -178,6 +183,22 @@ impl Session {
 
     fn visible_phone(&self, id: &str) -> Option<&'static Phone> {
         seed::phone(id).filter(|p| self.grant.allows(p.waba_id))
+    }
+
+    /// The granted WABAs, most recently created first.
+    fn granted_wabas(&self) -> impl Iterator<Item = &'static Waba> + '_ {
+        self.grant.waba_ids.iter().filter_map(|id| seed::waba(id))
+    }
+
+    /// The object `id` names, if it exists and the token may see it.
+    fn resolve(&self, id: &str) -> Option<Node> {
+        if id == "me" || id == seed::USER_ID {
+            return Some(Node::User);
+        }
+        self.visible_waba(id)
+            .map(Node::Waba)
+            .or_else(|| self.visible_business(id).map(Node::Business))
+            .or_else(|| self.visible_phone(id).map(Node::Phone))
     }
 }
 
@@ -242,8 +263,9 @@ impl Sandbox {
                 "meta sandbox: request uses another Graph API version than configured"
             );
         }
-        let params = Params::from_request(req)
-            .map_err(|_| GraphError::oauth(100, "(#100) The request body is not a valid JSON object"))?;
+        let params = Params::from_request(req).map_err(|_| {
+            GraphError::oauth(100, "(#100) The request body is not a valid JSON object")
+        })?;
         let bearer = req
             .headers()
             .get(AUTHORIZATION)
@@ -334,7 +356,8 @@ impl Sandbox {
         if entry.used {
             tracing::info!("meta sandbox: authorization code replayed");
             return Err(
-                GraphError::oauth(100, "This authorization code has been used.").with_subcode(36009),
+                GraphError::oauth(100, "This authorization code has been used.")
+                    .with_subcode(36009),
             );
         }
         if std::time::Instant::now() >= entry.expires_at {
@@ -366,9 +389,7 @@ impl Sandbox {
             .get("fb_exchange_token")
             .ok_or_else(GraphError::unparsable_token)?;
         let mut state = self.lock();
-        let short = state
-            .live_token(input)
-            .map_err(GraphError::token_problem)?;
+        let short = state.live_token(input).map_err(GraphError::token_problem)?;
         if short.kind != TokenKind::ShortLived {
             return Err(GraphError::unparsable_token());
         }
@@ -389,7 +410,10 @@ impl Sandbox {
             )
             .is_ok();
             if app_id != self.config.app_id || !secret_ok {
-                return Err(GraphError::oauth(190, "Invalid OAuth access token signature."));
+                return Err(GraphError::oauth(
+                    190,
+                    "Invalid OAuth access token signature.",
+                ));
             }
         } else {
             self.authenticate(call)?;
@@ -454,8 +478,8 @@ impl Sandbox {
             )
         })?;
         let key = hmac::Key::new(hmac::HMAC_SHA256, self.config.app_secret.as_bytes());
-        let proof_ok = decode_hex(proof)
-            .is_some_and(|tag| hmac::verify(&key, token.as_bytes(), &tag).is_ok());
+        let proof_ok =
+            decode_hex(proof).is_some_and(|tag| hmac::verify(&key, token.as_bytes(), &tag).is_ok());
         if !proof_ok {
             return Err(GraphError::method(
                 100,
@@ -467,34 +491,23 @@ impl Sandbox {
 
     // ---- Objects and edges -------------------------------------------------
 
-    fn resolve(&self, session: &Session, id: &str) -> Option<Node> {
-        if id == "me" || id == seed::USER_ID {
-            return Some(Node::User);
-        }
-        session
-            .visible_waba(id)
-            .map(Node::Waba)
-            .or_else(|| session.visible_business(id).map(Node::Business))
-            .or_else(|| session.visible_phone(id).map(Node::Phone))
-    }
-
     fn node(&self, call: &Call<'_>, session: &Session, id: &str) -> Result<Value, GraphError> {
-        let node = self
-            .resolve(session, id)
+        let node = session
+            .resolve(id)
             .ok_or_else(|| GraphError::unsupported(call.method, id))?;
         call.require_get(id)?;
         let fields = call.params.get("fields");
         match node {
-            Node::User => project(user_fields(), fields, &["id", "name"], "User"),
-            Node::Business(b) => project(business_fields(b), fields, &["id", "name"], "Business"),
+            Node::User => project(&user_fields(), fields, &["id", "name"], "User"),
+            Node::Business(b) => project(&business_fields(b), fields, &["id", "name"], "Business"),
             Node::Waba(w) => project(
-                waba_fields(w),
+                &waba_fields(w),
                 fields,
                 &["id", "name"],
                 "WhatsAppBusinessAccount",
             ),
             Node::Phone(p) => project(
-                phone_fields(p),
+                &phone_fields(p),
                 fields,
                 PHONE_DEFAULT_FIELDS,
                 "WhatsAppBusinessPhoneNumber",
@@ -509,19 +522,19 @@ impl Sandbox {
         id: &str,
         edge: &str,
     ) -> Result<Value, GraphError> {
-        let node = self
-            .resolve(session, id)
+        let node = session
+            .resolve(id)
             .ok_or_else(|| GraphError::unsupported(call.method, id))?;
         let fields = call.params.get("fields");
         match (node, edge) {
             (Node::User, "businesses") => {
                 call.require_get(id)?;
-                let items = seed::BUSINESSES
+                let items: Vec<Value> = seed::BUSINESSES
                     .iter()
                     .filter_map(|b| session.visible_business(b.id))
-                    .map(|b| project(business_fields(b), fields, &["id", "name"], "Business"))
+                    .map(|b| project(&business_fields(b), fields, &["id", "name"], "Business"))
                     .collect::<Result<_, _>>()?;
-                self.page(call, items)
+                self.page(call, &items)
             }
             (
                 Node::Business(business),
@@ -530,32 +543,40 @@ impl Sandbox {
                 call.require_get(id)?;
                 // The seeded businesses own their WABAs; none is shared with them
                 // by a client, so the client edge is always empty.
-                let owned = edge == "owned_whatsapp_business_accounts";
-                let items = session
-                    .grant
-                    .waba_ids
-                    .iter()
-                    .filter_map(|waba_id| seed::waba(waba_id))
-                    .filter(|w| owned && w.business_id == business.id)
+                let owned: Vec<&Waba> = if edge == "owned_whatsapp_business_accounts" {
+                    session
+                        .granted_wabas()
+                        .filter(|w| w.business_id == business.id)
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                let items: Vec<Value> = owned
+                    .into_iter()
                     .map(|w| {
-                        project(waba_fields(w), fields, &["id", "name"], "WhatsAppBusinessAccount")
+                        project(
+                            &waba_fields(w),
+                            fields,
+                            &["id", "name"],
+                            "WhatsAppBusinessAccount",
+                        )
                     })
                     .collect::<Result<_, _>>()?;
-                self.page(call, items)
+                self.page(call, &items)
             }
             (Node::Waba(waba), "phone_numbers") => {
                 call.require_get(id)?;
-                let items = seed::phones_of(waba.id)
+                let items: Vec<Value> = seed::phones_of(waba.id)
                     .map(|p| {
                         project(
-                            phone_fields(p),
+                            &phone_fields(p),
                             fields,
                             PHONE_DEFAULT_FIELDS,
                             "WhatsAppBusinessPhoneNumber",
                         )
                     })
                     .collect::<Result<_, _>>()?;
-                self.page(call, items)
+                self.page(call, &items)
             }
             (Node::Waba(waba), "subscribed_apps") => self.subscribed_apps(call, waba),
             _ => Err(GraphError::unknown_path(edge)),
@@ -580,12 +601,18 @@ impl Sandbox {
             }
             Method::POST => {
                 state.subscribed.insert(waba.id.to_owned());
-                tracing::info!(waba_id = waba.id, "meta sandbox: app subscribed to WABA webhooks");
+                tracing::info!(
+                    waba_id = waba.id,
+                    "meta sandbox: app subscribed to WABA webhooks"
+                );
                 Ok(json!({ "success": true }))
             }
             Method::DELETE => {
                 state.subscribed.remove(waba.id);
-                tracing::info!(waba_id = waba.id, "meta sandbox: app unsubscribed from WABA webhooks");
+                tracing::info!(
+                    waba_id = waba.id,
+                    "meta sandbox: app unsubscribed from WABA webhooks"
+                );
                 Ok(json!({ "success": true }))
             }
             _ => Err(GraphError::unsupported(call.method, waba.id)),
@@ -598,7 +625,7 @@ impl Sandbox {
     /// configured page size), `after` and `before`. Cursors are base64 of the
     /// item id, as on many Meta edges; `next` / `previous` are absolute URLs and
     /// appear only when there is something there.
-    fn page(&self, call: &Call<'_>, items: Vec<Value>) -> Result<Value, GraphError> {
+    fn page(&self, call: &Call<'_>, items: &[Value]) -> Result<Value, GraphError> {
         let max = self.config.page_size.max(1);
         let limit = match call.params.get("limit") {
             None => max,
@@ -687,13 +714,17 @@ const PHONE_DEFAULT_FIELDS: &[&str] = &[
 /// Keeps the requested `fields` (or the defaults) of an object; `id` is always
 /// there. Asking for a field the node type lacks is an error, as on Meta.
 fn project(
-    full: Map<String, Value>,
+    full: &Value,
     fields: Option<&str>,
     defaults: &[&str],
     node_type: &str,
 ) -> Result<Value, GraphError> {
     let requested: Vec<&str> = match fields {
-        Some(list) => list.split(',').map(str::trim).filter(|f| !f.is_empty()).collect(),
+        Some(list) => list
+            .split(',')
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
+            .collect(),
         None => defaults.to_vec(),
     };
     let mut out = Map::new();
@@ -707,24 +738,17 @@ fn project(
     Ok(Value::Object(out))
 }
 
-fn object(value: Value) -> Map<String, Value> {
-    match value {
-        Value::Object(map) => map,
-        _ => unreachable!("object() is only given JSON objects"),
-    }
+fn user_fields() -> Value {
+    json!({ "id": seed::USER_ID, "name": seed::USER_NAME })
 }
 
-fn user_fields() -> Map<String, Value> {
-    object(json!({ "id": seed::USER_ID, "name": seed::USER_NAME }))
+fn business_fields(b: &Business) -> Value {
+    json!({ "id": b.id, "name": b.name, "verification_status": "verified" })
 }
 
-fn business_fields(b: &Business) -> Map<String, Value> {
-    object(json!({ "id": b.id, "name": b.name, "verification_status": "verified" }))
-}
-
-fn waba_fields(w: &Waba) -> Map<String, Value> {
+fn waba_fields(w: &Waba) -> Value {
     let owner = seed::business(w.business_id).map(|b| json!({ "id": b.id, "name": b.name }));
-    object(json!({
+    json!({
         "id": w.id,
         "name": w.name,
         "timezone_id": w.timezone_id,
@@ -734,11 +758,11 @@ fn waba_fields(w: &Waba) -> Map<String, Value> {
         "account_review_status": "APPROVED",
         "business_verification_status": "verified",
         "owner_business_info": owner,
-    }))
+    })
 }
 
-fn phone_fields(p: &Phone) -> Map<String, Value> {
-    object(json!({
+fn phone_fields(p: &Phone) -> Value {
+    json!({
         "id": p.id,
         "display_phone_number": p.display_phone_number,
         "verified_name": p.verified_name,
@@ -751,11 +775,11 @@ fn phone_fields(p: &Phone) -> Map<String, Value> {
         "status": "CONNECTED",
         "account_mode": "LIVE",
         "is_official_business_account": false,
-    }))
+    })
 }
 
 fn decode_hex(hex: &str) -> Option<Vec<u8>> {
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return None;
     }
     hex.as_bytes()

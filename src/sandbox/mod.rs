@@ -65,7 +65,8 @@ pub enum Fault {
     ServerError,
     /// HTTP 400, code 4 "(#4) Application request limit reached", `is_transient: true`.
     RateLimited,
-    /// Waits this long, then answers normally (a client with a shorter timeout gives up).
+    /// Waits this long before doing anything, then answers normally. A caller
+    /// that gives up first (drops the future) leaves no trace but the counted call.
     Timeout(Duration),
 }
 
@@ -130,9 +131,7 @@ impl Sandbox {
     /// Makes the next `count` Graph requests (not dialog requests) fail with
     /// `fault`. Faults queue up: a second call adds after the first's.
     pub fn inject_faults(&self, fault: Fault, count: usize) {
-        self.lock()
-            .faults
-            .extend(std::iter::repeat_n(fault, count));
+        self.lock().faults.extend(std::iter::repeat_n(fault, count));
     }
 
     /// Whether the app is currently subscribed to the WABA's webhooks.

@@ -1,0 +1,147 @@
+//! The local HTTP server: one hyper listener in front of the shared route table. API routes
+//! go to the same handler functions the Lambda binaries run; `/meta-sandbox/…` goes to the
+//! Meta sandbox; `/` is the onboarding page.
+
+use crate::auth;
+use crate::sandbox::Sandbox;
+use bytes::Bytes;
+use http::{HeaderValue, Method, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use shared::clock::Timestamp;
+use shared::http::respond;
+use shared::routes::{self, Auth, Function, NoRoute};
+use shared::{ApiError, App, Request, Response};
+use std::convert::Infallible;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// Larger than any API body (those are capped lower by the handlers), small enough to refuse
+/// abuse before buffering it.
+const MAX_REQUEST_BYTES: usize = 1024 * 1024;
+pub const SANDBOX_PREFIX: &str = "/meta-sandbox";
+
+pub struct Server {
+    pub app: App,
+    pub sandbox: Option<Arc<Sandbox>>,
+    pub jwt_secret: Vec<u8>,
+    pub index_html: String,
+}
+
+/// Runs every handler of the route table; the match is exhaustive, so a function added to
+/// the table without being wired here does not compile.
+pub async fn dispatch(app: &App, request: Request) -> Result<Response, ApiError> {
+    match request.route.function {
+        Function::Organizations => organizations::handle(app, request).await,
+        Function::InitOauth => init_oauth::handle(app, request).await,
+        Function::Callback => callback::handle(app, request).await,
+        Function::Accounts => accounts::handle(app, request).await,
+        Function::PhoneNumbers => phone_numbers::handle(app, request).await,
+        Function::SaveConfig => save_config::handle(app, request).await,
+        Function::OauthExchange => oauth_exchange::handle(app, request).await,
+        Function::Status => status::handle(app, request).await,
+        Function::Disconnect => disconnect::handle(app, request).await,
+    }
+}
+
+pub async fn serve(listener: TcpListener, server: Arc<Server>, shutdown: tokio::sync::watch::Receiver<bool>) {
+    let mut stop = shutdown.clone();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stop.changed() => return,
+        };
+        let Ok((stream, _)) = accepted else { continue };
+        let server = server.clone();
+        let mut stop = shutdown.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let server = server.clone();
+                async move { Ok::<_, Infallible>(handle(&server, request).await) }
+            });
+            let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                _ = stop.changed() => connection.as_mut().graceful_shutdown(),
+            }
+        });
+    }
+}
+
+async fn handle(server: &Server, request: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
+    let (parts, body) = request.into_parts();
+    let response = match Limited::new(body, MAX_REQUEST_BYTES).collect().await {
+        Ok(collected) => route(server, parts, collected.to_bytes()).await,
+        Err(_) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "validation_error", "The request body is too large.").into(),
+    };
+    let mut out = hyper::Response::new(Full::new(response.body));
+    *out.status_mut() = response.status;
+    *out.headers_mut() = response.headers;
+    out
+}
+
+async fn route(server: &Server, parts: http::request::Parts, body: Bytes) -> Response {
+    let path = parts.uri.path().to_owned();
+    if path == "/" && parts.method == Method::GET {
+        return page(&server.index_html);
+    }
+    if let (Some(rest), Some(sandbox)) = (path.strip_prefix(SANDBOX_PREFIX), &server.sandbox) {
+        return to_sandbox(sandbox, parts, rest, body).await;
+    }
+    let (route, path_params) = match routes::match_path(parts.method.as_str(), &path) {
+        Ok(found) => found,
+        Err(NoRoute::NotFound) => return ApiError::not_found("No such route.").into(),
+        Err(NoRoute::MethodNotAllowed) => {
+            return ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "This route does not accept that method.").into();
+        }
+    };
+    let claims = match route.auth {
+        Auth::None => None,
+        Auth::Jwt => match bearer(&parts.headers).map(|t| auth::verify(t, &server.jwt_secret, Timestamp::now())) {
+            Some(Ok(claims)) => Some(claims),
+            // API Gateway's authorizer refuses before any function runs; so does this.
+            _ => return ApiError::unauthorized().into(),
+        },
+    };
+    let query = parts
+        .uri
+        .query()
+        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
+    let request = Request { route, path_params, query, headers: parts.headers, body, claims };
+    respond(route, dispatch(&server.app, request)).await
+}
+
+fn bearer(headers: &http::HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+}
+
+fn page(html: &str) -> Response {
+    let mut response = Response { status: StatusCode::OK, headers: http::HeaderMap::new(), body: Bytes::from(html.to_owned()) };
+    response.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    response.headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response.headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    response
+}
+
+async fn to_sandbox(sandbox: &Sandbox, parts: http::request::Parts, rest: &str, body: Bytes) -> Response {
+    let target = match parts.uri.query() {
+        Some(query) => format!("{rest}?{query}"),
+        None => rest.to_owned(),
+    };
+    let mut request = http::Request::new(body);
+    *request.method_mut() = parts.method;
+    *request.headers_mut() = parts.headers;
+    *request.uri_mut() = match target.parse() {
+        Ok(uri) => uri,
+        Err(_) => return ApiError::not_found("No such sandbox path.").into(),
+    };
+    let (parts, body) = sandbox.handle(request).await.into_parts();
+    Response { status: parts.status, headers: parts.headers, body }
+}

@@ -1,0 +1,135 @@
+//! Assembles the local stack from the environment: defaults that make `cargo run` work with
+//! nothing set, then the service's one configuration loader.
+
+use crate::auth;
+use crate::sandbox::{Sandbox, SandboxConfig};
+use crate::server::{self, SANDBOX_PREFIX, Server};
+use serde_json::{Map, json};
+use shared::cipher::Cipher;
+use shared::cipher::kms::KmsCipher;
+use shared::cipher::local::LocalCipher;
+use shared::config::Config;
+use shared::store::Store;
+use shared::store::dynamo::DynamoStore;
+use shared::store::embedded::EmbeddedStore;
+use shared::{App, BoxError};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+const INDEX_HTML: &str = include_str!("../static/index.html");
+pub const DEMO_USER: &str = "demo-user";
+pub const LOCAL_APP_ID: &str = "1234567890123456";
+pub const LOCAL_APP_SECRET: &str = "sandbox-app-secret";
+pub const LOCAL_VERIFY_TOKEN: &str = "local-verify-token";
+pub const LOCAL_TABLE: &str = "waba-connect-local";
+pub const LOCAL_KEY_ALIAS: &str = "alias/waba-connect-local";
+
+pub struct RunningStack {
+    pub addr: SocketAddr,
+    pub base_url: String,
+    pub demo_token: String,
+    pub jwt_secret: Vec<u8>,
+    pub sandbox: Option<Arc<Sandbox>>,
+    pub server: Arc<Server>,
+    pub backend: &'static str,
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningStack {
+    pub fn app(&self) -> &App {
+        &self.server.app
+    }
+
+    /// A bearer token for `sub`, signed with this stack's secret.
+    pub fn token_for(&self, sub: &str, extra: Map<String, serde_json::Value>) -> String {
+        auth::token_for(sub, extra, 3600, &self.jwt_secret)
+    }
+
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+
+    /// Serves until the process is interrupted.
+    pub async fn wait(self) {
+        let _ = tokio::signal::ctrl_c().await;
+        self.stop().await;
+    }
+}
+
+/// Starts the stack with settings from `source` (the environment, or a map in tests).
+pub async fn start(source: impl Fn(&str) -> Option<String>) -> Result<RunningStack, BoxError> {
+    let get = |name: &str| source(name).filter(|v| !v.trim().is_empty());
+    let port: u16 = get("PORT").map(|p| p.parse()).transpose()?.unwrap_or(3000);
+    let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+    let addr = listener.local_addr()?;
+    let base_url = format!("http://{addr}");
+
+    let mut defaults: HashMap<&str, String> = HashMap::from([
+        ("META_APP_ID", LOCAL_APP_ID.to_owned()),
+        ("META_APP_SECRET", LOCAL_APP_SECRET.to_owned()),
+        ("META_REDIRECT_URI", format!("{base_url}/api/v1/organizations/whatsapp/callback")),
+        ("FRONTEND_URL", format!("{base_url}/")),
+        ("WEBHOOK_VERIFY_TOKEN", LOCAL_VERIFY_TOKEN.to_owned()),
+    ]);
+    let use_sandbox = get("META_GRAPH_URL").is_none() || get("META_DIALOG_URL").is_none();
+    if use_sandbox {
+        defaults.insert("META_GRAPH_URL", format!("{base_url}{SANDBOX_PREFIX}/graph"));
+        defaults.insert("META_DIALOG_URL", format!("{base_url}{SANDBOX_PREFIX}/www"));
+    }
+    let config = Config::from_source(|name| get(name).or_else(|| defaults.get(name).cloned()))?;
+
+    let sandbox = use_sandbox.then(|| {
+        Arc::new(Sandbox::new(SandboxConfig {
+            app_id: config.meta.app_id.clone(),
+            app_secret: config.meta.app_secret.expose().to_owned(),
+            graph_version: config.meta.graph_version.clone(),
+            public_url: format!("{base_url}{SANDBOX_PREFIX}"),
+            page_size: 2,
+        }))
+    });
+
+    let backend = get("LOCAL_BACKEND").unwrap_or_else(|| "embedded".into());
+    let (store, cipher, backend): (Arc<dyn Store>, Arc<dyn Cipher>, &'static str) = match backend.as_str() {
+        "embedded" => {
+            let dir = PathBuf::from(get("DATA_DIR").unwrap_or_else(|| "./.local".into()));
+            let store = EmbeddedStore::open(&dir.join("store.redb"))?;
+            let cipher = LocalCipher::load_or_create(&dir.join("local-kms.key"))?;
+            (Arc::new(store), Arc::new(cipher), "embedded")
+        }
+        "aws" => {
+            let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            let table = config.table_name.clone().unwrap_or_else(|| LOCAL_TABLE.into());
+            let key = config.kms_key_id.clone().unwrap_or_else(|| LOCAL_KEY_ALIAS.into());
+            let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table);
+            store.ensure_table().await?;
+            let kms = aws_sdk_kms::Client::new(&aws);
+            if key.starts_with("alias/") {
+                KmsCipher::ensure_key(&kms, &key).await?;
+            }
+            (Arc::new(store), Arc::new(KmsCipher::new(kms, key)), "aws")
+        }
+        other => return Err(format!("LOCAL_BACKEND must be `embedded` or `aws`, not `{other}`").into()),
+    };
+
+    let jwt_secret = get("LOCAL_JWT_SECRET").unwrap_or_else(|| auth::DEFAULT_SECRET.into()).into_bytes();
+    let demo_token = auth::token_for(
+        DEMO_USER,
+        Map::from_iter([("name".to_owned(), json!("Demo Owner"))]),
+        30 * 24 * 3600,
+        &jwt_secret,
+    );
+    let server = Arc::new(Server {
+        app: App::new(config, store, cipher),
+        sandbox: sandbox.clone(),
+        jwt_secret: jwt_secret.clone(),
+        index_html: INDEX_HTML.replace("__DEMO_TOKEN__", &demo_token),
+    });
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(server::serve(listener, server.clone(), stopped));
+    Ok(RunningStack { addr, base_url, demo_token, jwt_secret, sandbox, server, backend, stop, task })
+}
