@@ -102,7 +102,7 @@ pub async fn start(source: impl Fn(&str) -> Option<String>) -> Result<RunningSta
             (Arc::new(store), Arc::new(cipher), "embedded")
         }
         "aws" => {
-            let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            let aws = shared::aws::load(&get).await;
             let table = config.table_name.clone().unwrap_or_else(|| LOCAL_TABLE.into());
             let key = config.kms_key_id.clone().unwrap_or_else(|| LOCAL_KEY_ALIAS.into());
             let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table);

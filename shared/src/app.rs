@@ -38,7 +38,7 @@ impl App {
         let config = Config::from_env()?;
         let table = config.table_name.clone().ok_or("TABLE_NAME is required")?;
         let key = config.kms_key_id.clone().ok_or("KMS_KEY_ID is required")?;
-        let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let aws = crate::aws::load(|name| std::env::var(name).ok()).await;
         let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table);
         let cipher = KmsCipher::new(aws_sdk_kms::Client::new(&aws), key);
         Ok(Self::new(config, Arc::new(store), Arc::new(cipher)))

@@ -4,6 +4,7 @@
 //! loader, the one error type and the one route table.
 
 pub mod app;
+pub mod aws;
 pub mod cipher;
 pub mod clock;
 pub mod config;

@@ -1,0 +1,280 @@
+//! The `Store` contract: every case runs against the embedded adapter and against DynamoDB
+//! (moto's server) through the real AWS SDK. The same semantics on both is what lets the
+//! local stack stand in for AWS.
+
+mod common;
+
+use shared::store::{Condition, Index, Item, Key, MAX_TRANSACTION_ITEMS, Query, Store, StoreError, Value, WriteOp, schema};
+use std::collections::BTreeSet;
+
+fn item(pk: &str, sk: &str, extra: &[(&str, Value)]) -> Item {
+    let mut item = Item::from([
+        (schema::PK.to_owned(), Value::S(pk.into())),
+        (schema::SK.to_owned(), Value::S(sk.into())),
+    ]);
+    for (name, value) in extra {
+        item.insert((*name).to_owned(), value.clone());
+    }
+    item
+}
+
+fn put(item: Item, condition: Option<Condition>) -> WriteOp {
+    WriteOp::Put { item, condition }
+}
+
+async fn round_trips_every_value_type(store: &dyn Store) {
+    let written = item(
+        "P#1",
+        "A",
+        &[
+            ("s", Value::S("text ✓".into())),
+            ("n", Value::N(-42)),
+            ("big", Value::N(1_795_238_940)),
+            ("b", Value::B(vec![0, 1, 2, 255])),
+            ("t", Value::Bool(true)),
+            ("f", Value::Bool(false)),
+            ("l", Value::L(vec!["x".into(), "y".into()])),
+            ("empty", Value::L(vec![])),
+        ],
+    );
+    store.write(vec![put(written.clone(), None)]).await.unwrap();
+    assert_eq!(store.get(&Key::new("P#1", "A")).await.unwrap(), Some(written));
+    assert_eq!(store.get(&Key::new("P#1", "missing")).await.unwrap(), None);
+}
+
+async fn put_if_absent_is_exclusive(store: &dyn Store) {
+    let first = item("P#2", "A", &[("v", Value::N(1))]);
+    store.write(vec![put(first.clone(), Some(Condition::NotExists))]).await.unwrap();
+    let second = item("P#2", "A", &[("v", Value::N(2))]);
+    let refused = store.write(vec![put(second, Some(Condition::NotExists))]).await;
+    assert_eq!(refused, Err(StoreError::ConditionFailed { index: 0 }));
+    assert_eq!(store.get(&Key::new("P#2", "A")).await.unwrap(), Some(first));
+}
+
+async fn updates_set_remove_and_respect_conditions(store: &dyn Store) {
+    let key = Key::new("P#3", "A");
+    let missing = WriteOp::Update {
+        key: key.clone(),
+        set: vec![("v".into(), Value::N(1))],
+        remove: vec![],
+        condition: Some(Condition::Exists),
+    };
+    assert_eq!(store.write(vec![missing]).await, Err(StoreError::ConditionFailed { index: 0 }));
+    assert_eq!(store.get(&key).await.unwrap(), None);
+
+    let create = WriteOp::Update {
+        key: key.clone(),
+        set: vec![("v".into(), Value::N(1)), ("gone".into(), Value::S("soon".into()))],
+        remove: vec![],
+        condition: None,
+    };
+    store.write(vec![create]).await.unwrap();
+    let bump = WriteOp::Update {
+        key: key.clone(),
+        set: vec![("v".into(), Value::N(2))],
+        remove: vec!["gone".into()],
+        condition: Some(Condition::Equals("v".into(), Value::N(1))),
+    };
+    store.write(vec![bump.clone()]).await.unwrap();
+    assert_eq!(store.get(&key).await.unwrap(), Some(item("P#3", "A", &[("v", Value::N(2))])));
+    // The same guarded update again finds v == 2 and is refused: optimistic concurrency.
+    assert_eq!(store.write(vec![bump]).await, Err(StoreError::ConditionFailed { index: 0 }));
+}
+
+async fn comparisons_follow_dynamodb(store: &dyn Store) {
+    store.write(vec![put(item("P#4", "A", &[("exp", Value::N(100)), ("status", Value::S("pending".into()))]), None)]).await.unwrap();
+    let key = Key::new("P#4", "A");
+    let check = |condition: Condition| WriteOp::Check { key: key.clone(), condition };
+    let holds = |c: Condition| {
+        let op = check(c);
+        async move { store.write(vec![op]).await.is_ok() }
+    };
+    assert!(holds(Condition::GreaterThan("exp".into(), Value::N(99))).await);
+    assert!(!holds(Condition::GreaterThan("exp".into(), Value::N(100))).await);
+    assert!(holds(Condition::LessThan("exp".into(), Value::N(101))).await);
+    assert!(!holds(Condition::LessThan("nothing".into(), Value::N(101))).await, "a missing attribute compares false");
+    assert!(holds(Condition::AttributeMissing("nothing".into())).await);
+    assert!(!holds(Condition::AttributeMissing("exp".into())).await);
+    assert!(holds(Condition::And(vec![
+        Condition::Exists,
+        Condition::Equals("status".into(), Value::S("pending".into())),
+        Condition::GreaterThan("exp".into(), Value::N(50)),
+    ]))
+    .await);
+    assert!(!holds(Condition::Equals("status".into(), Value::S("consumed".into()))).await);
+    assert!(!holds(Condition::Equals("exp".into(), Value::S("100".into()))).await, "types differ");
+}
+
+async fn transactions_are_all_or_nothing(store: &dyn Store) {
+    store.write(vec![put(item("P#5", "guard", &[("v", Value::N(1))]), None)]).await.unwrap();
+    let ops = vec![
+        put(item("P#5", "a", &[]), None),
+        WriteOp::Update { key: Key::new("P#5", "b"), set: vec![("v".into(), Value::N(1))], remove: vec![], condition: None },
+        WriteOp::Check { key: Key::new("P#5", "guard"), condition: Condition::Equals("v".into(), Value::N(2)) },
+    ];
+    assert_eq!(store.write(ops).await, Err(StoreError::ConditionFailed { index: 2 }));
+    assert_eq!(store.get(&Key::new("P#5", "a")).await.unwrap(), None);
+    assert_eq!(store.get(&Key::new("P#5", "b")).await.unwrap(), None);
+
+    let ops = vec![
+        put(item("P#5", "a", &[]), None),
+        WriteOp::Delete { key: Key::new("P#5", "guard"), condition: Some(Condition::Equals("v".into(), Value::N(1))) },
+    ];
+    store.write(ops).await.unwrap();
+    assert!(store.get(&Key::new("P#5", "a")).await.unwrap().is_some());
+    assert_eq!(store.get(&Key::new("P#5", "guard")).await.unwrap(), None);
+}
+
+async fn refuses_malformed_batches(store: &dyn Store) {
+    let too_many: Vec<WriteOp> =
+        (0..=MAX_TRANSACTION_ITEMS).map(|i| put(item("P#6", &format!("{i:03}"), &[]), None)).collect();
+    assert!(matches!(store.write(too_many).await, Err(StoreError::Invalid(_))));
+    let twice = vec![put(item("P#6", "a", &[]), None), put(item("P#6", "a", &[]), None)];
+    assert!(matches!(store.write(twice).await, Err(StoreError::Invalid(_))));
+    assert!(matches!(store.write(vec![]).await, Err(StoreError::Invalid(_))));
+    assert_eq!(store.get(&Key::new("P#6", "a")).await.unwrap(), None);
+}
+
+async fn queries_page_in_order(store: &dyn Store) {
+    let mut ops = Vec::new();
+    for i in 0..7 {
+        ops.push(put(item("P#7", &format!("MSG#{i:02}"), &[("i", Value::N(i))]), None));
+    }
+    ops.push(put(item("P#7", "PROFILE", &[]), None));
+    ops.push(put(item("P#7x", "MSG#00", &[]), None));
+    store.write(ops).await.unwrap();
+
+    for descending in [false, true] {
+        let mut query = Query::new(Index::Table { pk: "P#7".into() });
+        query.sk_prefix = Some("MSG#".into());
+        query.descending = descending;
+        query.limit = Some(3);
+        let mut seen = Vec::new();
+        loop {
+            let page = store.query(&query).await.unwrap();
+            assert!(page.items.len() <= 3);
+            seen.extend(page.items.iter().map(|i| i["i"].as_n().unwrap()));
+            match page.next {
+                Some(next) => query.after = Some(next),
+                None => break,
+            }
+        }
+        let mut expected: Vec<i64> = (0..7).collect();
+        if descending {
+            expected.reverse();
+        }
+        assert_eq!(seen, expected, "descending = {descending}");
+    }
+}
+
+async fn indexes_are_sparse_and_follow_updates(store: &dyn Store) {
+    let owner = common::unique("owner");
+    let waba = common::unique("waba");
+    let other_waba = common::unique("waba");
+    let org = |id: &str, with_waba: Option<&str>| {
+        let mut extra = vec![(schema::OWNER_KEY, Value::S(owner.clone()))];
+        if let Some(w) = with_waba {
+            extra.push((schema::WABA_KEY, Value::S(w.to_owned())));
+        }
+        item(&format!("ORG#{id}"), "PROFILE", &extra)
+    };
+    store.write(vec![put(org("a", Some(&waba)), None)]).await.unwrap();
+    store.write(vec![put(org("b", Some(&waba)), None)]).await.unwrap();
+    store.write(vec![put(org("c", None), None)]).await.unwrap();
+
+    let pks = |index: Index| async move {
+        let page = store.query(&Query::new(index)).await.unwrap();
+        page.items.iter().map(|i| i[schema::PK].as_s().unwrap().to_owned()).collect::<BTreeSet<_>>()
+    };
+    assert_eq!(pks(Index::ByOwner(owner.clone())).await, BTreeSet::from(["ORG#a".into(), "ORG#b".into(), "ORG#c".into()]));
+    assert_eq!(pks(Index::ByWaba(waba.clone())).await, BTreeSet::from(["ORG#a".into(), "ORG#b".into()]));
+
+    let unlink = WriteOp::Update {
+        key: Key::new("ORG#a", "PROFILE"),
+        set: vec![],
+        remove: vec![schema::WABA_KEY.into()],
+        condition: Some(Condition::Exists),
+    };
+    let relink = WriteOp::Update {
+        key: Key::new("ORG#b", "PROFILE"),
+        set: vec![(schema::WABA_KEY.into(), Value::S(other_waba.clone()))],
+        remove: vec![],
+        condition: Some(Condition::Exists),
+    };
+    store.write(vec![unlink, relink]).await.unwrap();
+    assert!(pks(Index::ByWaba(waba.clone())).await.is_empty());
+    assert_eq!(pks(Index::ByWaba(other_waba)).await, BTreeSet::from(["ORG#b".into()]));
+    assert!(pks(Index::ByOwner(common::unique("nobody"))).await.is_empty());
+}
+
+async fn concurrent_guarded_writes_have_one_winner(store: &dyn Store) {
+    store.write(vec![put(item("P#9", "STATE", &[("status", Value::S("authorized".into()))]), None)]).await.unwrap();
+    let consume = |n: i64| {
+        vec![
+            WriteOp::Update {
+                key: Key::new("P#9", "STATE"),
+                set: vec![("status".into(), Value::S("consumed".into()))],
+                remove: vec![],
+                condition: Some(Condition::Equals("status".into(), Value::S("authorized".into()))),
+            },
+            put(item("P#9", &format!("WINNER#{n}"), &[]), None),
+        ]
+    };
+    let results = futures_join(store.write(consume(1)), store.write(consume(2))).await;
+    let wins = [&results.0, &results.1].iter().filter(|r| r.is_ok()).count();
+    assert_eq!(wins, 1, "{results:?}");
+    let mut query = Query::new(Index::Table { pk: "P#9".into() });
+    query.sk_prefix = Some("WINNER#".into());
+    assert_eq!(store.query(&query).await.unwrap().items.len(), 1, "the loser wrote nothing");
+}
+
+async fn futures_join<A: std::future::Future, B: std::future::Future>(a: A, b: B) -> (A::Output, B::Output) {
+    tokio::join!(a, b)
+}
+
+macro_rules! contract {
+    ($($case:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let (store, _dir) = crate::common::embedded_store();
+                    super::$case(&store).await;
+                }
+            )*
+        }
+        mod dynamodb {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let store = crate::common::dynamo_store().await;
+                    super::$case(&store).await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    round_trips_every_value_type,
+    put_if_absent_is_exclusive,
+    updates_set_remove_and_respect_conditions,
+    comparisons_follow_dynamodb,
+    transactions_are_all_or_nothing,
+    refuses_malformed_batches,
+    queries_page_in_order,
+    indexes_are_sparse_and_follow_updates,
+    concurrent_guarded_writes_have_one_winner,
+);
+
+#[tokio::test]
+async fn the_embedded_store_is_durable_across_reopen() {
+    let dir = common::TempDir::new();
+    let path = dir.0.join("store.redb");
+    {
+        let store = shared::store::embedded::EmbeddedStore::open(&path).unwrap();
+        store.write(vec![put(item("P#10", "A", &[("v", Value::N(7))]), None)]).await.unwrap();
+    }
+    let reopened = shared::store::embedded::EmbeddedStore::open(&path).unwrap();
+    assert_eq!(reopened.get(&Key::new("P#10", "A")).await.unwrap(), Some(item("P#10", "A", &[("v", Value::N(7))])));
+}
