@@ -76,7 +76,12 @@ async fn handle(server: &Server, request: hyper::Request<Incoming>) -> hyper::Re
     let (parts, body) = request.into_parts();
     let response = match Limited::new(body, MAX_REQUEST_BYTES).collect().await {
         Ok(collected) => route(server, parts, collected.to_bytes()).await,
-        Err(_) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "validation_error", "The request body is too large.").into(),
+        Err(_) => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "validation_error",
+            "The request body is too large.",
+        )
+        .into(),
     };
     let mut out = hyper::Response::new(Full::new(response.body));
     *out.status_mut() = response.status;
@@ -96,7 +101,12 @@ async fn route(server: &Server, parts: http::request::Parts, body: Bytes) -> Res
         Ok(found) => found,
         Err(NoRoute::NotFound) => return ApiError::not_found("No such route.").into(),
         Err(NoRoute::MethodNotAllowed) => {
-            return ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "This route does not accept that method.").into();
+            return ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "This route does not accept that method.",
+            )
+            .into();
         }
     };
     let claims = match route.auth {
@@ -112,7 +122,14 @@ async fn route(server: &Server, parts: http::request::Parts, body: Bytes) -> Res
         .query()
         .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
         .unwrap_or_default();
-    let request = Request { route, path_params, query, headers: parts.headers, body, claims };
+    let request = Request {
+        route,
+        path_params,
+        query,
+        headers: parts.headers,
+        body,
+        claims,
+    };
     respond(route, dispatch(&server.app, request)).await
 }
 
@@ -123,10 +140,21 @@ fn bearer(headers: &http::HeaderMap) -> Option<&str> {
 }
 
 fn page(html: &str) -> Response {
-    let mut response = Response { status: StatusCode::OK, headers: http::HeaderMap::new(), body: Bytes::from(html.to_owned()) };
-    response.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
-    response.headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response.headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    let mut response = Response {
+        status: StatusCode::OK,
+        headers: http::HeaderMap::new(),
+        body: Bytes::from(html.to_owned()),
+    };
+    response.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    response
+        .headers
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+        .headers
+        .insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     response
 }
 
@@ -143,5 +171,9 @@ async fn to_sandbox(sandbox: &Sandbox, parts: http::request::Parts, rest: &str, 
         Err(_) => return ApiError::not_found("No such sandbox path.").into(),
     };
     let (parts, body) = sandbox.handle(request).await.into_parts();
-    Response { status: parts.status, headers: parts.headers, body }
+    Response {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    }
 }

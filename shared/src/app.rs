@@ -30,7 +30,12 @@ impl App {
             attempts: config.meta.attempts,
             backoff: Duration::from_millis(200),
         });
-        Self { config, records: Records::new(store), cipher, meta }
+        Self {
+            config,
+            records: Records::new(store),
+            cipher,
+            meta,
+        }
     }
 
     /// The AWS wiring: DynamoDB and KMS clients from the standard AWS environment.
@@ -70,14 +75,18 @@ impl App {
     /// `ORG_CLAIM` claim, else the only one the caller owns.
     pub async fn caller_organization(&self, caller: &Caller) -> Result<Organization, ApiError> {
         if let Some(claimed) = caller.claims.get(&self.config.org_claim) {
-            let id: OrganizationId = claimed
-                .parse()
-                .map_err(|_| ApiError::validation(format!("the `{}` claim is not an organization id", self.config.org_claim)))?;
+            let id: OrganizationId = claimed.parse().map_err(|_| {
+                ApiError::validation(format!(
+                    "the `{}` claim is not an organization id",
+                    self.config.org_claim
+                ))
+            })?;
             return self.owned_organization(caller, &id).await;
         }
         let mut owned = self.records.organizations_owned_by(&caller.user).await?;
         match owned.len() {
-            0 => Err(ApiError::not_found("You do not own an organization yet.").with_action("Create one with POST /api/v1/organizations.")),
+            0 => Err(ApiError::not_found("You do not own an organization yet.")
+                .with_action("Create one with POST /api/v1/organizations.")),
             1 => Ok(owned.remove(0)),
             n => Err(ApiError::validation(format!(
                 "You own {n} organizations; say which with the `{}` claim or use the /api/v1/organizations/{{organizationId}} routes.",

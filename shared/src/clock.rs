@@ -9,7 +9,9 @@ pub struct Timestamp(pub i64);
 
 impl Timestamp {
     pub fn now() -> Self {
-        let since = SystemTime::now().duration_since(UNIX_EPOCH).expect("the clock is after 1970");
+        let since = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("the clock is after 1970");
         Self(since.as_secs() as i64)
     }
 

@@ -72,7 +72,9 @@ impl Config {
                 None => Ok(default),
                 Some(raw) => match raw.parse::<u64>() {
                     Ok(n) if n > 0 => Ok(n),
-                    _ => Err(ConfigError(format!("{name} must be a positive whole number, got `{raw}`"))),
+                    _ => Err(ConfigError(format!(
+                        "{name} must be a positive whole number, got `{raw}`"
+                    ))),
                 },
             }
         };
@@ -84,15 +86,23 @@ impl Config {
                 !major.is_empty() && !minor.is_empty() && (major.to_owned() + minor).bytes().all(|b| b.is_ascii_digit())
             });
         if !well_formed_version {
-            return Err(ConfigError(format!("META_GRAPH_VERSION must look like v24.0, got `{graph_version}`")));
+            return Err(ConfigError(format!(
+                "META_GRAPH_VERSION must look like v24.0, got `{graph_version}`"
+            )));
         }
         let meta = MetaConfig {
             app_id: required("META_APP_ID")?,
             app_secret: Secret::new(required("META_APP_SECRET")?),
             redirect_uri: url("META_REDIRECT_URI", required("META_REDIRECT_URI")?)?,
             config_id: get("META_CONFIG_ID"),
-            graph_url: url("META_GRAPH_URL", get("META_GRAPH_URL").unwrap_or_else(|| DEFAULT_GRAPH_URL.into()))?,
-            dialog_url: url("META_DIALOG_URL", get("META_DIALOG_URL").unwrap_or_else(|| DEFAULT_DIALOG_URL.into()))?,
+            graph_url: url(
+                "META_GRAPH_URL",
+                get("META_GRAPH_URL").unwrap_or_else(|| DEFAULT_GRAPH_URL.into()),
+            )?,
+            dialog_url: url(
+                "META_DIALOG_URL",
+                get("META_DIALOG_URL").unwrap_or_else(|| DEFAULT_DIALOG_URL.into()),
+            )?,
             graph_version,
             timeout: Duration::from_millis(seconds("META_TIMEOUT_MS", 8_000)?),
             attempts: seconds("META_MAX_ATTEMPTS", 3)?.min(10) as u32,
@@ -122,7 +132,10 @@ mod tests {
     const MINIMAL: &[(&str, &str)] = &[
         ("META_APP_ID", "123"),
         ("META_APP_SECRET", "secret"),
-        ("META_REDIRECT_URI", "https://api.example.com/api/v1/organizations/whatsapp/callback"),
+        (
+            "META_REDIRECT_URI",
+            "https://api.example.com/api/v1/organizations/whatsapp/callback",
+        ),
         ("FRONTEND_URL", "https://app.example.com/onboarding/whatsapp"),
     ];
 

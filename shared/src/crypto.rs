@@ -9,7 +9,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 /// `N` bytes from the operating system's CSPRNG.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
-    SystemRandom::new().fill(&mut bytes).expect("the system CSPRNG is available");
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .expect("the system CSPRNG is available");
     bytes
 }
 
@@ -25,7 +27,10 @@ pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
 }
 
 pub fn sha256(data: &[u8]) -> [u8; 32] {
-    digest::digest(&digest::SHA256, data).as_ref().try_into().expect("SHA-256 is 32 bytes")
+    digest::digest(&digest::SHA256, data)
+        .as_ref()
+        .try_into()
+        .expect("SHA-256 is 32 bytes")
 }
 
 pub fn hex(bytes: &[u8]) -> String {
@@ -68,7 +73,10 @@ mod tests {
     #[test]
     fn hmac_matches_rfc_4231_case_2() {
         let tag = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
-        assert_eq!(hex(&tag), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+        assert_eq!(
+            hex(&tag),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
     }
 
     #[test]

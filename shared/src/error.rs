@@ -25,7 +25,12 @@ struct ErrorBody<'a> {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
-        Self { status, code, message: message.into(), action: None }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            action: None,
+        }
     }
 
     pub fn with_action(mut self, action: impl Into<Cow<'static, str>>) -> Self {
@@ -38,8 +43,12 @@ impl ApiError {
     }
 
     pub fn unauthorized() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "A valid bearer token is required.")
-            .with_action("Sign in again and send the token as `Authorization: Bearer <JWT>`.")
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "A valid bearer token is required.",
+        )
+        .with_action("Sign in again and send the token as `Authorization: Bearer <JWT>`.")
     }
 
     pub fn forbidden(message: impl Into<Cow<'static, str>>) -> Self {
@@ -51,13 +60,16 @@ impl ApiError {
     }
 
     pub fn conflict(message: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(StatusCode::CONFLICT, "conflict", message)
-            .with_action("Reload and try again.")
+        Self::new(StatusCode::CONFLICT, "conflict", message).with_action("Reload and try again.")
     }
 
     pub fn invalid_state() -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_state", "Invalid or unknown OAuth state.")
-            .with_action("Restart the WhatsApp connection from the beginning.")
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_state",
+            "Invalid or unknown OAuth state.",
+        )
+        .with_action("Restart the WhatsApp connection from the beginning.")
     }
 
     pub fn state_not_ready(message: impl Into<Cow<'static, str>>) -> Self {
@@ -66,8 +78,12 @@ impl ApiError {
     }
 
     pub fn state_used() -> Self {
-        Self::new(StatusCode::CONFLICT, "state_used", "This OAuth state has already been used.")
-            .with_action("Restart the WhatsApp connection to get a new state.")
+        Self::new(
+            StatusCode::CONFLICT,
+            "state_used",
+            "This OAuth state has already been used.",
+        )
+        .with_action("Restart the WhatsApp connection to get a new state.")
     }
 
     pub fn state_expired() -> Self {
@@ -94,8 +110,12 @@ impl ApiError {
     }
 
     pub fn not_connected() -> Self {
-        Self::new(StatusCode::CONFLICT, "not_connected", "This organization has no active WhatsApp phone number.")
-            .with_action("Connect WhatsApp first.")
+        Self::new(
+            StatusCode::CONFLICT,
+            "not_connected",
+            "This organization has no active WhatsApp phone number.",
+        )
+        .with_action("Connect WhatsApp first.")
     }
 
     pub fn meta_error(message: impl Into<Cow<'static, str>>) -> Self {
@@ -103,8 +123,12 @@ impl ApiError {
     }
 
     pub fn meta_unavailable() -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "meta_unavailable", "Meta did not answer in time or is rate limiting requests.")
-            .with_action("Wait a moment and try again.")
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "meta_unavailable",
+            "Meta did not answer in time or is rate limiting requests.",
+        )
+        .with_action("Wait a moment and try again.")
     }
 
     pub fn internal(message: impl Into<Cow<'static, str>>) -> Self {

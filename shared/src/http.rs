@@ -35,28 +35,47 @@ pub struct Caller {
 impl Request {
     pub fn caller(&self) -> Result<Caller, ApiError> {
         let claims = self.claims.as_ref().ok_or_else(ApiError::unauthorized)?;
-        let user = claims.get("sub").and_then(|s| s.parse().ok()).ok_or_else(ApiError::unauthorized)?;
-        Ok(Caller { user, claims: claims.clone() })
+        let user = claims
+            .get("sub")
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(ApiError::unauthorized)?;
+        Ok(Caller {
+            user,
+            claims: claims.clone(),
+        })
     }
 
     pub fn path<T: FromStr<Err = String>>(&self, name: &str) -> Result<T, ApiError> {
-        let raw = self.path_params.get(name).ok_or_else(|| ApiError::validation(format!("missing path parameter `{name}`")))?;
+        let raw = self
+            .path_params
+            .get(name)
+            .ok_or_else(|| ApiError::validation(format!("missing path parameter `{name}`")))?;
         raw.parse().map_err(ApiError::validation)
     }
 
     pub fn query_value(&self, name: &str) -> Option<&str> {
-        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
     }
 
     pub fn query<T: FromStr<Err = String>>(&self, name: &str) -> Result<T, ApiError> {
-        let raw = self.query_value(name).ok_or_else(|| ApiError::validation(format!("query parameter `{name}` is required")))?;
+        let raw = self
+            .query_value(name)
+            .ok_or_else(|| ApiError::validation(format!("query parameter `{name}` is required")))?;
         raw.parse().map_err(ApiError::validation)
     }
 
     /// Parses the body as JSON into `T`; unknown fields and wrong types are a 400.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
         if self.body.len() > MAX_BODY_BYTES {
-            return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "validation_error", format!("the body exceeds {MAX_BODY_BYTES} bytes")));
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "validation_error",
+                format!("the body exceeds {MAX_BODY_BYTES} bytes"),
+            ));
         }
         if self.body.is_empty() {
             return Err(ApiError::validation("a JSON body is required"));
@@ -87,7 +106,11 @@ impl Response {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         // Responses carry OAuth states and organization data: never cache them.
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        Self { status, headers, body: Bytes::from(serde_json::to_vec(value).expect("responses serialize")) }
+        Self {
+            status,
+            headers,
+            body: Bytes::from(serde_json::to_vec(value).expect("responses serialize")),
+        }
     }
 
     pub fn ok(value: &impl Serialize) -> Self {
@@ -102,7 +125,11 @@ impl Response {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         // The state must not leak to the frontend's third parties through the Referer.
         headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-        Self { status: StatusCode::FOUND, headers, body: Bytes::new() }
+        Self {
+            status: StatusCode::FOUND,
+            headers,
+            body: Bytes::new(),
+        }
     }
 }
 
@@ -111,7 +138,11 @@ impl From<ApiError> for Response {
         let mut headers = HeaderMap::new();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        Self { status: error.status, headers, body: Bytes::from(error.body()) }
+        Self {
+            status: error.status,
+            headers,
+            body: Bytes::from(error.body()),
+        }
     }
 }
 

@@ -34,16 +34,27 @@ pub fn from_lambda(event: lambda_http::Request) -> Result<Request, ApiError> {
     let (route_key, claims) = match context {
         Some(RequestContext::ApiGatewayV2(ctx)) => (
             ctx.route_key.clone(),
-            ctx.authorizer.as_ref().and_then(|a| a.jwt.as_ref()).map(|jwt| jwt.claims.clone()),
+            ctx.authorizer
+                .as_ref()
+                .and_then(|a| a.jwt.as_ref())
+                .map(|jwt| jwt.claims.clone()),
         ),
         _ => (None, None),
     };
     let route = route_key
         .as_deref()
         .and_then(routes::by_key)
-        .or_else(|| routes::match_path(event.method().as_str(), event.uri().path()).ok().map(|(r, _)| r))
+        .or_else(|| {
+            routes::match_path(event.method().as_str(), event.uri().path())
+                .ok()
+                .map(|(r, _)| r)
+        })
         .ok_or_else(|| ApiError::not_found("No such route."))?;
-    let path_params = event.path_parameters().iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+    let path_params = event
+        .path_parameters()
+        .iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
     let query = event
         .query_string_parameters()
         .iter()
@@ -56,7 +67,14 @@ pub fn from_lambda(event: lambda_http::Request) -> Result<Request, ApiError> {
         Body::Binary(bytes) => bytes::Bytes::from(bytes),
         _ => bytes::Bytes::new(),
     };
-    Ok(Request { route, path_params, query, headers, body, claims })
+    Ok(Request {
+        route,
+        path_params,
+        query,
+        headers,
+        body,
+        claims,
+    })
 }
 
 pub fn into_lambda(response: Response) -> lambda_http::Response<Body> {

@@ -17,7 +17,11 @@ use crate::store::records::{Connection, ConnectionRefused};
 /// consumed → 409 `state_used`, past its lifetime → 410 `state_expired` (even while the
 /// item still exists: DynamoDB's TTL deletes lazily).
 pub async fn caller_state(app: &App, caller: &UserId, token: &StateToken) -> Result<OAuthState, ApiError> {
-    let state = app.records.state(&token.key()).await?.ok_or_else(ApiError::invalid_state)?;
+    let state = app
+        .records
+        .state(&token.key())
+        .await?
+        .ok_or_else(ApiError::invalid_state)?;
     if &state.caller != caller {
         return Err(ApiError::forbidden("This OAuth state was issued to someone else."));
     }
@@ -39,7 +43,9 @@ pub fn usable(state: OAuthState, now: Timestamp) -> Result<OAuthState, ApiError>
 pub fn authorization(state: &OAuthState) -> Result<&Authorization, ApiError> {
     match &state.step {
         StateStep::Authorized(authorization) => Ok(authorization),
-        StateStep::Pending => Err(ApiError::state_not_ready("This OAuth state has not been authorized at Meta yet.")),
+        StateStep::Pending => Err(ApiError::state_not_ready(
+            "This OAuth state has not been authorized at Meta yet.",
+        )),
         StateStep::Consumed { .. } => Err(ApiError::state_used()),
     }
 }
@@ -53,7 +59,11 @@ pub fn granted<'a>(authorization: &'a Authorization, waba: &WabaId) -> Result<&'
         .ok_or_else(|| ApiError::forbidden("This WhatsApp Business Account was not granted in this authorization."))
 }
 
-pub async fn open_state_token(app: &App, state: &OAuthState, authorization: &Authorization) -> Result<AccessToken, ApiError> {
+pub async fn open_state_token(
+    app: &App,
+    state: &OAuthState,
+    authorization: &Authorization,
+) -> Result<AccessToken, ApiError> {
     let context = TokenContext::new(&state.organization_id, Purpose::OAuthState);
     Ok(app.cipher.open(&authorization.token, context).await?)
 }
@@ -81,16 +91,36 @@ pub async fn authorize(app: &App, state: OAuthState, code: &str) -> Result<OAuth
         None => app.meta.wabas_via_businesses(&long.token).await?,
     };
     let now = app.now();
-    let token_expires_at =
-        info.expires_at.or_else(|| long.expires_in.filter(|s| *s > 0).map(|s| now.plus_seconds(s)));
-    let sealed = app.cipher.seal(&long.token, TokenContext::new(&state.organization_id, Purpose::OAuthState)).await?;
-    let authorization = Authorization { token: sealed, granted_wabas, token_expires_at, code_hash, authorized_at: now };
+    let token_expires_at = info
+        .expires_at
+        .or_else(|| long.expires_in.filter(|s| *s > 0).map(|s| now.plus_seconds(s)));
+    let sealed = app
+        .cipher
+        .seal(
+            &long.token,
+            TokenContext::new(&state.organization_id, Purpose::OAuthState),
+        )
+        .await?;
+    let authorization = Authorization {
+        token: sealed,
+        granted_wabas,
+        token_expires_at,
+        code_hash,
+        authorized_at: now,
+    };
     if app.records.authorize_state(&state.key, &authorization, now).await? {
         tracing::info!(organization = %state.organization_id, wabas = authorization.granted_wabas.len(), "state authorized");
-        return Ok(OAuthState { step: StateStep::Authorized(authorization), ..state });
+        return Ok(OAuthState {
+            step: StateStep::Authorized(authorization),
+            ..state
+        });
     }
     // Someone else moved the state first: answer with what it is now.
-    let current = app.records.state(&state.key).await?.ok_or_else(ApiError::invalid_state)?;
+    let current = app
+        .records
+        .state(&state.key)
+        .await?
+        .ok_or_else(ApiError::invalid_state)?;
     let current = usable(current, now)?;
     match &current.step {
         StateStep::Authorized(a) if a.code_hash == authorization.code_hash => Ok(current),
@@ -111,14 +141,20 @@ pub async fn connect(
 ) -> Result<Vec<PhoneNumber>, ApiError> {
     let authorization = authorization(state)?;
     app.meta.subscribe_app(token, waba).await?;
-    let sealed = app.cipher.seal(token, TokenContext::new(&organization.id, Purpose::PhoneToken)).await?;
+    let sealed = app
+        .cipher
+        .seal(token, TokenContext::new(&organization.id, Purpose::PhoneToken))
+        .await?;
 
     let now = app.now();
     let existing = app.records.phones(&organization.id).await?;
     let mut saved = Vec::with_capacity(phones.len());
     for info in phones {
         let id: PhoneNumberId = info.id.parse().map_err(ApiError::meta_error)?;
-        let created_at = existing.iter().find(|p| p.phone_number_id == id).map_or(now, |p| p.created_at);
+        let created_at = existing
+            .iter()
+            .find(|p| p.phone_number_id == id)
+            .map_or(now, |p| p.created_at);
         saved.push(PhoneNumber {
             organization_id: organization.id.clone(),
             phone_number_id: id,
@@ -134,18 +170,34 @@ pub async fn connect(
         });
     }
     // Phones of another WABA cannot stay active once the organization points elsewhere.
-    let retire: Vec<PhoneNumber> = existing.into_iter().filter(|p| p.is_active() && &p.waba_id != waba).collect();
+    let retire: Vec<PhoneNumber> = existing
+        .into_iter()
+        .filter(|p| p.is_active() && &p.waba_id != waba)
+        .collect();
 
-    let connection = Connection { organization, state: &state.key, waba_id: waba, phones: saved.clone(), retire, now };
+    let connection = Connection {
+        organization,
+        state: &state.key,
+        waba_id: waba,
+        phones: saved.clone(),
+        retire,
+        now,
+    };
     match app.records.save_connection(connection).await {
         Ok(()) => {}
         Err(ConnectionRefused::State) => {
-            let current = app.records.state(&state.key).await?.ok_or_else(ApiError::invalid_state)?;
+            let current = app
+                .records
+                .state(&state.key)
+                .await?
+                .ok_or_else(ApiError::invalid_state)?;
             usable(current, app.now())?;
             return Err(ApiError::state_used());
         }
         Err(ConnectionRefused::Organization) => {
-            return Err(ApiError::conflict("The organization changed while the connection was being saved."));
+            return Err(ApiError::conflict(
+                "The organization changed while the connection was being saved.",
+            ));
         }
         Err(ConnectionRefused::Store(error)) => return Err(error),
     }
@@ -157,7 +209,11 @@ pub async fn connect(
 /// Seed 002's check after a save: the organization references the WABA its active phones
 /// belong to. A failure here is loud: it means a write escaped the transaction's guards.
 async fn verify_consistency(app: &App, organization: &Organization, waba: &WabaId) -> Result<(), ApiError> {
-    let stored = app.records.organization(&organization.id).await?.ok_or_else(|| ApiError::internal("organization vanished"))?;
+    let stored = app
+        .records
+        .organization(&organization.id)
+        .await?
+        .ok_or_else(|| ApiError::internal("organization vanished"))?;
     let phones = app.records.phones(&organization.id).await?;
     let consistent = stored.waba_id.as_ref() == Some(waba)
         && phones.iter().filter(|p| p.is_active()).all(|p| &p.waba_id == waba)
@@ -166,7 +222,9 @@ async fn verify_consistency(app: &App, organization: &Organization, waba: &WabaI
         Ok(())
     } else {
         tracing::error!(organization = %organization.id, "Organization.wabaId and PhoneNumber.wabaId disagree after a save");
-        Err(ApiError::conflict("The connection was changed concurrently; its state is inconsistent. Connect again."))
+        Err(ApiError::conflict(
+            "The connection was changed concurrently; its state is inconsistent. Connect again.",
+        ))
     }
 }
 

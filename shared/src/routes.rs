@@ -92,28 +92,124 @@ impl Route {
 }
 
 const fn route(method: &'static str, path: &'static str, action: Action, function: Function, auth: Auth) -> Route {
-    Route { method, path, action, function, auth }
+    Route {
+        method,
+        path,
+        action,
+        function,
+        auth,
+    }
 }
 
 use Action as A;
 use Function as F;
 
 pub static ROUTES: &[Route] = &[
-    route("POST", "/api/v1/organizations", A::CreateOrganization, F::Organizations, Auth::Jwt),
-    route("GET", "/api/v1/organizations/{organizationId}", A::GetOrganization, F::Organizations, Auth::Jwt),
-    route("PUT", "/api/v1/organizations/{organizationId}", A::UpdateOrganization, F::Organizations, Auth::Jwt),
-    route("PUT", "/api/v1/organizations/{organizationId}/settings", A::UpdateSettings, F::Organizations, Auth::Jwt),
-    route("PUT", "/api/v1/organizations/{organizationId}/agent-settings", A::UpdateAgentSettings, F::Organizations, Auth::Jwt),
-    route("GET", "/api/v1/organizations/{organizationId}/whatsapp/init-oauth", A::InitOauth, F::InitOauth, Auth::Jwt),
-    route("GET", "/api/v1/organizations/whatsapp/callback", A::Callback, F::Callback, Auth::None),
-    route("GET", "/api/v1/organizations/whatsapp/accounts", A::Accounts, F::Accounts, Auth::Jwt),
-    route("GET", "/api/v1/organizations/whatsapp/phone-numbers", A::PhoneNumbers, F::PhoneNumbers, Auth::Jwt),
-    route("POST", "/api/v1/organizations/{organizationId}/whatsapp/save-config", A::SaveConfig, F::SaveConfig, Auth::Jwt),
-    route("POST", "/api/integrations/whatsapp/oauth", A::OauthExchange, F::OauthExchange, Auth::Jwt),
-    route("GET", "/api/integrations/whatsapp/status", A::CallerStatus, F::Status, Auth::Jwt),
-    route("GET", "/api/v1/organizations/{organizationId}/whatsapp/status", A::OrganizationStatus, F::Status, Auth::Jwt),
-    route("POST", "/api/integrations/whatsapp/disconnect", A::CallerDisconnect, F::Disconnect, Auth::Jwt),
-    route("POST", "/api/v1/organizations/{organizationId}/whatsapp/disconnect", A::OrganizationDisconnect, F::Disconnect, Auth::Jwt),
+    route(
+        "POST",
+        "/api/v1/organizations",
+        A::CreateOrganization,
+        F::Organizations,
+        Auth::Jwt,
+    ),
+    route(
+        "GET",
+        "/api/v1/organizations/{organizationId}",
+        A::GetOrganization,
+        F::Organizations,
+        Auth::Jwt,
+    ),
+    route(
+        "PUT",
+        "/api/v1/organizations/{organizationId}",
+        A::UpdateOrganization,
+        F::Organizations,
+        Auth::Jwt,
+    ),
+    route(
+        "PUT",
+        "/api/v1/organizations/{organizationId}/settings",
+        A::UpdateSettings,
+        F::Organizations,
+        Auth::Jwt,
+    ),
+    route(
+        "PUT",
+        "/api/v1/organizations/{organizationId}/agent-settings",
+        A::UpdateAgentSettings,
+        F::Organizations,
+        Auth::Jwt,
+    ),
+    route(
+        "GET",
+        "/api/v1/organizations/{organizationId}/whatsapp/init-oauth",
+        A::InitOauth,
+        F::InitOauth,
+        Auth::Jwt,
+    ),
+    route(
+        "GET",
+        "/api/v1/organizations/whatsapp/callback",
+        A::Callback,
+        F::Callback,
+        Auth::None,
+    ),
+    route(
+        "GET",
+        "/api/v1/organizations/whatsapp/accounts",
+        A::Accounts,
+        F::Accounts,
+        Auth::Jwt,
+    ),
+    route(
+        "GET",
+        "/api/v1/organizations/whatsapp/phone-numbers",
+        A::PhoneNumbers,
+        F::PhoneNumbers,
+        Auth::Jwt,
+    ),
+    route(
+        "POST",
+        "/api/v1/organizations/{organizationId}/whatsapp/save-config",
+        A::SaveConfig,
+        F::SaveConfig,
+        Auth::Jwt,
+    ),
+    route(
+        "POST",
+        "/api/integrations/whatsapp/oauth",
+        A::OauthExchange,
+        F::OauthExchange,
+        Auth::Jwt,
+    ),
+    route(
+        "GET",
+        "/api/integrations/whatsapp/status",
+        A::CallerStatus,
+        F::Status,
+        Auth::Jwt,
+    ),
+    route(
+        "GET",
+        "/api/v1/organizations/{organizationId}/whatsapp/status",
+        A::OrganizationStatus,
+        F::Status,
+        Auth::Jwt,
+    ),
+    route(
+        "POST",
+        "/api/integrations/whatsapp/disconnect",
+        A::CallerDisconnect,
+        F::Disconnect,
+        Auth::Jwt,
+    ),
+    route(
+        "POST",
+        "/api/v1/organizations/{organizationId}/whatsapp/disconnect",
+        A::OrganizationDisconnect,
+        F::Disconnect,
+        Auth::Jwt,
+    ),
 ];
 
 /// The route API Gateway matched, from the request context's `routeKey`.
@@ -134,7 +230,9 @@ pub fn match_path(method: &str, path: &str) -> Result<(&'static Route, HashMap<S
     let mut best: Option<(&'static Route, HashMap<String, String>)> = None;
     let mut path_matched = false;
     for route in ROUTES {
-        let Some(params) = bind(route.path, &segments) else { continue };
+        let Some(params) = bind(route.path, &segments) else {
+            continue;
+        };
         path_matched = true;
         if route.method != method {
             continue;
@@ -143,7 +241,11 @@ pub fn match_path(method: &str, path: &str) -> Result<(&'static Route, HashMap<S
             best = Some((route, params));
         }
     }
-    best.ok_or(if path_matched { NoRoute::MethodNotAllowed } else { NoRoute::NotFound })
+    best.ok_or(if path_matched {
+        NoRoute::MethodNotAllowed
+    } else {
+        NoRoute::NotFound
+    })
 }
 
 fn bind(pattern: &str, segments: &[&str]) -> Option<HashMap<String, String>> {
@@ -188,8 +290,14 @@ mod tests {
     #[test]
     fn unknown_paths_and_methods_are_told_apart() {
         assert_eq!(match_path("GET", "/nope").unwrap_err(), NoRoute::NotFound);
-        assert_eq!(match_path("DELETE", "/api/v1/organizations/org_1").unwrap_err(), NoRoute::MethodNotAllowed);
-        assert_eq!(match_path("GET", "/api/v1/organizations//whatsapp/status").unwrap_err(), NoRoute::NotFound);
+        assert_eq!(
+            match_path("DELETE", "/api/v1/organizations/org_1").unwrap_err(),
+            NoRoute::MethodNotAllowed
+        );
+        assert_eq!(
+            match_path("GET", "/api/v1/organizations//whatsapp/status").unwrap_err(),
+            NoRoute::NotFound
+        );
     }
 
     #[test]
@@ -203,7 +311,11 @@ mod tests {
 
     #[test]
     fn only_the_callback_is_unauthenticated() {
-        let open: Vec<_> = ROUTES.iter().filter(|r| r.auth == Auth::None).map(|r| r.action).collect();
+        let open: Vec<_> = ROUTES
+            .iter()
+            .filter(|r| r.auth == Auth::None)
+            .map(|r| r.action)
+            .collect();
         assert_eq!(open, vec![Action::Callback]);
     }
 

@@ -82,14 +82,8 @@ impl Sandbox {
                 );
             }
         }
-        let action = format!(
-            "{}/www/{version}/dialog/oauth/confirm",
-            self.config.public_url
-        );
-        html(
-            StatusCode::OK,
-            &render_consent(&action, &self.config.app_id, &target),
-        )
+        let action = format!("{}/www/{version}/dialog/oauth/confirm", self.config.public_url);
+        html(StatusCode::OK, &render_consent(&action, &self.config.app_id, &target))
     }
 
     fn confirm(&self, params: &Params) -> Response<Bytes> {
@@ -109,10 +103,7 @@ impl Sandbox {
                 ]));
             }
             _ => {
-                return error_page(
-                    StatusCode::BAD_REQUEST,
-                    "The decision must be allow or deny.",
-                );
+                return error_page(StatusCode::BAD_REQUEST, "The decision must be allow or deny.");
             }
         }
         let granular = match params.get("granular") {
@@ -145,9 +136,7 @@ impl Sandbox {
             granular,
             granted_at: unix_now(),
         };
-        let code = self
-            .lock()
-            .issue_code(&self.config.app_id, target.redirect_uri, grant);
+        let code = self.lock().issue_code(&self.config.app_id, target.redirect_uri, grant);
         tracing::info!(
             wabas = granted,
             granular,
@@ -166,10 +155,8 @@ impl Sandbox {
             .get("redirect_uri")
             .ok_or("The parameter redirect_uri is required.")?;
         if !is_acceptable_redirect(redirect_uri) {
-            return Err(
-                "URL Blocked: This redirect failed because the redirect URI is not \
-                 an absolute http(s) URL without a fragment.",
-            );
+            return Err("URL Blocked: This redirect failed because the redirect URI is not \
+                 an absolute http(s) URL without a fragment.");
         }
         Ok(Target {
             redirect_uri,

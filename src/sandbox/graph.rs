@@ -60,10 +60,7 @@ impl GraphError {
         Self {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             transient: true,
-            ..Self::oauth(
-                2,
-                "An unexpected error has occurred. Please retry your request later.",
-            )
+            ..Self::oauth(2, "An unexpected error has occurred. Please retry your request later.")
         }
     }
 
@@ -99,10 +96,7 @@ impl GraphError {
     }
 
     fn unparsable_token() -> Self {
-        Self::oauth(
-            190,
-            "Invalid OAuth access token - Cannot parse access token",
-        )
+        Self::oauth(190, "Invalid OAuth access token - Cannot parse access token")
     }
 
     fn expired_token() -> Self {
@@ -119,9 +113,7 @@ impl GraphError {
     fn nonexisting_field(field: &str, node_type: &str) -> Self {
         Self::oauth(
             100,
-            format!(
-                "(#100) Tried accessing nonexisting field ({field}) on node type ({node_type})"
-            ),
+            format!("(#100) Tried accessing nonexisting field ({field}) on node type ({node_type})"),
         )
     }
 
@@ -263,17 +255,15 @@ impl Sandbox {
                 "meta sandbox: request uses another Graph API version than configured"
             );
         }
-        let params = Params::from_request(req).map_err(|_| {
-            GraphError::oauth(100, "(#100) The request body is not a valid JSON object")
-        })?;
+        let params = Params::from_request(req)
+            .map_err(|_| GraphError::oauth(100, "(#100) The request body is not a valid JSON object"))?;
         let bearer = req
             .headers()
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| {
                 let (scheme, token) = v.trim().split_once(' ')?;
-                (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("oauth"))
-                    .then(|| token.trim())
+                (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("oauth")).then(|| token.trim())
             });
         let path = path.strip_suffix('/').unwrap_or(path);
         let call = Call {
@@ -332,20 +322,14 @@ impl Sandbox {
             ));
         }
         let secret = params.get("client_secret").unwrap_or_default();
-        if constant_time::verify_slices_are_equal(
-            secret.as_bytes(),
-            self.config.app_secret.as_bytes(),
-        )
-        .is_err()
-        {
+        if constant_time::verify_slices_are_equal(secret.as_bytes(), self.config.app_secret.as_bytes()).is_err() {
             return Err(GraphError::oauth(1, "Error validating client secret."));
         }
         Ok(())
     }
 
     fn exchange_code(&self, params: &Params) -> Result<Value, GraphError> {
-        let invalid_code =
-            || GraphError::oauth(100, "Invalid verification code format.").with_subcode(36007);
+        let invalid_code = || GraphError::oauth(100, "Invalid verification code format.").with_subcode(36007);
         let code = params.get("code").ok_or_else(invalid_code)?;
         let mut state = self.lock();
         let entry = state
@@ -355,15 +339,10 @@ impl Sandbox {
             .ok_or_else(invalid_code)?;
         if entry.used {
             tracing::info!("meta sandbox: authorization code replayed");
-            return Err(
-                GraphError::oauth(100, "This authorization code has been used.")
-                    .with_subcode(36009),
-            );
+            return Err(GraphError::oauth(100, "This authorization code has been used.").with_subcode(36009));
         }
         if std::time::Instant::now() >= entry.expires_at {
-            return Err(
-                GraphError::oauth(100, "This authorization code has expired.").with_subcode(36007),
-            );
+            return Err(GraphError::oauth(100, "This authorization code has expired.").with_subcode(36007));
         }
         // Meta burns a code on the first exchange attempt made by the right app,
         // even one that then fails: whoever holds a leaked code gets a single try,
@@ -404,23 +383,18 @@ impl Sandbox {
     fn debug_token(&self, call: &Call<'_>) -> Result<Value, GraphError> {
         let access = call.access_token().ok_or_else(GraphError::missing_token)?;
         if let Some((app_id, secret)) = access.split_once('|') {
-            let secret_ok = constant_time::verify_slices_are_equal(
-                secret.as_bytes(),
-                self.config.app_secret.as_bytes(),
-            )
-            .is_ok();
+            let secret_ok =
+                constant_time::verify_slices_are_equal(secret.as_bytes(), self.config.app_secret.as_bytes()).is_ok();
             if app_id != self.config.app_id || !secret_ok {
-                return Err(GraphError::oauth(
-                    190,
-                    "Invalid OAuth access token signature.",
-                ));
+                return Err(GraphError::oauth(190, "Invalid OAuth access token signature."));
             }
         } else {
             self.authenticate(call)?;
         }
-        let input = call.params.get("input_token").ok_or_else(|| {
-            GraphError::oauth(100, "(#100) The parameter input_token is required")
-        })?;
+        let input = call
+            .params
+            .get("input_token")
+            .ok_or_else(|| GraphError::oauth(100, "(#100) The parameter input_token is required"))?;
         let state = self.lock();
         let Some(token) = state.tokens.get(input) else {
             // Meta answers 200 and describes the token as invalid.
@@ -471,15 +445,12 @@ impl Sandbox {
             let user = state.live_token(token).map_err(GraphError::token_problem)?;
             user.grant.clone()
         };
-        let proof = call.params.get("appsecret_proof").ok_or_else(|| {
-            GraphError::method(
-                100,
-                "API calls from the server require an appsecret_proof argument",
-            )
-        })?;
+        let proof = call
+            .params
+            .get("appsecret_proof")
+            .ok_or_else(|| GraphError::method(100, "API calls from the server require an appsecret_proof argument"))?;
         let key = hmac::Key::new(hmac::HMAC_SHA256, self.config.app_secret.as_bytes());
-        let proof_ok =
-            decode_hex(proof).is_some_and(|tag| hmac::verify(&key, token.as_bytes(), &tag).is_ok());
+        let proof_ok = decode_hex(proof).is_some_and(|tag| hmac::verify(&key, token.as_bytes(), &tag).is_ok());
         if !proof_ok {
             return Err(GraphError::method(
                 100,
@@ -500,12 +471,7 @@ impl Sandbox {
         match node {
             Node::User => project(&user_fields(), fields, &["id", "name"], "User"),
             Node::Business(b) => project(&business_fields(b), fields, &["id", "name"], "Business"),
-            Node::Waba(w) => project(
-                &waba_fields(w),
-                fields,
-                &["id", "name"],
-                "WhatsAppBusinessAccount",
-            ),
+            Node::Waba(w) => project(&waba_fields(w), fields, &["id", "name"], "WhatsAppBusinessAccount"),
             Node::Phone(p) => project(
                 &phone_fields(p),
                 fields,
@@ -515,13 +481,7 @@ impl Sandbox {
         }
     }
 
-    fn edge(
-        &self,
-        call: &Call<'_>,
-        session: &Session,
-        id: &str,
-        edge: &str,
-    ) -> Result<Value, GraphError> {
+    fn edge(&self, call: &Call<'_>, session: &Session, id: &str, edge: &str) -> Result<Value, GraphError> {
         let node = session
             .resolve(id)
             .ok_or_else(|| GraphError::unsupported(call.method, id))?;
@@ -536,10 +496,7 @@ impl Sandbox {
                     .collect::<Result<_, _>>()?;
                 self.page(call, &items)
             }
-            (
-                Node::Business(business),
-                "owned_whatsapp_business_accounts" | "client_whatsapp_business_accounts",
-            ) => {
+            (Node::Business(business), "owned_whatsapp_business_accounts" | "client_whatsapp_business_accounts") => {
                 call.require_get(id)?;
                 // The seeded businesses own their WABAs; none is shared with them
                 // by a client, so the client edge is always empty.
@@ -553,14 +510,7 @@ impl Sandbox {
                 };
                 let items: Vec<Value> = owned
                     .into_iter()
-                    .map(|w| {
-                        project(
-                            &waba_fields(w),
-                            fields,
-                            &["id", "name"],
-                            "WhatsAppBusinessAccount",
-                        )
-                    })
+                    .map(|w| project(&waba_fields(w), fields, &["id", "name"], "WhatsAppBusinessAccount"))
                     .collect::<Result<_, _>>()?;
                 self.page(call, &items)
             }
@@ -601,18 +551,12 @@ impl Sandbox {
             }
             Method::POST => {
                 state.subscribed.insert(waba.id.to_owned());
-                tracing::info!(
-                    waba_id = waba.id,
-                    "meta sandbox: app subscribed to WABA webhooks"
-                );
+                tracing::info!(waba_id = waba.id, "meta sandbox: app subscribed to WABA webhooks");
                 Ok(json!({ "success": true }))
             }
             Method::DELETE => {
                 state.subscribed.remove(waba.id);
-                tracing::info!(
-                    waba_id = waba.id,
-                    "meta sandbox: app unsubscribed from WABA webhooks"
-                );
+                tracing::info!(waba_id = waba.id, "meta sandbox: app unsubscribed from WABA webhooks");
                 Ok(json!({ "success": true }))
             }
             _ => Err(GraphError::unsupported(call.method, waba.id)),
@@ -637,9 +581,7 @@ impl Sandbox {
         let position = |name: &str, cursor: &str| {
             cursor_id(cursor)
                 .and_then(|id| items.iter().position(|item| item["id"] == id.as_str()))
-                .ok_or_else(|| {
-                    GraphError::oauth(100, format!("(#100) The {name} cursor is not valid"))
-                })
+                .ok_or_else(|| GraphError::oauth(100, format!("(#100) The {name} cursor is not valid")))
         };
         let (start, end) = if let Some(cursor) = call.params.get("after") {
             let start = position("after", cursor)? + 1;
@@ -713,18 +655,9 @@ const PHONE_DEFAULT_FIELDS: &[&str] = &[
 
 /// Keeps the requested `fields` (or the defaults) of an object; `id` is always
 /// there. Asking for a field the node type lacks is an error, as on Meta.
-fn project(
-    full: &Value,
-    fields: Option<&str>,
-    defaults: &[&str],
-    node_type: &str,
-) -> Result<Value, GraphError> {
+fn project(full: &Value, fields: Option<&str>, defaults: &[&str], node_type: &str) -> Result<Value, GraphError> {
     let requested: Vec<&str> = match fields {
-        Some(list) => list
-            .split(',')
-            .map(str::trim)
-            .filter(|f| !f.is_empty())
-            .collect(),
+        Some(list) => list.split(',').map(str::trim).filter(|f| !f.is_empty()).collect(),
         None => defaults.to_vec(),
     };
     let mut out = Map::new();

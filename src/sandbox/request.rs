@@ -28,11 +28,7 @@ impl Params {
             .headers()
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| {
-                v.trim_start()
-                    .to_ascii_lowercase()
-                    .starts_with("application/json")
-            });
+            .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("application/json"));
         if is_json {
             params.extend_json(body)?;
         } else {
@@ -46,9 +42,7 @@ impl Params {
     }
 
     fn extend_json(&mut self, raw: &[u8]) -> Result<(), InvalidJsonBody> {
-        let serde_json::Value::Object(map) =
-            serde_json::from_slice(raw).map_err(|_| InvalidJsonBody)?
-        else {
+        let serde_json::Value::Object(map) = serde_json::from_slice(raw).map_err(|_| InvalidJsonBody)? else {
             return Err(InvalidJsonBody);
         };
         for (key, value) in map {

@@ -18,8 +18,7 @@ pub const BETA_BUSINESS: &str = "184356712093990";
 
 /// "Acme Support": three phones, so listing them needs more than one page.
 pub const ACME_SUPPORT_WABA: &str = "102290129340398";
-pub const ACME_SUPPORT_PHONES: [&str; 3] =
-    ["106540352242922", "106540352242947", "106540352242981"];
+pub const ACME_SUPPORT_PHONES: [&str; 3] = ["106540352242922", "106540352242947", "106540352242981"];
 
 /// "Acme Sales": exactly one phone.
 pub const ACME_SALES_WABA: &str = "102290129340355";

@@ -140,9 +140,7 @@ pub(super) enum TokenProblem {
 }
 
 pub(super) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 fn random_bytes<const N: usize>() -> [u8; N] {

@@ -7,8 +7,8 @@ use serde_json::Value;
 use url::{Url, form_urlencoded};
 
 use super::seed::{
-    ACME_BUSINESS, ACME_SALES_PHONE, ACME_SALES_WABA, ACME_SUPPORT_PHONES, ACME_SUPPORT_WABA,
-    BETA_BUSINESS, BETA_EMPTY_WABA, USER_ID,
+    ACME_BUSINESS, ACME_SALES_PHONE, ACME_SALES_WABA, ACME_SUPPORT_PHONES, ACME_SUPPORT_WABA, BETA_BUSINESS,
+    BETA_EMPTY_WABA, USER_ID,
 };
 use super::{Fault, Sandbox, SandboxConfig};
 
@@ -43,9 +43,7 @@ impl Answer {
     }
 
     fn location(&self) -> Url {
-        let location = self.headers["location"]
-            .to_str()
-            .expect("an ASCII location");
+        let location = self.headers["location"].to_str().expect("an ASCII location");
         Url::parse(location).expect("an absolute location")
     }
 
@@ -115,13 +113,7 @@ async fn consent(sb: &Sandbox, wabas: &[&str], decision: &str, granular: Option<
     if let Some(granular) = granular {
         pairs.push(("granular", granular));
     }
-    send(
-        sb,
-        Method::POST,
-        "/www/v24.0/dialog/oauth/confirm",
-        Some(query(&pairs)),
-    )
-    .await
+    send(sb, Method::POST, "/www/v24.0/dialog/oauth/confirm", Some(query(&pairs))).await
 }
 
 async fn code_for(sb: &Sandbox, wabas: &[&str], granular: Option<&str>) -> String {
@@ -131,9 +123,7 @@ async fn code_for(sb: &Sandbox, wabas: &[&str], granular: Option<&str>) -> Strin
 }
 
 fn param(url: &Url, name: &str) -> Option<String> {
-    url.query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
+    url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }
 
 async fn exchange(sb: &Sandbox, code: &str, redirect_uri: &str) -> Answer {
@@ -171,10 +161,7 @@ const GOOD_DIALOG: [(&str, &str); 5] = [
     ("redirect_uri", REDIRECT_URI),
     ("state", "st-123"),
     ("response_type", "code"),
-    (
-        "scope",
-        "whatsapp_business_management,whatsapp_business_messaging",
-    ),
+    ("scope", "whatsapp_business_management,whatsapp_business_messaging"),
 ];
 
 // ---- Dialog ------------------------------------------------------------------
@@ -187,9 +174,7 @@ async fn dialog_renders_consent_for_every_waba() {
     assert_eq!(answer.headers["content-type"], "text/html; charset=utf-8");
     let page = answer.text();
     assert!(page.contains("Demo Owner"));
-    assert!(page.contains(&format!(
-        "action=\"{PUBLIC_URL}/www/v24.0/dialog/oauth/confirm\""
-    )));
+    assert!(page.contains(&format!("action=\"{PUBLIC_URL}/www/v24.0/dialog/oauth/confirm\"")));
     for waba in [ACME_SUPPORT_WABA, ACME_SALES_WABA, BETA_EMPTY_WABA] {
         assert!(page.contains(&format!("name=\"waba\" value=\"{waba}\" checked")));
     }
@@ -217,13 +202,8 @@ async fn dialog_accepts_config_id_instead_of_scope_and_escapes_state() {
 #[tokio::test]
 async fn dialog_refuses_malformed_requests_with_an_error_page() {
     let sb = sandbox();
-    let without = |name: &str| -> Vec<(&str, &str)> {
-        GOOD_DIALOG
-            .iter()
-            .copied()
-            .filter(|(k, _)| *k != name)
-            .collect()
-    };
+    let without =
+        |name: &str| -> Vec<(&str, &str)> { GOOD_DIALOG.iter().copied().filter(|(k, _)| *k != name).collect() };
     let with = |name: &'static str, value: &'static str| -> Vec<(&str, &str)> {
         let mut pairs = without(name);
         pairs.push((name, value));
@@ -237,19 +217,13 @@ async fn dialog_refuses_malformed_requests_with_an_error_page() {
         ("response_type token", with("response_type", "token")),
         ("missing response_type", without("response_type")),
         ("neither scope nor config_id", without("scope")),
-        (
-            "unknown scope",
-            with("scope", "whatsapp_business_managment"),
-        ),
+        ("unknown scope", with("scope", "whatsapp_business_managment")),
     ];
     for (case, pairs) in cases {
         let answer = get(&sb, &dialog_uri(&pairs)).await;
         assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{case}");
         assert!(answer.headers.get("location").is_none(), "{case}");
-        assert_eq!(
-            answer.headers["content-type"], "text/html; charset=utf-8",
-            "{case}"
-        );
+        assert_eq!(answer.headers["content-type"], "text/html; charset=utf-8", "{case}");
     }
     let bad_version = get(&sb, "/www/latest/dialog/oauth").await;
     assert_eq!(bad_version.status, StatusCode::NOT_FOUND);
@@ -261,11 +235,7 @@ async fn allow_redirects_with_a_fresh_code_and_the_state() {
     let answer = consent(&sb, &[ACME_SUPPORT_WABA], "allow", None).await;
     assert_eq!(answer.status, StatusCode::FOUND);
     let location = answer.location();
-    assert!(
-        location
-            .as_str()
-            .starts_with(&format!("{REDIRECT_URI}?code="))
-    );
+    assert!(location.as_str().starts_with(&format!("{REDIRECT_URI}?code=")));
     assert_eq!(param(&location, "state").as_deref(), Some("st-123"));
     let code = param(&location, "code").unwrap();
     assert!(code.len() >= 22, "at least 128 bits");
@@ -286,19 +256,9 @@ async fn allow_appends_to_a_redirect_uri_that_has_a_query() {
         ("decision", "allow"),
         ("waba", ACME_SALES_WABA),
     ]);
-    let answer = send(
-        &sb,
-        Method::POST,
-        "/www/v24.0/dialog/oauth/confirm",
-        Some(body),
-    )
-    .await;
+    let answer = send(&sb, Method::POST, "/www/v24.0/dialog/oauth/confirm", Some(body)).await;
     let location = answer.location();
-    assert!(
-        location
-            .as_str()
-            .starts_with("https://app.example/cb?tenant=7&code=")
-    );
+    assert!(location.as_str().starts_with("https://app.example/cb?tenant=7&code="));
     assert_eq!(param(&location, "tenant").as_deref(), Some("7"));
 }
 
@@ -323,10 +283,7 @@ async fn confirm_refuses_unknown_wabas_and_decisions() {
         consent(&sb, &["1"], "allow", None).await.status,
         StatusCode::BAD_REQUEST
     );
-    assert_eq!(
-        consent(&sb, &[], "maybe", None).await.status,
-        StatusCode::BAD_REQUEST
-    );
+    assert_eq!(consent(&sb, &[], "maybe", None).await.status, StatusCode::BAD_REQUEST);
     assert_eq!(
         consent(&sb, &[], "allow", Some("sometimes")).await.status,
         StatusCode::BAD_REQUEST
@@ -356,13 +313,7 @@ async fn full_flow_mints_short_then_long_lived_tokens_with_the_grant() {
         ("client_secret", APP_SECRET),
         ("fb_exchange_token", &short),
     ]);
-    let long = send(
-        &sb,
-        Method::POST,
-        "/graph/v24.0/oauth/access_token",
-        Some(body),
-    )
-    .await;
+    let long = send(&sb, Method::POST, "/graph/v24.0/oauth/access_token", Some(body)).await;
     assert_eq!(long.status, StatusCode::OK, "{}", long.text());
     let long = long.json();
     assert_eq!(long["expires_in"], 5_183_944);
@@ -393,10 +344,7 @@ async fn full_flow_mints_short_then_long_lived_tokens_with_the_grant() {
 async fn a_code_is_single_use() {
     let sb = sandbox();
     let code = code_for(&sb, &[ACME_SUPPORT_WABA], None).await;
-    assert_eq!(
-        exchange(&sb, &code, REDIRECT_URI).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(exchange(&sb, &code, REDIRECT_URI).await.status, StatusCode::OK);
     let again = exchange(&sb, &code, REDIRECT_URI).await;
     assert_eq!(again.status, StatusCode::BAD_REQUEST);
     assert_eq!(again.error(), (100, Some(36009)));
@@ -435,10 +383,7 @@ async fn client_errors_do_not_burn_the_code() {
     };
     assert_eq!(attempt("42", APP_SECRET).await.error(), (101, None));
     assert_eq!(attempt(APP_ID, "not-the-secret").await.error(), (1, None));
-    assert_eq!(
-        exchange(&sb, &code, REDIRECT_URI).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(exchange(&sb, &code, REDIRECT_URI).await.status, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -446,10 +391,7 @@ async fn unknown_and_expired_codes_are_refused() {
     let sb = sandbox();
     let unknown = exchange(&sb, "AQnot-a-code", REDIRECT_URI).await;
     assert_eq!(unknown.error(), (100, Some(36007)));
-    assert_eq!(
-        unknown.json()["error"]["message"],
-        "Invalid verification code format."
-    );
+    assert_eq!(unknown.json()["error"]["message"], "Invalid verification code format.");
 
     let code = code_for(&sb, &[ACME_SUPPORT_WABA], None).await;
     sb.expire_codes();
@@ -549,11 +491,7 @@ async fn user_calls_need_a_token_and_its_appsecret_proof() {
     let unknown = get(&sb, &format!("{waba}?access_token=EAAGunknown")).await;
     assert_eq!(unknown.error(), (190, None));
 
-    let no_proof = get(
-        &sb,
-        &format!("{waba}?{}", query(&[("access_token", &token)])),
-    )
-    .await;
+    let no_proof = get(&sb, &format!("{waba}?{}", query(&[("access_token", &token)]))).await;
     assert_eq!(no_proof.error(), (100, None));
     assert_eq!(no_proof.json()["error"]["type"], "GraphMethodException");
     assert_eq!(
@@ -565,10 +503,7 @@ async fn user_calls_need_a_token_and_its_appsecret_proof() {
         &sb,
         &format!(
             "{waba}?{}",
-            query(&[
-                ("access_token", &token),
-                ("appsecret_proof", &proof("other"))
-            ])
+            query(&[("access_token", &token), ("appsecret_proof", &proof("other"))])
         ),
     )
     .await;
@@ -578,13 +513,10 @@ async fn user_calls_need_a_token_and_its_appsecret_proof() {
     );
 
     // The token may also come as a bearer header.
-    let req = Request::get(format!(
-        "{waba}?{}",
-        query(&[("appsecret_proof", &proof(&token))])
-    ))
-    .header("authorization", format!("Bearer {token}"))
-    .body(Bytes::new())
-    .unwrap();
+    let req = Request::get(format!("{waba}?{}", query(&[("appsecret_proof", &proof(&token))])))
+        .header("authorization", format!("Bearer {token}"))
+        .body(Bytes::new())
+        .unwrap();
     let res = sb.handle(req).await;
     assert_eq!(res.status(), StatusCode::OK);
     let body: Value = serde_json::from_slice(res.body()).unwrap();
@@ -623,10 +555,7 @@ async fn phone_numbers_are_paged() {
         &sb,
         &token,
         &format!("{ACME_SUPPORT_WABA}/phone_numbers"),
-        &[(
-            "fields",
-            "id,display_phone_number,verified_name,quality_rating",
-        )],
+        &[("fields", "id,display_phone_number,verified_name,quality_rating")],
     )
     .await;
     assert_eq!(first.status, StatusCode::OK);
@@ -691,13 +620,7 @@ async fn an_ungranted_waba_does_not_exist_for_the_token() {
         assert_eq!(answer.error(), (100, Some(33)), "{path}");
         assert_eq!(answer.json()["error"]["type"], "GraphMethodException");
     }
-    let sales = graph_get(
-        &sb,
-        &token,
-        &format!("{ACME_SALES_WABA}/phone_numbers"),
-        &[],
-    )
-    .await;
+    let sales = graph_get(&sb, &token, &format!("{ACME_SALES_WABA}/phone_numbers"), &[]).await;
     assert_eq!(sales.json()["data"][0]["id"], ACME_SALES_PHONE);
     assert!(sales.json()["paging"].get("next").is_none());
 }
@@ -706,13 +629,7 @@ async fn an_ungranted_waba_does_not_exist_for_the_token() {
 async fn a_waba_without_phones_lists_none() {
     let sb = sandbox();
     let token = token_for(&sb, &[BETA_EMPTY_WABA], None).await;
-    let answer = graph_get(
-        &sb,
-        &token,
-        &format!("{BETA_EMPTY_WABA}/phone_numbers"),
-        &[],
-    )
-    .await;
+    let answer = graph_get(&sb, &token, &format!("{BETA_EMPTY_WABA}/phone_numbers"), &[]).await;
     assert_eq!(answer.status, StatusCode::OK);
     assert_eq!(answer.json(), serde_json::json!({ "data": [] }));
 }
@@ -723,10 +640,7 @@ async fn subscribing_is_idempotent_and_reversible() {
     let token = token_for(&sb, &[ACME_SUPPORT_WABA], None).await;
     let uri = format!(
         "/graph/v24.0/{ACME_SUPPORT_WABA}/subscribed_apps?{}",
-        query(&[
-            ("access_token", &token),
-            ("appsecret_proof", &proof(&token))
-        ])
+        query(&[("access_token", &token), ("appsecret_proof", &proof(&token))])
     );
     assert!(!sb.is_subscribed(ACME_SUPPORT_WABA));
     for _ in 0..2 {
@@ -735,10 +649,7 @@ async fn subscribing_is_idempotent_and_reversible() {
     }
     assert!(sb.is_subscribed(ACME_SUPPORT_WABA));
     let listed = get(&sb, &uri).await.json();
-    assert_eq!(
-        listed["data"][0]["whatsapp_business_api_data"]["id"],
-        APP_ID
-    );
+    assert_eq!(listed["data"][0]["whatsapp_business_api_data"]["id"], APP_ID);
     let answer = send(&sb, Method::DELETE, &uri, None).await;
     assert_eq!(answer.json(), serde_json::json!({ "success": true }));
     assert!(!sb.is_subscribed(ACME_SUPPORT_WABA));
@@ -776,10 +687,7 @@ async fn unknown_paths_and_versions_are_graph_errors() {
     assert_eq!(unversioned.error(), (2500, None));
     assert!(unversioned.headers.contains_key("x-fb-trace-id"));
     let me = graph_get(&sb, &token, "me", &[]).await.json();
-    assert_eq!(
-        me,
-        serde_json::json!({ "id": USER_ID, "name": "Demo Owner" })
-    );
+    assert_eq!(me, serde_json::json!({ "id": USER_ID, "name": "Demo Owner" }));
 }
 
 // ---- Faults and bookkeeping --------------------------------------------------
@@ -810,10 +718,7 @@ async fn injected_faults_hit_the_next_graph_requests_only() {
     assert_eq!(limited.json()["error"]["is_transient"], true);
 
     // Faulted requests never reached the code, so it is still good.
-    assert_eq!(
-        exchange(&sb, &code, REDIRECT_URI).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(exchange(&sb, &code, REDIRECT_URI).await.status, StatusCode::OK);
     assert_eq!(sb.calls("/oauth/access_token"), 3);
     assert_eq!(sb.calls("/dialog"), 0);
 }
@@ -834,18 +739,11 @@ async fn a_request_abandoned_during_a_timeout_has_no_effect() {
     let sb = sandbox();
     let code = code_for(&sb, &[ACME_SUPPORT_WABA], None).await;
     sb.inject_faults(Fault::Timeout(Duration::from_secs(30)), 1);
-    let gave_up = tokio::time::timeout(
-        Duration::from_millis(50),
-        exchange(&sb, &code, REDIRECT_URI),
-    )
-    .await;
+    let gave_up = tokio::time::timeout(Duration::from_millis(50), exchange(&sb, &code, REDIRECT_URI)).await;
     assert!(gave_up.is_err());
     assert_eq!(sb.calls("/oauth/access_token"), 1);
     // The delay comes before any work, so the code was not spent.
-    assert_eq!(
-        exchange(&sb, &code, REDIRECT_URI).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(exchange(&sb, &code, REDIRECT_URI).await.status, StatusCode::OK);
 }
 
 #[tokio::test]

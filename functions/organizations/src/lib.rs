@@ -33,12 +33,19 @@ pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
         Action::CreateOrganization => create(app, &caller, &request).await,
         Action::GetOrganization => {
             let organization = owned(app, &caller, &request).await?;
-            present(app, &organization).await.map(|data| Response::ok(&json!({ "success": true, "data": data })))
+            present(app, &organization)
+                .await
+                .map(|data| Response::ok(&json!({ "success": true, "data": data })))
         }
         Action::UpdateOrganization => {
             let changes: Changes = request.json()?;
             let patch = OrganizationPatch {
-                name: changes.name.as_deref().map(OrganizationName::parse).transpose().map_err(ApiError::validation)?,
+                name: changes
+                    .name
+                    .as_deref()
+                    .map(OrganizationName::parse)
+                    .transpose()
+                    .map_err(ApiError::validation)?,
                 description: text("description", changes.description, 2000)?,
                 industry: text("industry", changes.industry, 100)?,
                 website: changes.website.map(|w| website(&w)).transpose()?,
@@ -48,12 +55,29 @@ pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
         }
         Action::UpdateSettings => {
             let settings = JsonObject::parse(request.json::<Value>()?).map_err(ApiError::validation)?;
-            update(app, &caller, &request, OrganizationPatch { settings: Some(settings), ..OrganizationPatch::default() }).await
+            update(
+                app,
+                &caller,
+                &request,
+                OrganizationPatch {
+                    settings: Some(settings),
+                    ..OrganizationPatch::default()
+                },
+            )
+            .await
         }
         Action::UpdateAgentSettings => {
             let settings = JsonObject::parse(request.json::<Value>()?).map_err(ApiError::validation)?;
-            update(app, &caller, &request, OrganizationPatch { agent_settings: Some(settings), ..OrganizationPatch::default() })
-                .await
+            update(
+                app,
+                &caller,
+                &request,
+                OrganizationPatch {
+                    agent_settings: Some(settings),
+                    ..OrganizationPatch::default()
+                },
+            )
+            .await
         }
         other => Err(ApiError::internal(format!("organizations does not serve {other:?}"))),
     }
@@ -63,7 +87,8 @@ async fn create(app: &App, caller: &Caller, request: &Request) -> Result<Respons
     let body: NewOrganization = request.json()?;
     let name = OrganizationName::parse(&body.name).map_err(ApiError::validation)?;
     let mut organization = Organization::new(OrganizationId::generate(), caller.user.clone(), name, app.now());
-    organization.description = optional_text("description", body.description.as_deref(), 2000).map_err(ApiError::validation)?;
+    organization.description =
+        optional_text("description", body.description.as_deref(), 2000).map_err(ApiError::validation)?;
     organization.industry = optional_text("industry", body.industry.as_deref(), 100).map_err(ApiError::validation)?;
     app.records.create_organization(&organization).await?;
     tracing::info!(organization = %organization.id, "organization created");
@@ -95,7 +120,10 @@ async fn present(app: &App, organization: &Organization) -> Result<Value, ApiErr
 
 /// `Some(None)` clears the field (an empty string), `None` leaves it as it is.
 fn text(field: &str, value: Option<String>, max: usize) -> Result<Option<Option<String>>, ApiError> {
-    value.map(|v| optional_text(field, Some(&v), max)).transpose().map_err(ApiError::validation)
+    value
+        .map(|v| optional_text(field, Some(&v), max))
+        .transpose()
+        .map_err(ApiError::validation)
 }
 
 fn website(raw: &str) -> Result<Option<String>, ApiError> {
@@ -103,7 +131,8 @@ fn website(raw: &str) -> Result<Option<String>, ApiError> {
     if trimmed.is_empty() {
         return Ok(None);
     }
-    let url = url::Url::parse(trimmed).map_err(|_| ApiError::validation("`website` must be an absolute http(s) URL"))?;
+    let url =
+        url::Url::parse(trimmed).map_err(|_| ApiError::validation("`website` must be an absolute http(s) URL"))?;
     if !matches!(url.scheme(), "http" | "https") || trimmed.len() > 2048 {
         return Err(ApiError::validation("`website` must be an absolute http(s) URL"));
     }

@@ -40,7 +40,10 @@ impl<'a> TokenContext<'a> {
 
     /// The context as KMS encryption-context pairs (also the AAD of the local cipher).
     pub fn pairs(&self) -> [(&'static str, &str); 2] {
-        [("organizationId", self.organization.as_str()), ("purpose", self.purpose.as_str())]
+        [
+            ("organizationId", self.organization.as_str()),
+            ("purpose", self.purpose.as_str()),
+        ]
     }
 }
 
@@ -67,10 +70,12 @@ impl From<CipherError> for ApiError {
         tracing::error!(%error, "token cipher failed");
         match error {
             CipherError::Refused => ApiError::internal("A stored credential could not be read."),
-            CipherError::Unavailable(_) => {
-                ApiError::new(http::StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", "Encryption is temporarily unavailable.")
-                    .with_action("Try again in a moment.")
-            }
+            CipherError::Unavailable(_) => ApiError::new(
+                http::StatusCode::SERVICE_UNAVAILABLE,
+                "service_unavailable",
+                "Encryption is temporarily unavailable.",
+            )
+            .with_action("Try again in a moment."),
         }
     }
 }

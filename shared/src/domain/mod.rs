@@ -8,7 +8,9 @@ mod secret;
 mod state;
 
 pub use ids::{OrganizationId, PhoneNumberId, UserId, WabaId};
-pub use organization::{JsonObject, Organization, OrganizationName, OrganizationPatch, OrganizationSummary, optional_text};
+pub use organization::{
+    JsonObject, Organization, OrganizationName, OrganizationPatch, OrganizationSummary, optional_text,
+};
 pub use phone::{PhoneLink, PhoneNumber, PhoneView};
 pub use secret::{AccessToken, Ciphertext, Secret};
 pub use state::{Authorization, OAuthState, StateKey, StateStep, StateToken};

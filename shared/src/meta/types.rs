@@ -63,14 +63,17 @@ impl std::error::Error for MetaError {}
 impl From<MetaError> for ApiError {
     fn from(error: MetaError) -> Self {
         match error {
-            MetaError::Graph(e) => ApiError::meta_error(format!("Meta refused the request: {} (code {}).", e.message, e.code))
-                .with_action(match e.code {
-                    190 => "The authorization is no longer valid; connect WhatsApp again.",
-                    100 if matches!(e.subcode, Some(36007..=36009)) => {
-                        "The authorization code is used or expired; start the connection again."
-                    }
-                    _ => "Check the app's configuration at Meta, or try again later.",
-                }),
+            MetaError::Graph(e) => {
+                ApiError::meta_error(format!("Meta refused the request: {} (code {}).", e.message, e.code)).with_action(
+                    match e.code {
+                        190 => "The authorization is no longer valid; connect WhatsApp again.",
+                        100 if matches!(e.subcode, Some(36007..=36009)) => {
+                            "The authorization code is used or expired; start the connection again."
+                        }
+                        _ => "Check the app's configuration at Meta, or try again later.",
+                    },
+                )
+            }
             MetaError::Unavailable(_) => ApiError::meta_unavailable(),
             MetaError::Malformed(m) => ApiError::meta_error(format!("Meta answered in an unexpected way: {m}")),
         }
@@ -118,7 +121,10 @@ pub(super) struct TokenResponse {
 
 impl TokenResponse {
     pub(super) fn into_grant(self) -> TokenGrant {
-        TokenGrant { token: AccessToken::new(self.access_token), expires_in: self.expires_in }
+        TokenGrant {
+            token: AccessToken::new(self.access_token),
+            expires_in: self.expires_in,
+        }
     }
 }
 

@@ -21,7 +21,10 @@ pub struct DynamoStore {
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self {
+            client,
+            table: table.into(),
+        }
     }
 
     /// Creates the table with the schema of `template.yaml` when it does not exist yet (the
@@ -30,7 +33,9 @@ impl DynamoStore {
         let exists = self.client.describe_table().table_name(&self.table).send().await;
         match exists {
             Ok(_) => return Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_not_found_exception()) => {}
             Err(e) => return Err(backend(e)),
         }
         let string_attribute = |name: &str| {
@@ -41,7 +46,11 @@ impl DynamoStore {
                 .expect("name and type are set")
         };
         let key = |name: &str, kind: KeyType| {
-            KeySchemaElement::builder().attribute_name(name).key_type(kind).build().expect("name and type are set")
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+                .expect("name and type are set")
         };
         let gsi = |index: &str, partition: &str| {
             GlobalSecondaryIndex::builder()
@@ -108,7 +117,11 @@ fn from_attribute(value: &AttributeValue) -> Result<Value, StoreError> {
         AttributeValue::Bool(b) => Value::Bool(*b),
         AttributeValue::L(l) => Value::L(
             l.iter()
-                .map(|v| v.as_s().cloned().map_err(|_| StoreError::Invalid("non-string list element".into())))
+                .map(|v| {
+                    v.as_s()
+                        .cloned()
+                        .map_err(|_| StoreError::Invalid("non-string list element".into()))
+                })
                 .collect::<Result<_, _>>()?,
         ),
         other => return Err(StoreError::Invalid(format!("unsupported attribute {other:?}"))),
@@ -159,16 +172,25 @@ impl Expression {
             Condition::LessThan(n, v) => format!("{} < {}", self.name(n), self.value(v)),
             Condition::GreaterThan(n, v) => format!("{} > {}", self.name(n), self.value(v)),
             Condition::AttributeMissing(n) => format!("attribute_not_exists({})", self.name(n)),
-            Condition::And(all) if all.is_empty() => format!("attribute_exists({}) OR attribute_not_exists({0})", self.name(schema::PK)),
-            Condition::And(all) => all.iter().map(|c| format!("({})", self.condition(c))).collect::<Vec<_>>().join(" AND "),
+            Condition::And(all) if all.is_empty() => format!(
+                "attribute_exists({}) OR attribute_not_exists({0})",
+                self.name(schema::PK)
+            ),
+            Condition::And(all) => all
+                .iter()
+                .map(|c| format!("({})", self.condition(c)))
+                .collect::<Vec<_>>()
+                .join(" AND "),
         }
     }
 
     fn update(&mut self, set: &[(String, Value)], remove: &[String]) -> String {
         let mut parts = Vec::new();
         if !set.is_empty() {
-            let assignments: Vec<String> =
-                set.iter().map(|(n, v)| format!("{} = {}", self.name(n), self.value(v))).collect();
+            let assignments: Vec<String> = set
+                .iter()
+                .map(|(n, v)| format!("{} = {}", self.name(n), self.value(v)))
+                .collect();
             parts.push(format!("SET {}", assignments.join(", ")));
         }
         if !remove.is_empty() {
@@ -209,7 +231,12 @@ impl DynamoStore {
                         _ => backend(e),
                     })
             }
-            WriteOp::Update { key, set, remove, condition } => {
+            WriteOp::Update {
+                key,
+                set,
+                remove,
+                condition,
+            } => {
                 let update = expr.update(&set, &remove);
                 let condition = condition.map(|c| expr.condition(&c));
                 self.client
@@ -265,7 +292,12 @@ impl DynamoStore {
                     .map_err(invalid)?;
                 TransactWriteItem::builder().put(put).build()
             }
-            WriteOp::Update { key, set, remove, condition } => {
+            WriteOp::Update {
+                key,
+                set,
+                remove,
+                condition,
+            } => {
                 let update = expr.update(&set, &remove);
                 let condition = condition.map(|c| expr.condition(&c));
                 let update = Update::builder()
@@ -308,10 +340,20 @@ impl DynamoStore {
     }
 
     async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
-        let items = ops.into_iter().map(|op| self.transact_item(op)).collect::<Result<Vec<_>, _>>()?;
-        let result = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
+        let items = ops
+            .into_iter()
+            .map(|op| self.transact_item(op))
+            .collect::<Result<Vec<_>, _>>()?;
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
         let Err(error) = result else { return Ok(()) };
-        let Some(service) = error.as_service_error() else { return Err(backend(error)) };
+        let Some(service) = error.as_service_error() else {
+            return Err(backend(error));
+        };
         if let aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(
             canceled,
         ) = service
@@ -353,11 +395,16 @@ impl Store for DynamoStore {
             Index::ByOwner(v) => (Some(schema::OWNER_INDEX), schema::OWNER_KEY, v.clone()),
             Index::ByWaba(v) => (Some(schema::WABA_INDEX), schema::WABA_KEY, v.clone()),
         };
-        let mut key_condition =
-            format!("{} = {}", expr.name(partition_attribute), expr.value(&Value::S(partition_value.clone())));
+        let mut key_condition = format!(
+            "{} = {}",
+            expr.name(partition_attribute),
+            expr.value(&Value::S(partition_value.clone()))
+        );
         if let Some(prefix) = &query.sk_prefix {
             if index_name.is_some() {
-                return Err(StoreError::Invalid("a sort-key prefix applies to table queries only".into()));
+                return Err(StoreError::Invalid(
+                    "a sort-key prefix applies to table queries only".into(),
+                ));
             }
             key_condition.push_str(&format!(
                 " AND begins_with({}, {})",
@@ -368,7 +415,10 @@ impl Store for DynamoStore {
         let start = query.after.as_ref().map(|after| {
             let mut start = key_map(after);
             if index_name.is_some() {
-                start.insert(partition_attribute.to_owned(), AttributeValue::S(partition_value.clone()));
+                start.insert(
+                    partition_attribute.to_owned(),
+                    AttributeValue::S(partition_value.clone()),
+                );
             }
             start
         });
@@ -389,7 +439,10 @@ impl Store for DynamoStore {
             .map_err(backend)?;
         let items = output.items().iter().map(from_item).collect::<Result<Vec<_>, _>>()?;
         let next = output.last_evaluated_key().and_then(|k| {
-            Some(Key::new(k.get(schema::PK)?.as_s().ok()?, k.get(schema::SK)?.as_s().ok()?))
+            Some(Key::new(
+                k.get(schema::PK)?.as_s().ok()?,
+                k.get(schema::SK)?.as_s().ok()?,
+            ))
         });
         Ok(Page { items, next })
     }

@@ -103,13 +103,16 @@ fn decode(bytes: &[u8]) -> Result<Item, StoreError> {
 /// The index entries an item contributes: one per sparse GSI attribute it carries.
 fn index_entries(item: &Item) -> Vec<String> {
     let Some(key) = Key::of(item) else { return Vec::new() };
-    [(schema::OWNER_INDEX, schema::OWNER_KEY), (schema::WABA_INDEX, schema::WABA_KEY)]
-        .into_iter()
-        .filter_map(|(index, attribute)| {
-            let value = item.get(attribute)?.as_s()?;
-            Some(format!("{index}{SEP}{value}{SEP}{}{SEP}{}", key.pk, key.sk))
-        })
-        .collect()
+    [
+        (schema::OWNER_INDEX, schema::OWNER_KEY),
+        (schema::WABA_INDEX, schema::WABA_KEY),
+    ]
+    .into_iter()
+    .filter_map(|(index, attribute)| {
+        let value = item.get(attribute)?.as_s()?;
+        Some(format!("{index}{SEP}{value}{SEP}{}{SEP}{}", key.pk, key.sk))
+    })
+    .collect()
 }
 
 fn compare(a: &Value, b: &Value) -> Option<Ordering> {
@@ -129,9 +132,7 @@ pub(crate) fn holds(condition: &Condition, item: Option<&Item>) -> bool {
         Condition::Exists => item.is_some(),
         Condition::NotExists => item.is_none(),
         Condition::Equals(name, value) => attribute(name) == Some(value),
-        Condition::LessThan(name, value) => {
-            attribute(name).and_then(|a| compare(a, value)) == Some(Ordering::Less)
-        }
+        Condition::LessThan(name, value) => attribute(name).and_then(|a| compare(a, value)) == Some(Ordering::Less),
         Condition::GreaterThan(name, value) => {
             attribute(name).and_then(|a| compare(a, value)) == Some(Ordering::Greater)
         }
@@ -182,7 +183,11 @@ fn write_all(db: &Database, ops: Vec<WriteOp>) -> Result<(), StoreError> {
         let mut planned = Vec::with_capacity(ops.len());
         for (position, op) in ops.iter().enumerate() {
             let key = op.key().expect("checked by check_batch");
-            let current = items.get(item_key(&key).as_str()).map_err(unavailable)?.map(|v| decode(v.value())).transpose()?;
+            let current = items
+                .get(item_key(&key).as_str())
+                .map_err(unavailable)?
+                .map(|v| decode(v.value()))
+                .transpose()?;
             if let Some(condition) = condition_of(op)
                 && !holds(condition, current.as_ref())
             {
@@ -201,7 +206,9 @@ fn write_all(db: &Database, ops: Vec<WriteOp>) -> Result<(), StoreError> {
                     for entry in index_entries(&item) {
                         index.insert(entry.as_str(), ()).map_err(unavailable)?;
                     }
-                    items.insert(item_key(&key).as_str(), encode(&item).as_slice()).map_err(unavailable)?;
+                    items
+                        .insert(item_key(&key).as_str(), encode(&item).as_slice())
+                        .map_err(unavailable)?;
                 }
                 None => {
                     items.remove(item_key(&key).as_str()).map_err(unavailable)?;
@@ -214,7 +221,9 @@ fn write_all(db: &Database, ops: Vec<WriteOp>) -> Result<(), StoreError> {
 
 fn run_query(db: &Database, query: &Query) -> Result<Page, StoreError> {
     if query.sk_prefix.is_some() && !matches!(query.index, Index::Table { .. }) {
-        return Err(StoreError::Invalid("a sort-key prefix applies to table queries only".into()));
+        return Err(StoreError::Invalid(
+            "a sort-key prefix applies to table queries only".into(),
+        ));
     }
     let txn = db.begin_read().map_err(unavailable)?;
     let items = txn.open_table(ITEMS).map_err(unavailable)?;
@@ -275,7 +284,11 @@ fn run_query(db: &Database, query: &Query) -> Result<Page, StoreError> {
             page.push(decode(bytes.value())?);
         }
     }
-    let next = if more { candidates.last().map(|(_, key)| key.clone()) } else { None };
+    let next = if more {
+        candidates.last().map(|(_, key)| key.clone())
+    } else {
+        None
+    };
     Ok(Page { items: page, next })
 }
 
@@ -286,7 +299,11 @@ impl Store for EmbeddedStore {
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(unavailable)?;
             let items = txn.open_table(ITEMS).map_err(unavailable)?;
-            items.get(key.as_str()).map_err(unavailable)?.map(|v| decode(v.value())).transpose()
+            items
+                .get(key.as_str())
+                .map_err(unavailable)?
+                .map(|v| decode(v.value()))
+                .transpose()
         })
         .await
     }

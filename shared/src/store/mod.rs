@@ -61,7 +61,10 @@ pub struct Key {
 
 impl Key {
     pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
-        Self { pk: pk.into(), sk: sk.into() }
+        Self {
+            pk: pk.into(),
+            sk: sk.into(),
+        }
     }
 
     pub fn of(item: &Item) -> Option<Self> {
@@ -86,21 +89,33 @@ pub enum Condition {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum WriteOp {
-    Put { item: Item, condition: Option<Condition> },
+    Put {
+        item: Item,
+        condition: Option<Condition>,
+    },
     /// Sets and removes attributes; like DynamoDB's UpdateItem it creates the item when it is
     /// missing unless the condition says otherwise.
-    Update { key: Key, set: Vec<(String, Value)>, remove: Vec<String>, condition: Option<Condition> },
-    Delete { key: Key, condition: Option<Condition> },
-    Check { key: Key, condition: Condition },
+    Update {
+        key: Key,
+        set: Vec<(String, Value)>,
+        remove: Vec<String>,
+        condition: Option<Condition>,
+    },
+    Delete {
+        key: Key,
+        condition: Option<Condition>,
+    },
+    Check {
+        key: Key,
+        condition: Condition,
+    },
 }
 
 impl WriteOp {
     pub fn key(&self) -> Option<Key> {
         match self {
             WriteOp::Put { item, .. } => Key::of(item),
-            WriteOp::Update { key, .. } | WriteOp::Delete { key, .. } | WriteOp::Check { key, .. } => {
-                Some(key.clone())
-            }
+            WriteOp::Update { key, .. } | WriteOp::Delete { key, .. } | WriteOp::Check { key, .. } => Some(key.clone()),
         }
     }
 }
@@ -127,7 +142,13 @@ pub struct Query {
 
 impl Query {
     pub fn new(index: Index) -> Self {
-        Self { index, sk_prefix: None, descending: false, limit: None, after: None }
+        Self {
+            index,
+            sk_prefix: None,
+            descending: false,
+            limit: None,
+            after: None,
+        }
     }
 }
 
@@ -185,13 +206,20 @@ pub(crate) fn check_batch(ops: &[WriteOp]) -> Result<(), StoreError> {
         return Err(StoreError::Invalid("no operations".into()));
     }
     if ops.len() > MAX_TRANSACTION_ITEMS {
-        return Err(StoreError::Invalid(format!("{} operations exceed the transaction limit", ops.len())));
+        return Err(StoreError::Invalid(format!(
+            "{} operations exceed the transaction limit",
+            ops.len()
+        )));
     }
     let mut keys = std::collections::BTreeSet::new();
     for op in ops {
-        let key = op.key().ok_or_else(|| StoreError::Invalid("an item lacks pk or sk".into()))?;
+        let key = op
+            .key()
+            .ok_or_else(|| StoreError::Invalid("an item lacks pk or sk".into()))?;
         if !keys.insert(key) {
-            return Err(StoreError::Invalid("two operations on one item in a transaction".into()));
+            return Err(StoreError::Invalid(
+                "two operations on one item in a transaction".into(),
+            ));
         }
     }
     Ok(())

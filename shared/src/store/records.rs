@@ -164,7 +164,11 @@ pub fn organization_item(org: &Organization) -> Item {
 
 pub fn organization_from(item: &Item) -> Result<Organization, StoreError> {
     let r = Reader(item);
-    let json = |name: &str| r.opt_s(name).and_then(|t| JsonObject::from_json_string(&t)).unwrap_or_default();
+    let json = |name: &str| {
+        r.opt_s(name)
+            .and_then(|t| JsonObject::from_json_string(&t))
+            .unwrap_or_default()
+    };
     Ok(Organization {
         id: r.parse(attr::ID)?,
         owner_id: r.parse(attr::OWNER_ID)?,
@@ -174,7 +178,11 @@ pub fn organization_from(item: &Item) -> Result<Organization, StoreError> {
         website: r.opt_s(attr::WEBSITE),
         settings: json(attr::SETTINGS),
         agent_settings: json(attr::AGENT_SETTINGS),
-        waba_id: r.opt_s(attr::WABA_ID).map(|w| w.parse()).transpose().map_err(|_| corrupt(attr::WABA_ID))?,
+        waba_id: r
+            .opt_s(attr::WABA_ID)
+            .map(|w| w.parse())
+            .transpose()
+            .map_err(|_| corrupt(attr::WABA_ID))?,
         created_at: r.time(attr::CREATED_AT)?,
         updated_at: r.time(attr::UPDATED_AT)?,
         version: r.opt_n(attr::VERSION).unwrap_or(0) as u64,
@@ -182,16 +190,35 @@ pub fn organization_from(item: &Item) -> Result<Organization, StoreError> {
 }
 
 pub fn phone_item(phone: &PhoneNumber) -> Item {
-    let mut item = with_key(phone_key(&phone.organization_id, &phone.phone_number_id), "phone_number");
+    let mut item = with_key(
+        phone_key(&phone.organization_id, &phone.phone_number_id),
+        "phone_number",
+    );
     item.insert(attr::ORGANIZATION_ID.into(), s(phone.organization_id.as_str()));
     item.insert(attr::PHONE_NUMBER_ID.into(), s(phone.phone_number_id.as_str()));
     item.insert(attr::WABA_ID.into(), s(phone.waba_id.as_str()));
     item.insert(attr::IS_ACTIVE.into(), Value::Bool(phone.is_active()));
-    put_opt(&mut item, attr::TOKEN, phone.token().map(|t| Value::B(t.as_bytes().to_vec())));
+    put_opt(
+        &mut item,
+        attr::TOKEN,
+        phone.token().map(|t| Value::B(t.as_bytes().to_vec())),
+    );
     item.insert(attr::DISPLAY_PHONE.into(), s(phone.display_phone.clone()));
-    put_opt(&mut item, attr::VERIFIED_NAME, phone.verified_name.clone().map(Value::S));
-    put_opt(&mut item, attr::QUALITY_RATING, phone.quality_rating.clone().map(Value::S));
-    put_opt(&mut item, attr::TOKEN_EXPIRES_AT, phone.token_expires_at.map(|t| Value::N(t.0)));
+    put_opt(
+        &mut item,
+        attr::VERIFIED_NAME,
+        phone.verified_name.clone().map(Value::S),
+    );
+    put_opt(
+        &mut item,
+        attr::QUALITY_RATING,
+        phone.quality_rating.clone().map(Value::S),
+    );
+    put_opt(
+        &mut item,
+        attr::TOKEN_EXPIRES_AT,
+        phone.token_expires_at.map(|t| Value::N(t.0)),
+    );
     item.insert(attr::VERIFIED_AT.into(), Value::N(phone.verified_at.0));
     item.insert(attr::CREATED_AT.into(), Value::N(phone.created_at.0));
     item.insert(attr::UPDATED_AT.into(), Value::N(phone.updated_at.0));
@@ -201,7 +228,9 @@ pub fn phone_item(phone: &PhoneNumber) -> Item {
 pub fn phone_from(item: &Item) -> Result<PhoneNumber, StoreError> {
     let r = Reader(item);
     let link = match (r.bool(attr::IS_ACTIVE), r.bytes(attr::TOKEN)) {
-        (true, Some(token)) => PhoneLink::Active { token: Ciphertext::from_bytes(token) },
+        (true, Some(token)) => PhoneLink::Active {
+            token: Ciphertext::from_bytes(token),
+        },
         // An "active" phone without a token cannot send; it is treated as not connected.
         _ => PhoneLink::Inactive,
     };
@@ -248,7 +277,10 @@ pub fn state_item(state: &OAuthState) -> Item {
 fn authorization_attributes(a: &Authorization) -> Vec<(&'static str, Value)> {
     let mut attributes = vec![
         (attr::TOKEN, Value::B(a.token.as_bytes().to_vec())),
-        (attr::GRANTED_WABAS, Value::L(a.granted_wabas.iter().map(|w| w.to_string()).collect())),
+        (
+            attr::GRANTED_WABAS,
+            Value::L(a.granted_wabas.iter().map(|w| w.to_string()).collect()),
+        ),
         (attr::CODE_HASH, s(a.code_hash.clone())),
         (attr::AUTHORIZED_AT, Value::N(a.authorized_at.0)),
     ];
@@ -276,7 +308,9 @@ pub fn state_from(item: &Item) -> Result<OAuthState, StoreError> {
             code_hash: r.s(attr::CODE_HASH)?,
             authorized_at: r.time(attr::AUTHORIZED_AT)?,
         }),
-        CONSUMED => StateStep::Consumed { at: r.time(attr::CONSUMED_AT)? },
+        CONSUMED => StateStep::Consumed {
+            at: r.time(attr::CONSUMED_AT)?,
+        },
         _ => return Err(corrupt(attr::STATUS)),
     };
     Ok(OAuthState {
@@ -302,8 +336,12 @@ impl From<StoreError> for ApiError {
             }
             StoreError::Unavailable(message) => {
                 tracing::error!(%message, "store unavailable");
-                ApiError::new(http::StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", "Storage is temporarily unavailable.")
-                    .with_action("Try again in a moment.")
+                ApiError::new(
+                    http::StatusCode::SERVICE_UNAVAILABLE,
+                    "service_unavailable",
+                    "Storage is temporarily unavailable.",
+                )
+                .with_action("Try again in a moment.")
             }
         }
     }
@@ -323,7 +361,10 @@ impl Records {
     }
 
     pub async fn create_organization(&self, org: &Organization) -> Result<(), ApiError> {
-        let op = WriteOp::Put { item: organization_item(org), condition: Some(Condition::NotExists) };
+        let op = WriteOp::Put {
+            item: organization_item(org),
+            condition: Some(Condition::NotExists),
+        };
         self.store.write(vec![op]).await.map_err(|e| match e {
             StoreError::ConditionFailed { .. } => ApiError::conflict("An organization with this id already exists."),
             other => other.into(),
@@ -331,7 +372,13 @@ impl Records {
     }
 
     pub async fn organization(&self, id: &OrganizationId) -> Result<Option<Organization>, ApiError> {
-        Ok(self.store.get(&organization_key(id)).await?.as_ref().map(organization_from).transpose()?)
+        Ok(self
+            .store
+            .get(&organization_key(id))
+            .await?
+            .as_ref()
+            .map(organization_from)
+            .transpose()?)
     }
 
     /// Writes `org` if nobody changed it since it was read (its `version`), and returns it
@@ -339,7 +386,10 @@ impl Records {
     pub async fn update_organization(&self, mut org: Organization) -> Result<Organization, ApiError> {
         let read_version = org.version;
         org.version += 1;
-        let op = WriteOp::Put { item: organization_item(&org), condition: Some(version_is(read_version)) };
+        let op = WriteOp::Put {
+            item: organization_item(&org),
+            condition: Some(version_is(read_version)),
+        };
         self.store.write(vec![op]).await?;
         Ok(org)
     }
@@ -353,7 +403,9 @@ impl Records {
     }
 
     pub async fn phones(&self, organization: &OrganizationId) -> Result<Vec<PhoneNumber>, ApiError> {
-        let mut query = Query::new(Index::Table { pk: format!("ORG#{organization}") });
+        let mut query = Query::new(Index::Table {
+            pk: format!("ORG#{organization}"),
+        });
         query.sk_prefix = Some("PHONE#".into());
         self.collect(query, phone_from).await
     }
@@ -363,7 +415,11 @@ impl Records {
     }
 
     /// Follows every page of a query.
-    async fn collect<T>(&self, mut query: Query, parse: fn(&Item) -> Result<T, StoreError>) -> Result<Vec<T>, ApiError> {
+    async fn collect<T>(
+        &self,
+        mut query: Query,
+        parse: fn(&Item) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, ApiError> {
         let mut out = Vec::new();
         loop {
             let page = self.store.query(&query).await?;
@@ -378,19 +434,35 @@ impl Records {
     }
 
     pub async fn create_state(&self, state: &OAuthState) -> Result<(), ApiError> {
-        let op = WriteOp::Put { item: state_item(state), condition: Some(Condition::NotExists) };
+        let op = WriteOp::Put {
+            item: state_item(state),
+            condition: Some(Condition::NotExists),
+        };
         Ok(self.store.write(vec![op]).await?)
     }
 
     pub async fn state(&self, key: &StateKey) -> Result<Option<OAuthState>, ApiError> {
-        Ok(self.store.get(&state_key(key)).await?.as_ref().map(state_from).transpose()?)
+        Ok(self
+            .store
+            .get(&state_key(key))
+            .await?
+            .as_ref()
+            .map(state_from)
+            .transpose()?)
     }
 
     /// Moves a pending, unexpired state to authorized. `Ok(false)` when the condition did not
     /// hold (another request authorized, consumed or outlived it first).
-    pub async fn authorize_state(&self, key: &StateKey, authorization: &Authorization, now: Timestamp) -> Result<bool, ApiError> {
-        let mut set: Vec<(String, Value)> =
-            authorization_attributes(authorization).into_iter().map(|(n, v)| (n.to_owned(), v)).collect();
+    pub async fn authorize_state(
+        &self,
+        key: &StateKey,
+        authorization: &Authorization,
+        now: Timestamp,
+    ) -> Result<bool, ApiError> {
+        let mut set: Vec<(String, Value)> = authorization_attributes(authorization)
+            .into_iter()
+            .map(|(n, v)| (n.to_owned(), v))
+            .collect();
         set.push((attr::STATUS.into(), s(AUTHORIZED)));
         let op = WriteOp::Update {
             key: state_key(key),
@@ -417,7 +489,10 @@ impl Records {
         let mut ops = vec![
             WriteOp::Update {
                 key: state_key(connection.state),
-                set: vec![(attr::STATUS.into(), s(CONSUMED)), (attr::CONSUMED_AT.into(), Value::N(connection.now.0))],
+                set: vec![
+                    (attr::STATUS.into(), s(CONSUMED)),
+                    (attr::CONSUMED_AT.into(), Value::N(connection.now.0)),
+                ],
                 remove: vec![attr::TOKEN.into()],
                 condition: Some(Condition::And(vec![
                     Condition::Exists,
@@ -439,7 +514,10 @@ impl Records {
             },
         ];
         for phone in &connection.phones {
-            ops.push(WriteOp::Put { item: phone_item(phone), condition: None });
+            ops.push(WriteOp::Put {
+                item: phone_item(phone),
+                condition: None,
+            });
         }
         for phone in &connection.retire {
             ops.push(retire_phone(phone, connection.now));
@@ -479,7 +557,10 @@ impl Records {
 fn retire_phone(phone: &PhoneNumber, now: Timestamp) -> WriteOp {
     WriteOp::Update {
         key: phone_key(&phone.organization_id, &phone.phone_number_id),
-        set: vec![(attr::IS_ACTIVE.into(), Value::Bool(false)), (attr::UPDATED_AT.into(), Value::N(now.0))],
+        set: vec![
+            (attr::IS_ACTIVE.into(), Value::Bool(false)),
+            (attr::UPDATED_AT.into(), Value::N(now.0)),
+        ],
         remove: vec![attr::TOKEN.into()],
         condition: Some(Condition::Exists),
     }

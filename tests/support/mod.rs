@@ -1,0 +1,342 @@
+//! Starts the real local stack on a random port and talks HTTP to it, as a frontend and a
+//! browser would. Every response body and header the tests see is kept, and every log line
+//! of the process is captured, so each test can finish by proving no token leaked.
+
+#![allow(dead_code)]
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+use waba_connect::RunningStack;
+use waba_connect::sandbox::seed;
+
+pub const CALLBACK_PATH: &str = "/api/v1/organizations/whatsapp/callback";
+
+// ---- log capture -------------------------------------------------------------------------
+
+static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+
+#[derive(Clone)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Installs a process-wide subscriber at DEBUG for everything (TRACE for the service's own
+/// crates) that writes into memory.
+fn capture_logs() -> Arc<Mutex<Vec<u8>>> {
+    LOGS.get_or_init(|| {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let writer = Capture(buffer.clone());
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "debug,shared=trace,waba_connect=trace,organizations=trace,init_oauth=trace,callback=trace,accounts=trace,phone_numbers=trace,save_config=trace,oauth_exchange=trace,status=trace,disconnect=trace",
+            ))
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .try_init();
+        buffer
+    })
+    .clone()
+}
+
+pub fn logs() -> String {
+    String::from_utf8_lossy(&capture_logs().lock().unwrap()).into_owned()
+}
+
+// ---- the stack ---------------------------------------------------------------------------
+
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new() -> Self {
+        let name = format!(
+            "waba-connect-e2e-{}",
+            shared::crypto::hex(&shared::crypto::random_bytes::<6>())
+        );
+        let path = std::env::temp_dir().join(name);
+        std::fs::create_dir_all(&path).unwrap();
+        Self(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub struct Harness {
+    pub stack: RunningStack,
+    pub http: reqwest::Client,
+    pub data_dir: TempDir,
+    seen: Mutex<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Embedded,
+    /// DynamoDB and KMS on moto's server, through the real SDK clients.
+    Aws,
+}
+
+impl Harness {
+    pub async fn start(settings: &[(&str, &str)]) -> Self {
+        Self::start_on(Backend::Embedded, settings).await
+    }
+
+    pub async fn start_on(backend: Backend, settings: &[(&str, &str)]) -> Self {
+        capture_logs();
+        let data_dir = TempDir::new();
+        let mut values: Vec<(String, String)> = vec![
+            ("PORT".into(), "0".into()),
+            ("DATA_DIR".into(), data_dir.0.display().to_string()),
+            ("META_MAX_ATTEMPTS".into(), "3".into()),
+        ];
+        if backend == Backend::Aws {
+            let endpoint = std::env::var("MOTO_ENDPOINT").unwrap_or_else(|_| {
+                panic!("MOTO_ENDPOINT is not set: run ./scripts/test, which starts moto's server for these tests")
+            });
+            let suffix = shared::crypto::hex(&shared::crypto::random_bytes::<4>());
+            values.extend([
+                ("LOCAL_BACKEND".into(), "aws".into()),
+                ("AWS_ENDPOINT_URL".into(), endpoint),
+                ("AWS_REGION".into(), "us-east-1".into()),
+                ("AWS_ACCESS_KEY_ID".into(), "testing".into()),
+                ("AWS_SECRET_ACCESS_KEY".into(), "testing".into()),
+                ("TABLE_NAME".into(), format!("e2e-{suffix}")),
+                ("KMS_KEY_ID".into(), format!("alias/e2e-{suffix}")),
+            ]);
+        }
+        values.extend(settings.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let stack = waba_connect::start(|name| values.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+            .await
+            .expect("the local stack starts");
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Self {
+            stack,
+            http,
+            data_dir,
+            seen: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn sandbox(&self) -> &waba_connect::sandbox::Sandbox {
+        self.stack.sandbox.as_deref().expect("the sandbox runs")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.stack.base_url)
+    }
+
+    pub fn user(&self, sub: &str) -> String {
+        self.stack.token_for(sub, serde_json::Map::new())
+    }
+
+    pub fn user_with_org_claim(&self, sub: &str, org: &str) -> String {
+        self.stack
+            .token_for(sub, serde_json::Map::from_iter([("org_id".to_owned(), json!(org))]))
+    }
+
+    fn remember(&self, response: &reqwest::Response, body: &str) {
+        let headers: Vec<String> = response.headers().iter().map(|(k, v)| format!("{k}: {v:?}")).collect();
+        self.seen
+            .lock()
+            .unwrap()
+            .push(format!("{}\n{body}", headers.join("\n")));
+    }
+
+    /// Sends a request as a frontend does and returns the status and JSON body.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.http.request(method.parse().unwrap(), self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the stack answers");
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text.clone()));
+        self.seen.lock().unwrap().push(text);
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call("GET", path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call("POST", path, Some(token), Some(body)).await
+    }
+
+    /// A raw GET (the browser's view: redirects are not followed).
+    pub async fn browse(&self, url: &str, accept_json: bool) -> reqwest::Response {
+        let mut request = self.http.get(url);
+        if accept_json {
+            request = request.header("accept", "application/json");
+        }
+        request.send().await.expect("the stack answers")
+    }
+
+    pub async fn text_of(&self, response: reqwest::Response) -> (StatusCode, Option<String>, String) {
+        let status = response.status();
+        let location = response
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let headers = format!("{:?}", response.headers());
+        let body = response.text().await.unwrap();
+        self.seen.lock().unwrap().push(format!("{headers}\n{body}"));
+        (status, location, body)
+    }
+
+    // ---- the flow, step by step ----
+
+    pub async fn create_org(&self, token: &str, name: &str) -> String {
+        let (status, body) = self.post("/api/v1/organizations", token, json!({ "name": name })).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["data"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// init-oauth: returns (state, authUrl).
+    pub async fn init(&self, token: &str, org: &str) -> (String, String) {
+        let (status, body) = self
+            .get(&format!("/api/v1/organizations/{org}/whatsapp/init-oauth"), token)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        (
+            body["state"].as_str().unwrap().to_owned(),
+            body["authUrl"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// The person at Meta's dialog: opens it, ticks `wabas`, and answers. Returns where Meta
+    /// sends the browser (the callback URL with `code` or `error`).
+    pub async fn consent(&self, auth_url: &str, wabas: &[&str], decision: &str, granular: bool) -> String {
+        let dialog = self.http.get(auth_url).send().await.unwrap();
+        assert_eq!(dialog.status(), StatusCode::OK, "the dialog opens");
+        let url = url::Url::parse(auth_url).unwrap();
+        let param = |name: &str| {
+            url.query_pairs()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+                .unwrap()
+        };
+        let mut form = vec![
+            ("client_id".to_owned(), param("client_id")),
+            ("redirect_uri".to_owned(), param("redirect_uri")),
+            ("state".to_owned(), param("state")),
+            ("decision".to_owned(), decision.to_owned()),
+            ("granular".to_owned(), if granular { "on" } else { "off" }.to_owned()),
+        ];
+        form.extend(wabas.iter().map(|w| ("waba".to_owned(), (*w).to_owned())));
+        let confirm = format!(
+            "{}/meta-sandbox/www/{}/dialog/oauth/confirm",
+            self.stack.base_url, "v24.0"
+        );
+        let answer = self.http.post(confirm).form(&form).send().await.unwrap();
+        assert_eq!(answer.status(), StatusCode::FOUND, "Meta redirects back");
+        answer.headers()["location"].to_str().unwrap().to_owned()
+    }
+
+    /// The browser arriving at the callback with `Accept: application/json`.
+    pub async fn callback_json(&self, location: &str) -> (StatusCode, Value) {
+        let response = self.browse(location, true).await;
+        let (status, _, body) = self.text_of(response).await;
+        (status, serde_json::from_str(&body).unwrap())
+    }
+
+    /// init-oauth, consent to `wabas`, callback: an authorized state.
+    pub async fn authorized_state(&self, token: &str, org: &str, wabas: &[&str]) -> String {
+        let (state, auth_url) = self.init(token, org).await;
+        let location = self.consent(&auth_url, wabas, "allow", true).await;
+        let (status, body) = self.callback_json(&location).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        state
+    }
+
+    pub async fn save(&self, token: &str, org: &str, state: &str, waba: &str, phone: &str) -> (StatusCode, Value) {
+        self.post(
+            &format!("/api/v1/organizations/{org}/whatsapp/save-config"),
+            token,
+            json!({ "state": state, "wabaId": waba, "phoneNumberId": phone }),
+        )
+        .await
+    }
+
+    pub async fn status(&self, token: &str, org: &str) -> Value {
+        let (status, body) = self
+            .get(&format!("/api/v1/organizations/{org}/whatsapp/status"), token)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    /// Fails if any token the sandbox ever issued appears in a response the tests saw, in
+    /// the captured logs, or in any byte under the data directory.
+    pub fn assert_no_token_leaked(&self) {
+        let tokens = self.sandbox().issued_tokens();
+        assert!(
+            !tokens.is_empty(),
+            "the sandbox issued tokens, so the check means something"
+        );
+        let seen = self.seen.lock().unwrap().join("\n");
+        let logs = logs();
+        let mut stored = Vec::new();
+        collect_files(&self.data_dir.0, &mut stored);
+        for token in &tokens {
+            assert!(!seen.contains(token.as_str()), "a response carried a token");
+            assert!(!logs.contains(token.as_str()), "a log line carried a token");
+            let encoded = shared::crypto::base64url(token.as_bytes());
+            for bytes in &stored {
+                assert!(
+                    !contains(bytes, token.as_bytes()),
+                    "a stored byte sequence is a clear token"
+                );
+                assert!(
+                    !contains(bytes, encoded.as_bytes()),
+                    "a stored byte sequence is an encoded token"
+                );
+            }
+        }
+    }
+}
+
+fn collect_files(dir: &std::path::Path, out: &mut Vec<Vec<u8>>) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_files(&path, out);
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            out.push(bytes);
+        }
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+pub const SUPPORT: &str = seed::ACME_SUPPORT_WABA;
+pub const SALES: &str = seed::ACME_SALES_WABA;
+pub const EMPTY: &str = seed::BETA_EMPTY_WABA;
