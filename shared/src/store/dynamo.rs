@@ -99,6 +99,16 @@ fn backend<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static, 
     StoreError::Unavailable(DisplayErrorContext(&error).to_string())
 }
 
+/// A single conditional write's failure: its condition, or the backend.
+fn single_write_error<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static, R: std::fmt::Debug>(
+    error: SdkError<E, R>,
+) -> StoreError {
+    match error.as_service_error().and_then(ProvideErrorMetadata::code) {
+        Some("ConditionalCheckFailedException") => StoreError::ConditionFailed { index: 0 },
+        _ => backend(error),
+    }
+}
+
 fn to_attribute(value: &Value) -> AttributeValue {
     match value {
         Value::S(s) => AttributeValue::S(s.clone()),
@@ -212,7 +222,6 @@ impl Expression {
 impl DynamoStore {
     async fn write_one(&self, op: WriteOp) -> Result<(), StoreError> {
         let mut expr = Expression::default();
-        let condition_failed = StoreError::ConditionFailed { index: 0 };
         match op {
             WriteOp::Put { item, condition } => {
                 let condition = condition.map(|c| expr.condition(&c));
@@ -226,10 +235,7 @@ impl DynamoStore {
                     .send()
                     .await
                     .map(drop)
-                    .map_err(|e| match e.as_service_error() {
-                        Some(s) if s.is_conditional_check_failed_exception() => condition_failed,
-                        _ => backend(e),
-                    })
+                    .map_err(single_write_error)
             }
             WriteOp::Update {
                 key,
@@ -250,10 +256,7 @@ impl DynamoStore {
                     .send()
                     .await
                     .map(drop)
-                    .map_err(|e| match e.as_service_error() {
-                        Some(s) if s.is_conditional_check_failed_exception() => condition_failed,
-                        _ => backend(e),
-                    })
+                    .map_err(single_write_error)
             }
             WriteOp::Delete { key, condition } => {
                 let condition = condition.map(|c| expr.condition(&c));
@@ -267,10 +270,7 @@ impl DynamoStore {
                     .send()
                     .await
                     .map(drop)
-                    .map_err(|e| match e.as_service_error() {
-                        Some(s) if s.is_conditional_check_failed_exception() => condition_failed,
-                        _ => backend(e),
-                    })
+                    .map_err(single_write_error)
             }
             check @ WriteOp::Check { .. } => self.transact(vec![check]).await,
         }
