@@ -90,3 +90,61 @@ pub fn into_lambda(response: Response) -> lambda_http::Response<Body> {
     *out.headers_mut() = response.headers;
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::routes::Action;
+
+    /// An HTTP API (payload v2) event as API Gateway sends it after its JWT authorizer.
+    const EVENT: &str = r#"{
+        "version": "2.0",
+        "routeKey": "GET /api/v1/organizations/{organizationId}/whatsapp/status",
+        "rawPath": "/api/v1/organizations/org_1/whatsapp/status",
+        "rawQueryString": "limit=5",
+        "headers": {"accept": "application/json", "authorization": "Bearer x"},
+        "queryStringParameters": {"limit": "5"},
+        "pathParameters": {"organizationId": "org_1"},
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "api",
+            "authorizer": {"jwt": {"claims": {"sub": "user-1", "org_id": "org_1"}, "scopes": null}},
+            "domainName": "api.example.com",
+            "http": {"method": "GET", "path": "/api/v1/organizations/org_1/whatsapp/status", "protocol": "HTTP/1.1", "sourceIp": "192.0.2.1", "userAgent": "test"},
+            "requestId": "id",
+            "routeKey": "GET /api/v1/organizations/{organizationId}/whatsapp/status",
+            "stage": "$default",
+            "time": "21/Nov/2026:05:00:00 +0000",
+            "timeEpoch": 1795237200000
+        },
+        "isBase64Encoded": false
+    }"#;
+
+    #[test]
+    fn an_api_gateway_event_becomes_a_request() {
+        let event = lambda_http::request::from_str(EVENT).unwrap();
+        let request = from_lambda(event).unwrap();
+        assert_eq!(request.route.action, Action::OrganizationStatus);
+        assert_eq!(request.path_params["organizationId"], "org_1");
+        assert_eq!(request.query_value("limit"), Some("5"));
+        assert_eq!(request.caller().unwrap().user.as_str(), "user-1");
+        assert!(request.accepts_json());
+    }
+
+    #[test]
+    fn an_unknown_route_is_a_404_in_the_contract_shape() {
+        let event = lambda_http::request::from_str(&EVENT.replace("whatsapp/status", "nowhere")).unwrap();
+        let error = from_lambda(event).unwrap_err();
+        assert_eq!(error.status, http::StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn errors_reach_lambda_as_real_statuses_and_bodies() {
+        let response = into_lambda(ApiError::state_expired().into());
+        assert_eq!(response.status(), http::StatusCode::GONE);
+        let Body::Text(text) = response.body() else {
+            panic!("a JSON text body")
+        };
+        assert!(text.contains("\"code\":\"state_expired\""));
+    }
+}
