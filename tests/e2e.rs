@@ -822,3 +822,31 @@ async fn the_onboarding_page_is_served_with_a_ready_token() {
     .unwrap();
     assert_eq!(claims["sub"], "demo-user");
 }
+
+#[tokio::test]
+async fn two_simultaneous_callbacks_with_one_code_both_succeed() {
+    let h = Harness::start(&[]).await;
+    let owner = h.user("owner-1");
+    let org = h.create_org(&owner, "Acme").await;
+    let (state, auth_url) = h.init(&owner, &org).await;
+    let location = h.consent(&auth_url, &[SALES], "allow", true).await;
+    let (a, b) = tokio::join!(h.callback_json(&location), h.callback_json(&location));
+    assert_eq!((a.0, b.0), (StatusCode::OK, StatusCode::OK), "{a:?} {b:?}");
+    assert_eq!(
+        h.sandbox().calls("fb_exchange_token"),
+        0,
+        "query strings are not counted"
+    );
+    let (status, body) = h
+        .get(
+            &format!("/api/v1/organizations/whatsapp/accounts?state={state}"),
+            &owner,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        h.sandbox().issued_tokens().len(),
+        2,
+        "one short- and one long-lived token: the code was redeemed once"
+    );
+}

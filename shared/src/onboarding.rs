@@ -43,7 +43,7 @@ pub fn usable(state: OAuthState, now: Timestamp) -> Result<OAuthState, ApiError>
 pub fn authorization(state: &OAuthState) -> Result<&Authorization, ApiError> {
     match &state.step {
         StateStep::Authorized(authorization) => Ok(authorization),
-        StateStep::Pending => Err(ApiError::state_not_ready(
+        StateStep::Pending { .. } => Err(ApiError::state_not_ready(
             "This OAuth state has not been authorized at Meta yet.",
         )),
         StateStep::Consumed { .. } => Err(ApiError::state_used()),
@@ -68,21 +68,93 @@ pub async fn open_state_token(
     Ok(app.cipher.open(&authorization.token, context).await?)
 }
 
+/// How long a claim on a state protects a code exchange in progress. Longer than the
+/// exchange's worst case (three Graph calls, each with bounded retries).
+const EXCHANGE_LEASE_SECONDS: i64 = 90;
+/// How long a second arrival of the same code waits for the first to finish, inside API
+/// Gateway's 30-second limit.
+const EXCHANGE_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// Exchanges `code` for this state exactly once: the short-lived token, the long-lived one,
 /// and `debug_token` for the granted WABAs and expiry; the token is sealed onto the state.
-/// A state already authorized with the same code is returned as it is (a second hit of the
-/// callback, or the one-shot route after the callback) without touching Meta again.
-pub async fn authorize(app: &App, state: OAuthState, code: &str) -> Result<OAuthState, ApiError> {
+/// The state is claimed first (a conditional write), so a second arrival of the same code —
+/// a repeated callback, a double click, the one-shot route after the callback — never
+/// redeems it at Meta again: it waits for the first and answers as it did.
+pub async fn authorize(app: &App, mut state: OAuthState, code: &str) -> Result<OAuthState, ApiError> {
     if code.is_empty() || code.len() > 2048 {
         return Err(ApiError::validation("`code` is missing or malformed"));
     }
     let code_hash = OAuthState::code_hash(code);
-    match &state.step {
-        StateStep::Authorized(a) if a.code_hash == code_hash => return Ok(state),
-        StateStep::Authorized(_) => return Err(ApiError::state_used()),
-        StateStep::Consumed { .. } => return Err(ApiError::state_used()),
-        StateStep::Pending => {}
+    let deadline = tokio::time::Instant::now() + EXCHANGE_WAIT;
+    loop {
+        let now = app.now();
+        match &state.step {
+            StateStep::Authorized(a) if a.code_hash == code_hash => return Ok(state),
+            StateStep::Authorized(_) | StateStep::Consumed { .. } => return Err(ApiError::state_used()),
+            StateStep::Pending { exchange: Some(e) } if e.started_at.plus_seconds(EXCHANGE_LEASE_SECONDS) > now => {
+                if e.code_hash != code_hash {
+                    return Err(ApiError::conflict(
+                        "Another authorization is being completed for this state.",
+                    ));
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(ApiError::conflict(
+                        "This authorization is still being completed; try again shortly.",
+                    ));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            StateStep::Pending { .. } => {
+                if app
+                    .records
+                    .claim_exchange(&state.key, &code_hash, now, EXCHANGE_LEASE_SECONDS)
+                    .await?
+                {
+                    break;
+                }
+            }
+        }
+        state = reread(app, &state).await?;
     }
+
+    let authorization = match exchange(app, &state, code, code_hash.clone()).await {
+        Ok(authorization) => authorization,
+        Err(error) => {
+            // Let the person try again with a fresh code on the same state.
+            app.records.release_exchange(&state.key, &code_hash).await?;
+            return Err(error);
+        }
+    };
+    if app
+        .records
+        .authorize_state(&state.key, &authorization, app.now())
+        .await?
+    {
+        tracing::info!(organization = %state.organization_id, wabas = authorization.granted_wabas.len(), "state authorized");
+        return Ok(OAuthState {
+            step: StateStep::Authorized(authorization),
+            ..state
+        });
+    }
+    // The state expired (or its claim lapsed and another exchange won) meanwhile.
+    let current = reread(app, &state).await?;
+    match &current.step {
+        StateStep::Authorized(a) if a.code_hash == code_hash => Ok(current),
+        _ => Err(ApiError::state_used()),
+    }
+}
+
+async fn reread(app: &App, state: &OAuthState) -> Result<OAuthState, ApiError> {
+    let current = app
+        .records
+        .state(&state.key)
+        .await?
+        .ok_or_else(ApiError::invalid_state)?;
+    usable(current, app.now())
+}
+
+/// The three Graph calls of the callback, and the token sealed for the state.
+async fn exchange(app: &App, state: &OAuthState, code: &str, code_hash: String) -> Result<Authorization, ApiError> {
     let short = app.meta.exchange_code(code, &state.redirect_uri).await?;
     let long = app.meta.exchange_long_lived(&short.token).await?;
     let info = app.meta.debug_token(&long.token).await?;
@@ -101,31 +173,13 @@ pub async fn authorize(app: &App, state: OAuthState, code: &str) -> Result<OAuth
             TokenContext::new(&state.organization_id, Purpose::OAuthState),
         )
         .await?;
-    let authorization = Authorization {
+    Ok(Authorization {
         token: sealed,
         granted_wabas,
         token_expires_at,
         code_hash,
         authorized_at: now,
-    };
-    if app.records.authorize_state(&state.key, &authorization, now).await? {
-        tracing::info!(organization = %state.organization_id, wabas = authorization.granted_wabas.len(), "state authorized");
-        return Ok(OAuthState {
-            step: StateStep::Authorized(authorization),
-            ..state
-        });
-    }
-    // Someone else moved the state first: answer with what it is now.
-    let current = app
-        .records
-        .state(&state.key)
-        .await?
-        .ok_or_else(ApiError::invalid_state)?;
-    let current = usable(current, now)?;
-    match &current.step {
-        StateStep::Authorized(a) if a.code_hash == authorization.code_hash => Ok(current),
-        _ => Err(ApiError::state_used()),
-    }
+    })
 }
 
 /// Saves a connection of `phones` (all of one WABA) for the organization, consuming the

@@ -135,6 +135,22 @@ async fn comparisons_follow_dynamodb(store: &dyn Store) {
     );
     assert!(!holds(Condition::Equals("status".into(), Value::S("consumed".into()))).await);
     assert!(
+        holds(Condition::Or(vec![
+            Condition::AttributeMissing("exp".into()),
+            Condition::LessThan("exp".into(), Value::N(200)),
+        ]))
+        .await
+    );
+    assert!(
+        !holds(Condition::Or(vec![
+            Condition::AttributeMissing("exp".into()),
+            Condition::GreaterThan("exp".into(), Value::N(200)),
+        ]))
+        .await
+    );
+    assert!(!holds(Condition::Or(vec![])).await, "an empty Or never holds");
+    assert!(holds(Condition::And(vec![])).await, "an empty And always holds");
+    assert!(
         !holds(Condition::Equals("exp".into(), Value::S("100".into()))).await,
         "types differ"
     );

@@ -22,7 +22,7 @@ pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
         redirect_uri: app.config.meta.redirect_uri.clone(),
         created_at: now,
         expires_at: now.plus_seconds(app.config.oauth_state_ttl.as_secs() as i64),
-        step: StateStep::Pending,
+        step: StateStep::Pending { exchange: None },
     };
     app.records.create_state(&state).await?;
 

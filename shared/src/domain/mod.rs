@@ -13,4 +13,4 @@ pub use organization::{
 };
 pub use phone::{PhoneLink, PhoneNumber, PhoneView};
 pub use secret::{AccessToken, Ciphertext, Secret};
-pub use state::{Authorization, OAuthState, StateKey, StateStep, StateToken};
+pub use state::{Authorization, Exchange, OAuthState, StateKey, StateStep, StateToken};

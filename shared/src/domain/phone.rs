@@ -47,6 +47,7 @@ impl PhoneNumber {
             verified_name: self.verified_name.as_deref(),
             is_active: self.is_active(),
             quality_rating: self.quality_rating.as_deref(),
+            token_expires_at: self.token_expires_at.map(Timestamp::to_rfc3339),
             verified_at: self.verified_at.to_rfc3339(),
             created_at: self.created_at.to_rfc3339(),
         }
@@ -64,6 +65,8 @@ pub struct PhoneView<'a> {
     pub verified_name: Option<&'a str>,
     pub is_active: bool,
     pub quality_rating: Option<&'a str>,
+    /// When Meta's token ends; reconnect before then.
+    pub token_expires_at: Option<String>,
     pub verified_at: String,
     pub created_at: String,
 }

@@ -71,10 +71,18 @@ pub struct Authorization {
     pub authorized_at: Timestamp,
 }
 
+/// A code exchange in progress: who claimed the state, and since when. It keeps two
+/// arrivals of one code from both redeeming it at Meta.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exchange {
+    pub code_hash: String,
+    pub started_at: Timestamp,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum StateStep {
-    /// Issued by init-oauth; the person is at Meta's dialog.
-    Pending,
+    /// Issued by init-oauth; the person is at Meta's dialog, or a code exchange is under way.
+    Pending { exchange: Option<Exchange> },
     /// The code was exchanged; the token waits, sealed, for save-config.
     Authorized(Authorization),
     /// save-config or the one-shot route used it; the token has been moved off it.
@@ -131,7 +139,7 @@ mod tests {
             redirect_uri: "https://example.com/cb".into(),
             created_at: Timestamp(100),
             expires_at: Timestamp(700),
-            step: StateStep::Pending,
+            step: StateStep::Pending { exchange: None },
         };
         assert!(!state.is_expired(Timestamp(699)));
         assert!(state.is_expired(Timestamp(700)));

@@ -182,16 +182,23 @@ impl Expression {
             Condition::LessThan(n, v) => format!("{} < {}", self.name(n), self.value(v)),
             Condition::GreaterThan(n, v) => format!("{} > {}", self.name(n), self.value(v)),
             Condition::AttributeMissing(n) => format!("attribute_not_exists({})", self.name(n)),
-            Condition::And(all) if all.is_empty() => format!(
-                "attribute_exists({}) OR attribute_not_exists({0})",
-                self.name(schema::PK)
-            ),
-            Condition::And(all) => all
-                .iter()
-                .map(|c| format!("({})", self.condition(c)))
-                .collect::<Vec<_>>()
-                .join(" AND "),
+            Condition::And(all) if all.is_empty() => {
+                self.condition(&Condition::Or(vec![Condition::Exists, Condition::NotExists]))
+            }
+            Condition::Or(any) if any.is_empty() => {
+                self.condition(&Condition::And(vec![Condition::Exists, Condition::NotExists]))
+            }
+            Condition::And(all) => self.join(all, " AND "),
+            Condition::Or(any) => self.join(any, " OR "),
         }
+    }
+
+    fn join(&mut self, conditions: &[Condition], operator: &str) -> String {
+        conditions
+            .iter()
+            .map(|c| format!("({})", self.condition(c)))
+            .collect::<Vec<_>>()
+            .join(operator)
     }
 
     fn update(&mut self, set: &[(String, Value)], remove: &[String]) -> String {

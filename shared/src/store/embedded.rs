@@ -138,6 +138,7 @@ pub(crate) fn holds(condition: &Condition, item: Option<&Item>) -> bool {
         }
         Condition::AttributeMissing(name) => attribute(name).is_none(),
         Condition::And(all) => all.iter().all(|c| holds(c, item)),
+        Condition::Or(any) => any.iter().any(|c| holds(c, item)),
     }
 }
 

@@ -85,6 +85,7 @@ pub enum Condition {
     GreaterThan(String, Value),
     AttributeMissing(String),
     And(Vec<Condition>),
+    Or(Vec<Condition>),
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -10,8 +10,8 @@
 use super::{Condition, Index, Item, Key, Query, Store, StoreError, Value, WriteOp, schema};
 use crate::clock::Timestamp;
 use crate::domain::{
-    Authorization, Ciphertext, JsonObject, OAuthState, Organization, OrganizationId, OrganizationName, PhoneLink,
-    PhoneNumber, PhoneNumberId, StateKey, StateStep, UserId, WabaId,
+    Authorization, Ciphertext, Exchange, JsonObject, OAuthState, Organization, OrganizationId, OrganizationName,
+    PhoneLink, PhoneNumber, PhoneNumberId, StateKey, StateStep, UserId, WabaId,
 };
 use crate::error::ApiError;
 use std::sync::Arc;
@@ -64,6 +64,8 @@ mod attr {
     pub const CODE_HASH: &str = "codeHash";
     pub const AUTHORIZED_AT: &str = "authorizedAt";
     pub const CONSUMED_AT: &str = "consumedAt";
+    pub const EXCHANGE_CODE_HASH: &str = "exchangeCodeHash";
+    pub const EXCHANGE_STARTED_AT: &str = "exchangeStartedAt";
 }
 
 const PENDING: &str = "pending";
@@ -258,7 +260,13 @@ pub fn state_item(state: &OAuthState) -> Item {
     item.insert(attr::EXPIRES_AT.into(), Value::N(state.expires_at.0));
     item.insert(schema::TTL.into(), Value::N(state.expires_at.0));
     let status = match &state.step {
-        StateStep::Pending => PENDING,
+        StateStep::Pending { exchange } => {
+            if let Some(exchange) = exchange {
+                item.insert(attr::EXCHANGE_CODE_HASH.into(), s(exchange.code_hash.clone()));
+                item.insert(attr::EXCHANGE_STARTED_AT.into(), Value::N(exchange.started_at.0));
+            }
+            PENDING
+        }
         StateStep::Authorized(authorization) => {
             for (name, value) in authorization_attributes(authorization) {
                 item.insert(name.into(), value);
@@ -295,7 +303,15 @@ pub fn state_from(item: &Item) -> Result<OAuthState, StoreError> {
     let pk = r.s(schema::PK)?;
     let key = pk.strip_prefix("STATE#").ok_or_else(|| corrupt(schema::PK))?;
     let step = match r.s(attr::STATUS)?.as_str() {
-        PENDING => StateStep::Pending,
+        PENDING => StateStep::Pending {
+            exchange: match (r.opt_s(attr::EXCHANGE_CODE_HASH), r.opt_n(attr::EXCHANGE_STARTED_AT)) {
+                (Some(code_hash), Some(started_at)) => Some(Exchange {
+                    code_hash,
+                    started_at: Timestamp(started_at),
+                }),
+                _ => None,
+            },
+        },
         AUTHORIZED => StateStep::Authorized(Authorization {
             token: Ciphertext::from_bytes(r.bytes(attr::TOKEN).ok_or_else(|| corrupt(attr::TOKEN))?),
             granted_wabas: r
@@ -451,8 +467,53 @@ impl Records {
             .transpose()?)
     }
 
-    /// Moves a pending, unexpired state to authorized. `Ok(false)` when the condition did not
-    /// hold (another request authorized, consumed or outlived it first).
+    /// Claims a pending, unexpired state for exchanging the code with `code_hash`, unless
+    /// another exchange holds a claim younger than `lease_seconds`. `Ok(false)` when the claim
+    /// was refused.
+    pub async fn claim_exchange(
+        &self,
+        key: &StateKey,
+        code_hash: &str,
+        now: Timestamp,
+        lease_seconds: i64,
+    ) -> Result<bool, ApiError> {
+        let op = WriteOp::Update {
+            key: state_key(key),
+            set: vec![
+                (attr::EXCHANGE_CODE_HASH.into(), s(code_hash)),
+                (attr::EXCHANGE_STARTED_AT.into(), Value::N(now.0)),
+            ],
+            remove: Vec::new(),
+            condition: Some(Condition::And(vec![
+                Condition::Exists,
+                Condition::Equals(attr::STATUS.into(), s(PENDING)),
+                Condition::GreaterThan(attr::EXPIRES_AT.into(), Value::N(now.0)),
+                Condition::Or(vec![
+                    Condition::AttributeMissing(attr::EXCHANGE_STARTED_AT.into()),
+                    Condition::LessThan(attr::EXCHANGE_STARTED_AT.into(), Value::N(now.0 - lease_seconds)),
+                ]),
+            ])),
+        };
+        self.guarded(op).await
+    }
+
+    /// Gives up a claim after a failed exchange, so the person can try again with a new code.
+    pub async fn release_exchange(&self, key: &StateKey, code_hash: &str) -> Result<bool, ApiError> {
+        let op = WriteOp::Update {
+            key: state_key(key),
+            set: Vec::new(),
+            remove: vec![attr::EXCHANGE_CODE_HASH.into(), attr::EXCHANGE_STARTED_AT.into()],
+            condition: Some(Condition::And(vec![
+                Condition::Exists,
+                Condition::Equals(attr::STATUS.into(), s(PENDING)),
+                Condition::Equals(attr::EXCHANGE_CODE_HASH.into(), s(code_hash)),
+            ])),
+        };
+        self.guarded(op).await
+    }
+
+    /// Moves a state claimed for this code to authorized, if it is still unexpired.
+    /// `Ok(false)` when the condition did not hold.
     pub async fn authorize_state(
         &self,
         key: &StateKey,
@@ -467,13 +528,19 @@ impl Records {
         let op = WriteOp::Update {
             key: state_key(key),
             set,
-            remove: Vec::new(),
+            remove: vec![attr::EXCHANGE_CODE_HASH.into(), attr::EXCHANGE_STARTED_AT.into()],
             condition: Some(Condition::And(vec![
                 Condition::Exists,
                 Condition::Equals(attr::STATUS.into(), s(PENDING)),
+                Condition::Equals(attr::EXCHANGE_CODE_HASH.into(), s(authorization.code_hash.clone())),
                 Condition::GreaterThan(attr::EXPIRES_AT.into(), Value::N(now.0)),
             ])),
         };
+        self.guarded(op).await
+    }
+
+    /// A single conditional write whose refusal is an answer, not an error.
+    async fn guarded(&self, op: WriteOp) -> Result<bool, ApiError> {
         match self.store.write(vec![op]).await {
             Ok(()) => Ok(true),
             Err(StoreError::ConditionFailed { .. }) => Ok(false),
