@@ -148,7 +148,7 @@ async fn walk_the_flow(h: &Harness) {
         "the last connection unsubscribes the app"
     );
 
-    h.assert_no_token_leaked();
+    h.assert_no_token_leaked().await;
 }
 
 #[tokio::test]
@@ -230,7 +230,7 @@ async fn the_one_shot_route_saves_every_phone_of_the_waba() {
     assert_eq!(status, StatusCode::OK);
     let (_, status_body) = h.get("/api/integrations/whatsapp/status", &owner).await;
     assert_eq!(status_body["connected"], false);
-    h.assert_no_token_leaked();
+    h.assert_no_token_leaked().await;
 }
 
 #[tokio::test]

@@ -77,6 +77,8 @@ impl Drop for TempDir {
 
 pub struct Harness {
     pub stack: RunningStack,
+    /// The emulator and DynamoDB table when the backend is `Aws`.
+    table: Option<(String, String)>,
     pub http: reqwest::Client,
     pub data_dir: TempDir,
     seen: Mutex<Vec<String>>,
@@ -102,11 +104,13 @@ impl Harness {
             ("DATA_DIR".into(), data_dir.0.display().to_string()),
             ("META_MAX_ATTEMPTS".into(), "3".into()),
         ];
+        let mut table = None;
         if backend == Backend::Aws {
             let endpoint = std::env::var("MOTO_ENDPOINT").unwrap_or_else(|_| {
                 panic!("MOTO_ENDPOINT is not set: run ./scripts/test, which starts moto's server for these tests")
             });
             let suffix = shared::crypto::hex(&shared::crypto::random_bytes::<4>());
+            table = Some((endpoint.clone(), format!("e2e-{suffix}")));
             values.extend([
                 ("LOCAL_BACKEND".into(), "aws".into()),
                 ("AWS_ENDPOINT_URL".into(), endpoint),
@@ -127,6 +131,7 @@ impl Harness {
             .unwrap();
         Self {
             stack,
+            table,
             http,
             data_dir,
             seen: Mutex::new(Vec::new()),
@@ -293,8 +298,9 @@ impl Harness {
     }
 
     /// Fails if any token the sandbox ever issued appears in a response the tests saw, in
-    /// the captured logs, or in any byte under the data directory.
-    pub fn assert_no_token_leaked(&self) {
+    /// the captured logs, in any byte under the data directory, or (on DynamoDB) in any
+    /// attribute of any item of the table.
+    pub async fn assert_no_token_leaked(&self) {
         let tokens = self.sandbox().issued_tokens();
         assert!(
             !tokens.is_empty(),
@@ -304,6 +310,25 @@ impl Harness {
         let logs = logs();
         let mut stored = Vec::new();
         collect_files(&self.data_dir.0, &mut stored);
+        if let Some((endpoint, table)) = &self.table {
+            let config = shared::aws::emulator(endpoint).await;
+            let items = aws_sdk_dynamodb::Client::new(&config)
+                .scan()
+                .table_name(table)
+                .send()
+                .await
+                .unwrap();
+            assert!(!items.items().is_empty(), "the table holds the flow's records");
+            for item in items.items() {
+                for value in item.values() {
+                    let bytes = match value {
+                        aws_sdk_dynamodb::types::AttributeValue::B(blob) => blob.as_ref().to_vec(),
+                        other => format!("{other:?}").into_bytes(),
+                    };
+                    stored.push(bytes);
+                }
+            }
+        }
         for token in &tokens {
             assert!(!seen.contains(token.as_str()), "a response carried a token");
             assert!(!logs.contains(token.as_str()), "a log line carried a token");
