@@ -106,19 +106,10 @@ mod tests {
         let forged_payload = crypto::base64url(br#"{"sub":"admin","exp":99999999999}"#);
         let mut parts: Vec<&str> = token.split('.').collect();
         parts[1] = &forged_payload;
-        assert_eq!(
-            verify(&parts.join("."), b"k", Timestamp::now()),
-            Err(JwtError::BadSignature)
-        );
+        assert_eq!(verify(&parts.join("."), b"k", Timestamp::now()), Err(JwtError::BadSignature));
         let none_header = crypto::base64url(br#"{"alg":"none"}"#);
-        let unsigned = format!(
-            "{none_header}.{}.",
-            crypto::base64url(br#"{"sub":"x","exp":99999999999}"#)
-        );
-        assert_eq!(
-            verify(&unsigned, b"k", Timestamp::now()),
-            Err(JwtError::UnsupportedAlgorithm)
-        );
+        let unsigned = format!("{none_header}.{}.", crypto::base64url(br#"{"sub":"x","exp":99999999999}"#));
+        assert_eq!(verify(&unsigned, b"k", Timestamp::now()), Err(JwtError::UnsupportedAlgorithm));
         assert_eq!(verify("not-a-jwt", b"k", Timestamp::now()), Err(JwtError::Malformed));
     }
 }

@@ -17,25 +17,16 @@ async fn main() -> Result<(), BoxError> {
         "  Storage           {}",
         match stack.backend {
             "aws" => "DynamoDB + KMS via the AWS environment".to_owned(),
-            _ => format!(
-                "embedded, under {}",
-                std::env::var("DATA_DIR").unwrap_or_else(|_| "./.local".into())
-            ),
+            _ => format!("embedded, under {}", std::env::var("DATA_DIR").unwrap_or_else(|_| "./.local".into())),
         }
     );
     if using_sandbox {
-        println!(
-            "  Meta              built-in sandbox at {}/meta-sandbox",
-            stack.base_url
-        );
+        println!("  Meta              built-in sandbox at {}/meta-sandbox", stack.base_url);
     } else {
         println!("  Meta              {}", stack.app().config.meta.graph_url);
     }
     if std::env::var("LOCAL_JWT_SECRET").is_err() {
-        println!(
-            "  JWT secret        {} (LOCAL_JWT_SECRET)",
-            waba_connect::auth::DEFAULT_SECRET
-        );
+        println!("  JWT secret        {} (LOCAL_JWT_SECRET)", waba_connect::auth::DEFAULT_SECRET);
     }
     println!();
     println!("  Demo user token (sub=demo-user, valid 30 days):");

@@ -44,6 +44,8 @@ pub async fn dispatch(app: &App, request: Request) -> Result<Response, ApiError>
         Function::OauthExchange => oauth_exchange::handle(app, request).await,
         Function::Status => status::handle(app, request).await,
         Function::Disconnect => disconnect::handle(app, request).await,
+        Function::Messages => messages::handle(app, request).await,
+        Function::Webhook => webhook::handle(app, request).await,
     }
 }
 
@@ -76,12 +78,9 @@ async fn handle(server: &Server, request: hyper::Request<Incoming>) -> hyper::Re
     let (parts, body) = request.into_parts();
     let response = match Limited::new(body, MAX_REQUEST_BYTES).collect().await {
         Ok(collected) => route(server, parts, collected.to_bytes()).await,
-        Err(_) => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "validation_error",
-            "The request body is too large.",
-        )
-        .into(),
+        Err(_) => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "validation_error", "The request body is too large.").into()
+        }
     };
     let mut out = hyper::Response::new(Full::new(response.body));
     *out.status_mut() = response.status;
@@ -110,26 +109,16 @@ async fn route(server: &Server, parts: http::request::Parts, body: Bytes) -> Res
         }
     };
     let claims = match route.auth {
-        Auth::None => None,
+        Auth::None | Auth::MetaSignature => None,
         Auth::Jwt => match bearer(&parts.headers).map(|t| auth::verify(t, &server.jwt_secret, Timestamp::now())) {
             Some(Ok(claims)) => Some(claims),
             // API Gateway's authorizer refuses before any function runs; so does this.
             _ => return ApiError::unauthorized().into(),
         },
     };
-    let query = parts
-        .uri
-        .query()
-        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-        .unwrap_or_default();
-    let request = Request {
-        route,
-        path_params,
-        query,
-        headers: parts.headers,
-        body,
-        claims,
-    };
+    let query =
+        parts.uri.query().map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
+    let request = Request { route, path_params, query, headers: parts.headers, body, claims };
     respond(route, dispatch(&server.app, request)).await
 }
 
@@ -140,21 +129,11 @@ fn bearer(headers: &http::HeaderMap) -> Option<&str> {
 }
 
 fn page(html: &str) -> Response {
-    let mut response = Response {
-        status: StatusCode::OK,
-        headers: http::HeaderMap::new(),
-        body: Bytes::from(html.to_owned()),
-    };
-    response.headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    response
-        .headers
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-        .headers
-        .insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    let mut response =
+        Response { status: StatusCode::OK, headers: http::HeaderMap::new(), body: Bytes::from(html.to_owned()) };
+    response.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    response.headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response.headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     response
 }
 
@@ -171,9 +150,5 @@ async fn to_sandbox(sandbox: &Sandbox, parts: http::request::Parts, rest: &str, 
         Err(_) => return ApiError::not_found("No such sandbox path.").into(),
     };
     let (parts, body) = sandbox.handle(request).await.into_parts();
-    Response {
-        status: parts.status,
-        headers: parts.headers,
-        body,
-    }
+    Response { status: parts.status, headers: parts.headers, body }
 }

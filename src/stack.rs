@@ -72,10 +72,7 @@ pub async fn start(source: impl Fn(&str) -> Option<String>) -> Result<RunningSta
     let mut defaults: HashMap<&str, String> = HashMap::from([
         ("META_APP_ID", LOCAL_APP_ID.to_owned()),
         ("META_APP_SECRET", LOCAL_APP_SECRET.to_owned()),
-        (
-            "META_REDIRECT_URI",
-            format!("{base_url}/api/v1/organizations/whatsapp/callback"),
-        ),
+        ("META_REDIRECT_URI", format!("{base_url}/api/v1/organizations/whatsapp/callback")),
         ("FRONTEND_URL", format!("{base_url}/")),
         ("WEBHOOK_VERIFY_TOKEN", LOCAL_VERIFY_TOKEN.to_owned()),
     ]);
@@ -93,6 +90,7 @@ pub async fn start(source: impl Fn(&str) -> Option<String>) -> Result<RunningSta
             graph_version: config.meta.graph_version.clone(),
             public_url: format!("{base_url}{SANDBOX_PREFIX}"),
             page_size: 2,
+            webhook_url: Some(format!("{base_url}/webhook")),
         }))
     });
 
@@ -119,9 +117,7 @@ pub async fn start(source: impl Fn(&str) -> Option<String>) -> Result<RunningSta
         other => return Err(format!("LOCAL_BACKEND must be `embedded` or `aws`, not `{other}`").into()),
     };
 
-    let jwt_secret = get("LOCAL_JWT_SECRET")
-        .unwrap_or_else(|| auth::DEFAULT_SECRET.into())
-        .into_bytes();
+    let jwt_secret = get("LOCAL_JWT_SECRET").unwrap_or_else(|| auth::DEFAULT_SECRET.into()).into_bytes();
     let demo_token = auth::token_for(
         DEMO_USER,
         Map::from_iter([("name".to_owned(), json!("Demo Owner"))]),
@@ -136,15 +132,5 @@ pub async fn start(source: impl Fn(&str) -> Option<String>) -> Result<RunningSta
     });
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(server::serve(listener, server.clone(), stopped));
-    Ok(RunningStack {
-        addr,
-        base_url,
-        demo_token,
-        jwt_secret,
-        sandbox,
-        server,
-        backend,
-        stop,
-        task,
-    })
+    Ok(RunningStack { addr, base_url, demo_token, jwt_secret, sandbox, server, backend, stop, task })
 }

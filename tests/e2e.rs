@@ -20,10 +20,7 @@ async fn walk_the_flow(h: &Harness) {
     let query: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
     assert_eq!(query["redirect_uri"], h.url(CALLBACK_PATH));
     assert_eq!(query["response_type"], "code");
-    assert_eq!(
-        query["scope"],
-        "whatsapp_business_management,whatsapp_business_messaging"
-    );
+    assert_eq!(query["scope"], "whatsapp_business_management,whatsapp_business_messaging");
     assert_eq!(query["state"], state);
 
     let location = h.consent(&auth_url, &[SUPPORT, SALES], "allow", true).await;
@@ -41,49 +38,23 @@ async fn walk_the_flow(h: &Harness) {
     assert_eq!(body["state"], state);
     assert_eq!(h.sandbox().calls("/oauth/access_token"), exchanges);
 
-    let (status, body) = h
-        .get(
-            &format!("/api/v1/organizations/whatsapp/accounts?state={state}"),
-            &owner,
-        )
-        .await;
+    let (status, body) = h.get(&format!("/api/v1/organizations/whatsapp/accounts?state={state}"), &owner).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let ids: Vec<&str> = body["wabaOptions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w["id"].as_str().unwrap())
-        .collect();
+    let ids: Vec<&str> = body["wabaOptions"].as_array().unwrap().iter().map(|w| w["id"].as_str().unwrap()).collect();
     assert_eq!(ids, vec![SUPPORT, SALES]);
     assert_eq!(body["wabaOptions"][0]["name"], "Acme Support");
     assert!(body["wabaOptions"][0]["timezone_id"].is_string());
 
-    let (status, body) = h
-        .get(
-            &format!("/api/v1/organizations/whatsapp/phone-numbers?state={state}&wabaId={SUPPORT}"),
-            &owner,
-        )
-        .await;
+    let (status, body) =
+        h.get(&format!("/api/v1/organizations/whatsapp/phone-numbers?state={state}&wabaId={SUPPORT}"), &owner).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let phones: Vec<&str> = body["phoneOptions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        phones,
-        seed::ACME_SUPPORT_PHONES.to_vec(),
-        "all pages followed (the sandbox pages by 2)"
-    );
+    let phones: Vec<&str> =
+        body["phoneOptions"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
+    assert_eq!(phones, seed::ACME_SUPPORT_PHONES.to_vec(), "all pages followed (the sandbox pages by 2)");
     assert!(body["phoneOptions"][0]["displayPhoneNumber"].is_string());
 
-    let (status, body) = h
-        .get(
-            &format!("/api/v1/organizations/whatsapp/phone-numbers?state={state}&wabaId={EMPTY}"),
-            &owner,
-        )
-        .await;
+    let (status, body) =
+        h.get(&format!("/api/v1/organizations/whatsapp/phone-numbers?state={state}&wabaId={EMPTY}"), &owner).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "a WABA that was not granted: {body}");
 
     let chosen = seed::ACME_SUPPORT_PHONES[2];
@@ -99,14 +70,7 @@ async fn walk_the_flow(h: &Harness) {
     assert_eq!(status_body["connected"], true);
     assert_eq!(status_body["wabaId"], SUPPORT);
     assert_eq!(status_body["phoneNumbers"][0]["phoneNumberId"], chosen);
-    for field in [
-        "id",
-        "displayPhone",
-        "isActive",
-        "qualityRating",
-        "verifiedAt",
-        "createdAt",
-    ] {
+    for field in ["id", "displayPhone", "isActive", "qualityRating", "verifiedAt", "createdAt"] {
         assert!(status_body["phoneNumbers"][0].get(field).is_some(), "{field}");
     }
     let (_, org_body) = h.get(&format!("/api/v1/organizations/{org}"), &owner).await;
@@ -114,39 +78,19 @@ async fn walk_the_flow(h: &Harness) {
 
     // The state is single-use.
     let (status, body) = h.save(&owner, &org, &state, SUPPORT, chosen).await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (StatusCode::CONFLICT, Some("state_used"))
-    );
-    let (status, body) = h
-        .get(
-            &format!("/api/v1/organizations/whatsapp/accounts?state={state}"),
-            &owner,
-        )
-        .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (StatusCode::CONFLICT, Some("state_used"))
-    );
+    assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("state_used")));
+    let (status, body) = h.get(&format!("/api/v1/organizations/whatsapp/accounts?state={state}"), &owner).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("state_used")));
     let (status, _) = h.callback_json(&location).await;
     assert_eq!(status, StatusCode::CONFLICT);
 
-    let (status, body) = h
-        .post(
-            &format!("/api/v1/organizations/{org}/whatsapp/disconnect"),
-            &owner,
-            json!({}),
-        )
-        .await;
+    let (status, body) = h.post(&format!("/api/v1/organizations/{org}/whatsapp/disconnect"), &owner, json!({})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let status_body = h.status(&owner, &org).await;
     assert_eq!(status_body["connected"], false);
     assert_eq!(status_body["wabaId"], Value::Null);
     assert_eq!(status_body["phoneNumbers"][0]["isActive"], false);
-    assert!(
-        !h.sandbox().is_subscribed(SUPPORT),
-        "the last connection unsubscribes the app"
-    );
+    assert!(!h.sandbox().is_subscribed(SUPPORT), "the last connection unsubscribes the app");
 
     h.assert_no_token_leaked().await;
 }
@@ -169,62 +113,27 @@ async fn the_one_shot_route_saves_every_phone_of_the_waba() {
     let (state, auth_url) = h.init(&owner, &org).await;
     let location = h.consent(&auth_url, &[SALES, SUPPORT], "allow", true).await;
     // Embedded Signup style: the frontend receives the code and posts it.
-    let code = url::Url::parse(&location)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1
-        .into_owned();
+    let code = url::Url::parse(&location).unwrap().query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
 
     let (status, body) = h
-        .post(
-            "/api/integrations/whatsapp/oauth",
-            &owner,
-            json!({ "code": code, "state": state, "wabaId": EMPTY }),
-        )
+        .post("/api/integrations/whatsapp/oauth", &owner, json!({ "code": code, "state": state, "wabaId": EMPTY }))
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "a WABA that was not granted: {body}");
-    let (status, body) = h
-        .post(
-            "/api/integrations/whatsapp/oauth",
-            &owner,
-            json!({ "code": code, "state": state }),
-        )
-        .await;
+    let (status, body) =
+        h.post("/api/integrations/whatsapp/oauth", &owner, json!({ "code": code, "state": state })).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(
-        body["phoneCount"], 3,
-        "the most recently granted WABA (Acme Support) and all its phones"
-    );
-    let ids: Vec<&str> = body["phones"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["id"].as_str().unwrap())
-        .collect();
+    assert_eq!(body["phoneCount"], 3, "the most recently granted WABA (Acme Support) and all its phones");
+    let ids: Vec<&str> = body["phones"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
     assert_eq!(ids, seed::ACME_SUPPORT_PHONES.to_vec());
-    assert_eq!(
-        h.sandbox().calls("/oauth/access_token"),
-        2,
-        "the code was exchanged once across both calls"
-    );
+    assert_eq!(h.sandbox().calls("/oauth/access_token"), 2, "the code was exchanged once across both calls");
 
     let (_, status_body) = h.get("/api/integrations/whatsapp/status", &owner).await;
     assert_eq!(status_body["connected"], true);
     assert_eq!(status_body["phoneNumbers"].as_array().unwrap().len(), 3);
 
-    let (status, body) = h
-        .post(
-            "/api/integrations/whatsapp/oauth",
-            &owner,
-            json!({ "code": code, "state": state }),
-        )
-        .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (StatusCode::CONFLICT, Some("state_used"))
-    );
+    let (status, body) =
+        h.post("/api/integrations/whatsapp/oauth", &owner, json!({ "code": code, "state": state })).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("state_used")));
 
     let (status, _) = h.post("/api/integrations/whatsapp/disconnect", &owner, json!({})).await;
     assert_eq!(status, StatusCode::OK);
@@ -242,27 +151,13 @@ async fn the_one_shot_route_reuses_a_state_the_callback_authorized() {
     let location = h.consent(&auth_url, &[SALES], "allow", true).await;
     let (status, _) = h.callback_json(&location).await;
     assert_eq!(status, StatusCode::OK);
-    let code = url::Url::parse(&location)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1
-        .into_owned();
+    let code = url::Url::parse(&location).unwrap().query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
     let (status, body) = h
-        .post(
-            "/api/integrations/whatsapp/oauth",
-            &owner,
-            json!({ "code": code, "state": state, "wabaId": SALES }),
-        )
+        .post("/api/integrations/whatsapp/oauth", &owner, json!({ "code": code, "state": state, "wabaId": SALES }))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["phones"][0]["id"], seed::ACME_SALES_PHONE);
-    assert_eq!(
-        h.sandbox().calls("/oauth/access_token"),
-        2,
-        "no second exchange of the same code"
-    );
+    assert_eq!(h.sandbox().calls("/oauth/access_token"), 2, "no second exchange of the same code");
 }
 
 #[tokio::test]
@@ -275,32 +170,13 @@ async fn an_expired_state_is_refused_while_its_item_still_exists() {
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
 
     let key = state.parse::<shared::domain::StateToken>().unwrap().key();
-    assert!(
-        h.stack.app().records.state(&key).await.unwrap().is_some(),
-        "the item is still stored"
-    );
+    assert!(h.stack.app().records.state(&key).await.unwrap().is_some(), "the item is still stored");
 
     let (status, body) = h.callback_json(&location).await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (StatusCode::GONE, Some("state_expired")),
-        "{body}"
-    );
-    assert_eq!(
-        h.sandbox().calls("/oauth/access_token"),
-        0,
-        "an expired state never reaches Meta"
-    );
-    let (status, body) = h
-        .get(
-            &format!("/api/v1/organizations/whatsapp/accounts?state={state}"),
-            &owner,
-        )
-        .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (StatusCode::GONE, Some("state_expired"))
-    );
+    assert_eq!((status, body["code"].as_str()), (StatusCode::GONE, Some("state_expired")), "{body}");
+    assert_eq!(h.sandbox().calls("/oauth/access_token"), 0, "an expired state never reaches Meta");
+    let (status, body) = h.get(&format!("/api/v1/organizations/whatsapp/accounts?state={state}"), &owner).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::GONE, Some("state_expired")));
     let (status, redirect, _) = h.text_of(h.browse(&location, false).await).await;
     assert_eq!(status, StatusCode::FOUND);
     assert!(redirect.unwrap().contains("error=state_expired"));
@@ -314,10 +190,7 @@ async fn a_state_expiring_between_steps_cannot_be_saved() {
     let state = h.authorized_state(&owner, &org, &[SALES]).await;
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let (status, body) = h.save(&owner, &org, &state, SALES, seed::ACME_SALES_PHONE).await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (StatusCode::GONE, Some("state_expired"))
-    );
+    assert_eq!((status, body["code"].as_str()), (StatusCode::GONE, Some("state_expired")));
     assert_eq!(h.status(&owner, &org).await["connected"], false, "nothing was written");
 }
 
@@ -333,103 +206,34 @@ async fn cross_organization_attempts_are_refused() {
 
     let forbidden = [
         h.get(&format!("/api/v1/organizations/{alice_org}"), &mallory).await,
-        h.call(
-            "PUT",
-            &format!("/api/v1/organizations/{alice_org}"),
-            Some(&mallory),
-            Some(json!({"name": "x"})),
-        )
-        .await,
-        h.call(
-            "PUT",
-            &format!("/api/v1/organizations/{alice_org}/settings"),
-            Some(&mallory),
-            Some(json!({})),
-        )
-        .await,
-        h.call(
-            "PUT",
-            &format!("/api/v1/organizations/{alice_org}/agent-settings"),
-            Some(&mallory),
-            Some(json!({})),
-        )
-        .await,
-        h.get(
-            &format!("/api/v1/organizations/{alice_org}/whatsapp/init-oauth"),
-            &mallory,
-        )
-        .await,
-        h.get(&format!("/api/v1/organizations/{alice_org}/whatsapp/status"), &mallory)
+        h.call("PUT", &format!("/api/v1/organizations/{alice_org}"), Some(&mallory), Some(json!({"name": "x"}))).await,
+        h.call("PUT", &format!("/api/v1/organizations/{alice_org}/settings"), Some(&mallory), Some(json!({}))).await,
+        h.call("PUT", &format!("/api/v1/organizations/{alice_org}/agent-settings"), Some(&mallory), Some(json!({})))
             .await,
-        h.post(
-            &format!("/api/v1/organizations/{alice_org}/whatsapp/disconnect"),
-            &mallory,
-            json!({}),
-        )
-        .await,
-        h.get(
-            &format!("/api/v1/organizations/whatsapp/accounts?state={alice_state}"),
-            &mallory,
-        )
-        .await,
-        h.get(
-            &format!("/api/v1/organizations/whatsapp/phone-numbers?state={alice_state}&wabaId={SUPPORT}"),
-            &mallory,
-        )
-        .await,
-        h.save(
-            &mallory,
-            &mallory_org,
-            &alice_state,
-            SUPPORT,
-            seed::ACME_SUPPORT_PHONES[0],
-        )
-        .await,
-        h.save(
-            &mallory,
-            &alice_org,
-            &alice_state,
-            SUPPORT,
-            seed::ACME_SUPPORT_PHONES[0],
-        )
-        .await,
-        h.post(
-            "/api/integrations/whatsapp/oauth",
-            &mallory,
-            json!({"code": "x", "state": alice_state}),
-        )
-        .await,
+        h.get(&format!("/api/v1/organizations/{alice_org}/whatsapp/init-oauth"), &mallory).await,
+        h.get(&format!("/api/v1/organizations/{alice_org}/whatsapp/status"), &mallory).await,
+        h.post(&format!("/api/v1/organizations/{alice_org}/whatsapp/disconnect"), &mallory, json!({})).await,
+        h.get(&format!("/api/v1/organizations/whatsapp/accounts?state={alice_state}"), &mallory).await,
+        h.get(&format!("/api/v1/organizations/whatsapp/phone-numbers?state={alice_state}&wabaId={SUPPORT}"), &mallory)
+            .await,
+        h.save(&mallory, &mallory_org, &alice_state, SUPPORT, seed::ACME_SUPPORT_PHONES[0]).await,
+        h.save(&mallory, &alice_org, &alice_state, SUPPORT, seed::ACME_SUPPORT_PHONES[0]).await,
+        h.post("/api/integrations/whatsapp/oauth", &mallory, json!({"code": "x", "state": alice_state})).await,
         // Alice's own state, but issued for her other organization.
-        h.save(
-            &alice,
-            &alice_other,
-            &alice_state,
-            SUPPORT,
-            seed::ACME_SUPPORT_PHONES[0],
-        )
-        .await,
+        h.save(&alice, &alice_other, &alice_state, SUPPORT, seed::ACME_SUPPORT_PHONES[0]).await,
         // A claim naming someone else's organization.
-        h.get(
-            "/api/integrations/whatsapp/status",
-            &h.user_with_org_claim("mallory", &alice_org),
-        )
-        .await,
+        h.get("/api/integrations/whatsapp/status", &h.user_with_org_claim("mallory", &alice_org)).await,
     ];
     for (i, (status, body)) in forbidden.iter().enumerate() {
         assert_eq!(*status, StatusCode::FORBIDDEN, "attempt {i}: {body}");
         assert_eq!(body["code"], "forbidden", "attempt {i}");
     }
     let (status, body) = h.get("/api/v1/organizations/org_doesnotexist", &mallory).await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (StatusCode::NOT_FOUND, Some("not_found"))
-    );
+    assert_eq!((status, body["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
 
     // Nothing was changed by any of it: Alice can still finish her own flow.
     assert_eq!(h.status(&mallory, &mallory_org).await["connected"], false);
-    let (status, body) = h
-        .save(&alice, &alice_org, &alice_state, SUPPORT, seed::ACME_SUPPORT_PHONES[0])
-        .await;
+    let (status, body) = h.save(&alice, &alice_org, &alice_state, SUPPORT, seed::ACME_SUPPORT_PHONES[0]).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
@@ -445,11 +249,7 @@ async fn concurrent_save_configs_on_one_state_have_exactly_one_winner() {
             h.save(&owner, &org, &state, SUPPORT, seed::ACME_SUPPORT_PHONES[1]),
         );
         let statuses = [a.0, b.0];
-        assert_eq!(
-            statuses.iter().filter(|s| **s == StatusCode::OK).count(),
-            1,
-            "{backend:?}: {a:?} {b:?}"
-        );
+        assert_eq!(statuses.iter().filter(|s| **s == StatusCode::OK).count(), 1, "{backend:?}: {a:?} {b:?}");
         let loser = if a.0 == StatusCode::OK { &b } else { &a };
         assert_eq!(loser.0, StatusCode::CONFLICT, "{loser:?}");
         let winner_phone = if a.0 == StatusCode::OK { &a.1 } else { &b.1 }["data"]["whatsappPhoneId"].clone();
@@ -472,37 +272,21 @@ async fn meta_denials_and_bad_codes_get_clear_answers() {
     let (status, redirect, _) = h.text_of(h.browse(&denied, false).await).await;
     assert_eq!(status, StatusCode::FOUND);
     let redirect = redirect.unwrap();
-    assert!(
-        redirect.starts_with(&h.url("/")) && redirect.contains("error=access_denied"),
-        "{redirect}"
-    );
+    assert!(redirect.starts_with(&h.url("/")) && redirect.contains("error=access_denied"), "{redirect}");
     let (status, body) = h.callback_json(&denied).await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("access_denied"))
-    );
+    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("access_denied")));
 
     // The person may try again with the same state after declining.
     let location = h.consent(&auth_url, &[SUPPORT], "allow", true).await;
     let forged = location.replace("code=", "code=forged");
     let (status, body) = h.callback_json(&forged).await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (StatusCode::BAD_GATEWAY, Some("meta_error")),
-        "{body}"
-    );
+    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_GATEWAY, Some("meta_error")), "{body}");
     let (status, body) = h.callback_json(&location).await;
     assert_eq!(status, StatusCode::OK, "the real code still works once: {body}");
 
-    let (status, body) = h
-        .callback_json(&h.url(&format!(
-            "{CALLBACK_PATH}?code=abc&state=not-a-real-state-value-at-all-0000"
-        )))
-        .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_state"))
-    );
+    let (status, body) =
+        h.callback_json(&h.url(&format!("{CALLBACK_PATH}?code=abc&state=not-a-real-state-value-at-all-0000"))).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_state")));
     let (status, body) = h.callback_json(&h.url(&format!("{CALLBACK_PATH}?state={state}"))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 }
@@ -517,33 +301,17 @@ async fn grants_without_granular_scopes_fall_back_to_business_discovery() {
     let (status, _) = h.callback_json(&location).await;
     assert_eq!(status, StatusCode::OK);
     assert!(h.sandbox().calls("/me/businesses") >= 1);
-    let (status, body) = h
-        .get(
-            &format!("/api/v1/organizations/whatsapp/accounts?state={state}"),
-            &owner,
-        )
-        .await;
+    let (status, body) = h.get(&format!("/api/v1/organizations/whatsapp/accounts?state={state}"), &owner).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let mut ids: Vec<&str> = body["wabaOptions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w["id"].as_str().unwrap())
-        .collect();
+    let mut ids: Vec<&str> =
+        body["wabaOptions"].as_array().unwrap().iter().map(|w| w["id"].as_str().unwrap()).collect();
     ids.sort();
     let mut expected = vec![SUPPORT, EMPTY];
     expected.sort();
     assert_eq!(ids, expected);
-    let (status, body) = h
-        .get(
-            &format!("/api/v1/organizations/whatsapp/phone-numbers?state={state}&wabaId={EMPTY}"),
-            &owner,
-        )
-        .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (StatusCode::UNPROCESSABLE_ENTITY, Some("no_phone_numbers"))
-    );
+    let (status, body) =
+        h.get(&format!("/api/v1/organizations/whatsapp/phone-numbers?state={state}&wabaId={EMPTY}"), &owner).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("no_phone_numbers")));
 }
 
 #[tokio::test]
@@ -552,17 +320,8 @@ async fn a_grant_without_wabas_is_no_waba_found() {
     let owner = h.user("owner-1");
     let org = h.create_org(&owner, "Acme").await;
     let state = h.authorized_state(&owner, &org, &[]).await;
-    let (status, body) = h
-        .get(
-            &format!("/api/v1/organizations/whatsapp/accounts?state={state}"),
-            &owner,
-        )
-        .await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (StatusCode::UNPROCESSABLE_ENTITY, Some("no_waba_found")),
-        "{body}"
-    );
+    let (status, body) = h.get(&format!("/api/v1/organizations/whatsapp/accounts?state={state}"), &owner).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("no_waba_found")), "{body}");
 }
 
 #[tokio::test]
@@ -579,18 +338,11 @@ async fn meta_faults_are_retried_then_reported() {
 
     h.sandbox().inject_faults(Fault::RateLimited, 3);
     let (status, body) = h.get(&accounts, &owner).await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (StatusCode::SERVICE_UNAVAILABLE, Some("meta_unavailable"))
-    );
+    assert_eq!((status, body["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("meta_unavailable")));
 
-    h.sandbox()
-        .inject_faults(Fault::Timeout(std::time::Duration::from_secs(2)), 3);
+    h.sandbox().inject_faults(Fault::Timeout(std::time::Duration::from_secs(2)), 3);
     let (status, body) = h.get(&accounts, &owner).await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (StatusCode::SERVICE_UNAVAILABLE, Some("meta_unavailable"))
-    );
+    assert_eq!((status, body["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("meta_unavailable")));
 
     let (status, _) = h.get(&accounts, &owner).await;
     assert_eq!(status, StatusCode::OK, "and the flow goes on once Meta recovers");
@@ -602,27 +354,15 @@ async fn connecting_another_waba_retires_the_previous_phones() {
     let owner = h.user("owner-1");
     let org = h.create_org(&owner, "Acme").await;
     let first = h.authorized_state(&owner, &org, &[SUPPORT]).await;
-    assert_eq!(
-        h.save(&owner, &org, &first, SUPPORT, seed::ACME_SUPPORT_PHONES[0])
-            .await
-            .0,
-        StatusCode::OK
-    );
+    assert_eq!(h.save(&owner, &org, &first, SUPPORT, seed::ACME_SUPPORT_PHONES[0]).await.0, StatusCode::OK);
     let second = h.authorized_state(&owner, &org, &[SALES]).await;
-    assert_eq!(
-        h.save(&owner, &org, &second, SALES, seed::ACME_SALES_PHONE).await.0,
-        StatusCode::OK
-    );
+    assert_eq!(h.save(&owner, &org, &second, SALES, seed::ACME_SALES_PHONE).await.0, StatusCode::OK);
 
     let status = h.status(&owner, &org).await;
     assert_eq!(status["wabaId"], SALES);
     for phone in status["phoneNumbers"].as_array().unwrap() {
         let active = phone["isActive"].as_bool().unwrap();
-        assert_eq!(
-            active,
-            phone["wabaId"] == SALES,
-            "only phones of the referenced WABA are active: {phone}"
-        );
+        assert_eq!(active, phone["wabaId"] == SALES, "only phones of the referenced WABA are active: {phone}");
     }
 }
 
@@ -635,31 +375,16 @@ async fn a_shared_waba_stays_subscribed_until_its_last_organization_leaves() {
     let org_b = h.create_org(&b, "B").await;
     for (token, org) in [(&a, &org_a), (&b, &org_b)] {
         let state = h.authorized_state(token, org, &[SALES]).await;
-        assert_eq!(
-            h.save(token, org, &state, SALES, seed::ACME_SALES_PHONE).await.0,
-            StatusCode::OK
-        );
+        assert_eq!(h.save(token, org, &state, SALES, seed::ACME_SALES_PHONE).await.0, StatusCode::OK);
     }
     assert_eq!(
-        h.post(
-            &format!("/api/v1/organizations/{org_a}/whatsapp/disconnect"),
-            &a,
-            json!({})
-        )
-        .await
-        .0,
+        h.post(&format!("/api/v1/organizations/{org_a}/whatsapp/disconnect"), &a, json!({})).await.0,
         StatusCode::OK
     );
     assert!(h.sandbox().is_subscribed(SALES), "B still uses the WABA");
     assert_eq!(h.status(&b, &org_b).await["connected"], true);
     assert_eq!(
-        h.post(
-            &format!("/api/v1/organizations/{org_b}/whatsapp/disconnect"),
-            &b,
-            json!({})
-        )
-        .await
-        .0,
+        h.post(&format!("/api/v1/organizations/{org_b}/whatsapp/disconnect"), &b, json!({})).await.0,
         StatusCode::OK
     );
     assert!(!h.sandbox().is_subscribed(SALES));
@@ -669,82 +394,39 @@ async fn a_shared_waba_stays_subscribed_until_its_last_organization_leaves() {
 async fn organizations_are_validated_and_updated() {
     let h = Harness::start(&[]).await;
     let owner = h.user("owner-1");
-    let (status, body) = h
-        .post(
-            "/api/v1/organizations",
-            &owner,
-            json!({"name": "  Acme  ", "industry": "retail"}),
-        )
-        .await;
+    let (status, body) =
+        h.post("/api/v1/organizations", &owner, json!({"name": "  Acme  ", "industry": "retail"})).await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(body["nextStep"], "/onboarding/whatsapp");
     assert_eq!(body["data"]["name"], "Acme");
     assert_eq!(body["data"]["ownerId"], "owner-1");
     let org = body["data"]["id"].as_str().unwrap().to_owned();
 
-    for bad in [
-        json!({}),
-        json!({"name": ""}),
-        json!({"name": "x", "whatsappToken": "t"}),
-        json!({"name": 5}),
-        json!([1]),
-    ] {
+    for bad in
+        [json!({}), json!({"name": ""}), json!({"name": "x", "whatsappToken": "t"}), json!({"name": 5}), json!([1])]
+    {
         let (status, body) = h.post("/api/v1/organizations", &owner, bad.clone()).await;
-        assert_eq!(
-            (status, body["code"].as_str()),
-            (StatusCode::BAD_REQUEST, Some("validation_error")),
-            "{bad}"
-        );
+        assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("validation_error")), "{bad}");
     }
     let path = format!("/api/v1/organizations/{org}");
     let (status, body) = h
-        .call(
-            "PUT",
-            &path,
-            Some(&owner),
-            Some(json!({"website": "https://acme.example", "description": "Tools"})),
-        )
+        .call("PUT", &path, Some(&owner), Some(json!({"website": "https://acme.example", "description": "Tools"})))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["website"], "https://acme.example");
-    let (status, _) = h
-        .call(
-            "PUT",
-            &path,
-            Some(&owner),
-            Some(json!({"website": "javascript:alert(1)"})),
-        )
-        .await;
+    let (status, _) = h.call("PUT", &path, Some(&owner), Some(json!({"website": "javascript:alert(1)"}))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
-    let (status, body) = h
-        .call(
-            "PUT",
-            &format!("{path}/settings"),
-            Some(&owner),
-            Some(json!({"tone": "friendly"})),
-        )
-        .await;
+    let (status, body) =
+        h.call("PUT", &format!("{path}/settings"), Some(&owner), Some(json!({"tone": "friendly"}))).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["data"]["settings"]["tone"], "friendly");
-    let (status, _) = h
-        .call(
-            "PUT",
-            &format!("{path}/agent-settings"),
-            Some(&owner),
-            Some(json!(["not", "an", "object"])),
-        )
-        .await;
+    let (status, _) =
+        h.call("PUT", &format!("{path}/agent-settings"), Some(&owner), Some(json!(["not", "an", "object"]))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let big = "x".repeat(20 * 1024);
-    let (status, _) = h
-        .call(
-            "PUT",
-            &format!("{path}/agent-settings"),
-            Some(&owner),
-            Some(json!({ "prompt": big })),
-        )
-        .await;
+    let (status, _) =
+        h.call("PUT", &format!("{path}/agent-settings"), Some(&owner), Some(json!({ "prompt": big }))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (_, body) = h.get(&path, &owner).await;
     assert_eq!(body["data"]["description"], "Tools");
@@ -756,27 +438,15 @@ async fn integrations_routes_act_on_the_callers_organization() {
     let h = Harness::start(&[]).await;
     let owner = h.user("owner-1");
     let (status, body) = h.get("/api/integrations/whatsapp/status", &owner).await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (StatusCode::NOT_FOUND, Some("not_found"))
-    );
+    assert_eq!((status, body["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
     let first = h.create_org(&owner, "One").await;
     let (status, body) = h.get("/api/integrations/whatsapp/status", &owner).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["organizationId"], first);
     let second = h.create_org(&owner, "Two").await;
     let (status, body) = h.get("/api/integrations/whatsapp/status", &owner).await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("validation_error")),
-        "ambiguous"
-    );
-    let (status, body) = h
-        .get(
-            "/api/integrations/whatsapp/status",
-            &h.user_with_org_claim("owner-1", &second),
-        )
-        .await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("validation_error")), "ambiguous");
+    let (status, body) = h.get("/api/integrations/whatsapp/status", &h.user_with_org_claim("owner-1", &second)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["organizationId"], second);
 }
@@ -788,16 +458,10 @@ async fn requests_without_a_valid_jwt_are_401() {
     let foreign = waba_connect::auth::token_for("x", serde_json::Map::new(), 60, b"another secret");
     for token in [None, Some("garbage"), Some(expired.as_str()), Some(foreign.as_str())] {
         let (status, body) = h.call("GET", "/api/integrations/whatsapp/status", token, None).await;
-        assert_eq!(
-            (status, body["code"].as_str()),
-            (StatusCode::UNAUTHORIZED, Some("unauthorized"))
-        );
+        assert_eq!((status, body["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")));
     }
     let (status, body) = h.call("GET", "/api/v1/nothing", None, None).await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (StatusCode::NOT_FOUND, Some("not_found"))
-    );
+    assert_eq!((status, body["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
 }
 
 #[tokio::test]
@@ -805,21 +469,12 @@ async fn the_onboarding_page_is_served_with_a_ready_token() {
     let h = Harness::start(&[]).await;
     let page = h.http.get(h.url("/")).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
-    assert!(
-        page.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/html")
-    );
+    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
     let html = page.text().await.unwrap();
     assert!(html.contains(&h.stack.demo_token));
     assert!(!html.contains("__DEMO_TOKEN__"));
-    let claims = waba_connect::auth::verify(
-        &h.stack.demo_token,
-        &h.stack.jwt_secret,
-        shared::clock::Timestamp::now(),
-    )
-    .unwrap();
+    let claims =
+        waba_connect::auth::verify(&h.stack.demo_token, &h.stack.jwt_secret, shared::clock::Timestamp::now()).unwrap();
     assert_eq!(claims["sub"], "demo-user");
 }
 
@@ -832,21 +487,8 @@ async fn two_simultaneous_callbacks_with_one_code_both_succeed() {
     let location = h.consent(&auth_url, &[SALES], "allow", true).await;
     let (a, b) = tokio::join!(h.callback_json(&location), h.callback_json(&location));
     assert_eq!((a.0, b.0), (StatusCode::OK, StatusCode::OK), "{a:?} {b:?}");
-    assert_eq!(
-        h.sandbox().calls("fb_exchange_token"),
-        0,
-        "query strings are not counted"
-    );
-    let (status, body) = h
-        .get(
-            &format!("/api/v1/organizations/whatsapp/accounts?state={state}"),
-            &owner,
-        )
-        .await;
+    assert_eq!(h.sandbox().calls("fb_exchange_token"), 0, "query strings are not counted");
+    let (status, body) = h.get(&format!("/api/v1/organizations/whatsapp/accounts?state={state}"), &owner).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(
-        h.sandbox().issued_tokens().len(),
-        2,
-        "one short- and one long-lived token: the code was redeemed once"
-    );
+    assert_eq!(h.sandbox().issued_tokens().len(), 2, "one short- and one long-lived token: the code was redeemed once");
 }

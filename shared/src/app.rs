@@ -30,12 +30,7 @@ impl App {
             attempts: config.meta.attempts,
             backoff: Duration::from_millis(200),
         });
-        Self {
-            config,
-            records: Records::new(store),
-            cipher,
-            meta,
-        }
+        Self { config, records: Records::new(store), cipher, meta }
     }
 
     /// The AWS wiring: DynamoDB and KMS clients from the standard AWS environment.
@@ -60,11 +55,8 @@ impl App {
 
     /// The organization, if the caller owns it: unknown → 404, someone else's → 403.
     pub async fn owned_organization(&self, caller: &Caller, id: &OrganizationId) -> Result<Organization, ApiError> {
-        let org = self
-            .records
-            .organization(id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("No organization with this id."))?;
+        let org =
+            self.records.organization(id).await?.ok_or_else(|| ApiError::not_found("No organization with this id."))?;
         if !org.is_owned_by(&caller.user) {
             return Err(ApiError::forbidden("This organization belongs to someone else."));
         }
@@ -76,10 +68,7 @@ impl App {
     pub async fn caller_organization(&self, caller: &Caller) -> Result<Organization, ApiError> {
         if let Some(claimed) = caller.claims.get(&self.config.org_claim) {
             let id: OrganizationId = claimed.parse().map_err(|_| {
-                ApiError::validation(format!(
-                    "the `{}` claim is not an organization id",
-                    self.config.org_claim
-                ))
+                ApiError::validation(format!("the `{}` claim is not an organization id", self.config.org_claim))
             })?;
             return self.owned_organization(caller, &id).await;
         }

@@ -16,13 +16,8 @@ pub async fn load(source: impl Fn(&str) -> Option<String>) -> SdkConfig {
         loader = loader.region(Region::new(region));
     }
     if let (Some(id), Some(secret)) = (get("AWS_ACCESS_KEY_ID"), get("AWS_SECRET_ACCESS_KEY")) {
-        loader = loader.credentials_provider(Credentials::new(
-            id,
-            secret,
-            get("AWS_SESSION_TOKEN"),
-            None,
-            "configured",
-        ));
+        loader =
+            loader.credentials_provider(Credentials::new(id, secret, get("AWS_SESSION_TOKEN"), None, "configured"));
     }
     loader.load().await
 }

@@ -11,6 +11,9 @@ pub struct Config {
     pub frontend_url: String,
     pub webhook_verify_token: Option<Secret>,
     pub oauth_state_ttl: Duration,
+    /// How long stored messages and statuses are kept (and so deduplicated): well past
+    /// Meta's 7-day redelivery window.
+    pub message_retention: Duration,
     pub org_claim: String,
     pub table_name: Option<String>,
     pub kms_key_id: Option<String>,
@@ -72,37 +75,25 @@ impl Config {
                 None => Ok(default),
                 Some(raw) => match raw.parse::<u64>() {
                     Ok(n) if n > 0 => Ok(n),
-                    _ => Err(ConfigError(format!(
-                        "{name} must be a positive whole number, got `{raw}`"
-                    ))),
+                    _ => Err(ConfigError(format!("{name} must be a positive whole number, got `{raw}`"))),
                 },
             }
         };
         let graph_version = get("META_GRAPH_VERSION").unwrap_or_else(|| DEFAULT_GRAPH_VERSION.into());
-        let well_formed_version = graph_version
-            .strip_prefix('v')
-            .and_then(|rest| rest.split_once('.'))
-            .is_some_and(|(major, minor)| {
+        let well_formed_version =
+            graph_version.strip_prefix('v').and_then(|rest| rest.split_once('.')).is_some_and(|(major, minor)| {
                 !major.is_empty() && !minor.is_empty() && (major.to_owned() + minor).bytes().all(|b| b.is_ascii_digit())
             });
         if !well_formed_version {
-            return Err(ConfigError(format!(
-                "META_GRAPH_VERSION must look like v24.0, got `{graph_version}`"
-            )));
+            return Err(ConfigError(format!("META_GRAPH_VERSION must look like v24.0, got `{graph_version}`")));
         }
         let meta = MetaConfig {
             app_id: required("META_APP_ID")?,
             app_secret: Secret::new(required("META_APP_SECRET")?),
             redirect_uri: url("META_REDIRECT_URI", required("META_REDIRECT_URI")?)?,
             config_id: get("META_CONFIG_ID"),
-            graph_url: url(
-                "META_GRAPH_URL",
-                get("META_GRAPH_URL").unwrap_or_else(|| DEFAULT_GRAPH_URL.into()),
-            )?,
-            dialog_url: url(
-                "META_DIALOG_URL",
-                get("META_DIALOG_URL").unwrap_or_else(|| DEFAULT_DIALOG_URL.into()),
-            )?,
+            graph_url: url("META_GRAPH_URL", get("META_GRAPH_URL").unwrap_or_else(|| DEFAULT_GRAPH_URL.into()))?,
+            dialog_url: url("META_DIALOG_URL", get("META_DIALOG_URL").unwrap_or_else(|| DEFAULT_DIALOG_URL.into()))?,
             graph_version,
             timeout: Duration::from_millis(seconds("META_TIMEOUT_MS", 8_000)?),
             attempts: seconds("META_MAX_ATTEMPTS", 3)?.min(10) as u32,
@@ -112,6 +103,7 @@ impl Config {
             frontend_url: url("FRONTEND_URL", required("FRONTEND_URL")?)?,
             webhook_verify_token: get("WEBHOOK_VERIFY_TOKEN").map(Secret::new),
             oauth_state_ttl: Duration::from_secs(seconds("OAUTH_STATE_TTL_SECONDS", 600)?),
+            message_retention: Duration::from_secs(seconds("MESSAGE_RETENTION_DAYS", 30)?.max(8) * 86_400),
             org_claim: get("ORG_CLAIM").unwrap_or_else(|| "org_id".into()),
             table_name: get("TABLE_NAME"),
             kms_key_id: get("KMS_KEY_ID"),
@@ -132,10 +124,7 @@ mod tests {
     const MINIMAL: &[(&str, &str)] = &[
         ("META_APP_ID", "123"),
         ("META_APP_SECRET", "secret"),
-        (
-            "META_REDIRECT_URI",
-            "https://api.example.com/api/v1/organizations/whatsapp/callback",
-        ),
+        ("META_REDIRECT_URI", "https://api.example.com/api/v1/organizations/whatsapp/callback"),
         ("FRONTEND_URL", "https://app.example.com/onboarding/whatsapp"),
     ];
 

@@ -25,12 +25,7 @@ struct ErrorBody<'a> {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-            action: None,
-        }
+        Self { status, code, message: message.into(), action: None }
     }
 
     pub fn with_action(mut self, action: impl Into<Cow<'static, str>>) -> Self {
@@ -43,12 +38,8 @@ impl ApiError {
     }
 
     pub fn unauthorized() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "A valid bearer token is required.",
-        )
-        .with_action("Sign in again and send the token as `Authorization: Bearer <JWT>`.")
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "A valid bearer token is required.")
+            .with_action("Sign in again and send the token as `Authorization: Bearer <JWT>`.")
     }
 
     pub fn forbidden(message: impl Into<Cow<'static, str>>) -> Self {
@@ -64,12 +55,8 @@ impl ApiError {
     }
 
     pub fn invalid_state() -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_state",
-            "Invalid or unknown OAuth state.",
-        )
-        .with_action("Restart the WhatsApp connection from the beginning.")
+        Self::new(StatusCode::BAD_REQUEST, "invalid_state", "Invalid or unknown OAuth state.")
+            .with_action("Restart the WhatsApp connection from the beginning.")
     }
 
     pub fn state_not_ready(message: impl Into<Cow<'static, str>>) -> Self {
@@ -78,12 +65,8 @@ impl ApiError {
     }
 
     pub fn state_used() -> Self {
-        Self::new(
-            StatusCode::CONFLICT,
-            "state_used",
-            "This OAuth state has already been used.",
-        )
-        .with_action("Restart the WhatsApp connection to get a new state.")
+        Self::new(StatusCode::CONFLICT, "state_used", "This OAuth state has already been used.")
+            .with_action("Restart the WhatsApp connection to get a new state.")
     }
 
     pub fn state_expired() -> Self {
@@ -110,12 +93,8 @@ impl ApiError {
     }
 
     pub fn not_connected() -> Self {
-        Self::new(
-            StatusCode::CONFLICT,
-            "not_connected",
-            "This organization has no active WhatsApp phone number.",
-        )
-        .with_action("Connect WhatsApp first.")
+        Self::new(StatusCode::CONFLICT, "not_connected", "This organization has no active WhatsApp phone number.")
+            .with_action("Connect WhatsApp first.")
     }
 
     pub fn meta_error(message: impl Into<Cow<'static, str>>) -> Self {

@@ -35,14 +35,8 @@ pub struct Caller {
 impl Request {
     pub fn caller(&self) -> Result<Caller, ApiError> {
         let claims = self.claims.as_ref().ok_or_else(ApiError::unauthorized)?;
-        let user = claims
-            .get("sub")
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(ApiError::unauthorized)?;
-        Ok(Caller {
-            user,
-            claims: claims.clone(),
-        })
+        let user = claims.get("sub").and_then(|s| s.parse().ok()).ok_or_else(ApiError::unauthorized)?;
+        Ok(Caller { user, claims: claims.clone() })
     }
 
     pub fn path<T: FromStr<Err = String>>(&self, name: &str) -> Result<T, ApiError> {
@@ -54,11 +48,7 @@ impl Request {
     }
 
     pub fn query_value(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .filter(|v| !v.is_empty())
+        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
     }
 
     pub fn query<T: FromStr<Err = String>>(&self, name: &str) -> Result<T, ApiError> {
@@ -106,11 +96,7 @@ impl Response {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         // Responses carry OAuth states and organization data: never cache them.
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        Self {
-            status,
-            headers,
-            body: Bytes::from(serde_json::to_vec(value).expect("responses serialize")),
-        }
+        Self { status, headers, body: Bytes::from(serde_json::to_vec(value).expect("responses serialize")) }
     }
 
     pub fn ok(value: &impl Serialize) -> Self {
@@ -125,11 +111,7 @@ impl Response {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         // The state must not leak to the frontend's third parties through the Referer.
         headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-        Self {
-            status: StatusCode::FOUND,
-            headers,
-            body: Bytes::new(),
-        }
+        Self { status: StatusCode::FOUND, headers, body: Bytes::new() }
     }
 }
 
@@ -138,11 +120,7 @@ impl From<ApiError> for Response {
         let mut headers = HeaderMap::new();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        Self {
-            status: error.status,
-            headers,
-            body: Bytes::from(error.body()),
-        }
+        Self { status: error.status, headers, body: Bytes::from(error.body()) }
     }
 }
 

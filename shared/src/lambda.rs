@@ -4,20 +4,20 @@
 
 use crate::error::ApiError;
 use crate::http::{Request, Response, respond};
-use crate::routes;
+use crate::routes::{self, Function, Gateway};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt, service_fn};
 use std::future::Future;
 
-/// Serves `handler` until the Lambda runtime stops the process.
-pub async fn serve<F, Fut>(handler: F) -> Result<(), lambda_http::Error>
+/// Serves `function`'s `handler` until the Lambda runtime stops the process.
+pub async fn serve<F, Fut>(function: Function, handler: F) -> Result<(), lambda_http::Error>
 where
     F: Fn(Request) -> Fut + Sync,
     Fut: Future<Output = Result<Response, ApiError>> + Send,
 {
     let handler = &handler;
     lambda_http::run(service_fn(move |event: lambda_http::Request| async move {
-        Ok::<_, std::convert::Infallible>(into_lambda(match from_lambda(event) {
+        Ok::<_, std::convert::Infallible>(into_lambda(match from_lambda(event, function) {
             Ok(request) => {
                 let route = request.route;
                 respond(route, handler(request)).await
@@ -28,38 +28,28 @@ where
     .await
 }
 
-/// The event's route (by API Gateway's `routeKey`), parameters, claims and body.
-pub fn from_lambda(event: lambda_http::Request) -> Result<Request, ApiError> {
+/// The event's route (by API Gateway's `routeKey`; for a Function URL, which has no routes,
+/// by method among `function`'s own), parameters, claims and body.
+pub fn from_lambda(event: lambda_http::Request, function: Function) -> Result<Request, ApiError> {
     let context = event.request_context_ref();
     let (route_key, claims) = match context {
-        Some(RequestContext::ApiGatewayV2(ctx)) => (
-            ctx.route_key.clone(),
-            ctx.authorizer
-                .as_ref()
-                .and_then(|a| a.jwt.as_ref())
-                .map(|jwt| jwt.claims.clone()),
-        ),
+        Some(RequestContext::ApiGatewayV2(ctx)) => {
+            (ctx.route_key.clone(), ctx.authorizer.as_ref().and_then(|a| a.jwt.as_ref()).map(|jwt| jwt.claims.clone()))
+        }
         _ => (None, None),
     };
     let route = route_key
         .as_deref()
         .and_then(routes::by_key)
         .or_else(|| {
-            routes::match_path(event.method().as_str(), event.uri().path())
-                .ok()
-                .map(|(r, _)| r)
+            routes::ROUTES.iter().find(|r| {
+                r.function == function && r.gateway == Gateway::FunctionUrl && r.method == event.method().as_str()
+            })
         })
+        .filter(|r| r.function == function)
         .ok_or_else(|| ApiError::not_found("No such route."))?;
-    let path_params = event
-        .path_parameters()
-        .iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-    let query = event
-        .query_string_parameters()
-        .iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
+    let path_params = event.path_parameters().iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+    let query = event.query_string_parameters().iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
     let headers = event.headers().clone();
     let body = match event.into_body() {
         Body::Empty => bytes::Bytes::new(),
@@ -67,14 +57,7 @@ pub fn from_lambda(event: lambda_http::Request) -> Result<Request, ApiError> {
         Body::Binary(bytes) => bytes::Bytes::from(bytes),
         _ => bytes::Bytes::new(),
     };
-    Ok(Request {
-        route,
-        path_params,
-        query,
-        headers,
-        body,
-        claims,
-    })
+    Ok(Request { route, path_params, query, headers, body, claims })
 }
 
 pub fn into_lambda(response: Response) -> lambda_http::Response<Body> {
@@ -123,7 +106,7 @@ mod tests {
     #[test]
     fn an_api_gateway_event_becomes_a_request() {
         let event = lambda_http::request::from_str(EVENT).unwrap();
-        let request = from_lambda(event).unwrap();
+        let request = from_lambda(event, Function::Status).unwrap();
         assert_eq!(request.route.action, Action::OrganizationStatus);
         assert_eq!(request.path_params["organizationId"], "org_1");
         assert_eq!(request.query_value("limit"), Some("5"));
@@ -134,7 +117,10 @@ mod tests {
     #[test]
     fn an_unknown_route_is_a_404_in_the_contract_shape() {
         let event = lambda_http::request::from_str(&EVENT.replace("whatsapp/status", "nowhere")).unwrap();
-        let error = from_lambda(event).unwrap_err();
+        let error = from_lambda(event, Function::Status).unwrap_err();
+        assert_eq!(error.status, http::StatusCode::NOT_FOUND);
+        let event = lambda_http::request::from_str(EVENT).unwrap();
+        let error = from_lambda(event, Function::Disconnect).unwrap_err();
         assert_eq!(error.status, http::StatusCode::NOT_FOUND);
     }
 
@@ -142,9 +128,7 @@ mod tests {
     fn errors_reach_lambda_as_real_statuses_and_bodies() {
         let response = into_lambda(ApiError::state_expired().into());
         assert_eq!(response.status(), http::StatusCode::GONE);
-        let Body::Text(text) = response.body() else {
-            panic!("a JSON text body")
-        };
+        let Body::Text(text) = response.body() else { panic!("a JSON text body") };
         assert!(text.contains("\"code\":\"state_expired\""));
     }
 }

@@ -17,11 +17,7 @@ use crate::store::records::{Connection, ConnectionRefused};
 /// consumed → 409 `state_used`, past its lifetime → 410 `state_expired` (even while the
 /// item still exists: DynamoDB's TTL deletes lazily).
 pub async fn caller_state(app: &App, caller: &UserId, token: &StateToken) -> Result<OAuthState, ApiError> {
-    let state = app
-        .records
-        .state(&token.key())
-        .await?
-        .ok_or_else(ApiError::invalid_state)?;
+    let state = app.records.state(&token.key()).await?.ok_or_else(ApiError::invalid_state)?;
     if &state.caller != caller {
         return Err(ApiError::forbidden("This OAuth state was issued to someone else."));
     }
@@ -43,9 +39,9 @@ pub fn usable(state: OAuthState, now: Timestamp) -> Result<OAuthState, ApiError>
 pub fn authorization(state: &OAuthState) -> Result<&Authorization, ApiError> {
     match &state.step {
         StateStep::Authorized(authorization) => Ok(authorization),
-        StateStep::Pending { .. } => Err(ApiError::state_not_ready(
-            "This OAuth state has not been authorized at Meta yet.",
-        )),
+        StateStep::Pending { .. } => {
+            Err(ApiError::state_not_ready("This OAuth state has not been authorized at Meta yet."))
+        }
         StateStep::Consumed { .. } => Err(ApiError::state_used()),
     }
 }
@@ -93,23 +89,15 @@ pub async fn authorize(app: &App, mut state: OAuthState, code: &str) -> Result<O
             StateStep::Authorized(_) | StateStep::Consumed { .. } => return Err(ApiError::state_used()),
             StateStep::Pending { exchange: Some(e) } if e.started_at.plus_seconds(EXCHANGE_LEASE_SECONDS) > now => {
                 if e.code_hash != code_hash {
-                    return Err(ApiError::conflict(
-                        "Another authorization is being completed for this state.",
-                    ));
+                    return Err(ApiError::conflict("Another authorization is being completed for this state."));
                 }
                 if tokio::time::Instant::now() >= deadline {
-                    return Err(ApiError::conflict(
-                        "This authorization is still being completed; try again shortly.",
-                    ));
+                    return Err(ApiError::conflict("This authorization is still being completed; try again shortly."));
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             }
             StateStep::Pending { .. } => {
-                if app
-                    .records
-                    .claim_exchange(&state.key, &code_hash, now, EXCHANGE_LEASE_SECONDS)
-                    .await?
-                {
+                if app.records.claim_exchange(&state.key, &code_hash, now, EXCHANGE_LEASE_SECONDS).await? {
                     break;
                 }
             }
@@ -125,16 +113,9 @@ pub async fn authorize(app: &App, mut state: OAuthState, code: &str) -> Result<O
             return Err(error);
         }
     };
-    if app
-        .records
-        .authorize_state(&state.key, &authorization, app.now())
-        .await?
-    {
+    if app.records.authorize_state(&state.key, &authorization, app.now()).await? {
         tracing::info!(organization = %state.organization_id, wabas = authorization.granted_wabas.len(), "state authorized");
-        return Ok(OAuthState {
-            step: StateStep::Authorized(authorization),
-            ..state
-        });
+        return Ok(OAuthState { step: StateStep::Authorized(authorization), ..state });
     }
     // The state expired (or its claim lapsed and another exchange won) meanwhile.
     let current = reread(app, &state).await?;
@@ -145,11 +126,7 @@ pub async fn authorize(app: &App, mut state: OAuthState, code: &str) -> Result<O
 }
 
 async fn reread(app: &App, state: &OAuthState) -> Result<OAuthState, ApiError> {
-    let current = app
-        .records
-        .state(&state.key)
-        .await?
-        .ok_or_else(ApiError::invalid_state)?;
+    let current = app.records.state(&state.key).await?.ok_or_else(ApiError::invalid_state)?;
     usable(current, app.now())
 }
 
@@ -163,23 +140,9 @@ async fn exchange(app: &App, state: &OAuthState, code: &str, code_hash: String) 
         None => app.meta.wabas_via_businesses(&long.token).await?,
     };
     let now = app.now();
-    let token_expires_at = info
-        .expires_at
-        .or_else(|| long.expires_in.filter(|s| *s > 0).map(|s| now.plus_seconds(s)));
-    let sealed = app
-        .cipher
-        .seal(
-            &long.token,
-            TokenContext::new(&state.organization_id, Purpose::OAuthState),
-        )
-        .await?;
-    Ok(Authorization {
-        token: sealed,
-        granted_wabas,
-        token_expires_at,
-        code_hash,
-        authorized_at: now,
-    })
+    let token_expires_at = info.expires_at.or_else(|| long.expires_in.filter(|s| *s > 0).map(|s| now.plus_seconds(s)));
+    let sealed = app.cipher.seal(&long.token, TokenContext::new(&state.organization_id, Purpose::OAuthState)).await?;
+    Ok(Authorization { token: sealed, granted_wabas, token_expires_at, code_hash, authorized_at: now })
 }
 
 /// Saves a connection of `phones` (all of one WABA) for the organization, consuming the
@@ -195,20 +158,14 @@ pub async fn connect(
 ) -> Result<Vec<PhoneNumber>, ApiError> {
     let authorization = authorization(state)?;
     app.meta.subscribe_app(token, waba).await?;
-    let sealed = app
-        .cipher
-        .seal(token, TokenContext::new(&organization.id, Purpose::PhoneToken))
-        .await?;
+    let sealed = app.cipher.seal(token, TokenContext::new(&organization.id, Purpose::PhoneToken)).await?;
 
     let now = app.now();
     let existing = app.records.phones(&organization.id).await?;
     let mut saved = Vec::with_capacity(phones.len());
     for info in phones {
         let id: PhoneNumberId = info.id.parse().map_err(ApiError::meta_error)?;
-        let created_at = existing
-            .iter()
-            .find(|p| p.phone_number_id == id)
-            .map_or(now, |p| p.created_at);
+        let created_at = existing.iter().find(|p| p.phone_number_id == id).map_or(now, |p| p.created_at);
         saved.push(PhoneNumber {
             organization_id: organization.id.clone(),
             phone_number_id: id,
@@ -217,6 +174,8 @@ pub async fn connect(
             display_phone: info.display_phone_number.clone(),
             verified_name: info.verified_name.clone(),
             quality_rating: info.quality_rating.clone(),
+            quality_event: None,
+            messaging_limit: None,
             token_expires_at: authorization.token_expires_at,
             verified_at: now,
             created_at,
@@ -224,34 +183,18 @@ pub async fn connect(
         });
     }
     // Phones of another WABA cannot stay active once the organization points elsewhere.
-    let retire: Vec<PhoneNumber> = existing
-        .into_iter()
-        .filter(|p| p.is_active() && &p.waba_id != waba)
-        .collect();
+    let retire: Vec<PhoneNumber> = existing.into_iter().filter(|p| p.is_active() && &p.waba_id != waba).collect();
 
-    let connection = Connection {
-        organization,
-        state: &state.key,
-        waba_id: waba,
-        phones: saved.clone(),
-        retire,
-        now,
-    };
+    let connection = Connection { organization, state: &state.key, waba_id: waba, phones: saved.clone(), retire, now };
     match app.records.save_connection(connection).await {
         Ok(()) => {}
         Err(ConnectionRefused::State) => {
-            let current = app
-                .records
-                .state(&state.key)
-                .await?
-                .ok_or_else(ApiError::invalid_state)?;
+            let current = app.records.state(&state.key).await?.ok_or_else(ApiError::invalid_state)?;
             usable(current, app.now())?;
             return Err(ApiError::state_used());
         }
         Err(ConnectionRefused::Organization) => {
-            return Err(ApiError::conflict(
-                "The organization changed while the connection was being saved.",
-            ));
+            return Err(ApiError::conflict("The organization changed while the connection was being saved."));
         }
         Err(ConnectionRefused::Store(error)) => return Err(error),
     }
@@ -263,11 +206,8 @@ pub async fn connect(
 /// Seed 002's check after a save: the organization references the WABA its active phones
 /// belong to. A failure here is loud: it means a write escaped the transaction's guards.
 async fn verify_consistency(app: &App, organization: &Organization, waba: &WabaId) -> Result<(), ApiError> {
-    let stored = app
-        .records
-        .organization(&organization.id)
-        .await?
-        .ok_or_else(|| ApiError::internal("organization vanished"))?;
+    let stored =
+        app.records.organization(&organization.id).await?.ok_or_else(|| ApiError::internal("organization vanished"))?;
     let phones = app.records.phones(&organization.id).await?;
     let consistent = stored.waba_id.as_ref() == Some(waba)
         && phones.iter().filter(|p| p.is_active()).all(|p| &p.waba_id == waba)
@@ -276,9 +216,7 @@ async fn verify_consistency(app: &App, organization: &Organization, waba: &WabaI
         Ok(())
     } else {
         tracing::error!(organization = %organization.id, "Organization.wabaId and PhoneNumber.wabaId disagree after a save");
-        Err(ApiError::conflict(
-            "The connection was changed concurrently; its state is inconsistent. Connect again.",
-        ))
+        Err(ApiError::conflict("The connection was changed concurrently; its state is inconsistent. Connect again."))
     }
 }
 

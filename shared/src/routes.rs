@@ -16,10 +16,12 @@ pub enum Function {
     OauthExchange,
     Status,
     Disconnect,
+    Messages,
+    Webhook,
 }
 
 impl Function {
-    pub const ALL: [Function; 9] = [
+    pub const ALL: [Function; 11] = [
         Function::Organizations,
         Function::InitOauth,
         Function::Callback,
@@ -29,6 +31,8 @@ impl Function {
         Function::OauthExchange,
         Function::Status,
         Function::Disconnect,
+        Function::Messages,
+        Function::Webhook,
     ];
 
     /// The binary (and crate) name under `functions/`.
@@ -43,6 +47,8 @@ impl Function {
             Function::OauthExchange => "oauth-exchange",
             Function::Status => "status",
             Function::Disconnect => "disconnect",
+            Function::Messages => "messages",
+            Function::Webhook => "webhook",
         }
     }
 }
@@ -65,6 +71,19 @@ pub enum Action {
     OrganizationStatus,
     CallerDisconnect,
     OrganizationDisconnect,
+    SendMessage,
+    ListMessages,
+    WebhookVerify,
+    WebhookEvent,
+}
+
+/// What carries a route to its function in AWS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gateway {
+    /// The HTTP API (API Gateway v2), with its JWT authorizer.
+    HttpApi,
+    /// The function's own Lambda Function URL (the webhook); locally at the route's path.
+    FunctionUrl,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +92,8 @@ pub enum Auth {
     Jwt,
     /// No JWT: the browser arrives from Meta and the OAuth state authenticates it.
     None,
+    /// Meta's webhook: the verify token (GET) or the payload signature (POST) authenticates.
+    MetaSignature,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -82,6 +103,7 @@ pub struct Route {
     pub action: Action,
     pub function: Function,
     pub auth: Auth,
+    pub gateway: Gateway,
 }
 
 impl Route {
@@ -92,12 +114,17 @@ impl Route {
 }
 
 const fn route(method: &'static str, path: &'static str, action: Action, function: Function, auth: Auth) -> Route {
+    Route { method, path, action, function, auth, gateway: Gateway::HttpApi }
+}
+
+const fn function_url(method: &'static str, path: &'static str, action: Action) -> Route {
     Route {
         method,
         path,
         action,
-        function,
-        auth,
+        function: Function::Webhook,
+        auth: Auth::MetaSignature,
+        gateway: Gateway::FunctionUrl,
     }
 }
 
@@ -105,34 +132,10 @@ use Action as A;
 use Function as F;
 
 pub static ROUTES: &[Route] = &[
-    route(
-        "POST",
-        "/api/v1/organizations",
-        A::CreateOrganization,
-        F::Organizations,
-        Auth::Jwt,
-    ),
-    route(
-        "GET",
-        "/api/v1/organizations/{organizationId}",
-        A::GetOrganization,
-        F::Organizations,
-        Auth::Jwt,
-    ),
-    route(
-        "PUT",
-        "/api/v1/organizations/{organizationId}",
-        A::UpdateOrganization,
-        F::Organizations,
-        Auth::Jwt,
-    ),
-    route(
-        "PUT",
-        "/api/v1/organizations/{organizationId}/settings",
-        A::UpdateSettings,
-        F::Organizations,
-        Auth::Jwt,
-    ),
+    route("POST", "/api/v1/organizations", A::CreateOrganization, F::Organizations, Auth::Jwt),
+    route("GET", "/api/v1/organizations/{organizationId}", A::GetOrganization, F::Organizations, Auth::Jwt),
+    route("PUT", "/api/v1/organizations/{organizationId}", A::UpdateOrganization, F::Organizations, Auth::Jwt),
+    route("PUT", "/api/v1/organizations/{organizationId}/settings", A::UpdateSettings, F::Organizations, Auth::Jwt),
     route(
         "PUT",
         "/api/v1/organizations/{organizationId}/agent-settings",
@@ -140,34 +143,10 @@ pub static ROUTES: &[Route] = &[
         F::Organizations,
         Auth::Jwt,
     ),
-    route(
-        "GET",
-        "/api/v1/organizations/{organizationId}/whatsapp/init-oauth",
-        A::InitOauth,
-        F::InitOauth,
-        Auth::Jwt,
-    ),
-    route(
-        "GET",
-        "/api/v1/organizations/whatsapp/callback",
-        A::Callback,
-        F::Callback,
-        Auth::None,
-    ),
-    route(
-        "GET",
-        "/api/v1/organizations/whatsapp/accounts",
-        A::Accounts,
-        F::Accounts,
-        Auth::Jwt,
-    ),
-    route(
-        "GET",
-        "/api/v1/organizations/whatsapp/phone-numbers",
-        A::PhoneNumbers,
-        F::PhoneNumbers,
-        Auth::Jwt,
-    ),
+    route("GET", "/api/v1/organizations/{organizationId}/whatsapp/init-oauth", A::InitOauth, F::InitOauth, Auth::Jwt),
+    route("GET", "/api/v1/organizations/whatsapp/callback", A::Callback, F::Callback, Auth::None),
+    route("GET", "/api/v1/organizations/whatsapp/accounts", A::Accounts, F::Accounts, Auth::Jwt),
+    route("GET", "/api/v1/organizations/whatsapp/phone-numbers", A::PhoneNumbers, F::PhoneNumbers, Auth::Jwt),
     route(
         "POST",
         "/api/v1/organizations/{organizationId}/whatsapp/save-config",
@@ -175,34 +154,10 @@ pub static ROUTES: &[Route] = &[
         F::SaveConfig,
         Auth::Jwt,
     ),
-    route(
-        "POST",
-        "/api/integrations/whatsapp/oauth",
-        A::OauthExchange,
-        F::OauthExchange,
-        Auth::Jwt,
-    ),
-    route(
-        "GET",
-        "/api/integrations/whatsapp/status",
-        A::CallerStatus,
-        F::Status,
-        Auth::Jwt,
-    ),
-    route(
-        "GET",
-        "/api/v1/organizations/{organizationId}/whatsapp/status",
-        A::OrganizationStatus,
-        F::Status,
-        Auth::Jwt,
-    ),
-    route(
-        "POST",
-        "/api/integrations/whatsapp/disconnect",
-        A::CallerDisconnect,
-        F::Disconnect,
-        Auth::Jwt,
-    ),
+    route("POST", "/api/integrations/whatsapp/oauth", A::OauthExchange, F::OauthExchange, Auth::Jwt),
+    route("GET", "/api/integrations/whatsapp/status", A::CallerStatus, F::Status, Auth::Jwt),
+    route("GET", "/api/v1/organizations/{organizationId}/whatsapp/status", A::OrganizationStatus, F::Status, Auth::Jwt),
+    route("POST", "/api/integrations/whatsapp/disconnect", A::CallerDisconnect, F::Disconnect, Auth::Jwt),
     route(
         "POST",
         "/api/v1/organizations/{organizationId}/whatsapp/disconnect",
@@ -210,6 +165,10 @@ pub static ROUTES: &[Route] = &[
         F::Disconnect,
         Auth::Jwt,
     ),
+    route("POST", "/api/v1/organizations/{organizationId}/whatsapp/messages", A::SendMessage, F::Messages, Auth::Jwt),
+    route("GET", "/api/v1/organizations/{organizationId}/whatsapp/messages", A::ListMessages, F::Messages, Auth::Jwt),
+    function_url("GET", "/webhook", A::WebhookVerify),
+    function_url("POST", "/webhook", A::WebhookEvent),
 ];
 
 /// The route API Gateway matched, from the request context's `routeKey`.
@@ -241,11 +200,7 @@ pub fn match_path(method: &str, path: &str) -> Result<(&'static Route, HashMap<S
             best = Some((route, params));
         }
     }
-    best.ok_or(if path_matched {
-        NoRoute::MethodNotAllowed
-    } else {
-        NoRoute::NotFound
-    })
+    best.ok_or(if path_matched { NoRoute::MethodNotAllowed } else { NoRoute::NotFound })
 }
 
 fn bind(pattern: &str, segments: &[&str]) -> Option<HashMap<String, String>> {
@@ -290,14 +245,8 @@ mod tests {
     #[test]
     fn unknown_paths_and_methods_are_told_apart() {
         assert_eq!(match_path("GET", "/nope").unwrap_err(), NoRoute::NotFound);
-        assert_eq!(
-            match_path("DELETE", "/api/v1/organizations/org_1").unwrap_err(),
-            NoRoute::MethodNotAllowed
-        );
-        assert_eq!(
-            match_path("GET", "/api/v1/organizations//whatsapp/status").unwrap_err(),
-            NoRoute::NotFound
-        );
+        assert_eq!(match_path("DELETE", "/api/v1/organizations/org_1").unwrap_err(), NoRoute::MethodNotAllowed);
+        assert_eq!(match_path("GET", "/api/v1/organizations//whatsapp/status").unwrap_err(), NoRoute::NotFound);
     }
 
     #[test]
@@ -310,13 +259,12 @@ mod tests {
     }
 
     #[test]
-    fn only_the_callback_is_unauthenticated() {
-        let open: Vec<_> = ROUTES
-            .iter()
-            .filter(|r| r.auth == Auth::None)
-            .map(|r| r.action)
-            .collect();
-        assert_eq!(open, vec![Action::Callback]);
+    fn only_the_callback_and_the_webhook_go_without_a_jwt() {
+        let open: Vec<_> = ROUTES.iter().filter(|r| r.auth != Auth::Jwt).map(|r| r.action).collect();
+        assert_eq!(open, vec![Action::Callback, Action::WebhookVerify, Action::WebhookEvent]);
+        for route in ROUTES {
+            assert_eq!(route.gateway == Gateway::FunctionUrl, route.function == Function::Webhook, "{route:?}");
+        }
     }
 
     #[test]

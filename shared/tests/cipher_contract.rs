@@ -21,53 +21,29 @@ async fn round_trips_under_its_context(cipher: &dyn Cipher) {
 
 async fn never_stores_the_clear_text(cipher: &dyn Cipher) {
     let acme = org("org_acme");
-    let sealed = cipher
-        .seal(
-            &AccessToken::new(TOKEN.into()),
-            TokenContext::new(&acme, Purpose::PhoneToken),
-        )
-        .await
-        .unwrap();
+    let sealed =
+        cipher.seal(&AccessToken::new(TOKEN.into()), TokenContext::new(&acme, Purpose::PhoneToken)).await.unwrap();
     let bytes = sealed.as_bytes();
     assert!(!bytes.windows(TOKEN.len()).any(|w| w == TOKEN.as_bytes()));
-    let again = cipher
-        .seal(
-            &AccessToken::new(TOKEN.into()),
-            TokenContext::new(&acme, Purpose::PhoneToken),
-        )
-        .await
-        .unwrap();
+    let again =
+        cipher.seal(&AccessToken::new(TOKEN.into()), TokenContext::new(&acme, Purpose::PhoneToken)).await.unwrap();
     assert_ne!(sealed, again, "each seal is randomized");
 }
 
 async fn refuses_another_organizations_context(cipher: &dyn Cipher) {
     let acme = org("org_acme");
     let globex = org("org_globex");
-    let sealed = cipher
-        .seal(
-            &AccessToken::new(TOKEN.into()),
-            TokenContext::new(&acme, Purpose::PhoneToken),
-        )
-        .await
-        .unwrap();
-    let refused = cipher
-        .open(&sealed, TokenContext::new(&globex, Purpose::PhoneToken))
-        .await;
+    let sealed =
+        cipher.seal(&AccessToken::new(TOKEN.into()), TokenContext::new(&acme, Purpose::PhoneToken)).await.unwrap();
+    let refused = cipher.open(&sealed, TokenContext::new(&globex, Purpose::PhoneToken)).await;
     assert_eq!(refused.unwrap_err(), CipherError::Refused);
 }
 
 async fn refuses_another_purpose(cipher: &dyn Cipher) {
     let acme = org("org_acme");
-    let sealed = cipher
-        .seal(
-            &AccessToken::new(TOKEN.into()),
-            TokenContext::new(&acme, Purpose::OAuthState),
-        )
-        .await
-        .unwrap();
-    let refused = cipher
-        .open(&sealed, TokenContext::new(&acme, Purpose::PhoneToken))
-        .await;
+    let sealed =
+        cipher.seal(&AccessToken::new(TOKEN.into()), TokenContext::new(&acme, Purpose::OAuthState)).await.unwrap();
+    let refused = cipher.open(&sealed, TokenContext::new(&acme, Purpose::PhoneToken)).await;
     assert_eq!(refused.unwrap_err(), CipherError::Refused);
 }
 
@@ -79,12 +55,7 @@ async fn refuses_tampered_ciphertext(cipher: &dyn Cipher) {
     let last = bytes.len() - 1;
     bytes[last] ^= 0x01;
     assert!(cipher.open(&Ciphertext::from_bytes(bytes), context).await.is_err());
-    assert!(
-        cipher
-            .open(&Ciphertext::from_bytes(vec![1, 2, 3]), context)
-            .await
-            .is_err()
-    );
+    assert!(cipher.open(&Ciphertext::from_bytes(vec![1, 2, 3]), context).await.is_err());
 }
 
 macro_rules! contract {

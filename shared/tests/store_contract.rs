@@ -10,10 +10,8 @@ use shared::store::{
 use std::collections::BTreeSet;
 
 fn item(pk: &str, sk: &str, extra: &[(&str, Value)]) -> Item {
-    let mut item = Item::from([
-        (schema::PK.to_owned(), Value::S(pk.into())),
-        (schema::SK.to_owned(), Value::S(sk.into())),
-    ]);
+    let mut item =
+        Item::from([(schema::PK.to_owned(), Value::S(pk.into())), (schema::SK.to_owned(), Value::S(sk.into()))]);
     for (name, value) in extra {
         item.insert((*name).to_owned(), value.clone());
     }
@@ -46,10 +44,7 @@ async fn round_trips_every_value_type(store: &dyn Store) {
 
 async fn put_if_absent_is_exclusive(store: &dyn Store) {
     let first = item("P#2", "A", &[("v", Value::N(1))]);
-    store
-        .write(vec![put(first.clone(), Some(Condition::NotExists))])
-        .await
-        .unwrap();
+    store.write(vec![put(first.clone(), Some(Condition::NotExists))]).await.unwrap();
     let second = item("P#2", "A", &[("v", Value::N(2))]);
     let refused = store.write(vec![put(second, Some(Condition::NotExists))]).await;
     assert_eq!(refused, Err(StoreError::ConditionFailed { index: 0 }));
@@ -64,10 +59,7 @@ async fn updates_set_remove_and_respect_conditions(store: &dyn Store) {
         remove: vec![],
         condition: Some(Condition::Exists),
     };
-    assert_eq!(
-        store.write(vec![missing]).await,
-        Err(StoreError::ConditionFailed { index: 0 })
-    );
+    assert_eq!(store.write(vec![missing]).await, Err(StoreError::ConditionFailed { index: 0 }));
     assert_eq!(store.get(&key).await.unwrap(), None);
 
     let create = WriteOp::Update {
@@ -84,34 +76,18 @@ async fn updates_set_remove_and_respect_conditions(store: &dyn Store) {
         condition: Some(Condition::Equals("v".into(), Value::N(1))),
     };
     store.write(vec![bump.clone()]).await.unwrap();
-    assert_eq!(
-        store.get(&key).await.unwrap(),
-        Some(item("P#3", "A", &[("v", Value::N(2))]))
-    );
+    assert_eq!(store.get(&key).await.unwrap(), Some(item("P#3", "A", &[("v", Value::N(2))])));
     // The same guarded update again finds v == 2 and is refused: optimistic concurrency.
-    assert_eq!(
-        store.write(vec![bump]).await,
-        Err(StoreError::ConditionFailed { index: 0 })
-    );
+    assert_eq!(store.write(vec![bump]).await, Err(StoreError::ConditionFailed { index: 0 }));
 }
 
 async fn comparisons_follow_dynamodb(store: &dyn Store) {
     store
-        .write(vec![put(
-            item(
-                "P#4",
-                "A",
-                &[("exp", Value::N(100)), ("status", Value::S("pending".into()))],
-            ),
-            None,
-        )])
+        .write(vec![put(item("P#4", "A", &[("exp", Value::N(100)), ("status", Value::S("pending".into()))]), None)])
         .await
         .unwrap();
     let key = Key::new("P#4", "A");
-    let check = |condition: Condition| WriteOp::Check {
-        key: key.clone(),
-        condition,
-    };
+    let check = |condition: Condition| WriteOp::Check { key: key.clone(), condition };
     let holds = |c: Condition| {
         let op = check(c);
         async move { store.write(vec![op]).await.is_ok() }
@@ -119,10 +95,7 @@ async fn comparisons_follow_dynamodb(store: &dyn Store) {
     assert!(holds(Condition::GreaterThan("exp".into(), Value::N(99))).await);
     assert!(!holds(Condition::GreaterThan("exp".into(), Value::N(100))).await);
     assert!(holds(Condition::LessThan("exp".into(), Value::N(101))).await);
-    assert!(
-        !holds(Condition::LessThan("nothing".into(), Value::N(101))).await,
-        "a missing attribute compares false"
-    );
+    assert!(!holds(Condition::LessThan("nothing".into(), Value::N(101))).await, "a missing attribute compares false");
     assert!(holds(Condition::AttributeMissing("nothing".into())).await);
     assert!(!holds(Condition::AttributeMissing("exp".into())).await);
     assert!(
@@ -150,17 +123,11 @@ async fn comparisons_follow_dynamodb(store: &dyn Store) {
     );
     assert!(!holds(Condition::Or(vec![])).await, "an empty Or never holds");
     assert!(holds(Condition::And(vec![])).await, "an empty And always holds");
-    assert!(
-        !holds(Condition::Equals("exp".into(), Value::S("100".into()))).await,
-        "types differ"
-    );
+    assert!(!holds(Condition::Equals("exp".into(), Value::S("100".into()))).await, "types differ");
 }
 
 async fn transactions_are_all_or_nothing(store: &dyn Store) {
-    store
-        .write(vec![put(item("P#5", "guard", &[("v", Value::N(1))]), None)])
-        .await
-        .unwrap();
+    store.write(vec![put(item("P#5", "guard", &[("v", Value::N(1))]), None)]).await.unwrap();
     let ops = vec![
         put(item("P#5", "a", &[]), None),
         WriteOp::Update {
@@ -169,10 +136,7 @@ async fn transactions_are_all_or_nothing(store: &dyn Store) {
             remove: vec![],
             condition: None,
         },
-        WriteOp::Check {
-            key: Key::new("P#5", "guard"),
-            condition: Condition::Equals("v".into(), Value::N(2)),
-        },
+        WriteOp::Check { key: Key::new("P#5", "guard"), condition: Condition::Equals("v".into(), Value::N(2)) },
     ];
     assert_eq!(store.write(ops).await, Err(StoreError::ConditionFailed { index: 2 }));
     assert_eq!(store.get(&Key::new("P#5", "a")).await.unwrap(), None);
@@ -180,10 +144,7 @@ async fn transactions_are_all_or_nothing(store: &dyn Store) {
 
     let ops = vec![
         put(item("P#5", "a", &[]), None),
-        WriteOp::Delete {
-            key: Key::new("P#5", "guard"),
-            condition: Some(Condition::Equals("v".into(), Value::N(1))),
-        },
+        WriteOp::Delete { key: Key::new("P#5", "guard"), condition: Some(Condition::Equals("v".into(), Value::N(1))) },
     ];
     store.write(ops).await.unwrap();
     assert!(store.get(&Key::new("P#5", "a")).await.unwrap().is_some());
@@ -191,9 +152,8 @@ async fn transactions_are_all_or_nothing(store: &dyn Store) {
 }
 
 async fn refuses_malformed_batches(store: &dyn Store) {
-    let too_many: Vec<WriteOp> = (0..=MAX_TRANSACTION_ITEMS)
-        .map(|i| put(item("P#6", &format!("{i:03}"), &[]), None))
-        .collect();
+    let too_many: Vec<WriteOp> =
+        (0..=MAX_TRANSACTION_ITEMS).map(|i| put(item("P#6", &format!("{i:03}"), &[]), None)).collect();
     assert!(matches!(store.write(too_many).await, Err(StoreError::Invalid(_))));
     let twice = vec![put(item("P#6", "a", &[]), None), put(item("P#6", "a", &[]), None)];
     assert!(matches!(store.write(twice).await, Err(StoreError::Invalid(_))));
@@ -250,19 +210,13 @@ async fn indexes_are_sparse_and_follow_updates(store: &dyn Store) {
 
     let pks = |index: Index| async move {
         let page = store.query(&Query::new(index)).await.unwrap();
-        page.items
-            .iter()
-            .map(|i| i[schema::PK].as_s().unwrap().to_owned())
-            .collect::<BTreeSet<_>>()
+        page.items.iter().map(|i| i[schema::PK].as_s().unwrap().to_owned()).collect::<BTreeSet<_>>()
     };
     assert_eq!(
         pks(Index::ByOwner(owner.clone())).await,
         BTreeSet::from(["ORG#a".into(), "ORG#b".into(), "ORG#c".into()])
     );
-    assert_eq!(
-        pks(Index::ByWaba(waba.clone())).await,
-        BTreeSet::from(["ORG#a".into(), "ORG#b".into()])
-    );
+    assert_eq!(pks(Index::ByWaba(waba.clone())).await, BTreeSet::from(["ORG#a".into(), "ORG#b".into()]));
 
     let unlink = WriteOp::Update {
         key: Key::new("ORG#a", "PROFILE"),
@@ -283,13 +237,7 @@ async fn indexes_are_sparse_and_follow_updates(store: &dyn Store) {
 }
 
 async fn concurrent_guarded_writes_have_one_winner(store: &dyn Store) {
-    store
-        .write(vec![put(
-            item("P#9", "STATE", &[("status", Value::S("authorized".into()))]),
-            None,
-        )])
-        .await
-        .unwrap();
+    store.write(vec![put(item("P#9", "STATE", &[("status", Value::S("authorized".into()))]), None)]).await.unwrap();
     let consume = |n: i64| {
         vec![
             WriteOp::Update {
@@ -306,15 +254,37 @@ async fn concurrent_guarded_writes_have_one_winner(store: &dyn Store) {
     assert_eq!(wins, 1, "{results:?}");
     let mut query = Query::new(Index::Table { pk: "P#9".into() });
     query.sk_prefix = Some("WINNER#".into());
-    assert_eq!(
-        store.query(&query).await.unwrap().items.len(),
-        1,
-        "the loser wrote nothing"
-    );
+    assert_eq!(store.query(&query).await.unwrap().items.len(), 1, "the loser wrote nothing");
 }
 
 async fn futures_join<A: std::future::Future, B: std::future::Future>(a: A, b: B) -> (A::Output, B::Output) {
     tokio::join!(a, b)
+}
+
+async fn put_each_if_absent_stores_each_key_once(store: &dyn Store) {
+    let batch: Vec<Item> = (0..40).map(|i| item("P#11", &format!("EVT#{i:03}"), &[("v", Value::N(i))])).collect();
+    let first = store.put_each_if_absent(batch.clone()).await.unwrap();
+    assert_eq!(first, vec![true; 40]);
+    // A redelivery with two new events mixed in: only the new ones are written, and the
+    // stored originals are not overwritten.
+    let mut again: Vec<Item> = batch
+        .iter()
+        .map(|i| {
+            let mut changed = i.clone();
+            changed.insert("v".into(), Value::N(-1));
+            changed
+        })
+        .collect();
+    again.push(item("P#11", "EVT#100", &[]));
+    again.insert(0, item("P#11", "EVT#101", &[]));
+    let second = store.put_each_if_absent(again).await.unwrap();
+    assert_eq!(second.iter().filter(|w| **w).count(), 2);
+    assert!(second[0] && second[41]);
+    let stored = store.get(&Key::new("P#11", "EVT#007")).await.unwrap().unwrap();
+    assert_eq!(stored["v"], Value::N(7));
+    let mut query = Query::new(Index::Table { pk: "P#11".into() });
+    query.sk_prefix = Some("EVT#".into());
+    assert_eq!(store.query(&query).await.unwrap().items.len(), 42);
 }
 
 macro_rules! contract {
@@ -350,6 +320,7 @@ contract!(
     queries_page_in_order,
     indexes_are_sparse_and_follow_updates,
     concurrent_guarded_writes_have_one_winner,
+    put_each_if_absent_stores_each_key_once,
 );
 
 #[tokio::test]
@@ -358,14 +329,8 @@ async fn the_embedded_store_is_durable_across_reopen() {
     let path = dir.0.join("store.redb");
     {
         let store = shared::store::embedded::EmbeddedStore::open(&path).unwrap();
-        store
-            .write(vec![put(item("P#10", "A", &[("v", Value::N(7))]), None)])
-            .await
-            .unwrap();
+        store.write(vec![put(item("P#10", "A", &[("v", Value::N(7))]), None)]).await.unwrap();
     }
     let reopened = shared::store::embedded::EmbeddedStore::open(&path).unwrap();
-    assert_eq!(
-        reopened.get(&Key::new("P#10", "A")).await.unwrap(),
-        Some(item("P#10", "A", &[("v", Value::N(7))]))
-    );
+    assert_eq!(reopened.get(&Key::new("P#10", "A")).await.unwrap(), Some(item("P#10", "A", &[("v", Value::N(7))])));
 }

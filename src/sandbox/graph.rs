@@ -1,7 +1,8 @@
 //! The Graph API: `/graph/{version}/...`.
 //!
 //! Every answer, success or error, carries an `x-fb-trace-id` header; errors use
-//! Meta's `{"error":{...}}` envelope with the same id as `fbtrace_id`.
+//! Meta's `{"error":{...}}` envelope with the same id as `fbtrace_id`. Cloud API
+//! errors (sending messages) add the `error_data` Meta gives them.
 
 use aws_lc_rs::{constant_time, hmac};
 use base64::Engine as _;
@@ -14,11 +15,14 @@ use url::form_urlencoded;
 
 use super::request::{Params, is_version};
 use super::seed::{self, Business, Phone, Waba};
-use super::state::{DATA_ACCESS_SECS, GRANTED_SCOPES, Grant, TokenKind, TokenProblem};
-use super::{Fault, Sandbox, state};
+use super::state::{DATA_ACCESS_SECS, GRANTED_SCOPES, Grant, Outbound, TokenKind, TokenProblem};
+use super::{Fault, Sandbox, SentMessage, state};
 
 const OAUTH: &str = "OAuthException";
 const METHOD: &str = "GraphMethodException";
+
+/// The Cloud API's limit on the body of a text message, in characters.
+const MAX_TEXT_BODY_CHARS: usize = 4096;
 
 /// A Graph API error, rendered in Meta's envelope.
 #[derive(Debug)]
@@ -29,6 +33,8 @@ pub(super) struct GraphError {
     subcode: Option<u32>,
     message: String,
     transient: bool,
+    /// The Cloud API's `error_data.details`: what exactly was wrong.
+    details: Option<String>,
 }
 
 impl GraphError {
@@ -40,6 +46,7 @@ impl GraphError {
             subcode: None,
             message: message.into(),
             transient: false,
+            details: None,
         }
     }
 
@@ -53,6 +60,11 @@ impl GraphError {
 
     fn with_subcode(mut self, subcode: u32) -> Self {
         self.subcode = Some(subcode);
+        self
+    }
+
+    fn with_details(mut self, details: impl Into<String>) -> Self {
+        self.details = Some(details.into());
         self
     }
 
@@ -117,11 +129,26 @@ impl GraphError {
         )
     }
 
+    fn required(parameter: &str) -> Self {
+        Self::oauth(100, format!("(#100) The parameter {parameter} is required."))
+    }
+
+    /// The Cloud API's answer to a parameter it cannot use.
+    fn invalid_parameter(details: impl Into<String>) -> Self {
+        Self::oauth(100, "(#100) Invalid parameter").with_details(details)
+    }
+
     fn body(&self, trace_id: &str) -> Value {
         let mut error = Map::new();
         error.insert("message".into(), self.message.clone().into());
         error.insert("type".into(), self.kind.into());
         error.insert("code".into(), self.code.into());
+        if let Some(details) = &self.details {
+            error.insert(
+                "error_data".into(),
+                json!({ "messaging_product": "whatsapp", "details": details }),
+            );
+        }
         if let Some(subcode) = self.subcode {
             error.insert("error_subcode".into(), subcode.into());
         }
@@ -529,8 +556,43 @@ impl Sandbox {
                 self.page(call, &items)
             }
             (Node::Waba(waba), "subscribed_apps") => self.subscribed_apps(call, waba),
+            (Node::Phone(phone), "messages") => self.send_message(call, phone),
             _ => Err(GraphError::unknown_path(edge)),
         }
+    }
+
+    /// `POST /{phone-number-id}/messages`: a text message, checked as strictly as
+    /// the Cloud API checks it. The token reached this far only if it was granted
+    /// the phone's WABA. Delivery statuses follow as webhooks.
+    fn send_message(&self, call: &Call<'_>, phone: &'static Phone) -> Result<Value, GraphError> {
+        if call.method != Method::POST {
+            return Err(GraphError::unsupported(call.method, phone.id));
+        }
+        let text = TextMessage::from_params(&call.params)?;
+        let outbound = Outbound {
+            message: SentMessage {
+                phone_number_id: phone.id.to_owned(),
+                to: text.wa_id.clone(),
+                body: text.body,
+                message_id: state::new_message_id(),
+            },
+            phone,
+            sent_at: state::unix_now(),
+            conversation_id: state::new_conversation_id(),
+        };
+        self.lock().sent.push(outbound.clone());
+        tracing::info!(
+            phone_number_id = phone.id,
+            message_id = %outbound.message.message_id,
+            "meta sandbox: text message accepted"
+        );
+        let answer = json!({
+            "messaging_product": "whatsapp",
+            "contacts": [{ "input": text.input, "wa_id": text.wa_id }],
+            "messages": [{ "id": outbound.message.message_id }],
+        });
+        self.deliver_statuses_later(outbound);
+        Ok(answer)
     }
 
     fn subscribed_apps(&self, call: &Call<'_>, waba: &Waba) -> Result<Value, GraphError> {
@@ -630,6 +692,90 @@ impl Sandbox {
             query.finish()
         )
     }
+}
+
+// ---- Messages ----------------------------------------------------------------
+
+/// A valid text message request.
+struct TextMessage<'a> {
+    /// `to` as the client wrote it; the answer echoes it.
+    input: &'a str,
+    /// `to` as a WhatsApp id: digits only.
+    wa_id: String,
+    body: String,
+}
+
+impl<'a> TextMessage<'a> {
+    /// Checks the parameters in the order the Cloud API does: product, recipient,
+    /// type, content. `text` arrives as a JSON object, which the parameters hold
+    /// as its JSON text (a form post may send it that way too, as on Meta).
+    fn from_params(params: &'a Params) -> Result<Self, GraphError> {
+        match params.get("messaging_product") {
+            Some("whatsapp") => {}
+            None => return Err(GraphError::required("messaging_product")),
+            Some(other) => {
+                return Err(GraphError::oauth(
+                    100,
+                    format!("(#100) Param messaging_product must be one of {{WHATSAPP}} - got \"{other}\"."),
+                ));
+            }
+        }
+        if let Some(kind) = params.get("recipient_type").filter(|kind| *kind != "individual") {
+            return Err(GraphError::invalid_parameter(format!(
+                "Param recipient_type must be \"individual\" - got \"{kind}\"."
+            )));
+        }
+        let input = params.get("to").ok_or_else(|| GraphError::required("to"))?;
+        let wa_id = wa_id(input).ok_or_else(|| {
+            GraphError::invalid_parameter(
+                "Param to must be a phone number in international format: 7 to 15 digits, optionally after a '+'.",
+            )
+        })?;
+        // The sandbox's stand-in for a test number's recipient allow list: numbers
+        // starting with 999 are never on it, so clients can exercise the refusal.
+        if wa_id.starts_with("999") {
+            return Err(GraphError::oauth(
+                131_030,
+                "(#131030) Recipient phone number not in allowed list",
+            )
+            .with_details("Recipient phone number not in allowed list: Add recipient phone number to recipient list and try again."));
+        }
+        // `type` is optional on the Cloud API and defaults to text.
+        match params.get("type").unwrap_or("text") {
+            "text" => {}
+            other => {
+                return Err(GraphError::oauth(100, "(#100) Unsupported message type")
+                    .with_details(format!("This endpoint sends text messages only - got type \"{other}\".")));
+            }
+        }
+        let text: Value = params
+            .get("text")
+            .and_then(|raw| serde_json::from_str(raw).ok())
+            .unwrap_or_default();
+        let body = text
+            .get("body")
+            .and_then(Value::as_str)
+            .filter(|body| !body.is_empty())
+            .ok_or_else(|| GraphError::required("text['body']"))?;
+        if body.chars().count() > MAX_TEXT_BODY_CHARS {
+            return Err(GraphError::invalid_parameter(format!(
+                "Param text['body'] must be at most {MAX_TEXT_BODY_CHARS} characters long."
+            )));
+        }
+        Ok(Self {
+            input,
+            wa_id,
+            body: body.to_owned(),
+        })
+    }
+}
+
+/// The WhatsApp id of a phone number written as 7 to 15 digits, optionally
+/// after a `+`.
+pub(super) fn wa_id(number: &str) -> Option<String> {
+    let digits = number.strip_prefix('+').unwrap_or(number);
+    let valid = (7..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit());
+    valid.then(|| digits.to_owned())
 }
 
 fn cursor_for(item: &Value) -> String {

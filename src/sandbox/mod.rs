@@ -9,10 +9,17 @@
 //! paging. A client that works against the sandbox should not be surprised by
 //! Meta.
 //!
+//! The messaging side is there too: `POST /{phone-number-id}/messages` accepts
+//! text messages the way the Cloud API does, and the sandbox posts signed
+//! webhooks (inbound messages, delivery statuses, quality and account updates)
+//! to the service, byte for byte in Meta's format.
+//!
 //! Paths given to [`Sandbox::handle`] are relative to where the sandbox is
-//! mounted: `/graph/...` is the Graph API (`META_GRAPH_URL = {public_url}/graph`)
-//! and `/www/...` the dialog (`META_DIALOG_URL = {public_url}/www`).
+//! mounted: `/graph/...` is the Graph API (`META_GRAPH_URL = {public_url}/graph`),
+//! `/www/...` the dialog (`META_DIALOG_URL = {public_url}/www`) and `/control/...`
+//! the sandbox's own switches for playing the customer's side of a chat.
 
+mod control;
 mod dialog;
 mod graph;
 mod request;
@@ -20,15 +27,17 @@ pub mod seed;
 mod state;
 #[cfg(test)]
 mod tests;
+mod webhook;
 
 use std::fmt;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 
 use state::State;
+use webhook::Webhooks;
 
 /// How the sandbox identifies the app it plays Meta for.
 #[derive(Clone)]
@@ -44,6 +53,9 @@ pub struct SandboxConfig {
     pub public_url: String,
     /// Maximum items per page on list edges. Small values make clients page.
     pub page_size: usize,
+    /// Absolute URL of the service's webhook, e.g. `http://127.0.0.1:3000/webhook`.
+    /// `None` sends nothing, for tests of the Graph API alone.
+    pub webhook_url: Option<String>,
 }
 
 impl fmt::Debug for SandboxConfig {
@@ -54,6 +66,7 @@ impl fmt::Debug for SandboxConfig {
             .field("graph_version", &self.graph_version)
             .field("public_url", &self.public_url)
             .field("page_size", &self.page_size)
+            .field("webhook_url", &self.webhook_url)
             .finish()
     }
 }
@@ -70,11 +83,26 @@ pub enum Fault {
     Timeout(Duration),
 }
 
-/// The fake Meta. Cheap to share behind an `Arc`; all state sits behind one mutex
-/// that is never held across an `.await`.
+/// A text message the Graph API accepted, as `POST /{phone-number-id}/messages`
+/// received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentMessage {
+    pub phone_number_id: String,
+    /// The recipient's WhatsApp id: the `to` parameter without its leading `+`.
+    pub to: String,
+    pub body: String,
+    /// The `wamid.…` the send answered with; statuses refer to it.
+    pub message_id: String,
+}
+
+/// The fake Meta. Cheap to share behind an `Arc`; the Graph state sits behind one
+/// mutex and the webhook log behind another, neither held across an `.await`.
 pub struct Sandbox {
     config: SandboxConfig,
     state: Mutex<State>,
+    /// Shared with the background tasks that post delivery statuses after a send
+    /// has been answered, which outlive the request that started them.
+    webhooks: Arc<Webhooks>,
 }
 
 impl fmt::Debug for Sandbox {
@@ -90,20 +118,25 @@ impl Sandbox {
     /// or subscriptions yet.
     pub fn new(mut config: SandboxConfig) -> Self {
         config.public_url = config.public_url.trim_end_matches('/').to_owned();
+        let webhooks = Webhooks::new(config.webhook_url.as_deref(), &config.app_secret);
         Self {
             config,
             state: Mutex::new(State::default()),
+            webhooks: Arc::new(webhooks),
         }
     }
 
-    /// Answers one request. The path starts with `/graph/` (Graph API) or `/www/`
-    /// (consent dialog); anything else is a plain 404.
+    /// Answers one request. The path starts with `/graph/` (Graph API), `/www/`
+    /// (consent dialog) or `/control/` (sandbox controls); anything else is a
+    /// plain 404.
     pub async fn handle(&self, req: Request<Bytes>) -> Response<Bytes> {
         let path = req.uri().path();
         if path.starts_with("/graph/") {
             self.graph(&req).await
         } else if path.starts_with("/www/") {
             self.dialog(&req)
+        } else if path.starts_with("/control/") {
+            self.control(&req).await
         } else {
             Response::builder()
                 .status(StatusCode::NOT_FOUND)
@@ -132,6 +165,22 @@ impl Sandbox {
     /// `fault`. Faults queue up: a second call adds after the first's.
     pub fn inject_faults(&self, fault: Fault, count: usize) {
         self.lock().faults.extend(std::iter::repeat_n(fault, count));
+    }
+
+    /// Every text message the Graph API accepted, oldest first.
+    pub fn sent_messages(&self) -> Vec<SentMessage> {
+        self.lock().sent.iter().map(|sent| sent.message.clone()).collect()
+    }
+
+    /// How many webhooks the service answered with a 2xx status.
+    pub fn webhooks_delivered(&self) -> usize {
+        self.webhooks.delivered()
+    }
+
+    /// The exact bytes of every webhook posted (whatever the answer), oldest
+    /// first, so they can be replayed as Meta's redeliveries.
+    pub fn webhook_bodies(&self) -> Vec<Bytes> {
+        self.webhooks.bodies()
     }
 
     /// Whether the app is currently subscribed to the WABA's webhooks.

@@ -1,5 +1,5 @@
 //! What the sandbox remembers between requests: authorization codes, user
-//! tokens, webhook subscriptions, and the bookkeeping tests inspect.
+//! tokens, webhook subscriptions, messages sent, and the bookkeeping tests inspect.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -8,7 +8,8 @@ use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use super::Fault;
+use super::seed::Phone;
+use super::{Fault, SentMessage};
 
 /// Meta's authorization codes are valid for ten minutes.
 pub(super) const CODE_LIFETIME: Duration = Duration::from_secs(10 * 60);
@@ -75,6 +76,18 @@ impl UserToken {
     }
 }
 
+/// A message the Graph API accepted, with what its status webhooks repeat.
+#[derive(Debug, Clone)]
+pub(super) struct Outbound {
+    pub message: SentMessage,
+    /// The sending phone; status webhooks name it and are addressed to its WABA.
+    pub phone: &'static Phone,
+    /// Unix seconds.
+    pub sent_at: u64,
+    /// Every status of one message reports the same conversation, as on Meta.
+    pub conversation_id: String,
+}
+
 #[derive(Debug, Default)]
 pub(super) struct State {
     pub codes: HashMap<String, AuthCode>,
@@ -86,6 +99,8 @@ pub(super) struct State {
     pub faults: VecDeque<Fault>,
     /// WABA ids the app is subscribed to.
     pub subscribed: HashSet<String>,
+    /// Messages accepted by `POST /{phone-number-id}/messages`, oldest first.
+    pub sent: Vec<Outbound>,
 }
 
 impl State {
@@ -121,6 +136,11 @@ impl State {
         );
         self.issued.push(token.clone());
         (token, lifetime)
+    }
+
+    /// The message a `wamid` names, if the Graph API sent it.
+    pub fn outbound(&self, message_id: &str) -> Option<&Outbound> {
+        self.sent.iter().find(|sent| sent.message.message_id == message_id)
     }
 
     /// A live (known, unexpired) user token.
@@ -180,4 +200,26 @@ fn new_token() -> String {
 /// Meta's `fbtrace_id` / `x-fb-trace-id`: an opaque id to quote to support.
 pub(super) fn new_trace_id() -> String {
     random_alphanumeric(20)
+}
+
+/// A WhatsApp message id: "wamid." and 192 random bits, URL-safe. Meta's ids are
+/// base64 of an opaque structure; clients must treat them as opaque strings.
+pub(super) fn new_message_id() -> String {
+    format!("wamid.{}", URL_SAFE_NO_PAD.encode(random_bytes::<24>()))
+}
+
+/// A conversation id: 32 lowercase hex digits, like Meta's.
+pub(super) fn new_conversation_id() -> String {
+    hex(&random_bytes::<16>())
+}
+
+/// Lowercase hex, as Meta writes signatures and ids.
+pub(super) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+    }
+    out
 }

@@ -59,10 +59,7 @@ pub struct TempDir(pub PathBuf);
 
 impl TempDir {
     pub fn new() -> Self {
-        let name = format!(
-            "waba-connect-e2e-{}",
-            shared::crypto::hex(&shared::crypto::random_bytes::<6>())
-        );
+        let name = format!("waba-connect-e2e-{}", shared::crypto::hex(&shared::crypto::random_bytes::<6>()));
         let path = std::env::temp_dir().join(name);
         std::fs::create_dir_all(&path).unwrap();
         Self(path)
@@ -125,17 +122,8 @@ impl Harness {
         let stack = waba_connect::start(|name| values.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
             .await
             .expect("the local stack starts");
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        Self {
-            stack,
-            table,
-            http,
-            data_dir,
-            seen: Mutex::new(Vec::new()),
-        }
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Self { stack, table, http, data_dir, seen: Mutex::new(Vec::new()) }
     }
 
     pub fn sandbox(&self) -> &waba_connect::sandbox::Sandbox {
@@ -151,16 +139,12 @@ impl Harness {
     }
 
     pub fn user_with_org_claim(&self, sub: &str, org: &str) -> String {
-        self.stack
-            .token_for(sub, serde_json::Map::from_iter([("org_id".to_owned(), json!(org))]))
+        self.stack.token_for(sub, serde_json::Map::from_iter([("org_id".to_owned(), json!(org))]))
     }
 
     fn remember(&self, response: &reqwest::Response, body: &str) {
         let headers: Vec<String> = response.headers().iter().map(|(k, v)| format!("{k}: {v:?}")).collect();
-        self.seen
-            .lock()
-            .unwrap()
-            .push(format!("{}\n{body}", headers.join("\n")));
+        self.seen.lock().unwrap().push(format!("{}\n{body}", headers.join("\n")));
     }
 
     /// Sends a request as a frontend does and returns the status and JSON body.
@@ -205,10 +189,7 @@ impl Harness {
 
     pub async fn text_of(&self, response: reqwest::Response) -> (StatusCode, Option<String>, String) {
         let status = response.status();
-        let location = response
-            .headers()
-            .get("location")
-            .map(|v| v.to_str().unwrap().to_owned());
+        let location = response.headers().get("location").map(|v| v.to_str().unwrap().to_owned());
         let headers = format!("{:?}", response.headers());
         let body = response.text().await.unwrap();
         self.seen.lock().unwrap().push(format!("{headers}\n{body}"));
@@ -225,14 +206,9 @@ impl Harness {
 
     /// init-oauth: returns (state, authUrl).
     pub async fn init(&self, token: &str, org: &str) -> (String, String) {
-        let (status, body) = self
-            .get(&format!("/api/v1/organizations/{org}/whatsapp/init-oauth"), token)
-            .await;
+        let (status, body) = self.get(&format!("/api/v1/organizations/{org}/whatsapp/init-oauth"), token).await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        (
-            body["state"].as_str().unwrap().to_owned(),
-            body["authUrl"].as_str().unwrap().to_owned(),
-        )
+        (body["state"].as_str().unwrap().to_owned(), body["authUrl"].as_str().unwrap().to_owned())
     }
 
     /// The person at Meta's dialog: opens it, ticks `wabas`, and answers. Returns where Meta
@@ -241,12 +217,7 @@ impl Harness {
         let dialog = self.http.get(auth_url).send().await.unwrap();
         assert_eq!(dialog.status(), StatusCode::OK, "the dialog opens");
         let url = url::Url::parse(auth_url).unwrap();
-        let param = |name: &str| {
-            url.query_pairs()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.into_owned())
-                .unwrap()
-        };
+        let param = |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned()).unwrap();
         let mut form = vec![
             ("client_id".to_owned(), param("client_id")),
             ("redirect_uri".to_owned(), param("redirect_uri")),
@@ -255,10 +226,7 @@ impl Harness {
             ("granular".to_owned(), if granular { "on" } else { "off" }.to_owned()),
         ];
         form.extend(wabas.iter().map(|w| ("waba".to_owned(), (*w).to_owned())));
-        let confirm = format!(
-            "{}/meta-sandbox/www/{}/dialog/oauth/confirm",
-            self.stack.base_url, "v24.0"
-        );
+        let confirm = format!("{}/meta-sandbox/www/{}/dialog/oauth/confirm", self.stack.base_url, "v24.0");
         let answer = self.http.post(confirm).form(&form).send().await.unwrap();
         assert_eq!(answer.status(), StatusCode::FOUND, "Meta redirects back");
         answer.headers()["location"].to_str().unwrap().to_owned()
@@ -290,9 +258,7 @@ impl Harness {
     }
 
     pub async fn status(&self, token: &str, org: &str) -> Value {
-        let (status, body) = self
-            .get(&format!("/api/v1/organizations/{org}/whatsapp/status"), token)
-            .await;
+        let (status, body) = self.get(&format!("/api/v1/organizations/{org}/whatsapp/status"), token).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body
     }
@@ -302,22 +268,14 @@ impl Harness {
     /// attribute of any item of the table.
     pub async fn assert_no_token_leaked(&self) {
         let tokens = self.sandbox().issued_tokens();
-        assert!(
-            !tokens.is_empty(),
-            "the sandbox issued tokens, so the check means something"
-        );
+        assert!(!tokens.is_empty(), "the sandbox issued tokens, so the check means something");
         let seen = self.seen.lock().unwrap().join("\n");
         let logs = logs();
         let mut stored = Vec::new();
         collect_files(&self.data_dir.0, &mut stored);
         if let Some((endpoint, table)) = &self.table {
             let config = shared::aws::emulator(endpoint).await;
-            let items = aws_sdk_dynamodb::Client::new(&config)
-                .scan()
-                .table_name(table)
-                .send()
-                .await
-                .unwrap();
+            let items = aws_sdk_dynamodb::Client::new(&config).scan().table_name(table).send().await.unwrap();
             assert!(!items.items().is_empty(), "the table holds the flow's records");
             for item in items.items() {
                 for value in item.values() {
@@ -334,14 +292,8 @@ impl Harness {
             assert!(!logs.contains(token.as_str()), "a log line carried a token");
             let encoded = shared::crypto::base64url(token.as_bytes());
             for bytes in &stored {
-                assert!(
-                    !contains(bytes, token.as_bytes()),
-                    "a stored byte sequence is a clear token"
-                );
-                assert!(
-                    !contains(bytes, encoded.as_bytes()),
-                    "a stored byte sequence is an encoded token"
-                );
+                assert!(!contains(bytes, token.as_bytes()), "a stored byte sequence is a clear token");
+                assert!(!contains(bytes, encoded.as_bytes()), "a stored byte sequence is an encoded token");
             }
         }
     }

@@ -46,14 +46,8 @@ async fn authorize(app: &App, request: &Request) -> Result<String, ApiError> {
         .with_action("Start the connection again and approve access to your WhatsApp Business Account."));
     }
     let token: StateToken = request.query("state").map_err(|_| ApiError::invalid_state())?;
-    let code = request
-        .query_value("code")
-        .ok_or_else(|| ApiError::validation("query parameter `code` is required"))?;
-    let state = app
-        .records
-        .state(&token.key())
-        .await?
-        .ok_or_else(ApiError::invalid_state)?;
+    let code = request.query_value("code").ok_or_else(|| ApiError::validation("query parameter `code` is required"))?;
+    let state = app.records.state(&token.key()).await?.ok_or_else(ApiError::invalid_state)?;
     let state = onboarding::usable(state, app.now())?;
     onboarding::authorize(app, state, code).await?;
     Ok(token.as_str().to_owned())

@@ -21,24 +21,14 @@ pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
         }
         _ => app.caller_organization(&caller).await?,
     };
-    let active: Vec<PhoneNumber> = app
-        .records
-        .phones(&organization.id)
-        .await?
-        .into_iter()
-        .filter(PhoneNumber::is_active)
-        .collect();
+    let active: Vec<PhoneNumber> =
+        app.records.phones(&organization.id).await?.into_iter().filter(PhoneNumber::is_active).collect();
     if active.is_empty() && organization.waba_id.is_none() {
-        return Ok(Response::ok(
-            &json!({ "success": true, "message": "WhatsApp was not connected." }),
-        ));
+        return Ok(Response::ok(&json!({ "success": true, "message": "WhatsApp was not connected." })));
     }
 
     // Open a token before the ciphertexts are erased: the unsubscribe call needs one.
-    let unsubscribe = match (
-        organization.waba_id.clone(),
-        active.first().and_then(PhoneNumber::token),
-    ) {
+    let unsubscribe = match (organization.waba_id.clone(), active.first().and_then(PhoneNumber::token)) {
         (Some(waba), Some(sealed)) => {
             let context = TokenContext::new(&organization.id, Purpose::PhoneToken);
             app.cipher.open(sealed, context).await.ok().map(|token| (waba, token))
@@ -52,9 +42,7 @@ pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
     if let Some((waba, token)) = unsubscribe {
         unsubscribe_unless_shared(app, &organization, &waba, &token).await;
     }
-    Ok(Response::ok(
-        &json!({ "success": true, "message": "WhatsApp disconnected." }),
-    ))
+    Ok(Response::ok(&json!({ "success": true, "message": "WhatsApp disconnected." })))
 }
 
 /// Seed 002 lets several organizations connect one WABA; the app's subscription is shared
@@ -81,13 +69,7 @@ async fn still_connected_elsewhere(app: &App, organization: &Organization, waba:
         if other.id == organization.id {
             continue;
         }
-        if app
-            .records
-            .phones(&other.id)
-            .await?
-            .iter()
-            .any(|p| p.is_active() && &p.waba_id == waba)
-        {
+        if app.records.phones(&other.id).await?.iter().any(|p| p.is_active() && &p.waba_id == waba) {
             return Ok(true);
         }
     }

@@ -39,12 +39,9 @@ pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
 /// Business) instead of `scope` when one is configured.
 fn dialog_url(app: &App, state: &StateToken, redirect_uri: &str) -> String {
     let meta = &app.config.meta;
-    let mut url = url::Url::parse(&format!(
-        "{}/{}/dialog/oauth",
-        meta.dialog_url.trim_end_matches('/'),
-        meta.graph_version
-    ))
-    .expect("META_DIALOG_URL was validated at start-up");
+    let mut url =
+        url::Url::parse(&format!("{}/{}/dialog/oauth", meta.dialog_url.trim_end_matches('/'), meta.graph_version))
+            .expect("META_DIALOG_URL was validated at start-up");
     {
         let mut query = url.query_pairs_mut();
         query

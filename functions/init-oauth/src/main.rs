@@ -5,5 +5,5 @@
 async fn main() -> Result<(), shared::BoxError> {
     shared::telemetry::init_lambda();
     let app = shared::App::from_env().await?.leak();
-    shared::lambda::serve(|request| init_oauth::handle(app, request)).await
+    shared::lambda::serve(shared::routes::Function::InitOauth, |request| init_oauth::handle(app, request)).await
 }

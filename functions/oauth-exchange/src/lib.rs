@@ -30,9 +30,7 @@ pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
     if let Some(claimed) = caller.claims.get(&app.config.org_claim)
         && claimed.parse::<OrganizationId>().ok().as_ref() != Some(&state.organization_id)
     {
-        return Err(ApiError::forbidden(
-            "This OAuth state was issued for another organization.",
-        ));
+        return Err(ApiError::forbidden("This OAuth state was issued for another organization."));
     }
     let organization = app.owned_organization(&caller, &state.organization_id).await?;
 
@@ -40,10 +38,7 @@ pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
     let authorization = onboarding::authorization(&state)?;
     let waba = match &body.waba_id {
         Some(requested) => onboarding::granted(authorization, requested)?,
-        None => authorization
-            .granted_wabas
-            .first()
-            .ok_or_else(ApiError::no_waba_found)?,
+        None => authorization.granted_wabas.first().ok_or_else(ApiError::no_waba_found)?,
     };
     let access_token = onboarding::open_state_token(app, &state, authorization).await?;
     let phones = app.meta.phone_numbers(&access_token, waba).await?;

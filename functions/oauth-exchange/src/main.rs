@@ -5,5 +5,5 @@
 async fn main() -> Result<(), shared::BoxError> {
     shared::telemetry::init_lambda();
     let app = shared::App::from_env().await?.leak();
-    shared::lambda::serve(|request| oauth_exchange::handle(app, request)).await
+    shared::lambda::serve(shared::routes::Function::OauthExchange, |request| oauth_exchange::handle(app, request)).await
 }

@@ -33,19 +33,12 @@ pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
         Action::CreateOrganization => create(app, &caller, &request).await,
         Action::GetOrganization => {
             let organization = owned(app, &caller, &request).await?;
-            present(app, &organization)
-                .await
-                .map(|data| Response::ok(&json!({ "success": true, "data": data })))
+            present(app, &organization).await.map(|data| Response::ok(&json!({ "success": true, "data": data })))
         }
         Action::UpdateOrganization => {
             let changes: Changes = request.json()?;
             let patch = OrganizationPatch {
-                name: changes
-                    .name
-                    .as_deref()
-                    .map(OrganizationName::parse)
-                    .transpose()
-                    .map_err(ApiError::validation)?,
+                name: changes.name.as_deref().map(OrganizationName::parse).transpose().map_err(ApiError::validation)?,
                 description: text("description", changes.description, 2000)?,
                 industry: text("industry", changes.industry, 100)?,
                 website: changes.website.map(|w| website(&w)).transpose()?,
@@ -59,10 +52,7 @@ pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
                 app,
                 &caller,
                 &request,
-                OrganizationPatch {
-                    settings: Some(settings),
-                    ..OrganizationPatch::default()
-                },
+                OrganizationPatch { settings: Some(settings), ..OrganizationPatch::default() },
             )
             .await
         }
@@ -72,10 +62,7 @@ pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
                 app,
                 &caller,
                 &request,
-                OrganizationPatch {
-                    agent_settings: Some(settings),
-                    ..OrganizationPatch::default()
-                },
+                OrganizationPatch { agent_settings: Some(settings), ..OrganizationPatch::default() },
             )
             .await
         }
@@ -120,10 +107,7 @@ async fn present(app: &App, organization: &Organization) -> Result<Value, ApiErr
 
 /// `Some(None)` clears the field (an empty string), `None` leaves it as it is.
 fn text(field: &str, value: Option<String>, max: usize) -> Result<Option<Option<String>>, ApiError> {
-    value
-        .map(|v| optional_text(field, Some(&v), max))
-        .transpose()
-        .map_err(ApiError::validation)
+    value.map(|v| optional_text(field, Some(&v), max)).transpose().map_err(ApiError::validation)
 }
 
 fn website(raw: &str) -> Result<Option<String>, ApiError> {

@@ -5,5 +5,5 @@
 async fn main() -> Result<(), shared::BoxError> {
     shared::telemetry::init_lambda();
     let app = shared::App::from_env().await?.leak();
-    shared::lambda::serve(|request| organizations::handle(app, request)).await
+    shared::lambda::serve(shared::routes::Function::Organizations, |request| organizations::handle(app, request)).await
 }

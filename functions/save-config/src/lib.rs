@@ -28,9 +28,7 @@ pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
     let organization = app.owned_organization(&caller, &organization_id).await?;
     let state = onboarding::caller_state(app, &caller.user, &token).await?;
     if state.organization_id != organization.id {
-        return Err(ApiError::forbidden(
-            "This OAuth state was issued for another organization.",
-        ));
+        return Err(ApiError::forbidden("This OAuth state was issued for another organization."));
     }
     let authorization = onboarding::authorization(&state)?;
     let waba = onboarding::granted(authorization, &body.waba_id)?;
@@ -40,22 +38,12 @@ pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
     if phones.is_empty() {
         return Err(ApiError::no_phone_numbers());
     }
-    let chosen = phones
-        .into_iter()
-        .find(|p| p.id == body.phone_number_id.as_str())
-        .ok_or_else(|| {
-            ApiError::validation("This phone number does not belong to the selected WhatsApp Business Account.")
-        })?;
+    let chosen = phones.into_iter().find(|p| p.id == body.phone_number_id.as_str()).ok_or_else(|| {
+        ApiError::validation("This phone number does not belong to the selected WhatsApp Business Account.")
+    })?;
 
-    let saved = onboarding::connect(
-        app,
-        &organization,
-        &state,
-        &access_token,
-        waba,
-        std::slice::from_ref(&chosen),
-    )
-    .await?;
+    let saved =
+        onboarding::connect(app, &organization, &state, &access_token, waba, std::slice::from_ref(&chosen)).await?;
     let phone = &saved[0];
     Ok(Response::ok(&json!({
         "success": true,

@@ -16,10 +16,7 @@ pub struct KmsCipher {
 
 impl KmsCipher {
     pub fn new(client: Client, key_id: impl Into<String>) -> Self {
-        Self {
-            client,
-            key_id: key_id.into(),
-        }
+        Self { client, key_id: key_id.into() }
     }
 
     /// Makes sure `alias` names a key, creating a symmetric key and the alias when missing
@@ -36,10 +33,7 @@ impl KmsCipher {
             .send()
             .await
             .map_err(|e| CipherError::Unavailable(DisplayErrorContext(&e).to_string()))?;
-        let key_id = created
-            .key_metadata()
-            .map(|m| m.key_id().to_owned())
-            .unwrap_or_default();
+        let key_id = created.key_metadata().map(|m| m.key_id().to_owned()).unwrap_or_default();
         client
             .create_alias()
             .alias_name(alias)
@@ -54,30 +48,18 @@ impl KmsCipher {
 #[async_trait]
 impl Cipher for KmsCipher {
     async fn seal(&self, token: &AccessToken, context: TokenContext<'_>) -> Result<Ciphertext, CipherError> {
-        let mut request = self
-            .client
-            .encrypt()
-            .key_id(&self.key_id)
-            .plaintext(Blob::new(token.expose().as_bytes()));
+        let mut request = self.client.encrypt().key_id(&self.key_id).plaintext(Blob::new(token.expose().as_bytes()));
         for (name, value) in context.pairs() {
             request = request.encryption_context(name, value);
         }
-        let output = request
-            .send()
-            .await
-            .map_err(|e| CipherError::Unavailable(DisplayErrorContext(&e).to_string()))?;
-        let blob = output
-            .ciphertext_blob()
-            .ok_or_else(|| CipherError::Unavailable("KMS returned no ciphertext".into()))?;
+        let output = request.send().await.map_err(|e| CipherError::Unavailable(DisplayErrorContext(&e).to_string()))?;
+        let blob =
+            output.ciphertext_blob().ok_or_else(|| CipherError::Unavailable("KMS returned no ciphertext".into()))?;
         Ok(Ciphertext::from_bytes(blob.as_ref().to_vec()))
     }
 
     async fn open(&self, ciphertext: &Ciphertext, context: TokenContext<'_>) -> Result<AccessToken, CipherError> {
-        let mut request = self
-            .client
-            .decrypt()
-            .key_id(&self.key_id)
-            .ciphertext_blob(Blob::new(ciphertext.as_bytes()));
+        let mut request = self.client.decrypt().key_id(&self.key_id).ciphertext_blob(Blob::new(ciphertext.as_bytes()));
         for (name, value) in context.pairs() {
             request = request.encryption_context(name, value);
         }

@@ -17,9 +17,7 @@ pub struct LocalCipher {
 
 impl LocalCipher {
     pub fn from_key(key: [u8; 32]) -> Self {
-        Self {
-            key: LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &key).expect("a 32-byte AES-256 key")),
-        }
+        Self { key: LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &key).expect("a 32-byte AES-256 key")) }
     }
 
     /// Loads the key at `path`, creating it (mode 0600) from the CSPRNG on first use.
@@ -43,11 +41,7 @@ impl LocalCipher {
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
     file.write_all(bytes)
 }
 
@@ -57,12 +51,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 fn aad(context: TokenContext<'_>) -> Vec<u8> {
-    context
-        .pairs()
-        .iter()
-        .map(|(k, v)| format!("{k}={v}\n"))
-        .collect::<String>()
-        .into_bytes()
+    context.pairs().iter().map(|(k, v)| format!("{k}={v}\n")).collect::<String>().into_bytes()
 }
 
 #[async_trait]
@@ -71,11 +60,7 @@ impl Cipher for LocalCipher {
         let nonce = crypto::random_bytes::<NONCE_LEN>();
         let mut sealed = token.expose().as_bytes().to_vec();
         self.key
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(aad(context)),
-                &mut sealed,
-            )
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad(context)), &mut sealed)
             .map_err(|_| CipherError::Unavailable("AES-GCM seal failed".into()))?;
         let mut out = Vec::with_capacity(FORMAT.len() + NONCE_LEN + sealed.len());
         out.extend_from_slice(FORMAT);
@@ -93,10 +78,8 @@ impl Cipher for LocalCipher {
         let (nonce, sealed) = body.split_at(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| CipherError::Refused)?;
         let mut buffer = sealed.to_vec();
-        let plain = self
-            .key
-            .open_in_place(nonce, Aad::from(aad(context)), &mut buffer)
-            .map_err(|_| CipherError::Refused)?;
+        let plain =
+            self.key.open_in_place(nonce, Aad::from(aad(context)), &mut buffer).map_err(|_| CipherError::Refused)?;
         let text = String::from_utf8(plain.to_vec()).map_err(|_| CipherError::Refused)?;
         buffer.fill(0);
         Ok(AccessToken::new(text))

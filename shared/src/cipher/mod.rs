@@ -40,10 +40,7 @@ impl<'a> TokenContext<'a> {
 
     /// The context as KMS encryption-context pairs (also the AAD of the local cipher).
     pub fn pairs(&self) -> [(&'static str, &str); 2] {
-        [
-            ("organizationId", self.organization.as_str()),
-            ("purpose", self.purpose.as_str()),
-        ]
+        [("organizationId", self.organization.as_str()), ("purpose", self.purpose.as_str())]
     }
 }
 

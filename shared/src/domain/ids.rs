@@ -91,10 +91,7 @@ identifier!(
 
 impl OrganizationId {
     pub fn generate() -> Self {
-        Self(format!(
-            "org_{}",
-            crate::crypto::hex(&crate::crypto::random_bytes::<10>())
-        ))
+        Self(format!("org_{}", crate::crypto::hex(&crate::crypto::random_bytes::<10>())))
     }
 }
 

@@ -2,12 +2,14 @@
 //! construction: handlers never re-check an id's format or a token's secrecy.
 
 mod ids;
+mod message;
 mod organization;
 mod phone;
 mod secret;
 mod state;
 
 pub use ids::{OrganizationId, PhoneNumberId, UserId, WabaId};
+pub use message::{Direction, EventKind, MessageEvent};
 pub use organization::{
     JsonObject, Organization, OrganizationName, OrganizationPatch, OrganizationSummary, optional_text,
 };

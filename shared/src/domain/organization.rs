@@ -49,9 +49,7 @@ impl JsonObject {
         };
         let size = serde_json::to_vec(&map).map(|v| v.len()).unwrap_or(usize::MAX);
         if size > MAX_SETTINGS_BYTES {
-            return Err(format!(
-                "the JSON object is {size} bytes; the limit is {MAX_SETTINGS_BYTES}"
-            ));
+            return Err(format!("the JSON object is {size} bytes; the limit is {MAX_SETTINGS_BYTES}"));
         }
         Ok(Self(map))
     }
@@ -194,10 +192,7 @@ mod tests {
     #[test]
     fn optional_text_treats_blank_as_absent() {
         assert_eq!(optional_text("industry", Some("  "), 10).unwrap(), None);
-        assert_eq!(
-            optional_text("industry", Some(" retail "), 10).unwrap().as_deref(),
-            Some("retail")
-        );
+        assert_eq!(optional_text("industry", Some(" retail "), 10).unwrap().as_deref(), Some("retail"));
         assert!(optional_text("industry", Some("x".repeat(11).as_str()), 10).is_err());
     }
 }

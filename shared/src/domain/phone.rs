@@ -20,6 +20,10 @@ pub struct PhoneNumber {
     pub display_phone: String,
     pub verified_name: Option<String>,
     pub quality_rating: Option<String>,
+    /// The last `phone_number_quality_update` event (`FLAGGED`, `UNFLAGGED`, `UPGRADE`, …).
+    pub quality_event: Option<String>,
+    /// The messaging limit tier Meta last reported (`TIER_1K`, …).
+    pub messaging_limit: Option<String>,
     pub token_expires_at: Option<Timestamp>,
     pub verified_at: Timestamp,
     pub created_at: Timestamp,
@@ -47,6 +51,8 @@ impl PhoneNumber {
             verified_name: self.verified_name.as_deref(),
             is_active: self.is_active(),
             quality_rating: self.quality_rating.as_deref(),
+            quality_event: self.quality_event.as_deref(),
+            messaging_limit: self.messaging_limit.as_deref(),
             token_expires_at: self.token_expires_at.map(Timestamp::to_rfc3339),
             verified_at: self.verified_at.to_rfc3339(),
             created_at: self.created_at.to_rfc3339(),
@@ -65,6 +71,8 @@ pub struct PhoneView<'a> {
     pub verified_name: Option<&'a str>,
     pub is_active: bool,
     pub quality_rating: Option<&'a str>,
+    pub quality_event: Option<&'a str>,
+    pub messaging_limit: Option<&'a str>,
     /// When Meta's token ends; reconnect before then.
     pub token_expires_at: Option<String>,
     pub verified_at: String,

@@ -18,9 +18,8 @@ use std::time::Duration;
 use types::{GraphErrorEnvelope, ListPage, TokenResponse};
 
 /// Graph codes that mean "try again later" rather than "you did something wrong".
-const TRANSIENT_CODES: &[i64] = &[
-    1, 2, 4, 17, 32, 341, 613, 80001, 80002, 80003, 80004, 80005, 80006, 80007, 80008, 80009, 130429,
-];
+const TRANSIENT_CODES: &[i64] =
+    &[1, 2, 4, 17, 32, 341, 613, 80001, 80002, 80003, 80004, 80005, 80006, 80007, 80008, 80009, 130429];
 /// A list edge longer than this many pages is a loop, not data.
 const MAX_PAGES: usize = 100;
 
@@ -80,10 +79,7 @@ impl MetaClient {
     }
 
     fn appsecret_proof(&self, token: &AccessToken) -> String {
-        crypto::hex(&crypto::hmac_sha256(
-            self.settings.app_secret.expose().as_bytes(),
-            token.expose().as_bytes(),
-        ))
+        crypto::hex(&crypto::hmac_sha256(self.settings.app_secret.expose().as_bytes(), token.expose().as_bytes()))
     }
 
     /// Sends one Graph request with bounded retries and parses the answer as `T`.
@@ -166,15 +162,11 @@ impl MetaClient {
             reason: e.without_url().to_string(),
         })?;
         let status = response.status();
-        let trace_header = response
-            .headers()
-            .get("x-fb-trace-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let bytes = response.bytes().await.map_err(|e| Attempt::Unanswered {
-            sent: true,
-            reason: e.without_url().to_string(),
-        })?;
+        let trace_header = response.headers().get("x-fb-trace-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| Attempt::Unanswered { sent: true, reason: e.without_url().to_string() })?;
         if status.is_success() {
             return serde_json::from_slice(&bytes)
                 .map_err(|e| Attempt::Malformed(format!("unexpected Graph response: {e}")));
@@ -183,9 +175,7 @@ impl MetaClient {
             Ok(envelope) => envelope.error.into_graph_error(status.as_u16()),
             Err(_) if status.is_server_error() => GraphError::server(status.as_u16()),
             Err(_) => {
-                return Err(Attempt::Malformed(format!(
-                    "HTTP {status} without a Graph error object"
-                )));
+                return Err(Attempt::Malformed(format!("HTTP {status} without a Graph error object")));
             }
         };
         if error.fbtrace_id.is_none() {
@@ -212,8 +202,7 @@ impl MetaClient {
         query: &[(&str, &str)],
         app_token: &AccessToken,
     ) -> Result<T, MetaError> {
-        self.call(method, path, query, Body::None, Auth::App(app_token), Retry::Safe)
-            .await
+        self.call(method, path, query, Body::None, Auth::App(app_token), Retry::Safe).await
     }
 
     /// Follows a list edge across every page using its `after` cursor.
@@ -230,29 +219,15 @@ impl MetaClient {
             if let Some(cursor) = after.as_deref() {
                 params.push(("after", cursor));
             }
-            let page: ListPage<T> = self
-                .call(
-                    reqwest::Method::GET,
-                    path,
-                    &params,
-                    Body::None,
-                    Auth::User(token),
-                    Retry::Safe,
-                )
-                .await?;
+            let page: ListPage<T> =
+                self.call(reqwest::Method::GET, path, &params, Body::None, Auth::User(token), Retry::Safe).await?;
             items.extend(page.data);
-            match page
-                .paging
-                .and_then(|p| p.next.is_some().then_some(p.cursors).flatten())
-                .and_then(|c| c.after)
-            {
+            match page.paging.and_then(|p| p.next.is_some().then_some(p.cursors).flatten()).and_then(|c| c.after) {
                 Some(cursor) => after = Some(cursor),
                 None => return Ok(items),
             }
         }
-        Err(MetaError::Malformed(format!(
-            "{path} did not end after {MAX_PAGES} pages"
-        )))
+        Err(MetaError::Malformed(format!("{path} did not end after {MAX_PAGES} pages")))
     }
 
     /// Step 2a: the authorization code for a short-lived user token. `redirect_uri` must be
@@ -304,18 +279,9 @@ impl MetaClient {
     pub async fn debug_token(&self, token: &AccessToken) -> Result<TokenInfo, MetaError> {
         // Graph takes `input_token` only as a parameter; the URL never reaches a log line
         // (errors are stripped of it) and the app token rides in the Authorization header.
-        let app_token = AccessToken::new(format!(
-            "{}|{}",
-            self.settings.app_id,
-            self.settings.app_secret.expose()
-        ));
+        let app_token = AccessToken::new(format!("{}|{}", self.settings.app_id, self.settings.app_secret.expose()));
         let response: Value = self
-            .call_as_app(
-                reqwest::Method::GET,
-                "debug_token",
-                &[("input_token", token.expose())],
-                &app_token,
-            )
+            .call_as_app(reqwest::Method::GET, "debug_token", &[("input_token", token.expose())], &app_token)
             .await?;
         TokenInfo::parse(&response)
     }
@@ -327,9 +293,8 @@ impl MetaClient {
         let mut wabas = Vec::new();
         for business in businesses {
             for edge in ["owned_whatsapp_business_accounts", "client_whatsapp_business_accounts"] {
-                let found: Vec<types::IdOnly> = self
-                    .list(&format!("{}/{edge}", business.id), &[("fields", "id")], token)
-                    .await?;
+                let found: Vec<types::IdOnly> =
+                    self.list(&format!("{}/{edge}", business.id), &[("fields", "id")], token).await?;
                 for waba in found {
                     let id: WabaId = waba.id.parse().map_err(MetaError::Malformed)?;
                     if !wabas.contains(&id) {
@@ -457,12 +422,7 @@ impl TokenInfo {
                 if name != "whatsapp_business_management" && name != "whatsapp_business_messaging" {
                     continue;
                 }
-                for id in scope["target_ids"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                {
+                for id in scope["target_ids"].as_array().into_iter().flatten().filter_map(Value::as_str) {
                     if let Ok(id) = id.parse::<WabaId>()
                         && !ids.contains(&id)
                     {
@@ -477,10 +437,6 @@ impl TokenInfo {
             .as_array()
             .map(|s| s.iter().filter_map(Value::as_str).map(str::to_owned).collect())
             .unwrap_or_default();
-        Ok(TokenInfo {
-            granted_wabas: granted_wabas.filter(|ids| !ids.is_empty()),
-            expires_at,
-            scopes,
-        })
+        Ok(TokenInfo { granted_wabas: granted_wabas.filter(|ids| !ids.is_empty()), expires_at, scopes })
     }
 }

@@ -121,10 +121,7 @@ pub(super) struct TokenResponse {
 
 impl TokenResponse {
     pub(super) fn into_grant(self) -> TokenGrant {
-        TokenGrant {
-            token: AccessToken::new(self.access_token),
-            expires_in: self.expires_in,
-        }
+        TokenGrant { token: AccessToken::new(self.access_token), expires_in: self.expires_in }
     }
 }
 

@@ -13,6 +13,9 @@ use aws_sdk_dynamodb::types::{
 };
 use std::collections::HashMap;
 
+/// How many conditional puts one webhook delivery keeps in flight.
+const PARALLEL_PUTS: usize = 32;
+
 #[derive(Clone)]
 pub struct DynamoStore {
     client: Client,
@@ -21,10 +24,7 @@ pub struct DynamoStore {
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self {
-            client,
-            table: table.into(),
-        }
+        Self { client, table: table.into() }
     }
 
     /// Creates the table with the schema of `template.yaml` when it does not exist yet (the
@@ -33,9 +33,7 @@ impl DynamoStore {
         let exists = self.client.describe_table().table_name(&self.table).send().await;
         match exists {
             Ok(_) => return Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_not_found_exception()) => {}
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {}
             Err(e) => return Err(backend(e)),
         }
         let string_attribute = |name: &str| {
@@ -46,11 +44,7 @@ impl DynamoStore {
                 .expect("name and type are set")
         };
         let key = |name: &str, kind: KeyType| {
-            KeySchemaElement::builder()
-                .attribute_name(name)
-                .key_type(kind)
-                .build()
-                .expect("name and type are set")
+            KeySchemaElement::builder().attribute_name(name).key_type(kind).build().expect("name and type are set")
         };
         let gsi = |index: &str, partition: &str| {
             GlobalSecondaryIndex::builder()
@@ -127,11 +121,7 @@ fn from_attribute(value: &AttributeValue) -> Result<Value, StoreError> {
         AttributeValue::Bool(b) => Value::Bool(*b),
         AttributeValue::L(l) => Value::L(
             l.iter()
-                .map(|v| {
-                    v.as_s()
-                        .cloned()
-                        .map_err(|_| StoreError::Invalid("non-string list element".into()))
-                })
+                .map(|v| v.as_s().cloned().map_err(|_| StoreError::Invalid("non-string list element".into())))
                 .collect::<Result<_, _>>()?,
         ),
         other => return Err(StoreError::Invalid(format!("unsupported attribute {other:?}"))),
@@ -194,20 +184,14 @@ impl Expression {
     }
 
     fn join(&mut self, conditions: &[Condition], operator: &str) -> String {
-        conditions
-            .iter()
-            .map(|c| format!("({})", self.condition(c)))
-            .collect::<Vec<_>>()
-            .join(operator)
+        conditions.iter().map(|c| format!("({})", self.condition(c))).collect::<Vec<_>>().join(operator)
     }
 
     fn update(&mut self, set: &[(String, Value)], remove: &[String]) -> String {
         let mut parts = Vec::new();
         if !set.is_empty() {
-            let assignments: Vec<String> = set
-                .iter()
-                .map(|(n, v)| format!("{} = {}", self.name(n), self.value(v)))
-                .collect();
+            let assignments: Vec<String> =
+                set.iter().map(|(n, v)| format!("{} = {}", self.name(n), self.value(v))).collect();
             parts.push(format!("SET {}", assignments.join(", ")));
         }
         if !remove.is_empty() {
@@ -244,12 +228,7 @@ impl DynamoStore {
                     .map(drop)
                     .map_err(single_write_error)
             }
-            WriteOp::Update {
-                key,
-                set,
-                remove,
-                condition,
-            } => {
+            WriteOp::Update { key, set, remove, condition } => {
                 let update = expr.update(&set, &remove);
                 let condition = condition.map(|c| expr.condition(&c));
                 self.client
@@ -299,12 +278,7 @@ impl DynamoStore {
                     .map_err(invalid)?;
                 TransactWriteItem::builder().put(put).build()
             }
-            WriteOp::Update {
-                key,
-                set,
-                remove,
-                condition,
-            } => {
+            WriteOp::Update { key, set, remove, condition } => {
                 let update = expr.update(&set, &remove);
                 let condition = condition.map(|c| expr.condition(&c));
                 let update = Update::builder()
@@ -347,16 +321,8 @@ impl DynamoStore {
     }
 
     async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
-        let items = ops
-            .into_iter()
-            .map(|op| self.transact_item(op))
-            .collect::<Result<Vec<_>, _>>()?;
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await;
+        let items = ops.into_iter().map(|op| self.transact_item(op)).collect::<Result<Vec<_>, _>>()?;
+        let result = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
         let Err(error) = result else { return Ok(()) };
         let Some(service) = error.as_service_error() else {
             return Err(backend(error));
@@ -402,16 +368,11 @@ impl Store for DynamoStore {
             Index::ByOwner(v) => (Some(schema::OWNER_INDEX), schema::OWNER_KEY, v.clone()),
             Index::ByWaba(v) => (Some(schema::WABA_INDEX), schema::WABA_KEY, v.clone()),
         };
-        let mut key_condition = format!(
-            "{} = {}",
-            expr.name(partition_attribute),
-            expr.value(&Value::S(partition_value.clone()))
-        );
+        let mut key_condition =
+            format!("{} = {}", expr.name(partition_attribute), expr.value(&Value::S(partition_value.clone())));
         if let Some(prefix) = &query.sk_prefix {
             if index_name.is_some() {
-                return Err(StoreError::Invalid(
-                    "a sort-key prefix applies to table queries only".into(),
-                ));
+                return Err(StoreError::Invalid("a sort-key prefix applies to table queries only".into()));
             }
             key_condition.push_str(&format!(
                 " AND begins_with({}, {})",
@@ -422,10 +383,7 @@ impl Store for DynamoStore {
         let start = query.after.as_ref().map(|after| {
             let mut start = key_map(after);
             if index_name.is_some() {
-                start.insert(
-                    partition_attribute.to_owned(),
-                    AttributeValue::S(partition_value.clone()),
-                );
+                start.insert(partition_attribute.to_owned(), AttributeValue::S(partition_value.clone()));
             }
             start
         });
@@ -445,21 +403,31 @@ impl Store for DynamoStore {
             .await
             .map_err(backend)?;
         let items = output.items().iter().map(from_item).collect::<Result<Vec<_>, _>>()?;
-        let next = output.last_evaluated_key().and_then(|k| {
-            Some(Key::new(
-                k.get(schema::PK)?.as_s().ok()?,
-                k.get(schema::SK)?.as_s().ok()?,
-            ))
-        });
+        let next = output
+            .last_evaluated_key()
+            .and_then(|k| Some(Key::new(k.get(schema::PK)?.as_s().ok()?, k.get(schema::SK)?.as_s().ok()?)));
         Ok(Page { items, next })
+    }
+
+    /// Conditional PutItems, up to [`PARALLEL_PUTS`] in flight: BatchWriteItem cannot carry
+    /// conditions, and a transaction would fail every event for one duplicate.
+    async fn put_each_if_absent(&self, items: Vec<Item>) -> Result<Vec<bool>, StoreError> {
+        use futures_util::stream::{self, StreamExt, TryStreamExt};
+        stream::iter(items)
+            .map(|item| async move {
+                match self.write_one(WriteOp::Put { item, condition: Some(Condition::NotExists) }).await {
+                    Ok(()) => Ok(true),
+                    Err(StoreError::ConditionFailed { .. }) => Ok(false),
+                    Err(other) => Err(other),
+                }
+            })
+            .buffered(PARALLEL_PUTS)
+            .try_collect()
+            .await
     }
 
     async fn write(&self, mut ops: Vec<WriteOp>) -> Result<(), StoreError> {
         check_batch(&ops)?;
-        if ops.len() == 1 {
-            self.write_one(ops.remove(0)).await
-        } else {
-            self.transact(ops).await
-        }
+        if ops.len() == 1 { self.write_one(ops.remove(0)).await } else { self.transact(ops).await }
     }
 }

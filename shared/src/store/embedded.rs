@@ -103,16 +103,13 @@ fn decode(bytes: &[u8]) -> Result<Item, StoreError> {
 /// The index entries an item contributes: one per sparse GSI attribute it carries.
 fn index_entries(item: &Item) -> Vec<String> {
     let Some(key) = Key::of(item) else { return Vec::new() };
-    [
-        (schema::OWNER_INDEX, schema::OWNER_KEY),
-        (schema::WABA_INDEX, schema::WABA_KEY),
-    ]
-    .into_iter()
-    .filter_map(|(index, attribute)| {
-        let value = item.get(attribute)?.as_s()?;
-        Some(format!("{index}{SEP}{value}{SEP}{}{SEP}{}", key.pk, key.sk))
-    })
-    .collect()
+    [(schema::OWNER_INDEX, schema::OWNER_KEY), (schema::WABA_INDEX, schema::WABA_KEY)]
+        .into_iter()
+        .filter_map(|(index, attribute)| {
+            let value = item.get(attribute)?.as_s()?;
+            Some(format!("{index}{SEP}{value}{SEP}{}{SEP}{}", key.pk, key.sk))
+        })
+        .collect()
 }
 
 fn compare(a: &Value, b: &Value) -> Option<Ordering> {
@@ -184,11 +181,8 @@ fn write_all(db: &Database, ops: Vec<WriteOp>) -> Result<(), StoreError> {
         let mut planned = Vec::with_capacity(ops.len());
         for (position, op) in ops.iter().enumerate() {
             let key = op.key().expect("checked by check_batch");
-            let current = items
-                .get(item_key(&key).as_str())
-                .map_err(unavailable)?
-                .map(|v| decode(v.value()))
-                .transpose()?;
+            let current =
+                items.get(item_key(&key).as_str()).map_err(unavailable)?.map(|v| decode(v.value())).transpose()?;
             if let Some(condition) = condition_of(op)
                 && !holds(condition, current.as_ref())
             {
@@ -207,9 +201,7 @@ fn write_all(db: &Database, ops: Vec<WriteOp>) -> Result<(), StoreError> {
                     for entry in index_entries(&item) {
                         index.insert(entry.as_str(), ()).map_err(unavailable)?;
                     }
-                    items
-                        .insert(item_key(&key).as_str(), encode(&item).as_slice())
-                        .map_err(unavailable)?;
+                    items.insert(item_key(&key).as_str(), encode(&item).as_slice()).map_err(unavailable)?;
                 }
                 None => {
                     items.remove(item_key(&key).as_str()).map_err(unavailable)?;
@@ -222,9 +214,7 @@ fn write_all(db: &Database, ops: Vec<WriteOp>) -> Result<(), StoreError> {
 
 fn run_query(db: &Database, query: &Query) -> Result<Page, StoreError> {
     if query.sk_prefix.is_some() && !matches!(query.index, Index::Table { .. }) {
-        return Err(StoreError::Invalid(
-            "a sort-key prefix applies to table queries only".into(),
-        ));
+        return Err(StoreError::Invalid("a sort-key prefix applies to table queries only".into()));
     }
     let txn = db.begin_read().map_err(unavailable)?;
     let items = txn.open_table(ITEMS).map_err(unavailable)?;
@@ -285,11 +275,7 @@ fn run_query(db: &Database, query: &Query) -> Result<Page, StoreError> {
             page.push(decode(bytes.value())?);
         }
     }
-    let next = if more {
-        candidates.last().map(|(_, key)| key.clone())
-    } else {
-        None
-    };
+    let next = if more { candidates.last().map(|(_, key)| key.clone()) } else { None };
     Ok(Page { items: page, next })
 }
 
@@ -300,11 +286,7 @@ impl Store for EmbeddedStore {
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(unavailable)?;
             let items = txn.open_table(ITEMS).map_err(unavailable)?;
-            items
-                .get(key.as_str())
-                .map_err(unavailable)?
-                .map(|v| decode(v.value()))
-                .transpose()
+            items.get(key.as_str()).map_err(unavailable)?.map(|v| decode(v.value())).transpose()
         })
         .await
     }
@@ -317,5 +299,35 @@ impl Store for EmbeddedStore {
     async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
         check_batch(&ops)?;
         self.blocking(move |db| write_all(db, ops)).await
+    }
+
+    /// One redb transaction for the whole batch: one fsync however many events a delivery
+    /// carries.
+    async fn put_each_if_absent(&self, items: Vec<Item>) -> Result<Vec<bool>, StoreError> {
+        if items.iter().any(|item| Key::of(item).is_none()) {
+            return Err(StoreError::Invalid("an item lacks pk or sk".into()));
+        }
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(unavailable)?;
+            let mut written = Vec::with_capacity(items.len());
+            {
+                let mut table = txn.open_table(ITEMS).map_err(unavailable)?;
+                let mut index = txn.open_table(INDEX).map_err(unavailable)?;
+                for item in &items {
+                    let key = item_key(&Key::of(item).expect("checked above"));
+                    let exists = table.get(key.as_str()).map_err(unavailable)?.is_some();
+                    if !exists {
+                        table.insert(key.as_str(), encode(item).as_slice()).map_err(unavailable)?;
+                        for entry in index_entries(item) {
+                            index.insert(entry.as_str(), ()).map_err(unavailable)?;
+                        }
+                    }
+                    written.push(!exists);
+                }
+            }
+            txn.commit().map_err(unavailable)?;
+            Ok(written)
+        })
+        .await
     }
 }

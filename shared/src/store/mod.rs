@@ -61,10 +61,7 @@ pub struct Key {
 
 impl Key {
     pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
-        Self {
-            pk: pk.into(),
-            sk: sk.into(),
-        }
+        Self { pk: pk.into(), sk: sk.into() }
     }
 
     pub fn of(item: &Item) -> Option<Self> {
@@ -143,13 +140,7 @@ pub struct Query {
 
 impl Query {
     pub fn new(index: Index) -> Self {
-        Self {
-            index,
-            sk_prefix: None,
-            descending: false,
-            limit: None,
-            after: None,
-        }
+        Self { index, sk_prefix: None, descending: false, limit: None, after: None }
     }
 }
 
@@ -199,6 +190,11 @@ pub trait Store: Send + Sync {
     /// One operation is a single conditional write; several are one transaction in which
     /// either every operation applies or none does.
     async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError>;
+
+    /// Writes each item unless an item with its key exists, independently (not a
+    /// transaction): the store-once write of webhook events. Returns, per item, whether it
+    /// was written. Adapters batch or parallelize so a delivery of many events stays fast.
+    async fn put_each_if_absent(&self, items: Vec<Item>) -> Result<Vec<bool>, StoreError>;
 }
 
 /// Checks what both adapters refuse the same way before touching the backend.
@@ -207,20 +203,13 @@ pub(crate) fn check_batch(ops: &[WriteOp]) -> Result<(), StoreError> {
         return Err(StoreError::Invalid("no operations".into()));
     }
     if ops.len() > MAX_TRANSACTION_ITEMS {
-        return Err(StoreError::Invalid(format!(
-            "{} operations exceed the transaction limit",
-            ops.len()
-        )));
+        return Err(StoreError::Invalid(format!("{} operations exceed the transaction limit", ops.len())));
     }
     let mut keys = std::collections::BTreeSet::new();
     for op in ops {
-        let key = op
-            .key()
-            .ok_or_else(|| StoreError::Invalid("an item lacks pk or sk".into()))?;
+        let key = op.key().ok_or_else(|| StoreError::Invalid("an item lacks pk or sk".into()))?;
         if !keys.insert(key) {
-            return Err(StoreError::Invalid(
-                "two operations on one item in a transaction".into(),
-            ));
+            return Err(StoreError::Invalid("two operations on one item in a transaction".into()));
         }
     }
     Ok(())

@@ -6,11 +6,13 @@
 //! | Organization | `ORG#{id}`      | `PROFILE`          | `ownerKey`, and `wabaKey` while linked |
 //! | PhoneNumber  | `ORG#{id}`      | `PHONE#{phone id}` | the authority for phone data and token |
 //! | OAuth state  | `STATE#{sha256}`| `STATE`            | `ttl` = expiry, checked on every read  |
+//! | Message      | `ORG#{id}`      | `MSG#{ts}#{identity}` | a message or status, stored once     |
+//! | Sent-by      | `WAMID#{wamid}` | `OWNER`            | which organization sent a message      |
 
 use super::{Condition, Index, Item, Key, Query, Store, StoreError, Value, WriteOp, schema};
 use crate::clock::Timestamp;
 use crate::domain::{
-    Authorization, Ciphertext, Exchange, JsonObject, OAuthState, Organization, OrganizationId, OrganizationName,
+    Authorization, Ciphertext, Direction, EventKind, Exchange, JsonObject, MessageEvent, OAuthState, Organization, OrganizationId, OrganizationName,
     PhoneLink, PhoneNumber, PhoneNumberId, StateKey, StateStep, UserId, WabaId,
 };
 use crate::error::ApiError;
@@ -54,6 +56,8 @@ mod attr {
     pub const DISPLAY_PHONE: &str = "displayPhone";
     pub const VERIFIED_NAME: &str = "verifiedName";
     pub const QUALITY_RATING: &str = "qualityRating";
+    pub const QUALITY_EVENT: &str = "qualityEvent";
+    pub const MESSAGING_LIMIT: &str = "messagingLimit";
     pub const TOKEN_EXPIRES_AT: &str = "tokenExpiresAt";
     pub const VERIFIED_AT: &str = "verifiedAt";
     pub const CALLER_ID: &str = "callerId";
@@ -65,6 +69,16 @@ mod attr {
     pub const AUTHORIZED_AT: &str = "authorizedAt";
     pub const CONSUMED_AT: &str = "consumedAt";
     pub const EXCHANGE_CODE_HASH: &str = "exchangeCodeHash";
+    pub const DIRECTION: &str = "direction";
+    pub const MESSAGE_ID: &str = "messageId";
+    pub const FROM: &str = "from";
+    pub const TO: &str = "to";
+    pub const CONTACT_NAME: &str = "contactName";
+    pub const TYPE: &str = "type";
+    pub const TEXT: &str = "text";
+    pub const TIMESTAMP: &str = "timestamp";
+    pub const RECEIVED_AT: &str = "receivedAt";
+    pub const PAYLOAD: &str = "payload";
     pub const EXCHANGE_STARTED_AT: &str = "exchangeStartedAt";
 }
 
@@ -166,11 +180,7 @@ pub fn organization_item(org: &Organization) -> Item {
 
 pub fn organization_from(item: &Item) -> Result<Organization, StoreError> {
     let r = Reader(item);
-    let json = |name: &str| {
-        r.opt_s(name)
-            .and_then(|t| JsonObject::from_json_string(&t))
-            .unwrap_or_default()
-    };
+    let json = |name: &str| r.opt_s(name).and_then(|t| JsonObject::from_json_string(&t)).unwrap_or_default();
     Ok(Organization {
         id: r.parse(attr::ID)?,
         owner_id: r.parse(attr::OWNER_ID)?,
@@ -180,11 +190,7 @@ pub fn organization_from(item: &Item) -> Result<Organization, StoreError> {
         website: r.opt_s(attr::WEBSITE),
         settings: json(attr::SETTINGS),
         agent_settings: json(attr::AGENT_SETTINGS),
-        waba_id: r
-            .opt_s(attr::WABA_ID)
-            .map(|w| w.parse())
-            .transpose()
-            .map_err(|_| corrupt(attr::WABA_ID))?,
+        waba_id: r.opt_s(attr::WABA_ID).map(|w| w.parse()).transpose().map_err(|_| corrupt(attr::WABA_ID))?,
         created_at: r.time(attr::CREATED_AT)?,
         updated_at: r.time(attr::UPDATED_AT)?,
         version: r.opt_n(attr::VERSION).unwrap_or(0) as u64,
@@ -192,35 +198,18 @@ pub fn organization_from(item: &Item) -> Result<Organization, StoreError> {
 }
 
 pub fn phone_item(phone: &PhoneNumber) -> Item {
-    let mut item = with_key(
-        phone_key(&phone.organization_id, &phone.phone_number_id),
-        "phone_number",
-    );
+    let mut item = with_key(phone_key(&phone.organization_id, &phone.phone_number_id), "phone_number");
     item.insert(attr::ORGANIZATION_ID.into(), s(phone.organization_id.as_str()));
     item.insert(attr::PHONE_NUMBER_ID.into(), s(phone.phone_number_id.as_str()));
     item.insert(attr::WABA_ID.into(), s(phone.waba_id.as_str()));
     item.insert(attr::IS_ACTIVE.into(), Value::Bool(phone.is_active()));
-    put_opt(
-        &mut item,
-        attr::TOKEN,
-        phone.token().map(|t| Value::B(t.as_bytes().to_vec())),
-    );
+    put_opt(&mut item, attr::TOKEN, phone.token().map(|t| Value::B(t.as_bytes().to_vec())));
     item.insert(attr::DISPLAY_PHONE.into(), s(phone.display_phone.clone()));
-    put_opt(
-        &mut item,
-        attr::VERIFIED_NAME,
-        phone.verified_name.clone().map(Value::S),
-    );
-    put_opt(
-        &mut item,
-        attr::QUALITY_RATING,
-        phone.quality_rating.clone().map(Value::S),
-    );
-    put_opt(
-        &mut item,
-        attr::TOKEN_EXPIRES_AT,
-        phone.token_expires_at.map(|t| Value::N(t.0)),
-    );
+    put_opt(&mut item, attr::VERIFIED_NAME, phone.verified_name.clone().map(Value::S));
+    put_opt(&mut item, attr::QUALITY_RATING, phone.quality_rating.clone().map(Value::S));
+    put_opt(&mut item, attr::QUALITY_EVENT, phone.quality_event.clone().map(Value::S));
+    put_opt(&mut item, attr::MESSAGING_LIMIT, phone.messaging_limit.clone().map(Value::S));
+    put_opt(&mut item, attr::TOKEN_EXPIRES_AT, phone.token_expires_at.map(|t| Value::N(t.0)));
     item.insert(attr::VERIFIED_AT.into(), Value::N(phone.verified_at.0));
     item.insert(attr::CREATED_AT.into(), Value::N(phone.created_at.0));
     item.insert(attr::UPDATED_AT.into(), Value::N(phone.updated_at.0));
@@ -230,9 +219,7 @@ pub fn phone_item(phone: &PhoneNumber) -> Item {
 pub fn phone_from(item: &Item) -> Result<PhoneNumber, StoreError> {
     let r = Reader(item);
     let link = match (r.bool(attr::IS_ACTIVE), r.bytes(attr::TOKEN)) {
-        (true, Some(token)) => PhoneLink::Active {
-            token: Ciphertext::from_bytes(token),
-        },
+        (true, Some(token)) => PhoneLink::Active { token: Ciphertext::from_bytes(token) },
         // An "active" phone without a token cannot send; it is treated as not connected.
         _ => PhoneLink::Inactive,
     };
@@ -244,6 +231,8 @@ pub fn phone_from(item: &Item) -> Result<PhoneNumber, StoreError> {
         display_phone: r.s(attr::DISPLAY_PHONE)?,
         verified_name: r.opt_s(attr::VERIFIED_NAME),
         quality_rating: r.opt_s(attr::QUALITY_RATING),
+        quality_event: r.opt_s(attr::QUALITY_EVENT),
+        messaging_limit: r.opt_s(attr::MESSAGING_LIMIT),
         token_expires_at: r.opt_n(attr::TOKEN_EXPIRES_AT).map(Timestamp),
         verified_at: r.time(attr::VERIFIED_AT)?,
         created_at: r.time(attr::CREATED_AT)?,
@@ -285,10 +274,7 @@ pub fn state_item(state: &OAuthState) -> Item {
 fn authorization_attributes(a: &Authorization) -> Vec<(&'static str, Value)> {
     let mut attributes = vec![
         (attr::TOKEN, Value::B(a.token.as_bytes().to_vec())),
-        (
-            attr::GRANTED_WABAS,
-            Value::L(a.granted_wabas.iter().map(|w| w.to_string()).collect()),
-        ),
+        (attr::GRANTED_WABAS, Value::L(a.granted_wabas.iter().map(|w| w.to_string()).collect())),
         (attr::CODE_HASH, s(a.code_hash.clone())),
         (attr::AUTHORIZED_AT, Value::N(a.authorized_at.0)),
     ];
@@ -305,10 +291,7 @@ pub fn state_from(item: &Item) -> Result<OAuthState, StoreError> {
     let step = match r.s(attr::STATUS)?.as_str() {
         PENDING => StateStep::Pending {
             exchange: match (r.opt_s(attr::EXCHANGE_CODE_HASH), r.opt_n(attr::EXCHANGE_STARTED_AT)) {
-                (Some(code_hash), Some(started_at)) => Some(Exchange {
-                    code_hash,
-                    started_at: Timestamp(started_at),
-                }),
+                (Some(code_hash), Some(started_at)) => Some(Exchange { code_hash, started_at: Timestamp(started_at) }),
                 _ => None,
             },
         },
@@ -324,9 +307,7 @@ pub fn state_from(item: &Item) -> Result<OAuthState, StoreError> {
             code_hash: r.s(attr::CODE_HASH)?,
             authorized_at: r.time(attr::AUTHORIZED_AT)?,
         }),
-        CONSUMED => StateStep::Consumed {
-            at: r.time(attr::CONSUMED_AT)?,
-        },
+        CONSUMED => StateStep::Consumed { at: r.time(attr::CONSUMED_AT)? },
         _ => return Err(corrupt(attr::STATUS)),
     };
     Ok(OAuthState {
@@ -337,6 +318,73 @@ pub fn state_from(item: &Item) -> Result<OAuthState, StoreError> {
         created_at: r.time(attr::CREATED_AT)?,
         expires_at: r.time(attr::EXPIRES_AT)?,
         step,
+    })
+}
+
+pub const MESSAGE_PREFIX: &str = "MSG#";
+
+pub fn message_key(event: &MessageEvent) -> Key {
+    Key::new(
+        format!("ORG#{}", event.organization_id),
+        format!("{MESSAGE_PREFIX}{:010}#{}", event.timestamp.0.max(0), event.identity()),
+    )
+}
+
+fn owner_key(message_id: &str) -> Key {
+    Key::new(format!("WAMID#{message_id}"), "OWNER")
+}
+
+pub fn message_item(event: &MessageEvent, retention_seconds: i64) -> Item {
+    let (entity, direction, status) = match &event.kind {
+        EventKind::Message { direction } => ("message", *direction, None),
+        EventKind::Status { status } => ("status", Direction::Outbound, Some(status.clone())),
+    };
+    let mut item = with_key(message_key(event), entity);
+    item.insert(attr::ORGANIZATION_ID.into(), s(event.organization_id.as_str()));
+    item.insert(attr::PHONE_NUMBER_ID.into(), s(event.phone_number_id.as_str()));
+    item.insert(attr::WABA_ID.into(), s(event.waba_id.as_str()));
+    let direction = match direction {
+        Direction::Inbound => "inbound",
+        Direction::Outbound => "outbound",
+    };
+    item.insert(attr::DIRECTION.into(), s(direction));
+    item.insert(attr::MESSAGE_ID.into(), s(event.message_id.clone()));
+    put_opt(&mut item, attr::STATUS, status.map(Value::S));
+    put_opt(&mut item, attr::FROM, event.from.clone().map(Value::S));
+    put_opt(&mut item, attr::TO, event.to.clone().map(Value::S));
+    put_opt(&mut item, attr::CONTACT_NAME, event.contact_name.clone().map(Value::S));
+    put_opt(&mut item, attr::TYPE, event.message_type.clone().map(Value::S));
+    put_opt(&mut item, attr::TEXT, event.text.clone().map(Value::S));
+    put_opt(&mut item, attr::PAYLOAD, event.payload.clone().map(Value::S));
+    item.insert(attr::TIMESTAMP.into(), Value::N(event.timestamp.0));
+    item.insert(attr::RECEIVED_AT.into(), Value::N(event.received_at.0));
+    // Kept well past Meta's 7-day redelivery window, so a late redelivery still finds it.
+    item.insert(schema::TTL.into(), Value::N(event.received_at.0 + retention_seconds));
+    item
+}
+
+pub fn message_from(item: &Item) -> Result<MessageEvent, StoreError> {
+    let r = Reader(item);
+    let kind = match (r.s(attr::ENTITY)?.as_str(), r.s(attr::DIRECTION)?.as_str()) {
+        ("status", _) => EventKind::Status { status: r.s(attr::STATUS)? },
+        ("message", "inbound") => EventKind::Message { direction: Direction::Inbound },
+        ("message", "outbound") => EventKind::Message { direction: Direction::Outbound },
+        _ => return Err(corrupt(attr::ENTITY)),
+    };
+    Ok(MessageEvent {
+        organization_id: r.parse(attr::ORGANIZATION_ID)?,
+        phone_number_id: r.parse(attr::PHONE_NUMBER_ID)?,
+        waba_id: r.parse(attr::WABA_ID)?,
+        kind,
+        message_id: r.s(attr::MESSAGE_ID)?,
+        from: r.opt_s(attr::FROM),
+        to: r.opt_s(attr::TO),
+        contact_name: r.opt_s(attr::CONTACT_NAME),
+        message_type: r.opt_s(attr::TYPE),
+        text: r.opt_s(attr::TEXT),
+        timestamp: r.time(attr::TIMESTAMP)?,
+        received_at: r.time(attr::RECEIVED_AT)?,
+        payload: r.opt_s(attr::PAYLOAD),
     })
 }
 
@@ -377,10 +425,7 @@ impl Records {
     }
 
     pub async fn create_organization(&self, org: &Organization) -> Result<(), ApiError> {
-        let op = WriteOp::Put {
-            item: organization_item(org),
-            condition: Some(Condition::NotExists),
-        };
+        let op = WriteOp::Put { item: organization_item(org), condition: Some(Condition::NotExists) };
         self.store.write(vec![op]).await.map_err(|e| match e {
             StoreError::ConditionFailed { .. } => ApiError::conflict("An organization with this id already exists."),
             other => other.into(),
@@ -388,13 +433,7 @@ impl Records {
     }
 
     pub async fn organization(&self, id: &OrganizationId) -> Result<Option<Organization>, ApiError> {
-        Ok(self
-            .store
-            .get(&organization_key(id))
-            .await?
-            .as_ref()
-            .map(organization_from)
-            .transpose()?)
+        Ok(self.store.get(&organization_key(id)).await?.as_ref().map(organization_from).transpose()?)
     }
 
     /// Writes `org` if nobody changed it since it was read (its `version`), and returns it
@@ -402,10 +441,7 @@ impl Records {
     pub async fn update_organization(&self, mut org: Organization) -> Result<Organization, ApiError> {
         let read_version = org.version;
         org.version += 1;
-        let op = WriteOp::Put {
-            item: organization_item(&org),
-            condition: Some(version_is(read_version)),
-        };
+        let op = WriteOp::Put { item: organization_item(&org), condition: Some(version_is(read_version)) };
         self.store.write(vec![op]).await?;
         Ok(org)
     }
@@ -419,9 +455,7 @@ impl Records {
     }
 
     pub async fn phones(&self, organization: &OrganizationId) -> Result<Vec<PhoneNumber>, ApiError> {
-        let mut query = Query::new(Index::Table {
-            pk: format!("ORG#{organization}"),
-        });
+        let mut query = Query::new(Index::Table { pk: format!("ORG#{organization}") });
         query.sk_prefix = Some("PHONE#".into());
         self.collect(query, phone_from).await
     }
@@ -450,21 +484,12 @@ impl Records {
     }
 
     pub async fn create_state(&self, state: &OAuthState) -> Result<(), ApiError> {
-        let op = WriteOp::Put {
-            item: state_item(state),
-            condition: Some(Condition::NotExists),
-        };
+        let op = WriteOp::Put { item: state_item(state), condition: Some(Condition::NotExists) };
         Ok(self.store.write(vec![op]).await?)
     }
 
     pub async fn state(&self, key: &StateKey) -> Result<Option<OAuthState>, ApiError> {
-        Ok(self
-            .store
-            .get(&state_key(key))
-            .await?
-            .as_ref()
-            .map(state_from)
-            .transpose()?)
+        Ok(self.store.get(&state_key(key)).await?.as_ref().map(state_from).transpose()?)
     }
 
     /// Claims a pending, unexpired state for exchanging the code with `code_hash`, unless
@@ -520,10 +545,8 @@ impl Records {
         authorization: &Authorization,
         now: Timestamp,
     ) -> Result<bool, ApiError> {
-        let mut set: Vec<(String, Value)> = authorization_attributes(authorization)
-            .into_iter()
-            .map(|(n, v)| (n.to_owned(), v))
-            .collect();
+        let mut set: Vec<(String, Value)> =
+            authorization_attributes(authorization).into_iter().map(|(n, v)| (n.to_owned(), v)).collect();
         set.push((attr::STATUS.into(), s(AUTHORIZED)));
         let op = WriteOp::Update {
             key: state_key(key),
@@ -556,10 +579,7 @@ impl Records {
         let mut ops = vec![
             WriteOp::Update {
                 key: state_key(connection.state),
-                set: vec![
-                    (attr::STATUS.into(), s(CONSUMED)),
-                    (attr::CONSUMED_AT.into(), Value::N(connection.now.0)),
-                ],
+                set: vec![(attr::STATUS.into(), s(CONSUMED)), (attr::CONSUMED_AT.into(), Value::N(connection.now.0))],
                 remove: vec![attr::TOKEN.into()],
                 condition: Some(Condition::And(vec![
                     Condition::Exists,
@@ -581,10 +601,7 @@ impl Records {
             },
         ];
         for phone in &connection.phones {
-            ops.push(WriteOp::Put {
-                item: phone_item(phone),
-                condition: None,
-            });
+            ops.push(WriteOp::Put { item: phone_item(phone), condition: None });
         }
         for phone in &connection.retire {
             ops.push(retire_phone(phone, connection.now));
@@ -621,13 +638,82 @@ impl Records {
     }
 }
 
+impl Records {
+    /// Stores each event unless it was stored before; returns how many were new.
+    pub async fn store_events(&self, events: &[MessageEvent], retention_seconds: i64) -> Result<usize, ApiError> {
+        if events.is_empty() {
+            return Ok(0);
+        }
+        let items = events.iter().map(|e| message_item(e, retention_seconds)).collect();
+        let written = self.store.put_each_if_absent(items).await?;
+        Ok(written.into_iter().filter(|w| *w).count())
+    }
+
+    /// Stores a message this service sent, and who sent it: statuses Meta later reports for
+    /// it go to that organization alone, even when others share the phone.
+    pub async fn store_sent(&self, event: &MessageEvent, retention_seconds: i64) -> Result<(), ApiError> {
+        let mut owner = with_key(owner_key(&event.message_id), "message_owner");
+        owner.insert(attr::ORGANIZATION_ID.into(), s(event.organization_id.as_str()));
+        owner.insert(schema::TTL.into(), Value::N(event.received_at.0 + retention_seconds));
+        self.store.put_each_if_absent(vec![owner, message_item(event, retention_seconds)]).await?;
+        Ok(())
+    }
+
+    /// The organization that sent `message_id` through this service, if any.
+    pub async fn message_owner(&self, message_id: &str) -> Result<Option<OrganizationId>, ApiError> {
+        let item = self.store.get(&owner_key(message_id)).await?;
+        Ok(item.as_ref().map(|i| Reader(i).parse(attr::ORGANIZATION_ID)).transpose()?)
+    }
+
+    /// An organization's messages and statuses, newest first. `before` is the sort key of
+    /// the last event of the previous page; the next page's is returned when more may follow.
+    pub async fn messages(
+        &self,
+        organization: &OrganizationId,
+        limit: usize,
+        before: Option<String>,
+    ) -> Result<(Vec<MessageEvent>, Option<String>), ApiError> {
+        let pk = format!("ORG#{organization}");
+        let mut query = Query::new(Index::Table { pk: pk.clone() });
+        query.sk_prefix = Some(MESSAGE_PREFIX.into());
+        query.descending = true;
+        query.limit = Some(limit);
+        query.after = before.map(|sk| Key::new(pk, sk));
+        let page = self.store.query(&query).await?;
+        let events = page.items.iter().map(message_from).collect::<Result<Vec<_>, _>>()?;
+        Ok((events, page.next.map(|k| k.sk)))
+    }
+
+    /// Applies a `phone_number_quality_update` to the PhoneNumber authority.
+    pub async fn update_quality(
+        &self,
+        phone: &PhoneNumber,
+        rating: Option<&str>,
+        event: &str,
+        limit: Option<&str>,
+        now: Timestamp,
+    ) -> Result<(), ApiError> {
+        let mut set = vec![(attr::QUALITY_EVENT.to_owned(), s(event)), (attr::UPDATED_AT.into(), Value::N(now.0))];
+        if let Some(rating) = rating {
+            set.push((attr::QUALITY_RATING.into(), s(rating)));
+        }
+        if let Some(limit) = limit {
+            set.push((attr::MESSAGING_LIMIT.into(), s(limit)));
+        }
+        let op = WriteOp::Update {
+            key: phone_key(&phone.organization_id, &phone.phone_number_id),
+            set,
+            remove: Vec::new(),
+            condition: Some(Condition::Exists),
+        };
+        Ok(self.store.write(vec![op]).await?)
+    }
+}
+
 fn retire_phone(phone: &PhoneNumber, now: Timestamp) -> WriteOp {
     WriteOp::Update {
         key: phone_key(&phone.organization_id, &phone.phone_number_id),
-        set: vec![
-            (attr::IS_ACTIVE.into(), Value::Bool(false)),
-            (attr::UPDATED_AT.into(), Value::N(now.0)),
-        ],
+        set: vec![(attr::IS_ACTIVE.into(), Value::Bool(false)), (attr::UPDATED_AT.into(), Value::N(now.0))],
         remove: vec![attr::TOKEN.into()],
         condition: Some(Condition::Exists),
     }

@@ -42,10 +42,7 @@ impl Drop for TempDir {
 
 pub fn embedded_store() -> (EmbeddedStore, TempDir) {
     let dir = TempDir::new();
-    (
-        EmbeddedStore::open(&dir.0.join("store.redb")).expect("embedded store opens"),
-        dir,
-    )
+    (EmbeddedStore::open(&dir.0.join("store.redb")).expect("embedded store opens"), dir)
 }
 
 /// A DynamoDB table of its own on the emulator, created with the production schema.
@@ -64,8 +61,6 @@ pub async fn kms_cipher() -> KmsCipher {
     let config = shared::aws::emulator(&moto_endpoint()).await;
     let client = aws_sdk_kms::Client::new(&config);
     let alias = format!("alias/{}", unique("contract"));
-    KmsCipher::ensure_key(&client, &alias)
-        .await
-        .expect("key created on the emulator");
+    KmsCipher::ensure_key(&client, &alias).await.expect("key created on the emulator");
     KmsCipher::new(client, alias)
 }

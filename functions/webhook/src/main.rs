@@ -1,0 +1,9 @@
+//! Lambda entry point, behind the function's Function URL: build the app once per cold
+//! start, then serve [`webhook::handle`] for every delivery from Meta.
+
+#[tokio::main]
+async fn main() -> Result<(), shared::BoxError> {
+    shared::telemetry::init_lambda();
+    let app = shared::App::from_env().await?.leak();
+    shared::lambda::serve(shared::routes::Function::Webhook, |request| webhook::handle(app, request)).await
+}

@@ -1,0 +1,75 @@
+use super::{OrganizationId, PhoneNumberId, WabaId};
+use crate::clock::Timestamp;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Inbound,
+    Outbound,
+}
+
+/// What a stored event is: a message (either direction) or a delivery status of an
+/// outbound message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventKind {
+    Message { direction: Direction },
+    Status { status: String },
+}
+
+/// One message or status event as an organization's inbox, and downstream consumers
+/// (DynamoDB Streams), see it. Stored once per organization, keyed by the event's identity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageEvent {
+    pub organization_id: OrganizationId,
+    pub phone_number_id: PhoneNumberId,
+    pub waba_id: WabaId,
+    pub kind: EventKind,
+    /// Meta's message id (`wamid…`); for a status, the id of the message it is about.
+    pub message_id: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub contact_name: Option<String>,
+    /// Meta's message type (`text`, `image`, …).
+    pub message_type: Option<String>,
+    pub text: Option<String>,
+    /// When it happened, as Meta says (or, for a message sent here, when it was sent).
+    pub timestamp: Timestamp,
+    pub received_at: Timestamp,
+    /// The message or status object exactly as Meta sent it, for consumers that need more.
+    pub payload: Option<String>,
+}
+
+impl MessageEvent {
+    /// The part of the sort key that makes the event unique: a redelivery of the same
+    /// message or status maps to the same key and is not stored again.
+    pub fn identity(&self) -> String {
+        match &self.kind {
+            EventKind::Message { direction: Direction::Inbound } => format!("in#{}", self.message_id),
+            EventKind::Message { direction: Direction::Outbound } => format!("out#{}", self.message_id),
+            EventKind::Status { status } => format!("status#{}#{status}", self.message_id),
+        }
+    }
+
+    pub fn view(&self) -> serde_json::Value {
+        let (kind, direction, status) = match &self.kind {
+            EventKind::Message { direction } => ("message", *direction, None),
+            EventKind::Status { status } => ("status", Direction::Outbound, Some(status.as_str())),
+        };
+        serde_json::json!({
+            "id": self.identity(),
+            "kind": kind,
+            "direction": direction,
+            "messageId": self.message_id,
+            "phoneNumberId": self.phone_number_id,
+            "wabaId": self.waba_id,
+            "from": self.from,
+            "to": self.to,
+            "contactName": self.contact_name,
+            "type": self.message_type,
+            "text": self.text,
+            "status": status,
+            "timestamp": self.timestamp.to_rfc3339(),
+        })
+    }
+}

@@ -1,0 +1,426 @@
+//! Webhooks, posted to the service the way Meta posts them: the JSON is written
+//! to bytes once, those exact bytes are signed with the app secret
+//! (`X-Hub-Signature-256`) and sent as they are. A receiver that re-serializes
+//! before checking the signature fails here as it would on Meta.
+//!
+//! Meta retries a failed delivery for days; the sandbox does not. A failure is
+//! logged and the body kept, so a test can replay it as a redelivery.
+
+use std::error::Error;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use aws_lc_rs::hmac;
+use bytes::Bytes;
+use http::header::CONTENT_TYPE;
+use serde_json::{Value, json};
+
+use super::Sandbox;
+use super::graph::wa_id;
+use super::seed::{self, Phone, Waba};
+use super::state::{self, Outbound, hex, unix_now};
+
+/// How long a delivery may take before it counts as failed.
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(5);
+/// The pause before each automatic status after a send: the first lands after
+/// the send has been answered, the next after the one before.
+const STATUS_GAP: Duration = Duration::from_millis(50);
+/// Meta's webhook requests identify themselves with this user agent.
+const USER_AGENT: &str = "facebookexternalua";
+
+/// The statuses an outgoing message goes through.
+const STATUSES: [&str; 3] = ["sent", "delivered", "read"];
+/// The events of `phone_number_quality_update`.
+const QUALITY_EVENTS: [&str; 4] = ["FLAGGED", "UNFLAGGED", "UPGRADE", "DOWNGRADE"];
+/// Meta's messaging limit tiers, as `current_limit` reports them.
+const MESSAGING_LIMITS: [&str; 6] = [
+    "TIER_50",
+    "TIER_250",
+    "TIER_1K",
+    "TIER_10K",
+    "TIER_100K",
+    "TIER_UNLIMITED",
+];
+
+/// Why a webhook was not sent, or sent without an answer.
+#[derive(Debug)]
+pub(super) enum WebhookError {
+    /// The caller named something that does not exist, or a malformed value.
+    Invalid(String),
+    /// There is no webhook URL, or the service could not be reached in time.
+    Undelivered(String),
+}
+
+impl fmt::Display for WebhookError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Invalid(message) | Self::Undelivered(message) => f.write_str(message),
+        }
+    }
+}
+
+/// Where webhooks go and what became of them.
+pub(super) struct Webhooks {
+    target: Option<Target>,
+    key: hmac::Key,
+    log: Mutex<Log>,
+}
+
+struct Target {
+    url: String,
+    client: reqwest::Client,
+}
+
+#[derive(Default)]
+struct Log {
+    /// Deliveries answered with a 2xx status.
+    delivered: usize,
+    /// Every body posted, whatever the answer.
+    bodies: Vec<Bytes>,
+}
+
+impl Webhooks {
+    /// Webhooks to `url`, signed with `app_secret`; without a URL nothing is sent
+    /// (and no HTTP client is built).
+    pub fn new(url: Option<&str>, app_secret: &str) -> Self {
+        let target = url.map(|url| Target {
+            url: url.to_owned(),
+            client: reqwest::Client::builder()
+                .timeout(DELIVERY_TIMEOUT)
+                .user_agent(USER_AGENT)
+                .build()
+                .expect("the HTTP client builds"),
+        });
+        Self {
+            target,
+            key: hmac::Key::new(hmac::HMAC_SHA256, app_secret.as_bytes()),
+            log: Mutex::default(),
+        }
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.target.is_some()
+    }
+
+    pub fn delivered(&self) -> usize {
+        self.log().delivered
+    }
+
+    pub fn bodies(&self) -> Vec<Bytes> {
+        self.log().bodies.clone()
+    }
+
+    /// Posts `payload` and returns the status the service answered. `kind` names
+    /// the webhook in the log, which never shows the body or the signature.
+    async fn post(&self, kind: &'static str, payload: &Value) -> Result<u16, WebhookError> {
+        let Some(target) = &self.target else {
+            return Err(WebhookError::Undelivered(
+                "The sandbox has no webhook URL to send to.".into(),
+            ));
+        };
+        let body = Bytes::from(payload.to_string());
+        let signature = format!("sha256={}", hex(hmac::sign(&self.key, &body).as_ref()));
+        self.log().bodies.push(body.clone());
+        let sent = target
+            .client
+            .post(&target.url)
+            .header(CONTENT_TYPE, "application/json")
+            .header("x-hub-signature-256", signature)
+            .body(body)
+            .send()
+            .await;
+        match sent {
+            Ok(answer) => {
+                let status = answer.status();
+                if status.is_success() {
+                    self.log().delivered += 1;
+                    tracing::info!(kind, status = status.as_u16(), "meta sandbox: webhook delivered");
+                } else {
+                    tracing::warn!(kind, status = status.as_u16(), "meta sandbox: webhook refused");
+                }
+                Ok(status.as_u16())
+            }
+            Err(error) => {
+                let reason = causes(&error);
+                tracing::warn!(kind, error = %reason, "meta sandbox: webhook not delivered");
+                Err(WebhookError::Undelivered(format!(
+                    "The webhook could not be delivered: {reason}"
+                )))
+            }
+        }
+    }
+
+    /// The log lock; like the state's, a poisoned one is taken over.
+    fn log(&self) -> MutexGuard<'_, Log> {
+        self.log.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// An error with its causes, e.g. "error sending request …: client error
+/// (Connect): tcp connect error: Connection refused".
+fn causes(error: &dyn Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+impl Sandbox {
+    /// A customer writes to `phone_number_id`: posts the `messages` webhook Meta
+    /// sends for an inbound text, and returns the new message's id with the
+    /// status the service answered.
+    pub async fn send_inbound(
+        &self,
+        phone_number_id: &str,
+        from: &str,
+        name: &str,
+        text: &str,
+    ) -> Result<(String, u16), String> {
+        self.inbound_webhook(phone_number_id, from, name, text)
+            .await
+            .map_err(|error| error.to_string())
+    }
+
+    /// Posts a status (`sent`, `delivered` or `read`) of a message the Graph API
+    /// sent, for the phone and WABA it was sent from.
+    pub async fn send_status(&self, message_id: &str, status: &str) -> Result<u16, String> {
+        self.status_webhook(message_id, status)
+            .await
+            .map_err(|error| error.to_string())
+    }
+
+    /// Posts a `phone_number_quality_update` for a phone, e.g. `FLAGGED` with
+    /// `TIER_1K`.
+    pub async fn send_quality(&self, phone_number_id: &str, event: &str, current_limit: &str) -> Result<u16, String> {
+        self.quality_webhook(phone_number_id, event, current_limit)
+            .await
+            .map_err(|error| error.to_string())
+    }
+
+    /// Posts an `account_update` for a WABA, e.g. `PARTNER_REMOVED`.
+    pub async fn send_account_update(&self, waba_id: &str, event: &str) -> Result<u16, String> {
+        self.account_update_webhook(waba_id, event)
+            .await
+            .map_err(|error| error.to_string())
+    }
+
+    pub(super) async fn inbound_webhook(
+        &self,
+        phone_number_id: &str,
+        from: &str,
+        name: &str,
+        text: &str,
+    ) -> Result<(String, u16), WebhookError> {
+        let phone = known_phone(phone_number_id)?;
+        let from = wa_id(from).ok_or_else(|| {
+            WebhookError::Invalid("`from` must be a phone number: 7 to 15 digits, optionally after a '+'.".into())
+        })?;
+        if name.trim().is_empty() {
+            return Err(WebhookError::Invalid("`name` must not be empty.".into()));
+        }
+        if text.trim().is_empty() {
+            return Err(WebhookError::Invalid("`text` must not be empty.".into()));
+        }
+        let message_id = state::new_message_id();
+        let payload = inbound_payload(phone, &from, name, text, &message_id, unix_now());
+        let status = self.webhooks.post("inbound message", &payload).await?;
+        Ok((message_id, status))
+    }
+
+    pub(super) async fn status_webhook(&self, message_id: &str, status: &str) -> Result<u16, WebhookError> {
+        if !STATUSES.contains(&status) {
+            return Err(WebhookError::Invalid(format!(
+                "`status` must be one of {}.",
+                STATUSES.join(", ")
+            )));
+        }
+        let outbound = self
+            .lock()
+            .outbound(message_id)
+            .cloned()
+            .ok_or_else(|| WebhookError::Invalid(format!("No message {message_id} was sent through the sandbox.")))?;
+        let payload = status_payload(&outbound, status, unix_now());
+        self.webhooks.post("status", &payload).await
+    }
+
+    pub(super) async fn quality_webhook(
+        &self,
+        phone_number_id: &str,
+        event: &str,
+        current_limit: &str,
+    ) -> Result<u16, WebhookError> {
+        let phone = known_phone(phone_number_id)?;
+        if !QUALITY_EVENTS.contains(&event) {
+            return Err(WebhookError::Invalid(format!(
+                "`event` must be one of {}.",
+                QUALITY_EVENTS.join(", ")
+            )));
+        }
+        if !MESSAGING_LIMITS.contains(&current_limit) {
+            return Err(WebhookError::Invalid(format!(
+                "`currentLimit` must be one of {}.",
+                MESSAGING_LIMITS.join(", ")
+            )));
+        }
+        let payload = quality_payload(phone, event, current_limit, unix_now());
+        self.webhooks.post("quality update", &payload).await
+    }
+
+    pub(super) async fn account_update_webhook(&self, waba_id: &str, event: &str) -> Result<u16, WebhookError> {
+        let waba = seed::waba(waba_id).ok_or_else(|| WebhookError::Invalid(format!("Unknown WABA {waba_id}.")))?;
+        // Meta keeps adding account events, so any event name is let through
+        // as long as it is shaped like one.
+        let shaped = !event.is_empty() && event.bytes().all(|b| b.is_ascii_uppercase() || b == b'_');
+        if !shaped {
+            return Err(WebhookError::Invalid(
+                "`event` must be an account event such as PARTNER_REMOVED.".into(),
+            ));
+        }
+        let payload = account_update_payload(waba, event, unix_now());
+        self.webhooks.post("account update", &payload).await
+    }
+
+    /// After a send, Meta reports the message `sent` and then `delivered`. The
+    /// statuses go out from a task of their own so that the send is answered
+    /// first, as on Meta, where they arrive separately and later.
+    pub(super) fn deliver_statuses_later(&self, outbound: Outbound) {
+        if !self.webhooks.is_enabled() {
+            return;
+        }
+        let webhooks = Arc::clone(&self.webhooks);
+        tokio::spawn(async move {
+            for status in ["sent", "delivered"] {
+                tokio::time::sleep(STATUS_GAP).await;
+                let payload = status_payload(&outbound, status, unix_now());
+                // A failure is already logged; Meta would retry, the sandbox moves on.
+                let _ = webhooks.post("status", &payload).await;
+            }
+        });
+    }
+}
+
+fn known_phone(phone_number_id: &str) -> Result<&'static Phone, WebhookError> {
+    seed::phone(phone_number_id)
+        .ok_or_else(|| WebhookError::Invalid(format!("Unknown phone number id {phone_number_id}.")))
+}
+
+// ---- Payloads ----------------------------------------------------------------
+//
+// Meta's shapes, field for field. Timestamps inside `value` are epoch seconds
+// as strings; an entry's `time` is a number.
+
+/// The phone as the `messages` field describes it.
+fn metadata(phone: &Phone) -> Value {
+    json!({
+        "display_phone_number": display_digits(phone),
+        "phone_number_id": phone.id,
+    })
+}
+
+/// Webhooks write the display number as digits only: "+1 555-010-0001" is
+/// "15550100001".
+fn display_digits(phone: &Phone) -> String {
+    phone
+        .display_phone_number
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect()
+}
+
+fn inbound_payload(phone: &Phone, from: &str, name: &str, text: &str, message_id: &str, timestamp: u64) -> Value {
+    json!({
+        "object": "whatsapp_business_account",
+        "entry": [{
+            "id": phone.waba_id,
+            "changes": [{
+                "value": {
+                    "messaging_product": "whatsapp",
+                    "metadata": metadata(phone),
+                    "contacts": [{ "profile": { "name": name }, "wa_id": from }],
+                    "messages": [{
+                        "from": from,
+                        "id": message_id,
+                        "timestamp": timestamp.to_string(),
+                        "text": { "body": text },
+                        "type": "text",
+                    }],
+                },
+                "field": "messages",
+            }],
+        }],
+    })
+}
+
+fn status_payload(outbound: &Outbound, status: &str, timestamp: u64) -> Value {
+    json!({
+        "object": "whatsapp_business_account",
+        "entry": [{
+            "id": outbound.phone.waba_id,
+            "changes": [{
+                "value": {
+                    "messaging_product": "whatsapp",
+                    "metadata": metadata(outbound.phone),
+                    "statuses": [{
+                        "id": outbound.message.message_id,
+                        "status": status,
+                        "timestamp": timestamp.to_string(),
+                        "recipient_id": outbound.message.to,
+                        "conversation": {
+                            "id": outbound.conversation_id,
+                            "origin": { "type": "service" },
+                        },
+                        "pricing": {
+                            "billable": true,
+                            "pricing_model": "CBP",
+                            "category": "service",
+                        },
+                    }],
+                },
+                "field": "messages",
+            }],
+        }],
+    })
+}
+
+fn quality_payload(phone: &Phone, event: &str, current_limit: &str, time: u64) -> Value {
+    json!({
+        "object": "whatsapp_business_account",
+        "entry": [{
+            "id": phone.waba_id,
+            "time": time,
+            "changes": [{
+                "value": {
+                    "display_phone_number": display_digits(phone),
+                    "event": event,
+                    "current_limit": current_limit,
+                },
+                "field": "phone_number_quality_update",
+            }],
+        }],
+    })
+}
+
+fn account_update_payload(waba: &Waba, event: &str, time: u64) -> Value {
+    json!({
+        "object": "whatsapp_business_account",
+        "entry": [{
+            "id": waba.id,
+            "time": time,
+            "changes": [{
+                "value": {
+                    "event": event,
+                    "waba_info": {
+                        "waba_id": waba.id,
+                        "owner_business_id": waba.business_id,
+                    },
+                },
+                "field": "account_update",
+            }],
+        }],
+    })
+}
