@@ -68,10 +68,7 @@ struct Refusal {
 
 impl Refusal {
     fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            message: message.into(),
-        }
+        Self { status, message: message.into() }
     }
 }
 
@@ -99,21 +96,13 @@ impl Sandbox {
         };
         match answer {
             Ok(body) => json_response(StatusCode::OK, &body),
-            Err(refusal) => json_response(
-                refusal.status,
-                &json!({ "success": false, "message": refusal.message }),
-            ),
+            Err(refusal) => json_response(refusal.status, &json!({ "success": false, "message": refusal.message })),
         }
     }
 
     async fn control_inbound(&self, body: &[u8]) -> Result<Value, Refusal> {
-        let Inbound {
-            phone_number_id,
-            from,
-            text,
-            name,
-        } = parse(body)?;
-        let name = name.as_deref().unwrap_or(DEFAULT_CUSTOMER_NAME);
+        let Inbound { phone_number_id, from, text, name } = parse(body)?;
+        let name = given(name.as_deref()).unwrap_or(DEFAULT_CUSTOMER_NAME);
         let (message_id, status) = self.inbound_webhook(&phone_number_id, &from, name, &text).await?;
         Ok(json!({ "success": true, "messageId": message_id, "webhookStatus": status }))
     }
@@ -125,12 +114,8 @@ impl Sandbox {
     }
 
     async fn control_quality(&self, body: &[u8]) -> Result<Value, Refusal> {
-        let Quality {
-            phone_number_id,
-            event,
-            current_limit,
-        } = parse(body)?;
-        let current_limit = current_limit.as_deref().unwrap_or(MESSAGING_LIMIT_TIER);
+        let Quality { phone_number_id, event, current_limit } = parse(body)?;
+        let current_limit = given(current_limit.as_deref()).unwrap_or(MESSAGING_LIMIT_TIER);
         let status = self.quality_webhook(&phone_number_id, &event, current_limit).await?;
         Ok(json!({ "success": true, "webhookStatus": status }))
     }
@@ -158,6 +143,12 @@ impl Sandbox {
             .collect();
         json!({ "data": data })
     }
+}
+
+/// An optional field's value; a form left blank sends it empty, which means
+/// "not given" too.
+fn given(value: Option<&str>) -> Option<&str> {
+    value.map(str::trim).filter(|value| !value.is_empty())
 }
 
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Refusal> {

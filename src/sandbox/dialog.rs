@@ -64,22 +64,13 @@ impl Sandbox {
         let scope = params.get("scope");
         let config_id = params.get("config_id");
         if scope.is_none() && config_id.is_none() {
-            return error_page(
-                StatusCode::BAD_REQUEST,
-                "The dialog needs either a scope or a config_id parameter.",
-            );
+            return error_page(StatusCode::BAD_REQUEST, "The dialog needs either a scope or a config_id parameter.");
         }
         if let Some(scope) = scope {
-            let unknown: Vec<&str> = scope
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty() && !KNOWN_SCOPES.contains(s))
-                .collect();
+            let unknown: Vec<&str> =
+                scope.split(',').map(str::trim).filter(|s| !s.is_empty() && !KNOWN_SCOPES.contains(s)).collect();
             if !unknown.is_empty() {
-                return error_page(
-                    StatusCode::BAD_REQUEST,
-                    &format!("Invalid Scopes: {}.", unknown.join(", ")),
-                );
+                return error_page(StatusCode::BAD_REQUEST, &format!("Invalid Scopes: {}.", unknown.join(", ")));
             }
         }
         let action = format!("{}/www/{version}/dialog/oauth/confirm", self.config.public_url);
@@ -125,23 +116,11 @@ impl Sandbox {
         }
         // Meta lists granted WABAs most recently created first, whatever order the
         // boxes were ticked in; the seed table is already in that order.
-        let waba_ids: Vec<&'static str> = seed::WABAS
-            .iter()
-            .map(|w| w.id)
-            .filter(|id| checked.contains(id))
-            .collect();
+        let waba_ids: Vec<&'static str> = seed::WABAS.iter().map(|w| w.id).filter(|id| checked.contains(id)).collect();
         let granted = waba_ids.len();
-        let grant = Grant {
-            waba_ids,
-            granular,
-            granted_at: unix_now(),
-        };
+        let grant = Grant { waba_ids, granular, granted_at: unix_now() };
         let code = self.lock().issue_code(&self.config.app_id, target.redirect_uri, grant);
-        tracing::info!(
-            wabas = granted,
-            granular,
-            "meta sandbox: consent given, authorization code issued"
-        );
+        tracing::info!(wabas = granted, granular, "meta sandbox: consent given, authorization code issued");
         redirect(&target.location(&[("code", &code)]))
     }
 
@@ -151,17 +130,12 @@ impl Sandbox {
         if params.get("client_id") != Some(self.config.app_id.as_str()) {
             return Err("Invalid App ID: The provided app ID does not look like a valid app ID.");
         }
-        let redirect_uri = params
-            .get("redirect_uri")
-            .ok_or("The parameter redirect_uri is required.")?;
+        let redirect_uri = params.get("redirect_uri").ok_or("The parameter redirect_uri is required.")?;
         if !is_acceptable_redirect(redirect_uri) {
             return Err("URL Blocked: This redirect failed because the redirect URI is not \
                  an absolute http(s) URL without a fragment.");
         }
-        Ok(Target {
-            redirect_uri,
-            state: params.get("state"),
-        })
+        Ok(Target { redirect_uri, state: params.get("state") })
     }
 }
 
@@ -213,23 +187,15 @@ fn html(status: StatusCode, body: &str) -> Response<Bytes> {
         .status(status)
         .header(CONTENT_TYPE, "text/html; charset=utf-8")
         .header(CACHE_CONTROL, "no-store")
-        .header(
-            "content-security-policy",
-            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
-        )
+        .header("content-security-policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
         .header("x-content-type-options", "nosniff")
         .body(Bytes::from(body.to_owned()))
         .expect("static response parts are valid")
 }
 
 fn error_page(status: StatusCode, message: &str) -> Response<Bytes> {
-    let body = page(
-        "Error",
-        &format!(
-            "<h1>Sorry, something went wrong.</h1>\n<p class=\"error\">{}</p>\n",
-            escape(message)
-        ),
-    );
+    let body =
+        page("Error", &format!("<h1>Sorry, something went wrong.</h1>\n<p class=\"error\">{}</p>\n", escape(message)));
     html(status, &body)
 }
 
@@ -251,11 +217,7 @@ fn render_consent(action: &str, client_id: &str, target: &Target<'_>) -> String 
         redirect_uri = escape(target.redirect_uri),
     );
     if let Some(state) = target.state {
-        let _ = writeln!(
-            body,
-            "<input type=\"hidden\" name=\"state\" value=\"{}\">",
-            escape(state)
-        );
+        let _ = writeln!(body, "<input type=\"hidden\" name=\"state\" value=\"{}\">", escape(state));
     }
     for business in &seed::BUSINESSES {
         let _ = writeln!(body, "<fieldset><legend>{}</legend>", escape(business.name));

@@ -77,10 +77,7 @@ impl GraphError {
     }
 
     fn rate_limited() -> Self {
-        Self {
-            transient: true,
-            ..Self::oauth(4, "(#4) Application request limit reached")
-        }
+        Self { transient: true, ..Self::oauth(4, "(#4) Application request limit reached") }
     }
 
     /// What Meta says about an object that does not exist *or* that the token may
@@ -123,10 +120,7 @@ impl GraphError {
     }
 
     fn nonexisting_field(field: &str, node_type: &str) -> Self {
-        Self::oauth(
-            100,
-            format!("(#100) Tried accessing nonexisting field ({field}) on node type ({node_type})"),
-        )
+        Self::oauth(100, format!("(#100) Tried accessing nonexisting field ({field}) on node type ({node_type})"))
     }
 
     fn required(parameter: &str) -> Self {
@@ -138,16 +132,20 @@ impl GraphError {
         Self::oauth(100, "(#100) Invalid parameter").with_details(details)
     }
 
+    /// What a test number answers for a recipient missing from its allow list.
+    fn not_in_allowed_list() -> Self {
+        Self::oauth(131_030, "(#131030) Recipient phone number not in allowed list").with_details(
+            "Recipient phone number not in allowed list: Add recipient phone number to recipient list and try again.",
+        )
+    }
+
     fn body(&self, trace_id: &str) -> Value {
         let mut error = Map::new();
         error.insert("message".into(), self.message.clone().into());
         error.insert("type".into(), self.kind.into());
         error.insert("code".into(), self.code.into());
         if let Some(details) = &self.details {
-            error.insert(
-                "error_data".into(),
-                json!({ "messaging_product": "whatsapp", "details": details }),
-            );
+            error.insert("error_data".into(), json!({ "messaging_product": "whatsapp", "details": details }));
         }
         if let Some(subcode) = self.subcode {
             error.insert("error_subcode".into(), subcode.into());
@@ -178,11 +176,7 @@ impl Call<'_> {
     }
 
     fn require_get(&self, id: &str) -> Result<(), GraphError> {
-        if self.method == Method::GET {
-            Ok(())
-        } else {
-            Err(GraphError::unsupported(self.method, id))
-        }
+        if self.method == Method::GET { Ok(()) } else { Err(GraphError::unsupported(self.method, id)) }
     }
 }
 
@@ -284,22 +278,12 @@ impl Sandbox {
         }
         let params = Params::from_request(req)
             .map_err(|_| GraphError::oauth(100, "(#100) The request body is not a valid JSON object"))?;
-        let bearer = req
-            .headers()
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                let (scheme, token) = v.trim().split_once(' ')?;
-                (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("oauth")).then(|| token.trim())
-            });
+        let bearer = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| {
+            let (scheme, token) = v.trim().split_once(' ')?;
+            (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("oauth")).then(|| token.trim())
+        });
         let path = path.strip_suffix('/').unwrap_or(path);
-        let call = Call {
-            method: req.method(),
-            version,
-            path,
-            params,
-            bearer,
-        };
+        let call = Call { method: req.method(), version, path, params, bearer };
         let segments: Vec<&str> = path.split('/').collect();
         if let Some(empty) = segments.iter().position(|s| s.is_empty()) {
             return Err(GraphError::unknown_path(&segments[empty..].join("/")));
@@ -334,19 +318,13 @@ impl Sandbox {
         match params.get("grant_type") {
             None | Some("authorization_code") => self.exchange_code(params),
             Some("fb_exchange_token") => self.exchange_for_long_lived(params),
-            Some(other) => Err(GraphError::oauth(
-                100,
-                format!("(#100) Unsupported grant_type: {other}"),
-            )),
+            Some(other) => Err(GraphError::oauth(100, format!("(#100) Unsupported grant_type: {other}"))),
         }
     }
 
     fn check_client(&self, params: &Params) -> Result<(), GraphError> {
         if params.get("client_id") != Some(self.config.app_id.as_str()) {
-            return Err(GraphError::oauth(
-                101,
-                "Error validating application. Invalid application ID.",
-            ));
+            return Err(GraphError::oauth(101, "Error validating application. Invalid application ID."));
         }
         let secret = params.get("client_secret").unwrap_or_default();
         if constant_time::verify_slices_are_equal(secret.as_bytes(), self.config.app_secret.as_bytes()).is_err() {
@@ -359,11 +337,7 @@ impl Sandbox {
         let invalid_code = || GraphError::oauth(100, "Invalid verification code format.").with_subcode(36007);
         let code = params.get("code").ok_or_else(invalid_code)?;
         let mut state = self.lock();
-        let entry = state
-            .codes
-            .get_mut(code)
-            .filter(|c| c.client_id == self.config.app_id)
-            .ok_or_else(invalid_code)?;
+        let entry = state.codes.get_mut(code).filter(|c| c.client_id == self.config.app_id).ok_or_else(invalid_code)?;
         if entry.used {
             tracing::info!("meta sandbox: authorization code replayed");
             return Err(GraphError::oauth(100, "This authorization code has been used.").with_subcode(36009));
@@ -391,9 +365,7 @@ impl Sandbox {
     }
 
     fn exchange_for_long_lived(&self, params: &Params) -> Result<Value, GraphError> {
-        let input = params
-            .get("fb_exchange_token")
-            .ok_or_else(GraphError::unparsable_token)?;
+        let input = params.get("fb_exchange_token").ok_or_else(GraphError::unparsable_token)?;
         let mut state = self.lock();
         let short = state.live_token(input).map_err(GraphError::token_problem)?;
         if short.kind != TokenKind::ShortLived {
@@ -479,10 +451,7 @@ impl Sandbox {
         let key = hmac::Key::new(hmac::HMAC_SHA256, self.config.app_secret.as_bytes());
         let proof_ok = decode_hex(proof).is_some_and(|tag| hmac::verify(&key, token.as_bytes(), &tag).is_ok());
         if !proof_ok {
-            return Err(GraphError::method(
-                100,
-                "Invalid appsecret_proof provided in the API argument",
-            ));
+            return Err(GraphError::method(100, "Invalid appsecret_proof provided in the API argument"));
         }
         Ok(Session { grant })
     }
@@ -490,28 +459,19 @@ impl Sandbox {
     // ---- Objects and edges -------------------------------------------------
 
     fn node(&self, call: &Call<'_>, session: &Session, id: &str) -> Result<Value, GraphError> {
-        let node = session
-            .resolve(id)
-            .ok_or_else(|| GraphError::unsupported(call.method, id))?;
+        let node = session.resolve(id).ok_or_else(|| GraphError::unsupported(call.method, id))?;
         call.require_get(id)?;
         let fields = call.params.get("fields");
         match node {
             Node::User => project(&user_fields(), fields, &["id", "name"], "User"),
             Node::Business(b) => project(&business_fields(b), fields, &["id", "name"], "Business"),
             Node::Waba(w) => project(&waba_fields(w), fields, &["id", "name"], "WhatsAppBusinessAccount"),
-            Node::Phone(p) => project(
-                &phone_fields(p),
-                fields,
-                PHONE_DEFAULT_FIELDS,
-                "WhatsAppBusinessPhoneNumber",
-            ),
+            Node::Phone(p) => project(&phone_fields(p), fields, PHONE_DEFAULT_FIELDS, "WhatsAppBusinessPhoneNumber"),
         }
     }
 
     fn edge(&self, call: &Call<'_>, session: &Session, id: &str, edge: &str) -> Result<Value, GraphError> {
-        let node = session
-            .resolve(id)
-            .ok_or_else(|| GraphError::unsupported(call.method, id))?;
+        let node = session.resolve(id).ok_or_else(|| GraphError::unsupported(call.method, id))?;
         let fields = call.params.get("fields");
         match (node, edge) {
             (Node::User, "businesses") => {
@@ -528,10 +488,7 @@ impl Sandbox {
                 // The seeded businesses own their WABAs; none is shared with them
                 // by a client, so the client edge is always empty.
                 let owned: Vec<&Waba> = if edge == "owned_whatsapp_business_accounts" {
-                    session
-                        .granted_wabas()
-                        .filter(|w| w.business_id == business.id)
-                        .collect()
+                    session.granted_wabas().filter(|w| w.business_id == business.id).collect()
                 } else {
                     Vec::new()
                 };
@@ -544,14 +501,7 @@ impl Sandbox {
             (Node::Waba(waba), "phone_numbers") => {
                 call.require_get(id)?;
                 let items: Vec<Value> = seed::phones_of(waba.id)
-                    .map(|p| {
-                        project(
-                            &phone_fields(p),
-                            fields,
-                            PHONE_DEFAULT_FIELDS,
-                            "WhatsAppBusinessPhoneNumber",
-                        )
-                    })
+                    .map(|p| project(&phone_fields(p), fields, PHONE_DEFAULT_FIELDS, "WhatsAppBusinessPhoneNumber"))
                     .collect::<Result<_, _>>()?;
                 self.page(call, &items)
             }
@@ -684,13 +634,7 @@ impl Sandbox {
         }
         query.append_pair("limit", &limit.to_string());
         query.append_pair(direction, cursor);
-        format!(
-            "{}/graph/{}/{}?{}",
-            self.config.public_url,
-            call.version,
-            call.path,
-            query.finish()
-        )
+        format!("{}/graph/{}/{}?{}", self.config.public_url, call.version, call.path, query.finish())
     }
 }
 
@@ -706,9 +650,10 @@ struct TextMessage<'a> {
 }
 
 impl<'a> TextMessage<'a> {
-    /// Checks the parameters in the order the Cloud API does: product, recipient,
-    /// type, content. `text` arrives as a JSON object, which the parameters hold
-    /// as its JSON text (a form post may send it that way too, as on Meta).
+    /// Checks product, recipient, type and content, in that order; the first
+    /// problem is the answer. `text` arrives as a JSON object, which the
+    /// parameters hold as its JSON text (a form post may send it that way too,
+    /// as on Meta).
     fn from_params(params: &'a Params) -> Result<Self, GraphError> {
         match params.get("messaging_product") {
             Some("whatsapp") => {}
@@ -734,11 +679,7 @@ impl<'a> TextMessage<'a> {
         // The sandbox's stand-in for a test number's recipient allow list: numbers
         // starting with 999 are never on it, so clients can exercise the refusal.
         if wa_id.starts_with("999") {
-            return Err(GraphError::oauth(
-                131_030,
-                "(#131030) Recipient phone number not in allowed list",
-            )
-            .with_details("Recipient phone number not in allowed list: Add recipient phone number to recipient list and try again."));
+            return Err(GraphError::not_in_allowed_list());
         }
         // `type` is optional on the Cloud API and defaults to text.
         match params.get("type").unwrap_or("text") {
@@ -748,10 +689,7 @@ impl<'a> TextMessage<'a> {
                     .with_details(format!("This endpoint sends text messages only - got type \"{other}\".")));
             }
         }
-        let text: Value = params
-            .get("text")
-            .and_then(|raw| serde_json::from_str(raw).ok())
-            .unwrap_or_default();
+        let text: Value = params.get("text").and_then(|raw| serde_json::from_str(raw).ok()).unwrap_or_default();
         let body = text
             .get("body")
             .and_then(Value::as_str)
@@ -762,11 +700,7 @@ impl<'a> TextMessage<'a> {
                 "Param text['body'] must be at most {MAX_TEXT_BODY_CHARS} characters long."
             )));
         }
-        Ok(Self {
-            input,
-            wa_id,
-            body: body.to_owned(),
-        })
+        Ok(Self { input, wa_id, body: body.to_owned() })
     }
 }
 
@@ -809,9 +743,7 @@ fn project(full: &Value, fields: Option<&str>, defaults: &[&str], node_type: &st
     let mut out = Map::new();
     out.insert("id".into(), full["id"].clone());
     for field in requested {
-        let value = full
-            .get(field)
-            .ok_or_else(|| GraphError::nonexisting_field(field, node_type))?;
+        let value = full.get(field).ok_or_else(|| GraphError::nonexisting_field(field, node_type))?;
         out.insert(field.to_owned(), value.clone());
     }
     Ok(Value::Object(out))

@@ -107,9 +107,7 @@ pub struct Sandbox {
 
 impl fmt::Debug for Sandbox {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sandbox")
-            .field("config", &self.config)
-            .finish_non_exhaustive()
+        f.debug_struct("Sandbox").field("config", &self.config).finish_non_exhaustive()
     }
 }
 
@@ -119,11 +117,7 @@ impl Sandbox {
     pub fn new(mut config: SandboxConfig) -> Self {
         config.public_url = config.public_url.trim_end_matches('/').to_owned();
         let webhooks = Webhooks::new(config.webhook_url.as_deref(), &config.app_secret);
-        Self {
-            config,
-            state: Mutex::new(State::default()),
-            webhooks: Arc::new(webhooks),
-        }
+        Self { config, state: Mutex::new(State::default()), webhooks: Arc::new(webhooks) }
     }
 
     /// Answers one request. The path starts with `/graph/` (Graph API), `/www/`
@@ -154,11 +148,7 @@ impl Sandbox {
     /// How many Graph requests were received whose path contains `path_contains`
     /// (e.g. `"/oauth/access_token"`). Requests failed by an injected fault count.
     pub fn calls(&self, path_contains: &str) -> usize {
-        self.lock()
-            .calls
-            .iter()
-            .filter(|path| path.contains(path_contains))
-            .count()
+        self.lock().calls.iter().filter(|path| path.contains(path_contains)).count()
     }
 
     /// Makes the next `count` Graph requests (not dialog requests) fail with

@@ -55,16 +55,8 @@ pub struct Phone {
     pub quality_rating: &'static str,
 }
 
-pub static BUSINESSES: [Business; 2] = [
-    Business {
-        id: ACME_BUSINESS,
-        name: "Acme Inc",
-    },
-    Business {
-        id: BETA_BUSINESS,
-        name: "Beta LLC",
-    },
-];
+pub static BUSINESSES: [Business; 2] =
+    [Business { id: ACME_BUSINESS, name: "Acme Inc" }, Business { id: BETA_BUSINESS, name: "Beta LLC" }];
 
 /// Most recently created first: that is the order in which Meta lists WABAs and
 /// grants, and clients that pick "the first granted WABA" rely on it.

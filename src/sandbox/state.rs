@@ -21,11 +21,8 @@ pub(super) const LONG_LIVED_SECS: u64 = 5_183_944;
 pub(super) const DATA_ACCESS_SECS: u64 = 90 * 24 * 60 * 60;
 
 /// The scopes every sandbox grant carries, as `debug_token` reports them.
-pub(super) const GRANTED_SCOPES: [&str; 3] = [
-    "whatsapp_business_management",
-    "whatsapp_business_messaging",
-    "public_profile",
-];
+pub(super) const GRANTED_SCOPES: [&str; 3] =
+    ["whatsapp_business_management", "whatsapp_business_messaging", "public_profile"];
 
 /// What the user agreed to in the dialog; codes and every token minted from
 /// them carry it unchanged.
@@ -126,14 +123,7 @@ impl State {
             TokenKind::LongLived => LONG_LIVED_SECS,
         };
         let token = new_token();
-        self.tokens.insert(
-            token.clone(),
-            UserToken {
-                kind,
-                grant,
-                expires_at: unix_now() + lifetime,
-            },
-        );
+        self.tokens.insert(token.clone(), UserToken { kind, grant, expires_at: unix_now() + lifetime });
         self.issued.push(token.clone());
         (token, lifetime)
     }
@@ -165,9 +155,7 @@ pub(super) fn unix_now() -> u64 {
 
 fn random_bytes<const N: usize>() -> [u8; N] {
     let mut buf = [0u8; N];
-    SystemRandom::new()
-        .fill(&mut buf)
-        .expect("the operating system's random source is available");
+    SystemRandom::new().fill(&mut buf).expect("the operating system's random source is available");
     buf
 }
 

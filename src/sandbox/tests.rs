@@ -38,10 +38,7 @@ fn sandbox() -> Sandbox {
 
 /// A sandbox that posts its webhooks to `webhook_url`.
 fn sandbox_posting_to(webhook_url: &str) -> Sandbox {
-    Sandbox::new(SandboxConfig {
-        webhook_url: Some(webhook_url.into()),
-        ..config()
-    })
+    Sandbox::new(SandboxConfig { webhook_url: Some(webhook_url.into()), ..config() })
 }
 
 struct Answer {
@@ -67,17 +64,12 @@ impl Answer {
     /// The Graph error's code and subcode.
     fn error(&self) -> (i64, Option<i64>) {
         let error = &self.json()["error"];
-        (
-            error["code"].as_i64().expect("an error code"),
-            error["error_subcode"].as_i64(),
-        )
+        (error["code"].as_i64().expect("an error code"), error["error_subcode"].as_i64())
     }
 }
 
 fn query(pairs: &[(&str, &str)]) -> String {
-    form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(pairs)
-        .finish()
+    form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
 }
 
 async fn send(sb: &Sandbox, method: Method, uri: &str, body: Option<String>) -> Answer {
@@ -85,16 +77,10 @@ async fn send(sb: &Sandbox, method: Method, uri: &str, body: Option<String>) -> 
     if body.is_some() {
         builder = builder.header("content-type", "application/x-www-form-urlencoded");
     }
-    let req = builder
-        .body(Bytes::from(body.unwrap_or_default()))
-        .expect("a valid request");
+    let req = builder.body(Bytes::from(body.unwrap_or_default())).expect("a valid request");
     let res = sb.handle(req).await;
     let (parts, body) = res.into_parts();
-    Answer {
-        status: parts.status,
-        headers: parts.headers,
-        body,
-    }
+    Answer { status: parts.status, headers: parts.headers, body }
 }
 
 async fn get(sb: &Sandbox, uri: &str) -> Answer {
@@ -103,11 +89,7 @@ async fn get(sb: &Sandbox, uri: &str) -> Answer {
 
 fn proof(token: &str) -> String {
     let key = hmac::Key::new(hmac::HMAC_SHA256, APP_SECRET.as_bytes());
-    hmac::sign(&key, token.as_bytes())
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hmac::sign(&key, token.as_bytes()).as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A Graph GET with the token and its proof, `path` relative to the version.
@@ -120,12 +102,8 @@ async fn graph_get(sb: &Sandbox, token: &str, path: &str, extra: &[(&str, &str)]
 
 /// Posts the consent form and returns the redirect.
 async fn consent(sb: &Sandbox, wabas: &[&str], decision: &str, granular: Option<&str>) -> Answer {
-    let mut pairs = vec![
-        ("client_id", APP_ID),
-        ("redirect_uri", REDIRECT_URI),
-        ("state", "st-123"),
-        ("decision", decision),
-    ];
+    let mut pairs =
+        vec![("client_id", APP_ID), ("redirect_uri", REDIRECT_URI), ("state", "st-123"), ("decision", decision)];
     pairs.extend(wabas.iter().map(|w| ("waba", *w)));
     if let Some(granular) = granular {
         pairs.push(("granular", granular));
@@ -144,12 +122,8 @@ fn param(url: &Url, name: &str) -> Option<String> {
 }
 
 async fn exchange(sb: &Sandbox, code: &str, redirect_uri: &str) -> Answer {
-    let q = query(&[
-        ("client_id", APP_ID),
-        ("client_secret", APP_SECRET),
-        ("redirect_uri", redirect_uri),
-        ("code", code),
-    ]);
+    let q =
+        query(&[("client_id", APP_ID), ("client_secret", APP_SECRET), ("redirect_uri", redirect_uri), ("code", code)]);
     get(sb, &format!("/graph/v24.0/oauth/access_token?{q}")).await
 }
 
@@ -256,10 +230,7 @@ async fn allow_redirects_with_a_fresh_code_and_the_state() {
     assert_eq!(param(&location, "state").as_deref(), Some("st-123"));
     let code = param(&location, "code").unwrap();
     assert!(code.len() >= 22, "at least 128 bits");
-    assert!(
-        code.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    );
+    assert!(code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
     assert_ne!(code, code_for(&sb, &[ACME_SUPPORT_WABA], None).await);
 }
 
@@ -296,15 +267,9 @@ async fn deny_redirects_with_access_denied() {
 #[tokio::test]
 async fn confirm_refuses_unknown_wabas_and_decisions() {
     let sb = sandbox();
-    assert_eq!(
-        consent(&sb, &["1"], "allow", None).await.status,
-        StatusCode::BAD_REQUEST
-    );
+    assert_eq!(consent(&sb, &["1"], "allow", None).await.status, StatusCode::BAD_REQUEST);
     assert_eq!(consent(&sb, &[], "maybe", None).await.status, StatusCode::BAD_REQUEST);
-    assert_eq!(
-        consent(&sb, &[], "allow", Some("sometimes")).await.status,
-        StatusCode::BAD_REQUEST
-    );
+    assert_eq!(consent(&sb, &[], "allow", Some("sometimes")).await.status, StatusCode::BAD_REQUEST);
 }
 
 // ---- Code exchange -----------------------------------------------------------
@@ -342,12 +307,7 @@ async fn full_flow_mints_short_then_long_lived_tokens_with_the_grant() {
     assert_eq!(data["app_id"], APP_ID);
     assert_eq!(data["type"], "USER");
     assert_eq!(data["user_id"], USER_ID);
-    assert!(
-        data["scopes"]
-            .as_array()
-            .unwrap()
-            .contains(&"whatsapp_business_management".into())
-    );
+    assert!(data["scopes"].as_array().unwrap().contains(&"whatsapp_business_management".into()));
     // Most recently created first, whatever order the boxes were ticked in.
     let expected = serde_json::json!([ACME_SUPPORT_WABA, ACME_SALES_WABA]);
     for granular in data["granular_scopes"].as_array().unwrap() {
@@ -414,10 +374,7 @@ async fn unknown_and_expired_codes_are_refused() {
     sb.expire_codes();
     let expired = exchange(&sb, &code, REDIRECT_URI).await;
     assert_eq!(expired.error(), (100, Some(36007)));
-    assert_eq!(
-        expired.json()["error"]["message"],
-        "This authorization code has expired."
-    );
+    assert_eq!(expired.json()["error"]["message"], "This authorization code has expired.");
 }
 
 #[tokio::test]
@@ -440,10 +397,7 @@ async fn debug_token_describes_unknown_tokens_as_invalid() {
     assert_eq!(data["is_valid"], false);
     assert_eq!(data["error"]["code"], 190);
 
-    let q = query(&[
-        ("input_token", "EAAGunknown"),
-        ("access_token", &format!("{APP_ID}|wrong")),
-    ]);
+    let q = query(&[("input_token", "EAAGunknown"), ("access_token", &format!("{APP_ID}|wrong"))]);
     let answer = get(&sb, &format!("/graph/v24.0/debug_token?{q}")).await;
     assert_eq!(answer.error(), (190, None));
 }
@@ -458,10 +412,7 @@ async fn a_business_wide_grant_has_no_granular_scopes() {
 
     // The client finds the WABA through the businesses instead.
     let businesses = graph_get(&sb, &token, "me/businesses", &[]).await.json();
-    assert_eq!(
-        businesses["data"],
-        serde_json::json!([{ "id": ACME_BUSINESS, "name": "Acme Inc" }])
-    );
+    assert_eq!(businesses["data"], serde_json::json!([{ "id": ACME_BUSINESS, "name": "Acme Inc" }]));
     let owned = graph_get(
         &sb,
         &token,
@@ -470,27 +421,12 @@ async fn a_business_wide_grant_has_no_granular_scopes() {
     )
     .await
     .json();
-    assert_eq!(
-        owned["data"],
-        serde_json::json!([{ "id": ACME_SALES_WABA, "name": "Acme Sales", "timezone_id": "7" }])
-    );
-    let client = graph_get(
-        &sb,
-        &token,
-        &format!("{ACME_BUSINESS}/client_whatsapp_business_accounts"),
-        &[],
-    )
-    .await
-    .json();
+    assert_eq!(owned["data"], serde_json::json!([{ "id": ACME_SALES_WABA, "name": "Acme Sales", "timezone_id": "7" }]));
+    let client =
+        graph_get(&sb, &token, &format!("{ACME_BUSINESS}/client_whatsapp_business_accounts"), &[]).await.json();
     assert_eq!(client["data"], serde_json::json!([]));
     // A business none of whose WABAs were granted is invisible.
-    let beta = graph_get(
-        &sb,
-        &token,
-        &format!("{BETA_BUSINESS}/owned_whatsapp_business_accounts"),
-        &[],
-    )
-    .await;
+    let beta = graph_get(&sb, &token, &format!("{BETA_BUSINESS}/owned_whatsapp_business_accounts"), &[]).await;
     assert_eq!(beta.error(), (100, Some(33)));
 }
 
@@ -511,23 +447,11 @@ async fn user_calls_need_a_token_and_its_appsecret_proof() {
     let no_proof = get(&sb, &format!("{waba}?{}", query(&[("access_token", &token)]))).await;
     assert_eq!(no_proof.error(), (100, None));
     assert_eq!(no_proof.json()["error"]["type"], "GraphMethodException");
-    assert_eq!(
-        no_proof.json()["error"]["message"],
-        "API calls from the server require an appsecret_proof argument"
-    );
+    assert_eq!(no_proof.json()["error"]["message"], "API calls from the server require an appsecret_proof argument");
 
-    let wrong = get(
-        &sb,
-        &format!(
-            "{waba}?{}",
-            query(&[("access_token", &token), ("appsecret_proof", &proof("other"))])
-        ),
-    )
-    .await;
-    assert_eq!(
-        wrong.json()["error"]["message"],
-        "Invalid appsecret_proof provided in the API argument"
-    );
+    let wrong =
+        get(&sb, &format!("{waba}?{}", query(&[("access_token", &token), ("appsecret_proof", &proof("other"))]))).await;
+    assert_eq!(wrong.json()["error"]["message"], "Invalid appsecret_proof provided in the API argument");
 
     // The token may also come as a bearer header.
     let req = Request::get(format!("{waba}?{}", query(&[("appsecret_proof", &proof(&token))])))
@@ -537,24 +461,16 @@ async fn user_calls_need_a_token_and_its_appsecret_proof() {
     let res = sb.handle(req).await;
     assert_eq!(res.status(), StatusCode::OK);
     let body: Value = serde_json::from_slice(res.body()).unwrap();
-    assert_eq!(
-        body,
-        serde_json::json!({ "id": ACME_SUPPORT_WABA, "name": "Acme Support" })
-    );
+    assert_eq!(body, serde_json::json!({ "id": ACME_SUPPORT_WABA, "name": "Acme Support" }));
 }
 
 #[tokio::test]
 async fn waba_fields_are_honoured() {
     let sb = sandbox();
     let token = token_for(&sb, &[ACME_SUPPORT_WABA], None).await;
-    let waba = graph_get(
-        &sb,
-        &token,
-        ACME_SUPPORT_WABA,
-        &[("fields", "name,timezone_id,message_template_namespace")],
-    )
-    .await
-    .json();
+    let waba = graph_get(&sb, &token, ACME_SUPPORT_WABA, &[("fields", "name,timezone_id,message_template_namespace")])
+        .await
+        .json();
     assert_eq!(waba["id"], ACME_SUPPORT_WABA);
     assert_eq!(waba["timezone_id"], "7");
     assert!(waba["message_template_namespace"].is_string());
@@ -577,12 +493,7 @@ async fn phone_numbers_are_paged() {
     .await;
     assert_eq!(first.status, StatusCode::OK);
     let first = first.json();
-    let ids: Vec<&str> = first["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["id"].as_str().unwrap())
-        .collect();
+    let ids: Vec<&str> = first["data"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ACME_SUPPORT_PHONES[..2]);
     assert_eq!(first["data"][0]["display_phone_number"], "+1 555-010-0001");
     assert!(first["data"][0].get("platform_type").is_none());
@@ -600,24 +511,11 @@ async fn phone_numbers_are_paged() {
     assert!(second["paging"]["previous"].is_string());
 
     // A larger limit is capped at the page size; a bad cursor is refused.
-    let capped = graph_get(
-        &sb,
-        &token,
-        &format!("{ACME_SUPPORT_WABA}/phone_numbers"),
-        &[("limit", "50")],
-    )
-    .await
-    .json();
+    let capped = graph_get(&sb, &token, &format!("{ACME_SUPPORT_WABA}/phone_numbers"), &[("limit", "50")]).await.json();
     assert_eq!(capped["data"].as_array().unwrap().len(), 2);
     assert_eq!(capped["data"][0]["code_verification_status"], "VERIFIED");
     assert_eq!(capped["data"][0]["platform_type"], "CLOUD_API");
-    let bad = graph_get(
-        &sb,
-        &token,
-        &format!("{ACME_SUPPORT_WABA}/phone_numbers"),
-        &[("after", "bm9wZQ==")],
-    )
-    .await;
+    let bad = graph_get(&sb, &token, &format!("{ACME_SUPPORT_WABA}/phone_numbers"), &[("after", "bm9wZQ==")]).await;
     assert_eq!(bad.error(), (100, None));
 }
 
@@ -723,10 +621,7 @@ async fn injected_faults_hit_the_next_graph_requests_only() {
     let error = &server.json()["error"];
     assert_eq!(error["code"], 2);
     assert_eq!(error["is_transient"], true);
-    assert_eq!(
-        error["fbtrace_id"].as_str().unwrap(),
-        server.headers["x-fb-trace-id"].to_str().unwrap()
-    );
+    assert_eq!(error["fbtrace_id"].as_str().unwrap(), server.headers["x-fb-trace-id"].to_str().unwrap());
     assert_eq!(error["fbtrace_id"].as_str().unwrap().len(), 20);
 
     let limited = exchange(&sb, &code, REDIRECT_URI).await;
@@ -804,11 +699,7 @@ async fn send_json(sb: &Sandbox, method: Method, uri: &str, body: &Value) -> Ans
         .body(Bytes::from(body.to_string()))
         .expect("a valid request");
     let (parts, body) = sb.handle(req).await.into_parts();
-    Answer {
-        status: parts.status,
-        headers: parts.headers,
-        body,
-    }
+    Answer { status: parts.status, headers: parts.headers, body }
 }
 
 fn text_message(to: &str, body: &str) -> Value {
@@ -892,7 +783,12 @@ async fn a_malformed_message_is_refused_like_the_cloud_api_does() {
         ("too long", with("to", "1234567890123456".into()), 100, "(#100) Invalid parameter"),
         ("formatted", with("to", "+1 555-123-4567".into()), 100, "(#100) Invalid parameter"),
         ("two plus signs", with("to", "++15551234567".into()), 100, "(#100) Invalid parameter"),
-        ("not allowed", with("to", "+9991234567".into()), 131_030, "(#131030) Recipient phone number not in allowed list"),
+        (
+            "not allowed",
+            with("to", "+9991234567".into()),
+            131_030,
+            "(#131030) Recipient phone number not in allowed list",
+        ),
         ("image", with("type", "image".into()), 100, "(#100) Unsupported message type"),
         ("no text", without("text"), 100, "(#100) The parameter text['body'] is required."),
         ("empty body", with("text", json!({ "body": "" })), 100, "(#100) The parameter text['body'] is required."),
@@ -932,10 +828,7 @@ async fn sending_needs_the_phones_waba_and_a_proof() {
     assert_eq!(other_waba.error(), (100, Some(33)));
     assert_eq!(other_waba.json()["error"]["type"], "GraphMethodException");
 
-    let uri = format!(
-        "/graph/v24.0/{ACME_SALES_PHONE}/messages?{}",
-        query(&[("access_token", &token)])
-    );
+    let uri = format!("/graph/v24.0/{ACME_SALES_PHONE}/messages?{}", query(&[("access_token", &token)]));
     let no_proof = send_json(&sb, Method::POST, &uri, &message).await;
     assert_eq!(no_proof.error(), (100, None));
     assert_eq!(no_proof.json()["error"]["type"], "GraphMethodException");
@@ -946,10 +839,7 @@ async fn sending_needs_the_phones_waba_and_a_proof() {
     assert_eq!(from_a_waba.error(), (2500, None));
     assert!(sb.sent_messages().is_empty());
 
-    assert_eq!(
-        send_text(&sb, &token, ACME_SALES_PHONE, &message).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(send_text(&sb, &token, ACME_SALES_PHONE, &message).await.status, StatusCode::OK);
 }
 
 // ---- Webhooks ----------------------------------------------------------------
@@ -976,11 +866,7 @@ async fn webhook_receiver(status: StatusCode) -> (String, mpsc::UnboundedReceive
                 async move {
                     let (parts, body) = req.into_parts();
                     let body = body.collect().await?.to_bytes();
-                    let _ = sender.send(Received {
-                        path: parts.uri.path().to_owned(),
-                        headers: parts.headers,
-                        body,
-                    });
+                    let _ = sender.send(Received { path: parts.uri.path().to_owned(), headers: parts.headers, body });
                     let answer = hyper::Response::builder()
                         .status(status)
                         .body(Full::new(Bytes::new()))
@@ -1007,11 +893,7 @@ fn verified(request: &Received) -> Value {
     assert_eq!(request.headers["content-type"], "application/json");
     let signature = request.headers["x-hub-signature-256"].to_str().unwrap();
     let key = hmac::Key::new(hmac::HMAC_SHA256, APP_SECRET.as_bytes());
-    let expected: String = hmac::sign(&key, &request.body)
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let expected: String = hmac::sign(&key, &request.body).as_ref().iter().map(|b| format!("{b:02x}")).collect();
     assert_eq!(signature, format!("sha256={expected}"));
     serde_json::from_slice(&request.body).expect("a JSON body")
 }
@@ -1105,10 +987,7 @@ async fn a_send_is_followed_by_sent_and_delivered_statuses() {
         assert_eq!(status["recipient_id"], "15557654321");
         epoch_string(&status["timestamp"]);
         assert_eq!(status["conversation"]["origin"], json!({ "type": "service" }));
-        assert_eq!(
-            status["pricing"],
-            json!({ "billable": true, "pricing_model": "CBP", "category": "service" })
-        );
+        assert_eq!(status["pricing"], json!({ "billable": true, "pricing_model": "CBP", "category": "service" }));
         conversations.push(status["conversation"]["id"].clone());
     }
     assert_eq!(conversations[0], conversations[1]);
@@ -1191,10 +1070,7 @@ async fn quality_and_account_updates_have_metas_shapes() {
 async fn a_refused_or_failed_delivery_is_reported_not_counted() {
     let (url, mut received) = webhook_receiver(StatusCode::UNAUTHORIZED).await;
     let sb = sandbox_posting_to(&url);
-    let (_, status) = sb
-        .send_inbound(ACME_SALES_PHONE, "15557654321", "Jane", "Hi")
-        .await
-        .expect("an answer");
+    let (_, status) = sb.send_inbound(ACME_SALES_PHONE, "15557654321", "Jane", "Hi").await.expect("an answer");
     assert_eq!(status, 401);
     next_webhook(&mut received).await;
     assert_eq!(sb.webhooks_delivered(), 0);
@@ -1206,10 +1082,8 @@ async fn a_refused_or_failed_delivery_is_reported_not_counted() {
         format!("http://{}/webhook", listener.local_addr().unwrap())
     };
     let unreachable = sandbox_posting_to(&closed);
-    let error = unreachable
-        .send_account_update(ACME_SALES_WABA, "PARTNER_REMOVED")
-        .await
-        .expect_err("no one to deliver to");
+    let error =
+        unreachable.send_account_update(ACME_SALES_WABA, "PARTNER_REMOVED").await.expect_err("no one to deliver to");
     assert!(!error.contains(APP_SECRET));
 
     let silent = sandbox();
@@ -1230,7 +1104,7 @@ async fn control_endpoints_send_webhooks_and_list_sent_messages() {
         &sb,
         Method::POST,
         "/control/inbound",
-        &json!({ "phoneNumberId": ACME_SALES_PHONE, "from": "15557654321", "text": "Hello" }),
+        &json!({ "phoneNumberId": ACME_SALES_PHONE, "from": "15557654321", "text": "Hello", "name": "" }),
     )
     .await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
@@ -1248,7 +1122,7 @@ async fn control_endpoints_send_webhooks_and_list_sent_messages() {
         &sb,
         Method::POST,
         "/control/quality",
-        &json!({ "phoneNumberId": ACME_SALES_PHONE, "event": "DOWNGRADE" }),
+        &json!({ "phoneNumberId": ACME_SALES_PHONE, "event": "DOWNGRADE", "currentLimit": null }),
     )
     .await;
     assert_eq!(quality.json(), json!({ "success": true, "webhookStatus": 200 }));
@@ -1287,13 +1161,8 @@ async fn control_endpoints_send_webhooks_and_list_sent_messages() {
     assert_eq!(data[0]["messageId"], message_id);
     assert!(data[0]["timestamp"].as_u64().is_some());
 
-    let read = send_json(
-        &sb,
-        Method::POST,
-        "/control/status",
-        &json!({ "messageId": message_id, "status": "read" }),
-    )
-    .await;
+    let read =
+        send_json(&sb, Method::POST, "/control/status", &json!({ "messageId": message_id, "status": "read" })).await;
     assert_eq!(read.json(), json!({ "success": true, "webhookStatus": 200 }));
 }
 

@@ -34,14 +34,7 @@ const STATUSES: [&str; 3] = ["sent", "delivered", "read"];
 /// The events of `phone_number_quality_update`.
 const QUALITY_EVENTS: [&str; 4] = ["FLAGGED", "UNFLAGGED", "UPGRADE", "DOWNGRADE"];
 /// Meta's messaging limit tiers, as `current_limit` reports them.
-const MESSAGING_LIMITS: [&str; 6] = [
-    "TIER_50",
-    "TIER_250",
-    "TIER_1K",
-    "TIER_10K",
-    "TIER_100K",
-    "TIER_UNLIMITED",
-];
+const MESSAGING_LIMITS: [&str; 6] = ["TIER_50", "TIER_250", "TIER_1K", "TIER_10K", "TIER_100K", "TIER_UNLIMITED"];
 
 /// Why a webhook was not sent, or sent without an answer.
 #[derive(Debug)]
@@ -92,11 +85,7 @@ impl Webhooks {
                 .build()
                 .expect("the HTTP client builds"),
         });
-        Self {
-            target,
-            key: hmac::Key::new(hmac::HMAC_SHA256, app_secret.as_bytes()),
-            log: Mutex::default(),
-        }
+        Self { target, key: hmac::Key::new(hmac::HMAC_SHA256, app_secret.as_bytes()), log: Mutex::default() }
     }
 
     pub fn is_enabled(&self) -> bool {
@@ -115,9 +104,7 @@ impl Webhooks {
     /// the webhook in the log, which never shows the body or the signature.
     async fn post(&self, kind: &'static str, payload: &Value) -> Result<u16, WebhookError> {
         let Some(target) = &self.target else {
-            return Err(WebhookError::Undelivered(
-                "The sandbox has no webhook URL to send to.".into(),
-            ));
+            return Err(WebhookError::Undelivered("The sandbox has no webhook URL to send to.".into()));
         };
         let body = Bytes::from(payload.to_string());
         let signature = format!("sha256={}", hex(hmac::sign(&self.key, &body).as_ref()));
@@ -144,9 +131,7 @@ impl Webhooks {
             Err(error) => {
                 let reason = causes(&error);
                 tracing::warn!(kind, error = %reason, "meta sandbox: webhook not delivered");
-                Err(WebhookError::Undelivered(format!(
-                    "The webhook could not be delivered: {reason}"
-                )))
+                Err(WebhookError::Undelivered(format!("The webhook could not be delivered: {reason}")))
             }
         }
     }
@@ -181,32 +166,24 @@ impl Sandbox {
         name: &str,
         text: &str,
     ) -> Result<(String, u16), String> {
-        self.inbound_webhook(phone_number_id, from, name, text)
-            .await
-            .map_err(|error| error.to_string())
+        self.inbound_webhook(phone_number_id, from, name, text).await.map_err(|error| error.to_string())
     }
 
     /// Posts a status (`sent`, `delivered` or `read`) of a message the Graph API
     /// sent, for the phone and WABA it was sent from.
     pub async fn send_status(&self, message_id: &str, status: &str) -> Result<u16, String> {
-        self.status_webhook(message_id, status)
-            .await
-            .map_err(|error| error.to_string())
+        self.status_webhook(message_id, status).await.map_err(|error| error.to_string())
     }
 
     /// Posts a `phone_number_quality_update` for a phone, e.g. `FLAGGED` with
     /// `TIER_1K`.
     pub async fn send_quality(&self, phone_number_id: &str, event: &str, current_limit: &str) -> Result<u16, String> {
-        self.quality_webhook(phone_number_id, event, current_limit)
-            .await
-            .map_err(|error| error.to_string())
+        self.quality_webhook(phone_number_id, event, current_limit).await.map_err(|error| error.to_string())
     }
 
     /// Posts an `account_update` for a WABA, e.g. `PARTNER_REMOVED`.
     pub async fn send_account_update(&self, waba_id: &str, event: &str) -> Result<u16, String> {
-        self.account_update_webhook(waba_id, event)
-            .await
-            .map_err(|error| error.to_string())
+        self.account_update_webhook(waba_id, event).await.map_err(|error| error.to_string())
     }
 
     pub(super) async fn inbound_webhook(
@@ -234,16 +211,12 @@ impl Sandbox {
 
     pub(super) async fn status_webhook(&self, message_id: &str, status: &str) -> Result<u16, WebhookError> {
         if !STATUSES.contains(&status) {
-            return Err(WebhookError::Invalid(format!(
-                "`status` must be one of {}.",
-                STATUSES.join(", ")
-            )));
+            return Err(WebhookError::Invalid(format!("`status` must be one of {}.", STATUSES.join(", "))));
         }
-        let outbound = self
-            .lock()
-            .outbound(message_id)
-            .cloned()
-            .ok_or_else(|| WebhookError::Invalid(format!("No message {message_id} was sent through the sandbox.")))?;
+        let outbound =
+            self.lock().outbound(message_id).cloned().ok_or_else(|| {
+                WebhookError::Invalid(format!("No message {message_id} was sent through the sandbox."))
+            })?;
         let payload = status_payload(&outbound, status, unix_now());
         self.webhooks.post("status", &payload).await
     }
@@ -256,10 +229,7 @@ impl Sandbox {
     ) -> Result<u16, WebhookError> {
         let phone = known_phone(phone_number_id)?;
         if !QUALITY_EVENTS.contains(&event) {
-            return Err(WebhookError::Invalid(format!(
-                "`event` must be one of {}.",
-                QUALITY_EVENTS.join(", ")
-            )));
+            return Err(WebhookError::Invalid(format!("`event` must be one of {}.", QUALITY_EVENTS.join(", "))));
         }
         if !MESSAGING_LIMITS.contains(&current_limit) {
             return Err(WebhookError::Invalid(format!(
@@ -277,9 +247,7 @@ impl Sandbox {
         // as long as it is shaped like one.
         let shaped = !event.is_empty() && event.bytes().all(|b| b.is_ascii_uppercase() || b == b'_');
         if !shaped {
-            return Err(WebhookError::Invalid(
-                "`event` must be an account event such as PARTNER_REMOVED.".into(),
-            ));
+            return Err(WebhookError::Invalid("`event` must be an account event such as PARTNER_REMOVED.".into()));
         }
         let payload = account_update_payload(waba, event, unix_now());
         self.webhooks.post("account update", &payload).await
@@ -325,11 +293,7 @@ fn metadata(phone: &Phone) -> Value {
 /// Webhooks write the display number as digits only: "+1 555-010-0001" is
 /// "15550100001".
 fn display_digits(phone: &Phone) -> String {
-    phone
-        .display_phone_number
-        .chars()
-        .filter(char::is_ascii_digit)
-        .collect()
+    phone.display_phone_number.chars().filter(char::is_ascii_digit).collect()
 }
 
 fn inbound_payload(phone: &Phone, from: &str, name: &str, text: &str, message_id: &str, timestamp: u64) -> Value {

@@ -257,6 +257,50 @@ impl Harness {
         .await
     }
 
+    /// A whole step-by-step connection of one phone.
+    pub async fn connect(&self, token: &str, org: &str, waba: &str, phone: &str) {
+        let state = self.authorized_state(token, org, &[waba]).await;
+        let (status, body) = self.save(token, org, &state, waba, phone).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    /// POSTs raw bytes to the webhook, signed with the app secret unless `signature` says
+    /// otherwise (`Some(None)`: no header).
+    pub async fn webhook(&self, body: &[u8], signature: Option<Option<String>>) -> (StatusCode, Value) {
+        let signature = signature.unwrap_or_else(|| {
+            let secret = waba_connect::stack::LOCAL_APP_SECRET.as_bytes();
+            Some(format!("sha256={}", shared::crypto::hex(&shared::crypto::hmac_sha256(secret, body))))
+        });
+        let mut request =
+            self.http.post(self.url("/webhook")).header("content-type", "application/json").body(body.to_vec());
+        if let Some(signature) = signature {
+            request = request.header("x-hub-signature-256", signature);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// Every stored message and status of the organization, newest first (all pages).
+    pub async fn messages(&self, token: &str, org: &str) -> Vec<Value> {
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut path = format!("/api/v1/organizations/{org}/whatsapp/messages?limit=3");
+            if let Some(c) = &cursor {
+                path.push_str(&format!("&cursor={c}"));
+            }
+            let (status, body) = self.get(&path, token).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            all.extend(body["messages"].as_array().unwrap().iter().cloned());
+            match body["nextCursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return all,
+            }
+        }
+    }
+
     pub async fn status(&self, token: &str, org: &str) -> Value {
         let (status, body) = self.get(&format!("/api/v1/organizations/{org}/whatsapp/status"), token).await;
         assert_eq!(status, StatusCode::OK, "{body}");

@@ -59,13 +59,21 @@ fn verify_subscription(app: &App, request: &Request) -> Result<Response, ApiErro
 
 /// `sha256=<hex HMAC-SHA256(raw body, app secret)>`, compared in constant time.
 pub fn check_signature(app: &App, request: &Request) -> Result<(), ApiError> {
-    let refused = || {
-        ApiError::new(http::StatusCode::UNAUTHORIZED, "unauthorized", "Missing or invalid X-Hub-Signature-256.")
+    let header = request.headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
+    if signature_matches(app.config.meta.app_secret.expose().as_bytes(), &request.body, header) {
+        Ok(())
+    } else {
+        Err(ApiError::new(http::StatusCode::UNAUTHORIZED, "unauthorized", "Missing or invalid X-Hub-Signature-256."))
+    }
+}
+
+/// Whether `header` signs exactly these bytes. The body is never parsed or re-serialized
+/// first: Meta signs the bytes it sent, escapes and all.
+pub fn signature_matches(secret: &[u8], body: &[u8], header: Option<&str>) -> bool {
+    let Some(given) = header.and_then(|h| h.strip_prefix("sha256=")).and_then(crypto::from_hex) else {
+        return false;
     };
-    let header = request.headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok()).ok_or_else(refused)?;
-    let given = header.strip_prefix("sha256=").and_then(crypto::from_hex).ok_or_else(refused)?;
-    let expected = crypto::hmac_sha256(app.config.meta.app_secret.expose().as_bytes(), &request.body);
-    if crypto::constant_time_eq(&given, &expected) { Ok(()) } else { Err(refused()) }
+    crypto::constant_time_eq(&given, &crypto::hmac_sha256(secret, body))
 }
 
 /// What one delivery did; returned to Meta (which ignores it) and to whoever replays one.
@@ -280,5 +288,55 @@ impl Router<'_> {
         }
         self.organizations.remove(waba);
         Ok(ended)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::signature_matches;
+
+    const SECRET: &[u8] = b"sandbox-app-secret";
+    // The same text, escaped as Meta writes it and as literal UTF-8: different bytes, so
+    // different signatures. Expected values computed independently (Python's hmac module).
+    const ESCAPED: &[u8] =
+        br#"{"entry":[{"id":"1","changes":[{"field":"messages","value":{"text":"caf\u00e9 \ud83d\ude00"}}]}]}"#;
+    const ESCAPED_SIGNATURE: &str = "sha256=eccc927823d2a3373de50a16bf71242d30c0b41f9f5d99d8521039d65670fc8a";
+    const LITERAL: &str = r#"{"entry":[{"id":"1","changes":[{"field":"messages","value":{"text":"café 😀"}}]}]}"#;
+    const LITERAL_SIGNATURE: &str = "sha256=4ddad880482402bdc4b75fc7ffc6776003e865f4097a70e341d7cad8ec8f1c75";
+
+    #[test]
+    fn known_vectors_verify_over_the_raw_bytes() {
+        assert!(signature_matches(SECRET, ESCAPED, Some(ESCAPED_SIGNATURE)));
+        assert!(signature_matches(SECRET, LITERAL.as_bytes(), Some(LITERAL_SIGNATURE)));
+        // Re-serializing the same JSON changes its bytes (escapes, key order), and with them
+        // the signature: verification must happen before any parsing.
+        let value: serde_json::Value = serde_json::from_slice(ESCAPED).unwrap();
+        assert_eq!(value, serde_json::from_str::<serde_json::Value>(LITERAL).unwrap());
+        let reserialized = serde_json::to_vec(&value).unwrap();
+        assert_ne!(reserialized, ESCAPED);
+        assert!(!signature_matches(SECRET, &reserialized, Some(ESCAPED_SIGNATURE)));
+        assert!(!signature_matches(SECRET, LITERAL.as_bytes(), Some(ESCAPED_SIGNATURE)));
+    }
+
+    #[test]
+    fn any_flipped_byte_is_refused() {
+        for position in 0..ESCAPED.len() {
+            let mut body = ESCAPED.to_vec();
+            body[position] ^= 0x01;
+            assert!(!signature_matches(SECRET, &body, Some(ESCAPED_SIGNATURE)), "byte {position}");
+        }
+        let mut signature = ESCAPED_SIGNATURE.to_owned();
+        signature.replace_range(10..11, "d");
+        assert!(!signature_matches(SECRET, ESCAPED, Some(&signature)));
+    }
+
+    #[test]
+    fn missing_or_malformed_headers_are_refused() {
+        let hex = &ESCAPED_SIGNATURE["sha256=".len()..];
+        for header in [None, Some(""), Some(hex), Some("sha1=abc"), Some(&*format!("sha1={hex}")), Some("sha256=zz")] {
+            assert!(!signature_matches(SECRET, ESCAPED, header), "{header:?}");
+        }
+        assert!(!signature_matches(b"another secret", ESCAPED, Some(ESCAPED_SIGNATURE)));
+        assert!(!signature_matches(SECRET, ESCAPED, Some(&ESCAPED_SIGNATURE[..40])));
     }
 }

@@ -22,13 +22,26 @@ pub struct Entry {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
     /// `field: "messages"`: inbound messages and statuses of outbound ones, for one phone.
-    Messages { phone_number_id: String, messages: Vec<Inbound>, statuses: Vec<Status> },
+    Messages {
+        phone_number_id: String,
+        messages: Vec<Inbound>,
+        statuses: Vec<Status>,
+    },
     /// `field: "phone_number_quality_update"`.
-    Quality { display_phone_number: String, event: String, current_limit: Option<String> },
+    Quality {
+        display_phone_number: String,
+        event: String,
+        current_limit: Option<String>,
+    },
     /// `field: "account_update"`. Some events carry the WABA in `waba_info` rather than in
     /// the entry's id (`PARTNER_ADDED` among them).
-    Account { event: String, waba_id: Option<String> },
-    Other { field: String },
+    Account {
+        event: String,
+        waba_id: Option<String>,
+    },
+    Other {
+        field: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]

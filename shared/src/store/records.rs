@@ -12,8 +12,8 @@
 use super::{Condition, Index, Item, Key, Query, Store, StoreError, Value, WriteOp, schema};
 use crate::clock::Timestamp;
 use crate::domain::{
-    Authorization, Ciphertext, Direction, EventKind, Exchange, JsonObject, MessageEvent, OAuthState, Organization, OrganizationId, OrganizationName,
-    PhoneLink, PhoneNumber, PhoneNumberId, StateKey, StateStep, UserId, WabaId,
+    Authorization, Ciphertext, Direction, EventKind, Exchange, JsonObject, MessageEvent, OAuthState, Organization,
+    OrganizationId, OrganizationName, PhoneLink, PhoneNumber, PhoneNumberId, StateKey, StateStep, UserId, WabaId,
 };
 use crate::error::ApiError;
 use std::sync::Arc;
