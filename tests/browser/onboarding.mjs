@@ -45,10 +45,29 @@ try {
   }
   await page.screenshot({ path: `${out}/onboarding-connected.png`, fullPage: true });
 
+  // The inbox: a customer writes (the sandbox signs and delivers Meta's webhook), the
+  // owner replies with the stored token, and the sandbox reports the reply delivered.
+  const chatShows = (text) =>
+    page.waitForFunction((t) => (document.querySelector("#msg-list")?.innerText ?? "").includes(t), text);
+  await page.waitForSelector("#inbox", { state: "visible" });
+  await page.click("#sim summary");
+  await page.fill("#s-text", "Is my order on its way?");
+  await page.click("#sim-form button[type=submit]");
+  await chatShows("Is my order on its way?");
+  const inbound = await page.locator("#msg-list li", { hasText: "Is my order on its way?" }).count();
+  if (inbound !== 1) await fail(page, `the inbound message shows ${inbound} times`);
+  await page.locator("#msg-list li", { hasText: "Is my order on its way?" }).click();
+  if ((await page.inputValue("#r-to")) !== "16315551234") await fail(page, "selecting the message did not pick its sender");
+  await page.fill("#r-text", "Yes, it ships today.");
+  await page.click("#send-btn");
+  await chatShows("Yes, it ships today.");
+  await chatShows("✓✓");
+  await page.screenshot({ path: `${out}/onboarding-inbox.png`, fullPage: true });
+
   await page.click("#disconnect-btn");
   await page.waitForSelector("#disconnect-btn", { state: "hidden" });
   await page.waitForFunction(() => document.body.innerText.includes("Not connected"));
-  console.log("onboarding page: created, connected, disconnected — ok");
+  console.log("onboarding page: created, connected, chatted, disconnected — ok");
 } finally {
   await browser.close();
 }
