@@ -20,7 +20,8 @@ impl Figures {
         self.0.iter().sum::<Duration>() / self.0.len() as u32
     }
     fn row(&self, what: &str, per: Option<usize>) {
-        let per_item = per.map(|n| format!("{:>10.1} µs/event", self.mean().as_secs_f64() * 1e6 / n as f64)).unwrap_or_default();
+        let per_item =
+            per.map(|n| format!("{:>10.1} µs/event", self.mean().as_secs_f64() * 1e6 / n as f64)).unwrap_or_default();
         println!(
             "{what:<46} n={:<5} mean {:>9.1} µs  p50 {:>9.1} µs  p99 {:>9.1} µs {per_item}",
             self.0.len(),

@@ -41,7 +41,8 @@ pub async fn fixture() -> Fixture {
         ("FRONTEND_URL", "http://127.0.0.1/"),
         ("WEBHOOK_VERIFY_TOKEN", "verify"),
     ];
-    let config = Config::from_source(|name| settings.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())).unwrap();
+    let config =
+        Config::from_source(|name| settings.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())).unwrap();
     let app = App::new(config, store.clone(), Arc::new(LocalCipher::from_key(crypto::random_bytes::<32>())));
 
     let now = Timestamp::now();
@@ -85,14 +86,7 @@ pub fn request(body: Vec<u8>, signature: Option<String>) -> Request {
     if let Some(signature) = signature.and_then(|s| http::HeaderValue::from_str(&s).ok()) {
         headers.insert(webhook::SIGNATURE_HEADER, signature);
     }
-    Request {
-        route,
-        path_params: Default::default(),
-        query: Vec::new(),
-        headers,
-        body: body.into(),
-        claims: None,
-    }
+    Request { route, path_params: Default::default(), query: Vec::new(), headers, body: body.into(), claims: None }
 }
 
 /// A delivery of `count` inbound text messages spread over the connected phones, as Meta
@@ -108,6 +102,8 @@ pub fn inbound_batch(count: usize, salt: &str) -> Vec<u8> {
                               "type": "text", "text": {"body": format!("message {i} ✓")}}]}})
         })
         .collect();
-    serde_json::to_vec(&serde_json::json!({"object": "whatsapp_business_account", "entry": [{"id": WABA, "changes": changes}]}))
-        .unwrap()
+    serde_json::to_vec(
+        &serde_json::json!({"object": "whatsapp_business_account", "entry": [{"id": WABA, "changes": changes}]}),
+    )
+    .unwrap()
 }
