@@ -33,12 +33,26 @@ impl App {
         Self { config, records: Records::new(store), cipher, meta }
     }
 
-    /// The AWS wiring: DynamoDB and KMS clients from the standard AWS environment.
+    /// The AWS wiring: DynamoDB, KMS and (for the app secret) Secrets Manager clients from
+    /// the standard AWS environment, built once per cold start.
     pub async fn from_env() -> Result<Self, crate::BoxError> {
-        let config = Config::from_env()?;
+        Self::from_source(|name| std::env::var(name).ok()).await
+    }
+
+    pub async fn from_source(source: impl Fn(&str) -> Option<String>) -> Result<Self, crate::BoxError> {
+        let aws = crate::aws::load(&source).await;
+        // META_APP_SECRET is read from Secrets Manager, once, when META_APP_SECRET_ARN names it:
+        // the secret then never appears in the template, its parameters or the environment.
+        let app_secret = match (source("META_APP_SECRET"), source("META_APP_SECRET_ARN")) {
+            (None, Some(arn)) => Some(crate::aws::secret_string(&aws_sdk_secretsmanager::Client::new(&aws), &arn).await?),
+            _ => None,
+        };
+        let config = Config::from_source(|name| match name {
+            "META_APP_SECRET" => app_secret.clone().or_else(|| source(name)),
+            _ => source(name),
+        })?;
         let table = config.table_name.clone().ok_or("TABLE_NAME is required")?;
         let key = config.kms_key_id.clone().ok_or("KMS_KEY_ID is required")?;
-        let aws = crate::aws::load(|name| std::env::var(name).ok()).await;
         let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table);
         let cipher = KmsCipher::new(aws_sdk_kms::Client::new(&aws), key);
         Ok(Self::new(config, Arc::new(store), Arc::new(cipher)))

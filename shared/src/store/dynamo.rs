@@ -27,8 +27,9 @@ impl DynamoStore {
         Self { client, table: table.into() }
     }
 
-    /// Creates the table with the schema of `template.yaml` when it does not exist yet (the
-    /// local stack's `LOCAL_BACKEND=aws` and the tests use this; in AWS the template does).
+    /// Creates the table when it does not exist yet, from `infra/table.json` — the schema
+    /// `template.yaml` declares too (a test keeps them equal). The local stack's
+    /// `LOCAL_BACKEND=aws` and the tests use this; in AWS the template creates the table.
     pub async fn ensure_table(&self) -> Result<(), StoreError> {
         let exists = self.client.describe_table().table_name(&self.table).send().await;
         match exists {
@@ -36,55 +37,107 @@ impl DynamoStore {
             Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {}
             Err(e) => return Err(backend(e)),
         }
-        let string_attribute = |name: &str| {
-            AttributeDefinition::builder()
-                .attribute_name(name)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .expect("name and type are set")
+        let schema: TableSchema = serde_json::from_str(TABLE_SCHEMA).expect("infra/table.json is valid");
+        let invalid = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Invalid(e.to_string());
+        let key_schema = |keys: &[KeyElement]| {
+            keys.iter()
+                .map(|k| {
+                    KeySchemaElement::builder()
+                        .attribute_name(&k.attribute_name)
+                        .key_type(KeyType::from(k.key_type.as_str()))
+                        .build()
+                })
+                .collect::<Result<Vec<_>, _>>()
         };
-        let key = |name: &str, kind: KeyType| {
-            KeySchemaElement::builder().attribute_name(name).key_type(kind).build().expect("name and type are set")
-        };
-        let gsi = |index: &str, partition: &str| {
-            GlobalSecondaryIndex::builder()
-                .index_name(index)
-                .key_schema(key(partition, KeyType::Hash))
-                .key_schema(key(schema::PK, KeyType::Range))
-                .projection(Projection::builder().projection_type(ProjectionType::All).build())
-                .build()
-                .expect("index fields are set")
-        };
-        self.client
-            .create_table()
-            .table_name(&self.table)
-            .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(string_attribute(schema::PK))
-            .attribute_definitions(string_attribute(schema::SK))
-            .attribute_definitions(string_attribute(schema::OWNER_KEY))
-            .attribute_definitions(string_attribute(schema::WABA_KEY))
-            .key_schema(key(schema::PK, KeyType::Hash))
-            .key_schema(key(schema::SK, KeyType::Range))
-            .global_secondary_indexes(gsi(schema::OWNER_INDEX, schema::OWNER_KEY))
-            .global_secondary_indexes(gsi(schema::WABA_INDEX, schema::WABA_KEY))
-            .send()
-            .await
-            .map_err(backend)?;
+        let mut request = self.client.create_table().table_name(&self.table).billing_mode(BillingMode::PayPerRequest);
+        for attribute in &schema.attribute_definitions {
+            request = request.attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(&attribute.attribute_name)
+                    .attribute_type(ScalarAttributeType::from(attribute.attribute_type.as_str()))
+                    .build()
+                    .map_err(invalid)?,
+            );
+        }
+        request = request.set_key_schema(Some(key_schema(&schema.key_schema).map_err(invalid)?));
+        for index in &schema.global_secondary_indexes {
+            request = request.global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(&index.index_name)
+                    .set_key_schema(Some(key_schema(&index.key_schema).map_err(invalid)?))
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::from(index.projection.projection_type.as_str()))
+                            .build(),
+                    )
+                    .build()
+                    .map_err(invalid)?,
+            );
+        }
+        request.send().await.map_err(backend)?;
+        let ttl = &schema.time_to_live_specification;
         self.client
             .update_time_to_live()
             .table_name(&self.table)
             .time_to_live_specification(
                 TimeToLiveSpecification::builder()
-                    .enabled(true)
-                    .attribute_name(schema::TTL)
+                    .enabled(ttl.enabled)
+                    .attribute_name(&ttl.attribute_name)
                     .build()
-                    .expect("ttl fields are set"),
+                    .map_err(invalid)?,
             )
             .send()
             .await
             .map_err(backend)?;
         Ok(())
     }
+}
+
+/// The table's schema, in CloudFormation's property names.
+pub const TABLE_SCHEMA: &str = include_str!("../../../infra/table.json");
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TableSchema {
+    pub attribute_definitions: Vec<AttributeSpec>,
+    pub key_schema: Vec<KeyElement>,
+    pub global_secondary_indexes: Vec<IndexSpec>,
+    pub time_to_live_specification: TtlSpec,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AttributeSpec {
+    pub attribute_name: String,
+    pub attribute_type: String,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyElement {
+    pub attribute_name: String,
+    pub key_type: String,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct IndexSpec {
+    pub index_name: String,
+    pub key_schema: Vec<KeyElement>,
+    pub projection: ProjectionSpec,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ProjectionSpec {
+    pub projection_type: String,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TtlSpec {
+    pub attribute_name: String,
+    pub enabled: bool,
 }
 
 fn backend<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static, R: std::fmt::Debug>(
@@ -429,5 +482,27 @@ impl Store for DynamoStore {
     async fn write(&self, mut ops: Vec<WriteOp>) -> Result<(), StoreError> {
         check_batch(&ops)?;
         if ops.len() == 1 { self.write_one(ops.remove(0)).await } else { self.transact(ops).await }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The names the code writes are the names the schema declares.
+    #[test]
+    fn the_schema_file_matches_the_attribute_names_in_code() {
+        let schema: TableSchema = serde_json::from_str(TABLE_SCHEMA).unwrap();
+        let keys: Vec<(&str, &str)> =
+            schema.key_schema.iter().map(|k| (k.attribute_name.as_str(), k.key_type.as_str())).collect();
+        assert_eq!(keys, vec![(schema::PK, "HASH"), (schema::SK, "RANGE")]);
+        let indexes: Vec<(&str, &str)> = schema
+            .global_secondary_indexes
+            .iter()
+            .map(|i| (i.index_name.as_str(), i.key_schema[0].attribute_name.as_str()))
+            .collect();
+        assert_eq!(indexes, vec![(schema::OWNER_INDEX, schema::OWNER_KEY), (schema::WABA_INDEX, schema::WABA_KEY)]);
+        assert_eq!(schema.time_to_live_specification.attribute_name, schema::TTL);
+        assert!(schema.time_to_live_specification.enabled);
     }
 }
