@@ -44,7 +44,9 @@ impl App {
         // META_APP_SECRET is read from Secrets Manager, once, when META_APP_SECRET_ARN names it:
         // the secret then never appears in the template, its parameters or the environment.
         let app_secret = match (source("META_APP_SECRET"), source("META_APP_SECRET_ARN")) {
-            (None, Some(arn)) => Some(crate::aws::secret_string(&aws_sdk_secretsmanager::Client::new(&aws), &arn).await?),
+            (None, Some(arn)) => {
+                Some(crate::aws::secret_string(&aws_sdk_secretsmanager::Client::new(&aws), &arn).await?)
+            }
             _ => None,
         };
         let config = Config::from_source(|name| match name {

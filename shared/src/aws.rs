@@ -37,14 +37,17 @@ pub async fn emulator(endpoint: &str) -> SdkConfig {
 /// The string value of a Secrets Manager secret (a plain string, or the `appSecret` field of
 /// a JSON secret).
 pub async fn secret_string(client: &aws_sdk_secretsmanager::Client, arn: &str) -> Result<String, crate::BoxError> {
-    let output = client.get_secret_value().secret_id(arn).send().await.map_err(|e| {
-        format!("reading the secret {arn}: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(&e))
-    })?;
+    let output =
+        client.get_secret_value().secret_id(arn).send().await.map_err(|e| {
+            format!("reading the secret {arn}: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(&e))
+        })?;
     let value = output.secret_string().ok_or("the secret has no string value")?.trim().to_owned();
     let value = match serde_json::from_str::<serde_json::Value>(&value) {
-        Ok(serde_json::Value::Object(fields)) => {
-            fields.get("appSecret").and_then(|v| v.as_str()).ok_or("the JSON secret has no `appSecret` field")?.to_owned()
-        }
+        Ok(serde_json::Value::Object(fields)) => fields
+            .get("appSecret")
+            .and_then(|v| v.as_str())
+            .ok_or("the JSON secret has no `appSecret` field")?
+            .to_owned(),
         _ => value,
     };
     if value.is_empty() || value == PLACEHOLDER {

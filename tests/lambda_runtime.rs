@@ -1,0 +1,242 @@
+//! Every function, built by `cargo lambda build --release`, answers real Lambda Runtime API
+//! invocations carrying the committed event fixtures (`infra/events/`), against DynamoDB,
+//! KMS and Secrets Manager on moto's server. A small Runtime API emulator plays Lambda's
+//! side: it hands each event to `GET /runtime/invocation/next` and collects the answer. It
+//! also measures each binary's size and the time from process start to its first answer.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use shared::cipher::kms::KmsCipher;
+use shared::domain::{Organization, OrganizationName};
+use shared::store::Records;
+use shared::store::dynamo::DynamoStore;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Lambda's side of the Runtime API, for one function process.
+struct RuntimeApi {
+    events: Mutex<mpsc::Receiver<(String, Bytes)>>,
+    waiting: Mutex<Vec<(String, oneshot::Sender<Result<Bytes, String>>)>>,
+}
+
+async fn serve_runtime(api: Arc<RuntimeApi>, request: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
+    let path = request.uri().path().to_owned();
+    let body = request.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    if path == "/2018-06-01/runtime/invocation/next" {
+        let Some((id, event)) = api.events.lock().await.recv().await else {
+            return hyper::Response::builder().status(500).body(Full::new(Bytes::new())).unwrap();
+        };
+        let deadline = (std::time::SystemTime::now() + ANSWER_TIMEOUT).duration_since(std::time::UNIX_EPOCH).unwrap();
+        return hyper::Response::builder()
+            .header("lambda-runtime-aws-request-id", id)
+            .header("lambda-runtime-deadline-ms", deadline.as_millis().to_string())
+            .header("lambda-runtime-invoked-function-arn", "arn:aws:lambda:us-east-1:123456789012:function:fixture")
+            .header(
+                "lambda-runtime-trace-id",
+                "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
+            )
+            .body(Full::new(event))
+            .unwrap();
+    }
+    let answer = if let Some(rest) = path.strip_prefix("/2018-06-01/runtime/invocation/") {
+        rest.split_once('/').map(|(id, kind)| (id.to_owned(), kind == "response"))
+    } else {
+        None
+    };
+    match answer {
+        Some((id, ok)) => {
+            let mut waiting = api.waiting.lock().await;
+            if let Some(position) = waiting.iter().position(|(w, _)| *w == id) {
+                let (_, reply) = waiting.remove(position);
+                let _ = reply.send(if ok { Ok(body) } else { Err(String::from_utf8_lossy(&body).into_owned()) });
+            }
+        }
+        None => eprintln!("runtime API: {path}: {}", String::from_utf8_lossy(&body)),
+    }
+    hyper::Response::builder().status(202).body(Full::new(Bytes::new())).unwrap()
+}
+
+/// One function process under test.
+struct Function {
+    child: KillOnDrop,
+    events: mpsc::Sender<(String, Bytes)>,
+    api: Arc<RuntimeApi>,
+    started: Instant,
+    next_id: u32,
+}
+
+impl Function {
+    async fn start(binary: &str, env: &[(String, String)]) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (events, receiver) = mpsc::channel(16);
+        let api = Arc::new(RuntimeApi { events: Mutex::new(receiver), waiting: Mutex::new(Vec::new()) });
+        let served = api.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { return };
+                let api = served.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |r| {
+                        let api = api.clone();
+                        async move { Ok::<_, std::convert::Infallible>(serve_runtime(api, r).await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        let bootstrap = build_dir().join(binary).join("bootstrap");
+        assert!(bootstrap.exists(), "{} is missing: build with `cargo lambda build --release`", bootstrap.display());
+        let started = Instant::now();
+        let child = std::process::Command::new(&bootstrap)
+            .env_clear()
+            .envs(env.iter().cloned())
+            .env("AWS_LAMBDA_RUNTIME_API", address.to_string())
+            .env("AWS_LAMBDA_FUNCTION_NAME", binary)
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{binary}"))
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "2026/11/21/[$LATEST]fixture")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let child = KillOnDrop(child);
+        Self { child, events, api, started, next_id: 0 }
+    }
+
+    /// Invokes the function with a fixture and returns the API Gateway response it gave.
+    async fn invoke(&mut self, fixture: &str) -> (u16, Value, Duration) {
+        self.next_id += 1;
+        let id = format!("invocation-{}", self.next_id);
+        let (reply, answer) = oneshot::channel();
+        self.api.waiting.lock().await.push((id.clone(), reply));
+        self.events.send((id, Bytes::from(read_fixture(fixture)))).await.unwrap();
+        let answer = tokio::time::timeout(ANSWER_TIMEOUT, answer)
+            .await
+            .unwrap_or_else(|_| panic!("{fixture}: no answer within {ANSWER_TIMEOUT:?}"))
+            .unwrap()
+            .unwrap_or_else(|error| panic!("{fixture}: the function reported an error: {error}"));
+        let response: Value = serde_json::from_slice(&answer).unwrap();
+        let body = response["body"].as_str().map(|b| serde_json::from_str(b).unwrap_or(Value::String(b.into())));
+        (response["statusCode"].as_u64().unwrap() as u16, body.unwrap_or(Value::Null), self.started.elapsed())
+    }
+}
+
+/// Function processes wait for their next event forever; stop them with the test.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn build_dir() -> PathBuf {
+    PathBuf::from(std::env::var("LAMBDA_BUILD_DIR").unwrap_or_else(|_| {
+        panic!("LAMBDA_BUILD_DIR is not set: ./scripts/test builds every function with cargo lambda and runs this test")
+    }))
+}
+
+fn read_fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{}/infra/events/{name}.json", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+/// The AWS side on moto: the table, the key, the app secret and one organization.
+async fn environment() -> Vec<(String, String)> {
+    let endpoint = std::env::var("MOTO_ENDPOINT")
+        .unwrap_or_else(|_| panic!("MOTO_ENDPOINT is not set: run ./scripts/test, which starts moto's server"));
+    let suffix = shared::crypto::hex(&shared::crypto::random_bytes::<4>());
+    let table = format!("lambda-{suffix}");
+    let key = format!("alias/lambda-{suffix}");
+    let config = shared::aws::emulator(&endpoint).await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), &table);
+    store.ensure_table().await.unwrap();
+    KmsCipher::ensure_key(&aws_sdk_kms::Client::new(&config), &key).await.unwrap();
+    let secret = aws_sdk_secretsmanager::Client::new(&config)
+        .create_secret()
+        .name(format!("meta-app-secret-{suffix}"))
+        .secret_string("fixture-app-secret")
+        .send()
+        .await
+        .unwrap();
+    let now = shared::clock::Timestamp::now();
+    let organization = Organization::new(
+        "org_fixture".parse().unwrap(),
+        "fixture-user".parse().unwrap(),
+        OrganizationName::parse("Fixture Co").unwrap(),
+        now,
+    );
+    Records::new(Arc::new(store)).create_organization(&organization).await.unwrap();
+    [
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("TABLE_NAME", &table),
+        ("KMS_KEY_ID", &key),
+        ("META_APP_ID", "1234567890"),
+        ("META_APP_SECRET_ARN", secret.arn().unwrap()),
+        ("META_REDIRECT_URI", "https://api.example.com/api/v1/organizations/whatsapp/callback"),
+        ("META_GRAPH_URL", "http://127.0.0.1:9"),
+        ("FRONTEND_URL", "https://app.example.com/onboarding/whatsapp"),
+        ("WEBHOOK_VERIFY_TOKEN", "fixture-verify-token-0123"),
+        ("RUST_LOG", "warn"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+/// (function, fixture, expected status, what the body must show)
+const CASES: &[(&str, &str, u16, &str)] = &[
+    ("organizations", "http-api-create-organization", 201, "success"),
+    ("organizations", "http-api-get-organization", 200, "org_fixture"),
+    ("init-oauth", "http-api-init-oauth", 200, "dialog/oauth?client_id=1234567890"),
+    ("callback", "http-api-callback-unknown-state", 400, "invalid_state"),
+    ("accounts", "http-api-accounts-unknown-state", 400, "invalid_state"),
+    ("phone-numbers", "http-api-phone-numbers-unknown-state", 400, "invalid_state"),
+    ("save-config", "http-api-save-config-unknown-state", 400, "invalid_state"),
+    ("oauth-exchange", "http-api-oauth-exchange-unknown-state", 400, "invalid_state"),
+    ("status", "http-api-caller-status", 200, "\"connected\":false"),
+    ("disconnect", "http-api-disconnect", 200, "not connected"),
+    ("messages", "http-api-list-messages", 200, "\"messages\":[]"),
+    ("webhook", "function-url-webhook-verify", 200, "1158201444"),
+    ("webhook", "function-url-webhook-unsigned", 401, "unauthorized"),
+];
+
+#[tokio::test]
+async fn every_built_function_answers_its_fixtures_through_the_runtime_api() {
+    let env = environment().await;
+    let mut figures = Vec::new();
+    let mut running: Option<(&str, Function)> = None;
+    for (binary, fixture, status, shows) in CASES {
+        if running.as_ref().is_none_or(|(b, _)| b != binary) {
+            running = Some((binary, Function::start(binary, &env).await));
+        }
+        let (_, function) = running.as_mut().unwrap();
+        let first = function.next_id == 0;
+        let (answered, body, elapsed) = function.invoke(fixture).await;
+        assert_eq!(answered, *status, "{binary} / {fixture}: {body}");
+        assert!(body.to_string().contains(shows), "{binary} / {fixture}: expected {shows:?} in {body}");
+        if first {
+            let size = std::fs::metadata(build_dir().join(binary).join("bootstrap")).unwrap().len();
+            figures.push((*binary, size, elapsed));
+        }
+        assert!(function.child.0.try_wait().unwrap().is_none(), "{binary} exited after answering");
+    }
+    println!("\n{:<16} {:>12} {:>26}", "function", "bootstrap", "start → first answer");
+    for (binary, size, elapsed) in figures {
+        println!("{binary:<16} {:>9.1} MiB {:>23.0} ms", size as f64 / 1_048_576.0, elapsed.as_secs_f64() * 1000.0);
+    }
+}

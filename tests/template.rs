@@ -1,0 +1,111 @@
+//! Keeps `template.yaml` honest: its HTTP API routes are exactly the shared route table's,
+//! each on the function the table names, with the JWT authorizer exactly where the table
+//! wants one; the webhook is the Function URL; every function of the workspace is deployed;
+//! and the table's schema is `infra/table.json`, which the local stack creates too.
+
+use serde_yaml::Value;
+use shared::routes::{Auth, Function, Gateway, ROUTES};
+use std::collections::BTreeSet;
+
+fn template() -> Value {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/template.yaml")).unwrap();
+    serde_yaml::from_str(&text).expect("template.yaml parses")
+}
+
+fn functions(template: &Value) -> Vec<(String, &Value)> {
+    template["Resources"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .filter(|r| r["Type"] == "AWS::Serverless::Function")
+        .map(|r| (r["Metadata"]["BuildProperties"]["Binary"].as_str().expect("a Binary").to_owned(), r))
+        .collect()
+}
+
+/// (method, path, binary, behind the JWT authorizer)
+type RouteRow = (String, String, String, bool);
+
+#[test]
+fn the_template_serves_exactly_the_route_table() {
+    let template = template();
+    let mut deployed: BTreeSet<RouteRow> = BTreeSet::new();
+    let mut function_urls = BTreeSet::new();
+    for (binary, function) in functions(&template) {
+        let properties = &function["Properties"];
+        if let Some(url) = properties.get("FunctionUrlConfig") {
+            assert_eq!(url["AuthType"], "NONE", "{binary}: the signature, not IAM, authenticates Meta");
+            function_urls.insert(binary.clone());
+        }
+        for event in properties["Events"].as_mapping().into_iter().flat_map(|m| m.values()) {
+            assert_eq!(event["Type"], "HttpApi", "{binary}");
+            let p = &event["Properties"];
+            let open = p.get("Auth").and_then(|a| a.get("Authorizer")).is_some_and(|a| a == "NONE");
+            let row = (
+                p["Method"].as_str().unwrap().to_owned(),
+                p["Path"].as_str().unwrap().to_owned(),
+                binary.clone(),
+                !open,
+            );
+            assert!(deployed.insert(row), "a route is declared twice");
+        }
+    }
+    let expected: BTreeSet<RouteRow> = ROUTES
+        .iter()
+        .filter(|r| r.gateway == Gateway::HttpApi)
+        .map(|r| (r.method.to_owned(), r.path.to_owned(), r.function.binary().to_owned(), r.auth == Auth::Jwt))
+        .collect();
+    assert_eq!(deployed, expected);
+    let expected_urls: BTreeSet<String> =
+        ROUTES.iter().filter(|r| r.gateway == Gateway::FunctionUrl).map(|r| r.function.binary().to_owned()).collect();
+    assert_eq!(function_urls, expected_urls);
+}
+
+#[test]
+fn every_function_of_the_workspace_is_deployed_once() {
+    let template = template();
+    let binaries: Vec<String> = functions(&template).into_iter().map(|(b, _)| b).collect();
+    let unique: BTreeSet<&str> = binaries.iter().map(String::as_str).collect();
+    assert_eq!(unique.len(), binaries.len(), "a binary is deployed twice");
+    let expected: BTreeSet<&str> = Function::ALL.iter().map(|f| f.binary()).collect();
+    assert_eq!(unique, expected);
+    for binary in expected {
+        let manifest = format!("{}/functions/{binary}/Cargo.toml", env!("CARGO_MANIFEST_DIR"));
+        assert!(std::path::Path::new(&manifest).exists(), "{manifest}");
+    }
+    for (binary, function) in functions(&template) {
+        let p = &function["Properties"];
+        let timeout = p["Timeout"].as_u64().unwrap();
+        if p.get("Events").is_some() {
+            assert!(timeout < 30, "{binary}: API Gateway gives up after 30 s, so must the function");
+        }
+        assert!(p["MemorySize"].as_u64().is_some(), "{binary}: memory chosen for its work");
+        assert_eq!(function["Metadata"]["BuildMethod"], "rust-cargolambda");
+    }
+}
+
+#[test]
+fn the_table_is_the_schema_the_store_creates() {
+    let template = template();
+    let table = serde_json::to_value(&template["Resources"]["Table"]["Properties"]).unwrap();
+    let schema: serde_json::Value =
+        serde_json::from_str(shared::store::dynamo::TABLE_SCHEMA).expect("infra/table.json parses");
+    for key in ["AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "TimeToLiveSpecification"] {
+        assert_eq!(table[key], schema[key], "{key} differs between template.yaml and infra/table.json");
+    }
+    assert_eq!(table["BillingMode"], "PAY_PER_REQUEST");
+    assert_eq!(table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], true);
+    assert_eq!(table["SSESpecification"]["SSEEnabled"], true);
+    assert!(table["StreamSpecification"]["StreamViewType"].is_string());
+    assert_eq!(template["Resources"]["Table"]["DeletionPolicy"], "Retain");
+}
+
+#[test]
+fn the_app_secret_is_never_a_plaintext_parameter() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/template.yaml")).unwrap();
+    let template: Value = serde_yaml::from_str(&text).unwrap();
+    let parameters = template["Parameters"].as_mapping().unwrap();
+    assert!(parameters.keys().all(|k| !k.as_str().unwrap().to_lowercase().contains("secret")));
+    assert!(!text.contains("META_APP_SECRET:"), "the functions get the secret's ARN, never its value");
+    assert!(text.contains("META_APP_SECRET_ARN: !Ref MetaAppSecret"));
+    assert!(text.contains(shared::aws::PLACEHOLDER), "the template's secret value is the placeholder");
+}
