@@ -21,10 +21,13 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// An invocation's answer: the function's response, or the error it reported.
+type Answer = oneshot::Sender<Result<Bytes, String>>;
+
 /// Lambda's side of the Runtime API, for one function process.
 struct RuntimeApi {
     events: Mutex<mpsc::Receiver<(String, Bytes)>>,
-    waiting: Mutex<Vec<(String, oneshot::Sender<Result<Bytes, String>>)>>,
+    waiting: Mutex<Vec<(String, Answer)>>,
 }
 
 async fn serve_runtime(api: Arc<RuntimeApi>, request: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
