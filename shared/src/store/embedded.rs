@@ -226,14 +226,15 @@ fn run_query(db: &Database, query: &Query) -> Result<Page, StoreError> {
         Index::ByWaba(v) => format!("{}{SEP}{v}{SEP}", schema::WABA_INDEX),
     };
     let end = format!("{}\u{1}", prefix.trim_end_matches(SEP));
-    let keys: Vec<(String, Key)> = match &query.index {
+    // Both the table and the indexes list keys in primary-key order (the GSIs' sort key is
+    // `pk`), so `Key`'s ordering is the position `after` is compared against.
+    let mut keys: Vec<Key> = match &query.index {
         Index::Table { pk } => items
             .range(prefix.as_str()..end.as_str())
             .map_err(unavailable)?
             .map(|row| {
                 let (k, _) = row.map_err(unavailable)?;
-                let sk = k.value()[prefix.len()..].to_owned();
-                Ok((k.value().to_owned(), Key::new(pk.clone(), sk)))
+                Ok(Key::new(pk.clone(), &k.value()[prefix.len()..]))
             })
             .collect::<Result<_, StoreError>>()?,
         Index::ByOwner(_) | Index::ByWaba(_) => {
@@ -245,37 +246,28 @@ fn run_query(db: &Database, query: &Query) -> Result<Page, StoreError> {
                     let (k, _) = row.map_err(unavailable)?;
                     let rest = &k.value()[prefix.len()..];
                     let (pk, sk) = rest.split_once(SEP).ok_or_else(|| unavailable("corrupt index entry"))?;
-                    Ok((format!("{pk}{SEP}{sk}"), Key::new(pk, sk)))
+                    Ok(Key::new(pk, sk))
                 })
                 .collect::<Result<_, StoreError>>()?
         }
     };
-    let after = query.after.as_ref().map(|k| format!("{}{SEP}{}", k.pk, k.sk));
-    let mut candidates: Vec<(String, Key)> = keys
-        .into_iter()
-        .filter(|(_, key)| query.sk_prefix.as_ref().is_none_or(|p| key.sk.starts_with(p.as_str())))
-        .collect();
-    // For GSI entries the position compared is the primary key, which is the GSI sort order.
-    let position = |entry: &(String, Key)| format!("{}{SEP}{}", entry.1.pk, entry.1.sk);
+    keys.retain(|key| query.sk_prefix.as_ref().is_none_or(|p| key.sk.starts_with(p.as_str())));
     if query.descending {
-        candidates.reverse();
+        keys.reverse();
     }
-    if let Some(after) = after {
-        candidates.retain(|entry| {
-            let p = position(entry);
-            if query.descending { p < after } else { p > after }
-        });
+    if let Some(after) = &query.after {
+        keys.retain(|key| if query.descending { key < after } else { key > after });
     }
     let limit = query.limit.unwrap_or(usize::MAX);
-    let more = candidates.len() > limit;
-    candidates.truncate(limit);
-    let mut page = Vec::with_capacity(candidates.len());
-    for (_, key) in &candidates {
+    let more = keys.len() > limit;
+    keys.truncate(limit);
+    let mut page = Vec::with_capacity(keys.len());
+    for key in &keys {
         if let Some(bytes) = items.get(item_key(key).as_str()).map_err(unavailable)? {
             page.push(decode(bytes.value())?);
         }
     }
-    let next = if more { candidates.last().map(|(_, key)| key.clone()) } else { None };
+    let next = if more { keys.last().cloned() } else { None };
     Ok(Page { items: page, next })
 }
 
