@@ -62,7 +62,7 @@ async fn send(app: &App, organization: &OrganizationId, body: Send) -> Result<Re
         waba_id: phone.waba_id.clone(),
         kind: EventKind::Message { direction: Direction::Outbound },
         message_id: message_id.clone(),
-        from: Some(digits(&phone.display_phone)),
+        from: Some(phone.display_digits()),
         to: Some(to),
         contact_name: None,
         message_type: Some("text".into()),
@@ -114,10 +114,6 @@ fn recipient(raw: &str) -> Result<String, ApiError> {
     }
 }
 
-fn digits(display: &str) -> String {
-    display.chars().filter(char::is_ascii_digit).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,10 +132,5 @@ mod tests {
         assert!(decode_cursor(&cursor).is_ok());
         assert!(decode_cursor(&crypto::base64url(b"PROFILE")).is_err());
         assert!(decode_cursor("%%%").is_err());
-    }
-
-    #[test]
-    fn phone_digits_drop_formatting() {
-        assert_eq!(digits("+1 555-010-0001"), "15550100001");
     }
 }

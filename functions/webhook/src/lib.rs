@@ -14,7 +14,7 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 use payload::{Change, Inbound, Notification, Status};
 use serde_json::json;
 use shared::domain::{
-    Direction, EventKind, MessageEvent, Organization, OrganizationId, PhoneNumber, PhoneNumberId, WabaId,
+    Direction, EventKind, MessageEvent, Organization, OrganizationId, PhoneNumber, PhoneNumberId, WabaId, digits_of,
 };
 use shared::routes::Action;
 use shared::{ApiError, App, Request, Response, crypto};
@@ -188,7 +188,7 @@ fn inbound_event(phone: &PhoneNumber, message: &Inbound, now: shared::clock::Tim
         kind: EventKind::Message { direction: Direction::Inbound },
         message_id: message.id.clone(),
         from: Some(message.from.clone()),
-        to: Some(digits(&phone.display_phone)),
+        to: Some(phone.display_digits()),
         contact_name: message.contact_name.clone(),
         message_type: Some(message.message_type.clone()),
         text: message.text.clone(),
@@ -205,7 +205,7 @@ fn status_event(phone: &PhoneNumber, status: &Status, now: shared::clock::Timest
         waba_id: phone.waba_id.clone(),
         kind: EventKind::Status { status: status.status.clone() },
         message_id: status.id.clone(),
-        from: Some(digits(&phone.display_phone)),
+        from: Some(phone.display_digits()),
         to: status.recipient_id.clone(),
         contact_name: None,
         message_type: None,
@@ -214,10 +214,6 @@ fn status_event(phone: &PhoneNumber, status: &Status, now: shared::clock::Timest
         received_at: now,
         payload: Some(status.raw.clone()),
     }
-}
-
-fn digits(text: &str) -> String {
-    text.chars().filter(char::is_ascii_digit).collect()
 }
 
 /// Looks organizations and phones up once per delivery, however many changes name them.
@@ -258,11 +254,11 @@ impl Router<'_> {
 
     /// Quality updates name the phone by its display number within the WABA.
     async fn phones_by_display(&mut self, waba: &WabaId, display: &str) -> Result<Vec<PhoneNumber>, ApiError> {
-        let wanted = digits(display);
+        let wanted = digits_of(display);
         let mut found = Vec::new();
         for organization in self.organizations(waba).await? {
             let phones = self.phones(&organization.id).await?;
-            found.extend(phones.iter().filter(|p| &p.waba_id == waba && digits(&p.display_phone) == wanted).cloned());
+            found.extend(phones.iter().filter(|p| &p.waba_id == waba && p.display_digits() == wanted).cloned());
         }
         Ok(found)
     }

@@ -13,6 +13,6 @@ pub use message::{Direction, EventKind, MessageEvent};
 pub use organization::{
     JsonObject, Organization, OrganizationName, OrganizationPatch, OrganizationSummary, optional_text,
 };
-pub use phone::{PhoneLink, PhoneNumber, PhoneView};
+pub use phone::{PhoneLink, PhoneNumber, PhoneView, digits_of};
 pub use secret::{AccessToken, Ciphertext, Secret};
 pub use state::{Authorization, Exchange, OAuthState, StateKey, StateStep, StateToken};

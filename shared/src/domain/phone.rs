@@ -30,7 +30,17 @@ pub struct PhoneNumber {
     pub updated_at: Timestamp,
 }
 
+/// A phone number's digits alone, the form Meta uses for display numbers in webhooks.
+pub fn digits_of(text: &str) -> String {
+    text.chars().filter(char::is_ascii_digit).collect()
+}
+
 impl PhoneNumber {
+    /// The display number as Meta writes it in webhooks (`15550100001`).
+    pub fn display_digits(&self) -> String {
+        digits_of(&self.display_phone)
+    }
+
     pub fn is_active(&self) -> bool {
         matches!(self.link, PhoneLink::Active { .. })
     }
@@ -77,4 +87,14 @@ pub struct PhoneView<'a> {
     pub token_expires_at: Option<String>,
     pub verified_at: String,
     pub created_at: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::digits_of;
+
+    #[test]
+    fn digits_drop_formatting() {
+        assert_eq!(digits_of("+1 555-010-0001"), "15550100001");
+    }
 }
