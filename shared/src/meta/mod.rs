@@ -233,33 +233,20 @@ impl MetaClient {
     /// Step 2a: the authorization code for a short-lived user token. `redirect_uri` must be
     /// byte-identical to the one the dialog was opened with.
     pub async fn exchange_code(&self, code: &str, redirect_uri: &str) -> Result<TokenGrant, MetaError> {
-        let fields = [
-            ("client_id", self.settings.app_id.as_str()),
-            ("client_secret", self.settings.app_secret.expose()),
-            ("redirect_uri", redirect_uri),
-            ("code", code),
-        ];
-        let response: TokenResponse = self
-            .call(
-                reqwest::Method::POST,
-                "oauth/access_token",
-                &[],
-                Body::Form(&fields),
-                Auth::None,
-                Retry::OnlyWhenRefused,
-            )
-            .await?;
-        Ok(response.into_grant())
+        self.access_token(&[("redirect_uri", redirect_uri), ("code", code)]).await
     }
 
     /// Step 2b: a short-lived token for a long-lived one (about 60 days).
     pub async fn exchange_long_lived(&self, short_lived: &AccessToken) -> Result<TokenGrant, MetaError> {
-        let fields = [
-            ("grant_type", "fb_exchange_token"),
-            ("client_id", self.settings.app_id.as_str()),
-            ("client_secret", self.settings.app_secret.expose()),
-            ("fb_exchange_token", short_lived.expose()),
-        ];
+        self.access_token(&[("grant_type", "fb_exchange_token"), ("fb_exchange_token", short_lived.expose())]).await
+    }
+
+    /// `POST /oauth/access_token` with the app's credentials and `grant` in the form body.
+    /// Not repeated after an ambiguous failure: Meta may already have redeemed the grant.
+    async fn access_token(&self, grant: &[(&str, &str)]) -> Result<TokenGrant, MetaError> {
+        let mut fields =
+            vec![("client_id", self.settings.app_id.as_str()), ("client_secret", self.settings.app_secret.expose())];
+        fields.extend_from_slice(grant);
         let response: TokenResponse = self
             .call(
                 reqwest::Method::POST,
