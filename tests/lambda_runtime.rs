@@ -1,4 +1,4 @@
-//! Every function, built by `cargo lambda build --release`, answers real Lambda Runtime API
+//! Every function, as `sam build` built it for upload, answers real Lambda Runtime API
 //! invocations carrying the committed event fixtures (`infra/events/`), against DynamoDB,
 //! KMS and Secrets Manager on moto's server. A small Runtime API emulator plays Lambda's
 //! side: it hands each event to `GET /runtime/invocation/next` and collects the answer. It
@@ -98,8 +98,8 @@ impl Function {
                 });
             }
         });
-        let bootstrap = build_dir().join(binary).join("bootstrap");
-        assert!(bootstrap.exists(), "{} is missing: build with `cargo lambda build --release`", bootstrap.display());
+        let bootstrap = bootstrap_of(binary);
+        assert!(bootstrap.exists(), "{} is missing: run `sam build` as ./scripts/test does", bootstrap.display());
         let started = Instant::now();
         let child = std::process::Command::new(&bootstrap)
             .env_clear()
@@ -145,10 +145,24 @@ impl Drop for KillOnDrop {
     }
 }
 
-fn build_dir() -> PathBuf {
-    PathBuf::from(std::env::var("LAMBDA_BUILD_DIR").unwrap_or_else(|_| {
-        panic!("LAMBDA_BUILD_DIR is not set: ./scripts/test builds every function with cargo lambda and runs this test")
-    }))
+/// The `bootstrap` SAM would upload for a function: `sam build` writes a template of its own
+/// into its build directory, whose `CodeUri` of each function names the built artifact.
+fn bootstrap_of(binary: &str) -> PathBuf {
+    let build_dir =
+        PathBuf::from(std::env::var("SAM_BUILD_DIR").unwrap_or_else(|_| {
+            panic!("SAM_BUILD_DIR is not set: ./scripts/test runs `sam build` and then this test")
+        }));
+    let text = std::fs::read_to_string(build_dir.join("template.yaml"))
+        .unwrap_or_else(|e| panic!("{}/template.yaml: {e}; run `sam build` first", build_dir.display()));
+    let built: serde_yaml::Value = serde_yaml::from_str(&text).expect("SAM's built template parses");
+    let function = built["Resources"]
+        .as_mapping()
+        .expect("the built template has resources")
+        .values()
+        .find(|r| r["Type"] == "AWS::Serverless::Function" && r["Metadata"]["BuildProperties"]["Binary"] == binary)
+        .unwrap_or_else(|| panic!("the built template has no function with Binary {binary}"));
+    let code_uri = function["Properties"]["CodeUri"].as_str().expect("a built CodeUri");
+    build_dir.join(code_uri).join("bootstrap")
 }
 
 fn read_fixture(name: &str) -> Vec<u8> {
@@ -233,7 +247,7 @@ async fn every_built_function_answers_its_fixtures_through_the_runtime_api() {
         assert_eq!(answered, *status, "{binary} / {fixture}: {body}");
         assert!(body.to_string().contains(shows), "{binary} / {fixture}: expected {shows:?} in {body}");
         if first {
-            let size = std::fs::metadata(build_dir().join(binary).join("bootstrap")).unwrap().len();
+            let size = std::fs::metadata(bootstrap_of(binary)).unwrap().len();
             figures.push((*binary, size, elapsed));
         }
         assert!(function.child.0.try_wait().unwrap().is_none(), "{binary} exited after answering");

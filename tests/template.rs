@@ -80,7 +80,28 @@ fn every_function_of_the_workspace_is_deployed_once() {
         }
         assert!(p["MemorySize"].as_u64().is_some(), "{binary}: memory chosen for its work");
         assert_eq!(function["Metadata"]["BuildMethod"], "rust-cargolambda");
+        // SAM runs `cargo lambda build --bin <Binary>` in CodeUri: only the function's own
+        // crate has that binary (the workspace root is the local stack's package).
+        assert_eq!(
+            p["CodeUri"].as_str(),
+            Some(format!("functions/{binary}").as_str()),
+            "{binary}: built from its own crate"
+        );
     }
+    assert!(
+        template["Globals"]["Function"].get("CodeUri").is_none(),
+        "no shared CodeUri: each function names its crate"
+    );
+}
+
+#[test]
+fn sam_build_does_not_reuse_a_stale_function() {
+    // SAM's cached build hashes a function's CodeUri folder alone; a change in shared/
+    // would then deploy the previous bootstrap. Cargo's target directory is the cache.
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/samconfig.toml")).unwrap();
+    let build = text.split("[default.build.parameters]").nth(1).expect("build parameters").split("\n[").next().unwrap();
+    assert!(build.lines().any(|l| l.trim() == "cached = false"), "samconfig.toml: {build}");
+    assert!(build.lines().any(|l| l.trim().starts_with("beta_features = true")), "rust-cargolambda is a beta method");
 }
 
 #[test]
