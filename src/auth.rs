@@ -15,6 +15,7 @@ pub enum JwtError {
     UnsupportedAlgorithm,
     BadSignature,
     Expired,
+    NotYetValid,
 }
 
 pub fn verify(token: &str, secret: &[u8], now: Timestamp) -> Result<HashMap<String, String>, JwtError> {
@@ -40,6 +41,20 @@ pub fn verify(token: &str, secret: &[u8], now: Timestamp) -> Result<HashMap<Stri
     let exp = claims.get("exp").and_then(Value::as_i64).ok_or(JwtError::Malformed)?;
     if now.seconds() >= exp {
         return Err(JwtError::Expired);
+    }
+    match claims.get("nbf") {
+        None => {}
+        Some(nbf) => {
+            let nbf = nbf.as_i64().ok_or(JwtError::Malformed)?;
+            if now.seconds() < nbf {
+                return Err(JwtError::NotYetValid);
+            }
+        }
+    }
+    // The caller is `sub`; a token whose subject is not a string names nobody.
+    let subject = claims.get("sub").and_then(Value::as_str).filter(|s| !s.is_empty());
+    if subject.is_none() {
+        return Err(JwtError::Malformed);
     }
     Ok(stringify(claims))
 }
@@ -111,5 +126,19 @@ mod tests {
         let unsigned = format!("{none_header}.{}.", crypto::base64url(br#"{"sub":"x","exp":99999999999}"#));
         assert_eq!(verify(&unsigned, b"k", Timestamp::now()), Err(JwtError::UnsupportedAlgorithm));
         assert_eq!(verify("not-a-jwt", b"k", Timestamp::now()), Err(JwtError::Malformed));
+    }
+
+    #[test]
+    fn a_subject_that_is_not_a_string_and_a_future_nbf_are_refused() {
+        let later = Timestamp::now().plus_seconds(3600).seconds();
+        for claims in
+            [json!({ "sub": 42, "exp": later }), json!({ "sub": null, "exp": later }), json!({ "exp": later })]
+        {
+            assert_eq!(verify(&sign(&claims, b"k"), b"k", Timestamp::now()), Err(JwtError::Malformed), "{claims}");
+        }
+        let early = json!({ "sub": "u", "exp": later, "nbf": later - 60 });
+        assert_eq!(verify(&sign(&early, b"k"), b"k", Timestamp::now()), Err(JwtError::NotYetValid));
+        let ready = json!({ "sub": "u", "exp": later, "nbf": Timestamp::now().seconds() - 1 });
+        assert!(verify(&sign(&ready, b"k"), b"k", Timestamp::now()).is_ok());
     }
 }

@@ -45,6 +45,7 @@ pub async fn dispatch(app: &App, request: Request) -> Result<Response, ApiError>
         Function::Status => status::handle(app, request).await,
         Function::Disconnect => disconnect::handle(app, request).await,
         Function::Messages => messages::handle(app, request).await,
+        Function::Register => register::handle(app, request).await,
         Function::Webhook => webhook::handle(app, request).await,
     }
 }

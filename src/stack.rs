@@ -80,8 +80,16 @@ pub async fn start(source: impl Fn(&str) -> Option<String>) -> Result<RunningSta
     if use_sandbox {
         defaults.insert("META_GRAPH_URL", format!("{base_url}{SANDBOX_PREFIX}/graph"));
         defaults.insert("META_DIALOG_URL", format!("{base_url}{SANDBOX_PREFIX}/www"));
+        // The sandbox app has an Embedded Signup v4 configuration, as a Tech Provider's does.
+        defaults.insert("META_CONFIG_ID", crate::sandbox::seed::CONFIG_ID.to_owned());
     }
-    let config = Config::from_source(|name| get(name).or_else(|| defaults.get(name).cloned()))?;
+    // A variable set but empty means "unset" and takes no default: `META_CONFIG_ID=`
+    // runs the `scope=` dialog and its user tokens.
+    let config = Config::from_source(|name| match source(name) {
+        Some(value) if value.trim().is_empty() => None,
+        Some(value) => Some(value),
+        None => defaults.get(name).cloned(),
+    })?;
 
     let sandbox = use_sandbox.then(|| {
         Arc::new(Sandbox::new(SandboxConfig {

@@ -1,4 +1,5 @@
-//! The whole flow over HTTP against the local stack and its strict Meta sandbox.
+//! The redirect dialog's flow over HTTP against the local stack and its strict Meta sandbox,
+//! with both kinds of token, and what every step refuses.
 
 mod support;
 
@@ -7,37 +8,75 @@ use serde_json::{Value, json};
 use support::{Backend, CALLBACK_PATH, EMPTY, Harness, SALES, SUPPORT};
 use waba_connect::sandbox::{Fault, seed};
 
-/// Create → init → consent → callback (twice) → accounts → phone numbers → save → status →
-/// replay refused → disconnect, asserting what each step promises.
-async fn walk_the_flow(h: &Harness) {
+/// Which kind of token the redirect dialog yields.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Dialog {
+    /// A Login for Business configuration (`META_CONFIG_ID`, the sandbox's by default):
+    /// a business token that never expires, kept as issued.
+    Configuration,
+    /// `scope=` (no configuration): a person's short-lived token, exchanged once for a
+    /// long-lived one.
+    Scope,
+}
+
+fn settings(dialog: Dialog) -> &'static [(&'static str, &'static str)] {
+    match dialog {
+        Dialog::Configuration => &[],
+        Dialog::Scope => &[("META_CONFIG_ID", "")],
+    }
+}
+
+/// Create → init → consent → callback (twice) → accounts → phone numbers → save (and
+/// registration) → status → replay refused → disconnect, asserting what each step promises.
+async fn walk_the_flow(h: &Harness, dialog: Dialog) {
     let owner = h.user("owner-1");
     let org = h.create_org(&owner, "Acme").await;
 
     let (state, auth_url) = h.init(&owner, &org).await;
     assert!(state.len() >= 43, "at least 256 bits, URL-safe");
     let url = url::Url::parse(&auth_url).unwrap();
-    assert!(url.path().ends_with("/v24.0/dialog/oauth"));
+    assert!(url.path().ends_with("/v26.0/dialog/oauth"), "the default Graph version is v26.0");
     let query: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
     assert_eq!(query["redirect_uri"], h.url(CALLBACK_PATH));
     assert_eq!(query["response_type"], "code");
-    assert_eq!(query["scope"], "whatsapp_business_management,whatsapp_business_messaging");
     assert_eq!(query["state"], state);
+    match dialog {
+        Dialog::Configuration => {
+            assert_eq!(query["config_id"], seed::CONFIG_ID);
+            assert_eq!(query["override_default_response_type"], "true");
+            assert!(!query.contains_key("scope"));
+        }
+        Dialog::Scope => {
+            assert_eq!(query["scope"], "whatsapp_business_management,whatsapp_business_messaging");
+            assert!(!query.contains_key("config_id"));
+        }
+    }
 
     let location = h.consent(&auth_url, &[SUPPORT, SALES], "allow", true).await;
-    // The browser's arrival: a redirect to the frontend carrying the state.
+    // The browser's arrival: a redirect to the frontend carrying a new state.
     let (status, redirect, _) = h.text_of(h.browse(&location, false).await).await;
     assert_eq!(status, StatusCode::FOUND);
     let redirect = url::Url::parse(&redirect.unwrap()).unwrap();
-    assert_eq!(redirect.query_pairs().find(|(k, _)| k == "state").unwrap().1, state);
+    let handed_back = redirect.query_pairs().find(|(k, _)| k == "state").unwrap().1.into_owned();
+    assert_ne!(handed_back, state, "the callback hands back a new state");
+    assert!(handed_back.len() >= 43);
     let exchanges = h.sandbox().calls("/oauth/access_token");
-    assert_eq!(exchanges, 2, "the code and the long-lived exchange");
+    match dialog {
+        Dialog::Configuration => assert_eq!(exchanges, 1, "a business token is kept as issued"),
+        Dialog::Scope => assert_eq!(exchanges, 2, "the code, then the short-lived user token for a long-lived one"),
+    }
+    assert!(h.sandbox().calls("/debug_token") >= 1, "debug_token decides what follows the exchange");
 
     // A second hit of the same callback repeats the answer without a second exchange.
     let (status, body) = h.callback_json(&location).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["state"], state);
+    assert_eq!(body["state"], handed_back.as_str());
     assert_eq!(h.sandbox().calls("/oauth/access_token"), exchanges);
 
+    // The state init-oauth issued no longer continues the flow; only the one handed back.
+    let (status, body) = h.get(&format!("/api/v1/organizations/whatsapp/accounts?state={state}"), &owner).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_state")), "{body}");
+    let state = handed_back;
     let (status, body) = h.get(&format!("/api/v1/organizations/whatsapp/accounts?state={state}"), &owner).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let ids: Vec<&str> = body["wabaOptions"].as_array().unwrap().iter().map(|w| w["id"].as_str().unwrap()).collect();
@@ -52,26 +91,49 @@ async fn walk_the_flow(h: &Harness) {
         body["phoneOptions"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
     assert_eq!(phones, seed::ACME_SUPPORT_PHONES.to_vec(), "all pages followed (the sandbox pages by 2)");
     assert!(body["phoneOptions"][0]["displayPhoneNumber"].is_string());
+    assert_eq!(body["phoneOptions"][0]["registered"], false);
+    assert_eq!(body["phoneOptions"][2]["registered"], true);
 
     let (status, body) =
         h.get(&format!("/api/v1/organizations/whatsapp/phone-numbers?state={state}&wabaId={EMPTY}"), &owner).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "a WABA that was not granted: {body}");
 
-    let chosen = seed::ACME_SUPPORT_PHONES[2];
+    // A number that is not on Cloud API yet: saving registers it.
+    let chosen = seed::ACME_SUPPORT_PHONES[0];
+    assert!(!h.sandbox().is_registered(chosen));
     let (status, body) = h.save(&owner, &org, &state, SUPPORT, chosen).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["whatsappPhoneId"], chosen);
     assert_eq!(body["data"]["whatsappBusinessId"], SUPPORT);
     assert_eq!(body["data"]["isActive"], true);
+    assert_eq!(body["data"]["registration"], "registered");
+    assert_eq!(body["data"]["canSend"], true);
     assert!(body["data"].get("whatsappToken").is_none());
     assert!(h.sandbox().is_subscribed(SUPPORT));
+    assert!(h.sandbox().is_registered(chosen), "registered at Meta");
+    assert_eq!(h.sandbox().registration_attempts(chosen), 1);
 
     let status_body = h.status(&owner, &org).await;
     assert_eq!(status_body["connected"], true);
+    assert_eq!(status_body["canSend"], true);
     assert_eq!(status_body["wabaId"], SUPPORT);
-    assert_eq!(status_body["phoneNumbers"][0]["phoneNumberId"], chosen);
-    for field in ["id", "displayPhone", "isActive", "qualityRating", "verifiedAt", "createdAt"] {
-        assert!(status_body["phoneNumbers"][0].get(field).is_some(), "{field}");
+    let phone = &status_body["phoneNumbers"][0];
+    assert_eq!(phone["phoneNumberId"], chosen);
+    assert_eq!(phone["registration"], "registered");
+    assert_eq!(phone["mode"], "cloud_api");
+    for field in ["id", "displayPhone", "isActive", "qualityRating", "verifiedAt", "createdAt", "canSend", "tokenKind"]
+    {
+        assert!(phone.get(field).is_some(), "{field}");
+    }
+    match dialog {
+        Dialog::Configuration => {
+            assert_eq!(phone["tokenKind"], "business");
+            assert_eq!(phone["tokenExpiresAt"], Value::Null, "a business token that never expires");
+        }
+        Dialog::Scope => {
+            assert_eq!(phone["tokenKind"], "user");
+            assert!(phone["tokenExpiresAt"].is_string(), "a long-lived user token ends in about 60 days");
+        }
     }
     let (_, org_body) = h.get(&format!("/api/v1/organizations/{org}"), &owner).await;
     assert_eq!(org_body["data"]["whatsapp"]["connected"], true);
@@ -81,13 +143,12 @@ async fn walk_the_flow(h: &Harness) {
     assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("state_used")));
     let (status, body) = h.get(&format!("/api/v1/organizations/whatsapp/accounts?state={state}"), &owner).await;
     assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("state_used")));
-    let (status, _) = h.callback_json(&location).await;
-    assert_eq!(status, StatusCode::CONFLICT);
 
     let (status, body) = h.post(&format!("/api/v1/organizations/{org}/whatsapp/disconnect"), &owner, json!({})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let status_body = h.status(&owner, &org).await;
     assert_eq!(status_body["connected"], false);
+    assert_eq!(status_body["canSend"], false);
     assert_eq!(status_body["wabaId"], Value::Null);
     assert_eq!(status_body["phoneNumbers"][0]["isActive"], false);
     assert!(!h.sandbox().is_subscribed(SUPPORT), "the last connection unsubscribes the app");
@@ -96,39 +157,56 @@ async fn walk_the_flow(h: &Harness) {
 }
 
 #[tokio::test]
-async fn the_step_by_step_flow_on_the_embedded_store() {
-    walk_the_flow(&Harness::start(&[]).await).await;
+async fn the_redirect_dialog_with_a_configuration_on_the_embedded_store() {
+    walk_the_flow(&Harness::start(settings(Dialog::Configuration)).await, Dialog::Configuration).await;
 }
 
 #[tokio::test]
-async fn the_step_by_step_flow_on_dynamodb_and_kms() {
-    walk_the_flow(&Harness::start_on(Backend::Aws, &[]).await).await;
+async fn the_redirect_dialog_with_a_configuration_on_dynamodb_and_kms() {
+    walk_the_flow(&Harness::start_on(Backend::Aws, settings(Dialog::Configuration)).await, Dialog::Configuration).await;
 }
 
 #[tokio::test]
-async fn the_one_shot_route_saves_every_phone_of_the_waba() {
+async fn the_redirect_dialog_with_scopes_on_the_embedded_store() {
+    walk_the_flow(&Harness::start(settings(Dialog::Scope)).await, Dialog::Scope).await;
+}
+
+#[tokio::test]
+async fn the_redirect_dialog_with_scopes_on_dynamodb_and_kms() {
+    walk_the_flow(&Harness::start_on(Backend::Aws, settings(Dialog::Scope)).await, Dialog::Scope).await;
+}
+
+#[tokio::test]
+async fn the_one_shot_route_saves_and_registers_every_phone_of_the_waba() {
     let h = Harness::start(&[]).await;
     let owner = h.user("owner-1");
     let org = h.create_org(&owner, "Acme").await;
     let (state, auth_url) = h.init(&owner, &org).await;
     let location = h.consent(&auth_url, &[SALES, SUPPORT], "allow", true).await;
-    // Embedded Signup style: the frontend receives the code and posts it.
+    // A frontend that receives the redirect dialog's code itself and posts it.
     let code = url::Url::parse(&location).unwrap().query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
 
     let (status, body) = h
         .post("/api/integrations/whatsapp/oauth", &owner, json!({ "code": code, "state": state, "wabaId": EMPTY }))
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "a WABA that was not granted: {body}");
+    // The same code again: it was exchanged once, and its token waits for the retry.
     let (status, body) =
         h.post("/api/integrations/whatsapp/oauth", &owner, json!({ "code": code, "state": state })).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["phoneCount"], 3, "the most recently granted WABA (Acme Support) and all its phones");
     let ids: Vec<&str> = body["phones"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
     assert_eq!(ids, seed::ACME_SUPPORT_PHONES.to_vec());
-    assert_eq!(h.sandbox().calls("/oauth/access_token"), 2, "the code was exchanged once across both calls");
+    let registrations: Vec<&str> =
+        body["phones"].as_array().unwrap().iter().map(|p| p["registration"].as_str().unwrap()).collect();
+    assert_eq!(registrations, ["registered", "pin_required", "registered"], "{body}");
+    assert_eq!(h.sandbox().registration_attempts(seed::ACME_SUPPORT_PHONES[2]), 0, "already on Cloud API: no call");
+    assert_eq!(h.sandbox().calls("/oauth/access_token"), 1, "the code was exchanged once across both calls");
 
     let (_, status_body) = h.get("/api/integrations/whatsapp/status", &owner).await;
     assert_eq!(status_body["connected"], true);
+    assert_eq!(status_body["canSend"], true);
+    assert!(status_body["action"].as_str().unwrap().contains("two-step verification PIN"), "{status_body}");
     assert_eq!(status_body["phoneNumbers"].as_array().unwrap().len(), 3);
 
     let (status, body) =
@@ -157,7 +235,7 @@ async fn the_one_shot_route_reuses_a_state_the_callback_authorized() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["phones"][0]["id"], seed::ACME_SALES_PHONE);
-    assert_eq!(h.sandbox().calls("/oauth/access_token"), 2, "no second exchange of the same code");
+    assert_eq!(h.sandbox().calls("/oauth/access_token"), 1, "no second exchange of the same code");
 }
 
 #[tokio::test]
@@ -293,13 +371,15 @@ async fn meta_denials_and_bad_codes_get_clear_answers() {
 
 #[tokio::test]
 async fn grants_without_granular_scopes_fall_back_to_business_discovery() {
-    let h = Harness::start(&[]).await;
+    // A person's business-wide grant (user token): the WABAs of their businesses.
+    let h = Harness::start(settings(Dialog::Scope)).await;
     let owner = h.user("owner-1");
     let org = h.create_org(&owner, "Acme").await;
-    let (state, auth_url) = h.init(&owner, &org).await;
+    let (_, auth_url) = h.init(&owner, &org).await;
     let location = h.consent(&auth_url, &[SUPPORT, EMPTY], "allow", false).await;
-    let (status, _) = h.callback_json(&location).await;
+    let (status, body) = h.callback_json(&location).await;
     assert_eq!(status, StatusCode::OK);
+    let state = body["state"].as_str().unwrap().to_owned();
     assert!(h.sandbox().calls("/me/businesses") >= 1);
     let (status, body) = h.get(&format!("/api/v1/organizations/whatsapp/accounts?state={state}"), &owner).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -483,12 +563,13 @@ async fn two_simultaneous_callbacks_with_one_code_both_succeed() {
     let h = Harness::start(&[]).await;
     let owner = h.user("owner-1");
     let org = h.create_org(&owner, "Acme").await;
-    let (state, auth_url) = h.init(&owner, &org).await;
+    let (_, auth_url) = h.init(&owner, &org).await;
     let location = h.consent(&auth_url, &[SALES], "allow", true).await;
     let (a, b) = tokio::join!(h.callback_json(&location), h.callback_json(&location));
     assert_eq!((a.0, b.0), (StatusCode::OK, StatusCode::OK), "{a:?} {b:?}");
-    assert_eq!(h.sandbox().calls("fb_exchange_token"), 0, "query strings are not counted");
+    assert_eq!(a.1["state"], b.1["state"], "both are handed back the same state");
+    let state = a.1["state"].as_str().unwrap();
     let (status, body) = h.get(&format!("/api/v1/organizations/whatsapp/accounts?state={state}"), &owner).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(h.sandbox().issued_tokens().len(), 2, "one short- and one long-lived token: the code was redeemed once");
+    assert_eq!(h.sandbox().issued_tokens().len(), 1, "one business token: the code was redeemed once");
 }

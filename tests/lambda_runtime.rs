@@ -228,6 +228,7 @@ const CASES: &[(&str, &str, u16, &str)] = &[
     ("status", "http-api-caller-status", 200, "\"connected\":false"),
     ("disconnect", "http-api-disconnect", 200, "not connected"),
     ("messages", "http-api-list-messages", 200, "\"messages\":[]"),
+    ("register", "http-api-register-unknown-phone", 404, "not_found"),
     ("webhook", "function-url-webhook-verify", 200, "1158201444"),
     ("webhook", "function-url-webhook-unsigned", 401, "unauthorized"),
 ];

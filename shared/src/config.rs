@@ -51,7 +51,7 @@ impl std::error::Error for ConfigError {}
 
 pub const DEFAULT_GRAPH_URL: &str = "https://graph.facebook.com";
 pub const DEFAULT_DIALOG_URL: &str = "https://www.facebook.com";
-pub const DEFAULT_GRAPH_VERSION: &str = "v24.0";
+pub const DEFAULT_GRAPH_VERSION: &str = "v26.0";
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -133,7 +133,7 @@ mod tests {
         let config = load(MINIMAL).unwrap();
         assert_eq!(config.oauth_state_ttl, Duration::from_secs(600));
         assert_eq!(config.org_claim, "org_id");
-        assert_eq!(config.meta.graph_base(), "https://graph.facebook.com/v24.0");
+        assert_eq!(config.meta.graph_base(), "https://graph.facebook.com/v26.0");
         assert_eq!(config.meta.dialog_url, "https://www.facebook.com");
         assert!(config.meta.config_id.is_none());
     }

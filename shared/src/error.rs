@@ -92,6 +92,28 @@ impl ApiError {
         .with_action("Add and verify a phone number in Meta's WhatsApp Manager, then try again.")
     }
 
+    pub fn signup_cancelled() -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "signup_cancelled", "Embedded Signup was cancelled or ended in an error.")
+            .with_action("Start Embedded Signup again and finish every step; nothing was saved.")
+    }
+
+    /// Sending from a connected number that Cloud API has not registered (Meta: 133010).
+    pub fn not_registered(action: Option<String>) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "not_registered",
+            "This phone number is not registered for Cloud API yet, so it cannot send.",
+        )
+        .with_action(action.unwrap_or_else(|| {
+            "Registration is retried automatically; or retry it now with POST …/phone-numbers/{id}/register.".into()
+        }))
+    }
+
+    pub fn pin_mismatch() -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "pin_mismatch", "Meta refused this two-step verification PIN.")
+            .with_action("Enter the PIN set for this number in WhatsApp Manager, or reset it there and try again.")
+    }
+
     pub fn not_connected() -> Self {
         Self::new(StatusCode::CONFLICT, "not_connected", "This organization has no active WhatsApp phone number.")
             .with_action("Connect WhatsApp first.")

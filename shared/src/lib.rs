@@ -15,6 +15,7 @@ pub mod http;
 pub mod lambda;
 pub mod meta;
 pub mod onboarding;
+pub mod registration;
 pub mod routes;
 pub mod store;
 pub mod telemetry;

@@ -1,16 +1,18 @@
 //! The steps of the OAuth flow that more than one function shares: reading a state the way
-//! every step must (owner, single use, expiry checked in code), authorizing a state with a
-//! code exactly once, and writing a connection.
+//! every step must (owner, single use, expiry checked in code), exchanging a code exactly
+//! once with the token rules of Embedded Signup v4, handing the authorization to a new
+//! state bound to the browser, and writing a connection.
 
 use crate::app::App;
 use crate::cipher::{Purpose, TokenContext};
 use crate::clock::Timestamp;
 use crate::domain::{
-    AccessToken, Authorization, OAuthState, Organization, PhoneLink, PhoneNumber, PhoneNumberId, StateStep, StateToken,
-    UserId, WabaId,
+    AccessToken, Authorization, OAuthState, Organization, PhoneLink, PhoneMode, PhoneNumber, PhoneNumberId, StateKey,
+    StateStep, StateToken, TokenKind, UserId, WabaId,
 };
 use crate::error::ApiError;
 use crate::meta::PhoneInfo;
+use crate::registration::{self, Plan};
 use crate::store::records::{Connection, ConnectionRefused};
 
 /// Reads a state for `caller`: unknown → 400 `invalid_state`, someone else's → 403,
@@ -20,6 +22,15 @@ pub async fn caller_state(app: &App, caller: &UserId, token: &StateToken) -> Res
     let state = app.records.state(&token.key()).await?.ok_or_else(ApiError::invalid_state)?;
     if &state.caller != caller {
         return Err(ApiError::forbidden("This OAuth state was issued to someone else."));
+    }
+    checked(app, state).await
+}
+
+/// [`usable`], and an expired state's sealed token erased on the way: it is not left to
+/// wait days for DynamoDB's TTL.
+pub async fn checked(app: &App, state: OAuthState) -> Result<OAuthState, ApiError> {
+    if state.is_expired(app.now()) && matches!(state.step, StateStep::Authorized(_)) {
+        app.records.erase_state_token(&state.key).await?;
     }
     usable(state, app.now())
 }
@@ -35,21 +46,28 @@ pub fn usable(state: OAuthState, now: Timestamp) -> Result<OAuthState, ApiError>
     Ok(state)
 }
 
-/// The authorization of a state that has been through the callback.
+/// The authorization of a state the callback handed back.
 pub fn authorization(state: &OAuthState) -> Result<&Authorization, ApiError> {
     match &state.step {
         StateStep::Authorized(authorization) => Ok(authorization),
         StateStep::Pending { .. } => {
             Err(ApiError::state_not_ready("This OAuth state has not been authorized at Meta yet."))
         }
+        // The state init-oauth issued: after the callback, only the state it handed back
+        // to the browser continues the flow.
+        StateStep::HandedOver { .. } => Err(ApiError::new(
+            http::StatusCode::BAD_REQUEST,
+            "invalid_state",
+            "This OAuth state was exchanged by the callback, which handed a new state to the browser.",
+        )
+        .with_action("Continue with the state the callback returned, or restart the connection.")),
         StateStep::Consumed { .. } => Err(ApiError::state_used()),
     }
 }
 
 /// The WABA, if this authorization granted it.
-pub fn granted<'a>(authorization: &'a Authorization, waba: &WabaId) -> Result<&'a WabaId, ApiError> {
-    authorization
-        .granted_wabas
+pub fn granted<'a>(granted_wabas: &'a [WabaId], waba: &WabaId) -> Result<&'a WabaId, ApiError> {
+    granted_wabas
         .iter()
         .find(|w| *w == waba)
         .ok_or_else(|| ApiError::forbidden("This WhatsApp Business Account was not granted in this authorization."))
@@ -65,28 +83,51 @@ pub async fn open_state_token(
 }
 
 /// How long a claim on a state protects a code exchange in progress. Longer than the
-/// exchange's worst case (three Graph calls, each with bounded retries).
+/// exchange's worst case (four Graph calls, each with bounded retries).
 const EXCHANGE_LEASE_SECONDS: i64 = 90;
 /// How long a second arrival of the same code waits for the first to finish, inside API
 /// Gateway's 30-second limit.
 const EXCHANGE_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
 
-/// Exchanges `code` for this state exactly once: the short-lived token, the long-lived one,
-/// and `debug_token` for the granted WABAs and expiry; the token is sealed onto the state.
-/// The state is claimed first (a conditional write), so a second arrival of the same code —
-/// a repeated callback, a double click, the one-shot route after the callback — never
-/// redeems it at Meta again: it waits for the first and answers as it did.
-pub async fn authorize(app: &App, mut state: OAuthState, code: &str) -> Result<OAuthState, ApiError> {
-    if code.is_empty() || code.len() > 2048 {
-        return Err(ApiError::validation("`code` is missing or malformed"));
-    }
-    let code_hash = OAuthState::code_hash(code);
+/// Where a code came from, which decides how Meta wants it exchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeSource {
+    /// The redirect dialog (`/dialog/oauth?…&redirect_uri=`): exchanged with the identical
+    /// `redirect_uri`.
+    Dialog,
+    /// Embedded Signup's popup through Meta's JS SDK: a 30-second code issued for no
+    /// redirect URI of ours, exchanged without one.
+    JsSdk,
+}
+
+/// A token Meta issued, what `/debug_token` says of it, and the WABAs it reaches; held in
+/// memory only, until it is sealed onto the handed-back state.
+struct Granted {
+    pub token: AccessToken,
+    pub kind: TokenKind,
+    pub expires_at: Option<Timestamp>,
+    pub granted_wabas: Vec<WabaId>,
+}
+
+enum Claim {
+    Won,
+    HandedBack,
+}
+
+/// Claims `state` for exchanging the code with `code_hash`, waiting for another arrival of
+/// the same code to finish. Two arrivals of one code — a repeated callback, a double click,
+/// the one-shot route after the callback — never redeem it at Meta twice.
+async fn claim(app: &App, mut state: OAuthState, code_hash: &str) -> Result<Claim, ApiError> {
     let deadline = tokio::time::Instant::now() + EXCHANGE_WAIT;
     loop {
         let now = app.now();
         match &state.step {
-            StateStep::Authorized(a) if a.code_hash == code_hash => return Ok(state),
-            StateStep::Authorized(_) | StateStep::Consumed { .. } => return Err(ApiError::state_used()),
+            StateStep::HandedOver { code_hash: exchanged, .. } if exchanged == code_hash => {
+                return Ok(Claim::HandedBack);
+            }
+            StateStep::HandedOver { .. } | StateStep::Authorized(_) | StateStep::Consumed { .. } => {
+                return Err(ApiError::state_used());
+            }
             StateStep::Pending { exchange: Some(e) } if e.started_at.plus_seconds(EXCHANGE_LEASE_SECONDS) > now => {
                 if e.code_hash != code_hash {
                     return Err(ApiError::conflict("Another authorization is being completed for this state."));
@@ -97,100 +138,213 @@ pub async fn authorize(app: &App, mut state: OAuthState, code: &str) -> Result<O
                 tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             }
             StateStep::Pending { .. } => {
-                if app.records.claim_exchange(&state.key, &code_hash, now, EXCHANGE_LEASE_SECONDS).await? {
-                    break;
+                if app.records.claim_exchange(&state.key, code_hash, now, EXCHANGE_LEASE_SECONDS).await? {
+                    return Ok(Claim::Won);
                 }
             }
         }
-        state = reread(app, &state).await?;
+        state = reread(app, &state.key).await?;
     }
+}
 
-    let authorization = match exchange(app, &state, code, code_hash.clone()).await {
-        Ok(authorization) => authorization,
+async fn reread(app: &App, key: &StateKey) -> Result<OAuthState, ApiError> {
+    let current = app.records.state(key).await?.ok_or_else(ApiError::invalid_state)?;
+    usable(current, app.now())
+}
+
+fn check_code(code: &str) -> Result<String, ApiError> {
+    if code.is_empty() || code.len() > 2048 {
+        return Err(ApiError::validation("`code` is missing or malformed"));
+    }
+    Ok(OAuthState::code_hash(code))
+}
+
+/// Exchanges `code` for the state init-oauth issued (`token`), then moves the sealed token
+/// to a new state and returns it. The callback (step 2) gives the new state to the browser
+/// Meta sent the code to, so only that browser can continue (RFC 9700 §4.7). A repeated
+/// arrival of the same code is answered with the same new state, without exchanging the
+/// code again.
+pub async fn hand_back(
+    app: &App,
+    state: OAuthState,
+    token: &StateToken,
+    code: &str,
+    source: CodeSource,
+) -> Result<StateToken, ApiError> {
+    let code_hash = check_code(code)?;
+    let successor_token = token.hand_back(code, &app.config.meta.app_secret);
+    let key = state.key.clone();
+    match claim(app, state.clone(), &code_hash).await? {
+        Claim::HandedBack => return handed_back(app, &key, &successor_token).await.map(|_| successor_token),
+        Claim::Won => {}
+    }
+    let granted = match exchange(app, &state, code, source).await {
+        Ok(granted) => granted,
         Err(error) => {
             // Let the person try again with a fresh code on the same state.
-            app.records.release_exchange(&state.key, &code_hash).await?;
+            app.records.release_exchange(&key, &code_hash).await?;
             return Err(error);
         }
     };
-    if app.records.authorize_state(&state.key, &authorization, app.now()).await? {
-        tracing::info!(organization = %state.organization_id, wabas = authorization.granted_wabas.len(), "state authorized");
-        return Ok(OAuthState { step: StateStep::Authorized(authorization), ..state });
+    let now = app.now();
+    let sealed =
+        app.cipher.seal(&granted.token, TokenContext::new(&state.organization_id, Purpose::OAuthState)).await?;
+    let successor = OAuthState {
+        key: successor_token.key(),
+        created_at: now,
+        step: StateStep::Authorized(Authorization {
+            token: sealed,
+            token_kind: granted.kind,
+            granted_wabas: granted.granted_wabas,
+            token_expires_at: granted.expires_at,
+            code_hash: code_hash.clone(),
+            authorized_at: now,
+        }),
+        ..state
+    };
+    if app.records.hand_over(&key, &code_hash, &successor, now).await? {
+        tracing::info!(organization = %successor.organization_id, kind = granted.kind.as_str(), "state authorized and handed back");
+        return Ok(successor_token);
     }
     // The state expired (or its claim lapsed and another exchange won) meanwhile.
-    let current = reread(app, &state).await?;
-    match &current.step {
-        StateStep::Authorized(a) if a.code_hash == code_hash => Ok(current),
+    match &reread(app, &key).await?.step {
+        StateStep::HandedOver { code_hash: exchanged, .. } if *exchanged == code_hash => {
+            handed_back(app, &key, &successor_token).await.map(|_| successor_token)
+        }
         _ => Err(ApiError::state_used()),
     }
 }
 
-async fn reread(app: &App, state: &OAuthState) -> Result<OAuthState, ApiError> {
-    let current = app.records.state(&state.key).await?.ok_or_else(ApiError::invalid_state)?;
-    usable(current, app.now())
+/// The state the callback handed back for this state and code, checked to be the one it
+/// points at.
+async fn handed_back(app: &App, from: &StateKey, successor: &StateToken) -> Result<OAuthState, ApiError> {
+    let original = app.records.state(from).await?.ok_or_else(ApiError::invalid_state)?;
+    match &original.step {
+        StateStep::HandedOver { to, .. } if *to == successor.key() => {}
+        // Derived under another key (the app secret was rotated since): not this flow's.
+        _ => return Err(ApiError::state_used()),
+    }
+    let state = app.records.state(&successor.key()).await?.ok_or_else(ApiError::invalid_state)?;
+    checked(app, state).await
 }
 
-/// The three Graph calls of the callback, and the token sealed for the state.
-async fn exchange(app: &App, state: &OAuthState, code: &str, code_hash: String) -> Result<Authorization, ApiError> {
-    let short = app.meta.exchange_code(code, &state.redirect_uri).await?;
-    let long = app.meta.exchange_long_lived(&short.token).await?;
-    let info = app.meta.debug_token(&long.token).await?;
-    let granted_wabas = match info.granted_wabas {
-        Some(ids) => ids,
-        None => app.meta.wabas_via_businesses(&long.token).await?,
-    };
-    let now = app.now();
-    let token_expires_at = info.expires_at.or_else(|| long.expires_in.filter(|s| *s > 0).map(|s| now.plus_seconds(s)));
-    let sealed = app.cipher.seal(&long.token, TokenContext::new(&state.organization_id, Purpose::OAuthState)).await?;
-    Ok(Authorization { token: sealed, granted_wabas, token_expires_at, code_hash, authorized_at: now })
+/// The one-shot route: the code exchanged once (by this request, or earlier by the
+/// callback or a retry of this route), and the authorized state it was handed to.
+pub async fn exchange_once(
+    app: &App,
+    state: OAuthState,
+    token: &StateToken,
+    code: &str,
+    source: CodeSource,
+) -> Result<OAuthState, ApiError> {
+    let from = state.key.clone();
+    let successor = hand_back(app, state, token, code, source).await?;
+    handed_back(app, &from, &successor).await
 }
+
+/// The Graph calls of a code exchange, with the token rules of Embedded Signup v4:
+/// `/debug_token` decides what follows. Only a short-lived user token is exchanged for a
+/// long-lived one (`fb_exchange_token`); a business token is kept as issued. The expiry
+/// kept is the one `/debug_token` gives for the token kept (none for a business token that
+/// never expires).
+async fn exchange(app: &App, state: &OAuthState, code: &str, source: CodeSource) -> Result<Granted, ApiError> {
+    let redirect_uri = match source {
+        CodeSource::Dialog => Some(state.redirect_uri.as_str()),
+        CodeSource::JsSdk => None,
+    };
+    let issued = app.meta.exchange_code(code, redirect_uri).await?;
+    let mut token = issued.token;
+    let mut info = app.meta.debug_token(&token).await?;
+    if info.is_short_lived_user_token(app.now()) {
+        token = app.meta.exchange_long_lived(&token).await?.token;
+        info = app.meta.debug_token(&token).await?;
+    }
+    let granted_wabas = match (info.granted_wabas, info.kind) {
+        (Some(ids), _) => ids,
+        // A person's business-wide grant: their businesses' WABAs.
+        (None, TokenKind::User) => app.meta.wabas_via_businesses(&token).await?,
+        // A business token names its WABAs in its granular scopes.
+        (None, TokenKind::Business) => Vec::new(),
+    };
+    tracing::info!(
+        kind = info.kind.as_str(),
+        expires = info.expires_at.is_some(),
+        wabas = granted_wabas.len(),
+        "code exchanged"
+    );
+    Ok(Granted { token, kind: info.kind, expires_at: info.expires_at, granted_wabas })
+}
+
+/// A phone to connect, as Meta describes it, and how it reaches WhatsApp.
+pub struct PhoneToConnect {
+    pub info: PhoneInfo,
+    pub mode: PhoneMode,
+}
+
+/// What a connection save needs.
+pub struct Connect<'a> {
+    pub organization: &'a Organization,
+    /// The authorized state the connection consumes.
+    pub state: &'a StateKey,
+    pub token: &'a AccessToken,
+    pub token_kind: TokenKind,
+    pub token_expires_at: Option<Timestamp>,
+    pub waba: &'a WabaId,
+    pub phones: Vec<PhoneToConnect>,
+}
+
+/// At most this many registrations run at once for one connection.
+const REGISTRATIONS_AT_ONCE: usize = 4;
 
 /// Saves a connection of `phones` (all of one WABA) for the organization, consuming the
-/// state: subscribe the app to the WABA's webhooks, then one transaction, then the
-/// consistency check of seed 002.
-pub async fn connect(
-    app: &App,
-    organization: &Organization,
-    state: &OAuthState,
-    token: &AccessToken,
-    waba: &WabaId,
-    phones: &[PhoneInfo],
-) -> Result<Vec<PhoneNumber>, ApiError> {
-    let authorization = authorization(state)?;
+/// state: subscribe the app to the WABA's webhooks; decide each phone's registration (and
+/// seal its PIN); one transaction; then register the phones that need it. Once the
+/// transaction commits the answer is a success: what registration meets is the phones'
+/// `registration`, never an error.
+pub async fn connect(app: &App, request: Connect<'_>) -> Result<Vec<PhoneNumber>, ApiError> {
+    let Connect { organization, state, token, token_kind, token_expires_at, waba, phones } = request;
     app.meta.subscribe_app(token, waba).await?;
     let sealed = app.cipher.seal(token, TokenContext::new(&organization.id, Purpose::PhoneToken)).await?;
 
     let now = app.now();
     let existing = app.records.phones(&organization.id).await?;
     let mut saved = Vec::with_capacity(phones.len());
-    for info in phones {
+    let mut plans = Vec::with_capacity(phones.len());
+    for PhoneToConnect { info, mode } in phones {
         let id: PhoneNumberId = info.id.parse().map_err(ApiError::meta_error)?;
-        let created_at = existing.iter().find(|p| p.phone_number_id == id).map_or(now, |p| p.created_at);
+        // Reconnecting the same number repairs it in place: its history, creation time,
+        // registration attempts and PIN stay.
+        let known = existing.iter().find(|p| p.phone_number_id == id);
+        let plan = registration::plan(app, &organization.id, &info, mode, known).await?;
         saved.push(PhoneNumber {
             organization_id: organization.id.clone(),
             phone_number_id: id,
             waba_id: waba.clone(),
-            link: PhoneLink::Active { token: sealed.clone() },
+            link: PhoneLink::Active { token: sealed.clone(), kind: token_kind, expires_at: token_expires_at },
+            mode,
+            registration: plan.registration(),
+            registration_attempts: known.map(|p| p.registration_attempts.clone()).unwrap_or_default(),
+            pin: plan.sealed_pin().cloned().or_else(|| known.and_then(|p| p.pin.clone())),
             display_phone: info.display_phone_number.clone(),
             verified_name: info.verified_name.clone(),
             quality_rating: info.quality_rating.clone(),
-            quality_event: None,
-            messaging_limit: None,
-            token_expires_at: authorization.token_expires_at,
+            quality_event: known.and_then(|p| p.quality_event.clone()),
+            messaging_limit: known.and_then(|p| p.messaging_limit.clone()),
+            name_status: info.name_status.clone(),
             verified_at: now,
-            created_at,
+            created_at: known.map_or(now, |p| p.created_at),
             updated_at: now,
         });
+        plans.push(plan);
     }
     // Phones of another WABA cannot stay active once the organization points elsewhere.
     let retire: Vec<PhoneNumber> = existing.into_iter().filter(|p| p.is_active() && &p.waba_id != waba).collect();
 
-    let connection = Connection { organization, state: &state.key, waba_id: waba, phones: saved.clone(), retire, now };
+    let connection = Connection { organization, state, waba_id: waba, phones: saved.clone(), retire, now };
     match app.records.save_connection(connection).await {
         Ok(()) => {}
         Err(ConnectionRefused::State) => {
-            let current = app.records.state(&state.key).await?.ok_or_else(ApiError::invalid_state)?;
-            usable(current, app.now())?;
+            reread(app, state).await?;
             return Err(ApiError::state_used());
         }
         Err(ConnectionRefused::Organization) => {
@@ -198,26 +352,17 @@ pub async fn connect(
         }
         Err(ConnectionRefused::Store(error)) => return Err(error),
     }
-    verify_consistency(app, organization, waba).await?;
     tracing::info!(organization = %organization.id, waba = %waba, phones = saved.len(), "WhatsApp connected");
-    Ok(saved)
-}
 
-/// Seed 002's check after a save: the organization references the WABA its active phones
-/// belong to. A failure here is loud: it means a write escaped the transaction's guards.
-async fn verify_consistency(app: &App, organization: &Organization, waba: &WabaId) -> Result<(), ApiError> {
-    let stored =
-        app.records.organization(&organization.id).await?.ok_or_else(|| ApiError::internal("organization vanished"))?;
-    let phones = app.records.phones(&organization.id).await?;
-    let consistent = stored.waba_id.as_ref() == Some(waba)
-        && phones.iter().filter(|p| p.is_active()).all(|p| &p.waba_id == waba)
-        && phones.iter().any(|p| p.is_active());
-    if consistent {
-        Ok(())
-    } else {
-        tracing::error!(organization = %organization.id, "Organization.wabaId and PhoneNumber.wabaId disagree after a save");
-        Err(ApiError::conflict("The connection was changed concurrently; its state is inconsistent. Connect again."))
+    let mut registrations = Vec::new();
+    for (phone, plan) in saved.iter_mut().zip(plans) {
+        if let Plan::Register { pin, sealed } = plan {
+            registrations.push(async move { registration::register(app, phone, token, &pin, Some(&sealed)).await });
+        }
     }
+    use futures_util::StreamExt;
+    futures_util::stream::iter(registrations).buffer_unordered(REGISTRATIONS_AT_ONCE).collect::<()>().await;
+    Ok(saved)
 }
 
 /// The WhatsApp side of an organization, read from the PhoneNumber authority (never a token).
@@ -225,7 +370,20 @@ pub async fn whatsapp_summary(app: &App, organization: &Organization) -> Result<
     let phones = app.records.phones(&organization.id).await?;
     Ok(serde_json::json!({
         "connected": phones.iter().any(PhoneNumber::is_active),
+        "canSend": phones.iter().any(PhoneNumber::can_send),
         "wabaId": organization.waba_id,
         "phoneNumbers": phones.iter().map(PhoneNumber::view).collect::<Vec<_>>(),
     }))
+}
+
+/// How the API shows a connected phone in the answer of a save.
+pub fn connected_phone(phone: &PhoneNumber) -> serde_json::Value {
+    serde_json::json!({
+        "id": phone.phone_number_id,
+        "display": phone.display_phone,
+        "mode": phone.mode.as_str(),
+        "registration": phone.registration.as_str(),
+        "registrationReason": phone.registration.reason(),
+        "canSend": phone.can_send(),
+    })
 }

@@ -17,11 +17,12 @@ pub enum Function {
     Status,
     Disconnect,
     Messages,
+    Register,
     Webhook,
 }
 
 impl Function {
-    pub const ALL: [Function; 11] = [
+    pub const ALL: [Function; 12] = [
         Function::Organizations,
         Function::InitOauth,
         Function::Callback,
@@ -32,6 +33,7 @@ impl Function {
         Function::Status,
         Function::Disconnect,
         Function::Messages,
+        Function::Register,
         Function::Webhook,
     ];
 
@@ -48,6 +50,7 @@ impl Function {
             Function::Status => "status",
             Function::Disconnect => "disconnect",
             Function::Messages => "messages",
+            Function::Register => "register",
             Function::Webhook => "webhook",
         }
     }
@@ -73,6 +76,7 @@ pub enum Action {
     OrganizationDisconnect,
     SendMessage,
     ListMessages,
+    RegisterPhone,
     WebhookVerify,
     WebhookEvent,
 }
@@ -167,6 +171,13 @@ pub static ROUTES: &[Route] = &[
     ),
     route("POST", "/api/v1/organizations/{organizationId}/whatsapp/messages", A::SendMessage, F::Messages, Auth::Jwt),
     route("GET", "/api/v1/organizations/{organizationId}/whatsapp/messages", A::ListMessages, F::Messages, Auth::Jwt),
+    route(
+        "POST",
+        "/api/v1/organizations/{organizationId}/whatsapp/phone-numbers/{phoneNumberId}/register",
+        A::RegisterPhone,
+        F::Register,
+        Auth::Jwt,
+    ),
     function_url("GET", "/webhook", A::WebhookVerify),
     function_url("POST", "/webhook", A::WebhookEvent),
 ];
@@ -222,10 +233,24 @@ fn bind(pattern: &str, segments: &[&str]) -> Option<HashMap<String, String>> {
     Some(params)
 }
 
+/// A path segment with its `%XX` escapes decoded, as API Gateway hands path parameters to
+/// a function. Every other byte stands for itself (`+` and `&` included), so what the
+/// handler parses is the whole segment: `{id}&x` is refused as an id, never cut to `{id}`.
 fn percent_decode(segment: &str) -> Option<String> {
-    url::form_urlencoded::parse(format!("v={}", segment.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]
@@ -240,6 +265,15 @@ mod tests {
         let (route, params) = match_path("GET", "/api/v1/organizations/org_1/whatsapp/status").unwrap();
         assert_eq!(route.action, Action::OrganizationStatus);
         assert_eq!(params["organizationId"], "org_1");
+    }
+
+    #[test]
+    fn parameters_are_decoded_whole() {
+        let (_, params) = match_path("PUT", "/api/v1/organizations/org_1&x/settings").unwrap();
+        assert_eq!(params["organizationId"], "org_1&x", "nothing after `&` is dropped");
+        let (_, params) = match_path("GET", "/api/v1/organizations/org%5F1+2").unwrap();
+        assert_eq!(params["organizationId"], "org_1+2");
+        assert_eq!(match_path("GET", "/api/v1/organizations/org%zz").unwrap_err(), NoRoute::NotFound);
     }
 
     #[test]

@@ -334,3 +334,17 @@ async fn the_embedded_store_is_durable_across_reopen() {
     let reopened = shared::store::embedded::EmbeddedStore::open(&path).unwrap();
     assert_eq!(reopened.get(&Key::new("P#10", "A")).await.unwrap(), Some(item("P#10", "A", &[("v", Value::N(7))])));
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_embedded_store_file_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = common::TempDir::new();
+    let path = dir.0.join("store.redb");
+    drop(shared::store::embedded::EmbeddedStore::open(&path).unwrap());
+    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    // A file an older version left world-readable is narrowed when opened.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    drop(shared::store::embedded::EmbeddedStore::open(&path).unwrap());
+    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+}

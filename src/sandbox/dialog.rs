@@ -1,6 +1,14 @@
-//! The consent dialog: `GET /www/{version}/dialog/oauth` shows it, and its form
-//! posts to `/www/{version}/dialog/oauth/confirm`, which redirects the browser
-//! back to the app like Meta does.
+//! The dialog: `GET /www/{version}/dialog/oauth` shows it, and its form posts to
+//! `/www/{version}/dialog/oauth/confirm`. Two ways, as on Meta:
+//!
+//! - the **redirect dialog** (`redirect_uri=`): a consent page whose answer redirects
+//!   the browser back to the app with `code` or `error`. With `config_id` (a Login for
+//!   Business configuration, which must come with `override_default_response_type=true`)
+//!   the code yields a business token; with `scope` a person's short-lived user token.
+//! - **Embedded Signup v4** in a popup (`display=popup`, opened by the JS SDK's
+//!   `FB.login`): the customer picks a WABA and a number; the popup posts the
+//!   `WA_EMBEDDED_SIGNUP` message to the page that opened it and hands the SDK a code
+//!   that lives 30 seconds and is exchanged without `redirect_uri`.
 //!
 //! Like Meta, a malformed dialog request is answered with an error page, never a
 //! redirect: the `redirect_uri` of a bad request cannot be trusted.
@@ -10,12 +18,13 @@ use std::fmt::Write as _;
 use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION};
 use http::{Method, Request, Response, StatusCode};
+use serde_json::json;
 use url::{Url, form_urlencoded};
 
 use super::Sandbox;
 use super::request::{Params, is_version};
 use super::seed;
-use super::state::{Grant, unix_now};
+use super::state::{Grant, TokenKind, unix_now};
 
 /// Permissions the dialog knows; anything else is refused as Meta refuses it.
 const KNOWN_SCOPES: [&str; 6] = [
@@ -37,8 +46,11 @@ impl Sandbox {
         let Ok(params) = Params::from_request(req) else {
             return error_page(StatusCode::BAD_REQUEST, "The request body is malformed.");
         };
+        let popup = params.get("display") == Some("popup");
         match (rest, req.method()) {
+            ("dialog/oauth", &Method::GET) if popup => self.signup_page(version, &params),
             ("dialog/oauth", &Method::GET) => self.consent_page(version, &params),
+            ("dialog/oauth/confirm", &Method::POST) if popup => self.finish_signup(&params),
             ("dialog/oauth/confirm", &Method::POST) => self.confirm(&params),
             ("dialog/oauth" | "dialog/oauth/confirm", _) => {
                 error_page(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed.")
@@ -52,21 +64,10 @@ impl Sandbox {
             Ok(target) => target,
             Err(message) => return error_page(StatusCode::BAD_REQUEST, message),
         };
-        match params.get("response_type") {
-            Some("code") => {}
-            _ => {
-                return error_page(
-                    StatusCode::BAD_REQUEST,
-                    "Invalid response_type: this app only accepts response_type=code.",
-                );
-            }
+        if let Err(message) = yields(params) {
+            return error_page(StatusCode::BAD_REQUEST, message);
         }
-        let scope = params.get("scope");
-        let config_id = params.get("config_id");
-        if scope.is_none() && config_id.is_none() {
-            return error_page(StatusCode::BAD_REQUEST, "The dialog needs either a scope or a config_id parameter.");
-        }
-        if let Some(scope) = scope {
+        if let Some(scope) = params.get("scope") {
             let unknown: Vec<&str> =
                 scope.split(',').map(str::trim).filter(|s| !s.is_empty() && !KNOWN_SCOPES.contains(s)).collect();
             if !unknown.is_empty() {
@@ -74,7 +75,7 @@ impl Sandbox {
             }
         }
         let action = format!("{}/www/{version}/dialog/oauth/confirm", self.config.public_url);
-        html(StatusCode::OK, &render_consent(&action, &self.config.app_id, &target))
+        html(StatusCode::OK, &render_consent(&action, &self.config.app_id, params.get("config_id"), &target))
     }
 
     fn confirm(&self, params: &Params) -> Response<Bytes> {
@@ -118,10 +119,76 @@ impl Sandbox {
         // boxes were ticked in; the seed table is already in that order.
         let waba_ids: Vec<&'static str> = seed::WABAS.iter().map(|w| w.id).filter(|id| checked.contains(id)).collect();
         let granted = waba_ids.len();
+        let token = match yields(params) {
+            Ok(token) => token,
+            Err(message) => return error_page(StatusCode::BAD_REQUEST, message),
+        };
         let grant = Grant { waba_ids, granular, granted_at: unix_now() };
-        let code = self.lock().issue_code(&self.config.app_id, target.redirect_uri, grant);
-        tracing::info!(wabas = granted, granular, "meta sandbox: consent given, authorization code issued");
+        let code = self.lock().issue_code(&self.config.app_id, Some(target.redirect_uri), token, grant);
+        tracing::info!(wabas = granted, granular, ?token, "meta sandbox: consent given, authorization code issued");
         redirect(&target.location(&[("code", &code)]))
+    }
+
+    /// Embedded Signup's popup: the Phone Number First flow, reduced to its choice.
+    fn signup_page(&self, version: &str, params: &Params) -> Response<Bytes> {
+        if let Err(message) = self.popup_checks(params) {
+            return error_page(StatusCode::BAD_REQUEST, message);
+        }
+        let action = format!("{}/www/{version}/dialog/oauth/confirm", self.config.public_url);
+        html(StatusCode::OK, &render_signup(&action, params))
+    }
+
+    /// The popup's Finish or Cancel: a page that posts the session info to the page that
+    /// opened the popup, hands the SDK its code, and closes.
+    fn finish_signup(&self, params: &Params) -> Response<Bytes> {
+        let (origin, token) = match self.popup_checks(params) {
+            Ok(checked) => checked,
+            Err(message) => return error_page(StatusCode::BAD_REQUEST, message),
+        };
+        let (session, code) = match params.get("decision") {
+            Some("cancel") => {
+                tracing::info!("meta sandbox: Embedded Signup cancelled");
+                (
+                    json!({ "type": "WA_EMBEDDED_SIGNUP", "event": "CANCEL", "data": { "current_step": "PHONE_NUMBER_SETUP" } }),
+                    None,
+                )
+            }
+            Some("finish") => {
+                let Some(choice) = params.get("choice").and_then(Choice::parse) else {
+                    return error_page(StatusCode::BAD_REQUEST, "Choose a WhatsApp Business Account and a number.");
+                };
+                let grant = Grant { waba_ids: vec![choice.waba.id], granular: true, granted_at: unix_now() };
+                let code = self.lock().issue_code(&self.config.app_id, None, token, grant);
+                tracing::info!(
+                    event = choice.event(),
+                    "meta sandbox: Embedded Signup finished, code handed to the SDK"
+                );
+                (choice.session(), Some(code))
+            }
+            _ => return error_page(StatusCode::BAD_REQUEST, "The decision must be finish or cancel."),
+        };
+        html_with_script(&render_finish(origin, &session, code.as_deref()))
+    }
+
+    /// What the popup needs: this app, a known configuration with the code grant, and
+    /// the origin of the page that opened it (where its messages go). Returns that origin
+    /// and the token the configuration's codes yield.
+    fn popup_checks<'a>(&self, params: &'a Params) -> Result<(&'a str, TokenKind), &'static str> {
+        if params.get("client_id") != Some(self.config.app_id.as_str()) {
+            return Err("Invalid App ID: The provided app ID does not look like a valid app ID.");
+        }
+        if params.get("config_id").is_none() {
+            return Err("Embedded Signup needs a Facebook Login for Business configuration (config_id).");
+        }
+        let token = yields(params)?;
+        let origin = params.get("origin").ok_or("The SDK did not say which page opened the dialog.")?;
+        let is_origin = Url::parse(origin).is_ok_and(|u| {
+            matches!(u.scheme(), "http" | "https") && u.has_host() && u.path() == "/" && u.query().is_none()
+        }) && !origin.ends_with('/');
+        if !is_origin {
+            return Err("The opener's origin is not an http(s) origin.");
+        }
+        Ok((origin, token))
     }
 
     /// The checks shared by the dialog and its form: the app, and where to send
@@ -136,6 +203,68 @@ impl Sandbox {
                  an absolute http(s) URL without a fragment.");
         }
         Ok(Target { redirect_uri, state: params.get("state") })
+    }
+}
+
+/// What the dialog's code will be exchanged for: a business token for a known Login for
+/// Business configuration (asked for with the code grant, as such configurations
+/// require), a person's short-lived token for a `scope` dialog.
+fn yields(params: &Params) -> Result<TokenKind, &'static str> {
+    if params.get("response_type") != Some("code") {
+        return Err("Invalid response_type: this app only accepts response_type=code.");
+    }
+    match (params.get("config_id"), params.get("scope")) {
+        (Some(config_id), _) => {
+            let sixty_days =
+                seed::configuration(config_id).ok_or("Invalid config_id: no such configuration for this app.")?;
+            if params.get("override_default_response_type") != Some("true") {
+                return Err("This configuration issues business tokens, which need the authorization code grant: \
+                     add override_default_response_type=true.");
+            }
+            Ok(TokenKind::Business { sixty_days })
+        }
+        (None, Some(_)) => Ok(TokenKind::ShortLivedUser),
+        (None, None) => Err("The dialog needs either a scope or a config_id parameter."),
+    }
+}
+
+/// A pick in Embedded Signup's popup: a WABA, and one of its numbers or none.
+struct Choice {
+    waba: &'static seed::Waba,
+    phone: Option<&'static seed::Phone>,
+}
+
+impl Choice {
+    /// `{waba_id}:{phone_id}`, or `{waba_id}:` for a WABA without a number yet.
+    fn parse(raw: &str) -> Option<Self> {
+        let (waba, phone) = raw.split_once(':')?;
+        let waba = seed::waba(waba)?;
+        let phone = match phone {
+            "" => None,
+            id => Some(seed::phone(id).filter(|p| p.waba_id == waba.id)?),
+        };
+        Some(Self { waba, phone })
+    }
+
+    fn value(&self) -> String {
+        format!("{}:{}", self.waba.id, self.phone.map_or("", |p| p.id))
+    }
+
+    fn event(&self) -> &'static str {
+        match self.phone {
+            None => "FINISH_ONLY_WABA",
+            Some(p) if p.coexistence => "FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING",
+            Some(_) => "FINISH",
+        }
+    }
+
+    /// The `message` event's data, as Meta posts it.
+    fn session(&self) -> serde_json::Value {
+        let mut data = json!({ "waba_id": self.waba.id, "business_id": self.waba.business_id });
+        if let Some(phone) = self.phone {
+            data["phone_number_id"] = phone.id.into();
+        }
+        json!({ "type": "WA_EMBEDDED_SIGNUP", "event": self.event(), "data": data })
     }
 }
 
@@ -182,6 +311,15 @@ fn redirect(location: &str) -> Response<Bytes> {
         .expect("redirect URIs are checked to be valid header values")
 }
 
+fn html_with_script(body: &str) -> Response<Bytes> {
+    let mut response = html(StatusCode::OK, body);
+    response.headers_mut().insert(
+        "content-security-policy",
+        http::HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'"),
+    );
+    response
+}
+
 fn html(status: StatusCode, body: &str) -> Response<Bytes> {
     Response::builder()
         .status(status)
@@ -199,7 +337,7 @@ fn error_page(status: StatusCode, message: &str) -> Response<Bytes> {
     html(status, &body)
 }
 
-fn render_consent(action: &str, client_id: &str, target: &Target<'_>) -> String {
+fn render_consent(action: &str, client_id: &str, config_id: Option<&str>, target: &Target<'_>) -> String {
     let mut body = String::new();
     let _ = write!(
         body,
@@ -219,6 +357,19 @@ fn render_consent(action: &str, client_id: &str, target: &Target<'_>) -> String 
     if let Some(state) = target.state {
         let _ = writeln!(body, "<input type=\"hidden\" name=\"state\" value=\"{}\">", escape(state));
     }
+    // The grant the code carries is decided by the dialog's parameters, as on Meta.
+    match config_id {
+        Some(config_id) => {
+            let _ = writeln!(
+                body,
+                "<input type=\"hidden\" name=\"config_id\" value=\"{}\">\n\
+                 <input type=\"hidden\" name=\"override_default_response_type\" value=\"true\">",
+                escape(config_id)
+            );
+        }
+        None => body.push_str("<input type=\"hidden\" name=\"scope\" value=\"whatsapp_business_management\">\n"),
+    }
+    body.push_str("<input type=\"hidden\" name=\"response_type\" value=\"code\">\n");
     for business in &seed::BUSINESSES {
         let _ = writeln!(body, "<fieldset><legend>{}</legend>", escape(business.name));
         for waba in seed::wabas_of(business.id) {
@@ -252,6 +403,85 @@ fn render_consent(action: &str, client_id: &str, target: &Target<'_>) -> String 
     page("Log in with Facebook", &body)
 }
 
+fn render_signup(action: &str, params: &Params) -> String {
+    let mut body = String::new();
+    let _ = write!(
+        body,
+        "<h1>Connect WhatsApp to {app}</h1>\n\
+         <p>Embedded Signup &middot; logged in as <strong>{user}</strong>. Choose the business \
+         account and the phone number {app} may use.</p>\n\
+         <form method=\"post\" action=\"{action}\">\n",
+        app = escape(seed::APP_NAME),
+        user = escape(seed::USER_NAME),
+        action = escape(action),
+    );
+    for name in ["client_id", "config_id", "origin", "override_default_response_type", "response_type", "extras"] {
+        if let Some(value) = params.get(name) {
+            let _ = writeln!(body, "<input type=\"hidden\" name=\"{name}\" value=\"{}\">", escape(value));
+        }
+    }
+    body.push_str("<input type=\"hidden\" name=\"display\" value=\"popup\">\n");
+    let mut first = true;
+    for business in &seed::BUSINESSES {
+        let _ = writeln!(body, "<fieldset><legend>{}</legend>", escape(business.name));
+        for waba in seed::wabas_of(business.id) {
+            let phones: Vec<&seed::Phone> = seed::phones_of(waba.id).collect();
+            let choices: Vec<Choice> = if phones.is_empty() {
+                vec![Choice { waba, phone: None }]
+            } else {
+                phones.into_iter().map(|p| Choice { waba, phone: Some(p) }).collect()
+            };
+            for choice in choices {
+                let label = match choice.phone {
+                    None => "no phone number yet".to_owned(),
+                    Some(p) if p.coexistence => format!("{} (WhatsApp Business app)", p.display_phone_number),
+                    Some(p) => p.display_phone_number.to_owned(),
+                };
+                let _ = writeln!(
+                    body,
+                    "<label><input type=\"radio\" name=\"choice\" value=\"{value}\"{checked}> {waba} \
+                     <small>{label}</small></label>",
+                    value = escape(&choice.value()),
+                    checked = if first { " checked" } else { "" },
+                    waba = escape(waba.name),
+                    label = escape(&label),
+                );
+                first = false;
+            }
+        }
+        body.push_str("</fieldset>\n");
+    }
+    body.push_str(
+        "<div class=\"actions\">\n\
+         <button type=\"submit\" name=\"decision\" value=\"finish\" class=\"primary\">Finish</button>\n\
+         <button type=\"submit\" name=\"decision\" value=\"cancel\">Cancel</button>\n\
+         </div>\n</form>\n",
+    );
+    page("Embedded Signup", &body)
+}
+
+/// The page the popup ends on: it posts the session info (a JSON string, as Meta's
+/// popup does) and the SDK's code to the opener, then closes.
+fn render_finish(origin: &str, session: &serde_json::Value, code: Option<&str>) -> String {
+    // Inside a <script>, `<` is escaped so no value can close the element.
+    let script_json = |value: &serde_json::Value| value.to_string().replace('<', "\\u003c");
+    let login = json!({ "type": "sandbox-sdk:login", "code": code });
+    let script = format!(
+        "(function () {{\n\
+         var origin = {origin};\n\
+         if (window.opener) {{\n\
+         window.opener.postMessage(JSON.stringify({session}), origin);\n\
+         window.opener.postMessage({login}, origin);\n\
+         }}\n\
+         window.close();\n\
+         }})();",
+        origin = script_json(&json!(origin)),
+        session = script_json(session),
+        login = script_json(&login),
+    );
+    page_with_script("Embedded Signup", "<h1>You can close this window.</h1>\n", &script)
+}
+
 fn page(title: &str, main: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
@@ -261,6 +491,10 @@ fn page(title: &str, main: &str) -> String {
          {main}</main>\n</body>\n</html>\n",
         title = escape(title),
     )
+}
+
+fn page_with_script(title: &str, main: &str, script: &str) -> String {
+    page(title, main).replace("</body>", &format!("<script>{script}</script>\n</body>"))
 }
 
 const STYLE: &str = "\

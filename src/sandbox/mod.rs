@@ -16,8 +16,9 @@
 //!
 //! Paths given to [`Sandbox::handle`] are relative to where the sandbox is
 //! mounted: `/graph/...` is the Graph API (`META_GRAPH_URL = {public_url}/graph`),
-//! `/www/...` the dialog (`META_DIALOG_URL = {public_url}/www`) and `/control/...`
-//! the sandbox's own switches for playing the customer's side of a chat.
+//! `/www/...` the dialog (`META_DIALOG_URL = {public_url}/www`), `/connect/{locale}/sdk.js`
+//! the JavaScript SDK a page loads for Embedded Signup, and `/control/...` the
+//! sandbox's own switches for playing the customer's side of a chat.
 
 mod control;
 mod dialog;
@@ -38,6 +39,9 @@ use http::{Request, Response, StatusCode};
 
 use state::State;
 use webhook::Webhooks;
+
+/// Meta's JavaScript SDK, as far as Embedded Signup uses it.
+const SDK_JS: &str = include_str!("sdk.js");
 
 /// How the sandbox identifies the app it plays Meta for.
 #[derive(Clone)]
@@ -131,6 +135,12 @@ impl Sandbox {
             self.dialog(&req)
         } else if path.starts_with("/control/") {
             self.control(&req).await
+        } else if path.starts_with("/connect/") && path.ends_with("/sdk.js") {
+            Response::builder()
+                .header(http::header::CONTENT_TYPE, "text/javascript; charset=utf-8")
+                .header(http::header::CACHE_CONTROL, "no-store")
+                .body(Bytes::from_static(SDK_JS.as_bytes()))
+                .expect("static response parts are valid")
         } else {
             Response::builder()
                 .status(StatusCode::NOT_FOUND)
@@ -140,7 +150,7 @@ impl Sandbox {
         }
     }
 
-    /// Every access token ever minted, short- and long-lived, oldest first.
+    /// Every access token ever minted, of both kinds, oldest first.
     pub fn issued_tokens(&self) -> Vec<String> {
         self.lock().issued.clone()
     }
@@ -155,6 +165,12 @@ impl Sandbox {
     /// `fault`. Faults queue up: a second call adds after the first's.
     pub fn inject_faults(&self, fault: Fault, count: usize) {
         self.lock().faults.extend(std::iter::repeat_n(fault, count));
+    }
+
+    /// Makes the next `count` Graph requests whose path contains `path_contains` (e.g.
+    /// `"/register"`) fail with `fault`; other requests are unaffected.
+    pub fn inject_faults_on(&self, path_contains: &str, fault: Fault, count: usize) {
+        self.lock().targeted_faults.extend(std::iter::repeat_n((path_contains.to_owned(), fault), count));
     }
 
     /// Every text message the Graph API accepted, oldest first.
@@ -176,6 +192,26 @@ impl Sandbox {
     /// Whether the app is currently subscribed to the WABA's webhooks.
     pub fn is_subscribed(&self, waba_id: &str) -> bool {
         self.lock().subscribed.contains(waba_id)
+    }
+
+    /// Every two-step verification PIN a number has at Meta now (seeded or set by a
+    /// registration), so tests can look for leaks.
+    pub fn two_step_pins(&self) -> Vec<String> {
+        let state = self.lock();
+        seed::PHONES
+            .iter()
+            .filter_map(|p| state.numbers.get(p.id).map_or(p.two_step_pin.map(str::to_owned), |n| n.pin.clone()))
+            .collect()
+    }
+
+    /// Whether a number is registered for Cloud API.
+    pub fn is_registered(&self, phone_id: &str) -> bool {
+        seed::phone(phone_id).is_some_and(|p| self.lock().is_registered(p))
+    }
+
+    /// How many registration attempts a number has had in the last 72 hours.
+    pub fn registration_attempts(&self, phone_id: &str) -> usize {
+        seed::phone(phone_id).map_or(0, |p| self.lock().numbers.get(p.id).map_or(0, |n| n.recent_attempts()))
     }
 
     /// Expires every code issued so far, as if ten minutes had passed.

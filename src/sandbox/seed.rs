@@ -1,10 +1,13 @@
-//! The sandbox's fixed world: one Meta user, two businesses, three WhatsApp
-//! Business Accounts and four phone numbers.
+//! The sandbox's fixed world: one Meta user, two businesses, four WhatsApp
+//! Business Accounts and five phone numbers, and the app's Login for Business
+//! configurations.
 //!
 //! Ids are deterministic numeric strings, shaped like Meta's, so tests and demo
 //! scripts can name the objects. The world is chosen to exercise the
 //! interesting paths: a WABA with more phones than one page holds, a WABA with a
-//! single phone, and a WABA with none.
+//! single phone, a WABA with none, and the registration cases: numbers waiting to
+//! be registered, one that already has a two-step verification PIN of its own,
+//! one already on Cloud API, and a WhatsApp Business app number (coexistence).
 
 /// The person clicking through the consent dialog.
 pub const USER_ID: &str = "10231345678901234";
@@ -24,8 +27,26 @@ pub const ACME_SUPPORT_PHONES: [&str; 3] = ["106540352242922", "106540352242947"
 pub const ACME_SALES_WABA: &str = "102290129340355";
 pub const ACME_SALES_PHONE: &str = "106540352243015";
 
+/// "Acme Café": one number in use with the WhatsApp Business app (coexistence).
+pub const ACME_CAFE_WABA: &str = "102290129340333";
+pub const ACME_CAFE_PHONE: &str = "106540352243077";
+
 /// "Beta Empty": no phone numbers at all.
 pub const BETA_EMPTY_WABA: &str = "102290129340311";
+
+/// The two-step verification PIN "+1 555-010-0002" already has: registering it with
+/// any other PIN is refused (133005) until the person enters this one.
+pub const EXISTING_TWO_STEP_PIN: &str = "482913";
+
+/// The app's Facebook Login for Business configuration for Embedded Signup v4: its
+/// codes yield a business token that never expires.
+pub const CONFIG_ID: &str = "1077012345678901";
+/// A configuration "With 60 Expiration Token": business tokens that last 60 days.
+pub const CONFIG_ID_60_DAYS: &str = "1077012345678902";
+
+/// The business integration system user Meta creates for the app in the customer's
+/// business; business tokens are its tokens.
+pub const SYSTEM_USER_ID: &str = "122094567812345678";
 
 /// A business portfolio.
 #[derive(Debug)]
@@ -53,6 +74,12 @@ pub struct Phone {
     pub display_phone_number: &'static str,
     pub verified_name: &'static str,
     pub quality_rating: &'static str,
+    /// Already registered for Cloud API when the sandbox starts.
+    pub registered: bool,
+    /// A two-step verification PIN the number already has.
+    pub two_step_pin: Option<&'static str>,
+    /// In use with the WhatsApp Business app and shared with Cloud API.
+    pub coexistence: bool,
 }
 
 pub static BUSINESSES: [Business; 2] =
@@ -60,7 +87,7 @@ pub static BUSINESSES: [Business; 2] =
 
 /// Most recently created first: that is the order in which Meta lists WABAs and
 /// grants, and clients that pick "the first granted WABA" rely on it.
-pub static WABAS: [Waba; 3] = [
+pub static WABAS: [Waba; 4] = [
     Waba {
         id: ACME_SUPPORT_WABA,
         name: "Acme Support",
@@ -76,6 +103,13 @@ pub static WABAS: [Waba; 3] = [
         message_template_namespace: "c2a5e7f0_1b3d_4c8e_9f21_7a6b5c4d3e21",
     },
     Waba {
+        id: ACME_CAFE_WABA,
+        name: "Acme Café",
+        business_id: ACME_BUSINESS,
+        timezone_id: "7",
+        message_template_namespace: "5b8e0c3d_2f4a_4e19_b6d7_93c1a8f05e22",
+    },
+    Waba {
         id: BETA_EMPTY_WABA,
         name: "Beta Empty",
         business_id: BETA_BUSINESS,
@@ -84,13 +118,16 @@ pub static WABAS: [Waba; 3] = [
     },
 ];
 
-pub static PHONES: [Phone; 4] = [
+pub static PHONES: [Phone; 5] = [
     Phone {
         id: ACME_SUPPORT_PHONES[0],
         waba_id: ACME_SUPPORT_WABA,
         display_phone_number: "+1 555-010-0001",
         verified_name: "Acme Support",
         quality_rating: "GREEN",
+        registered: false,
+        two_step_pin: None,
+        coexistence: false,
     },
     Phone {
         id: ACME_SUPPORT_PHONES[1],
@@ -98,6 +135,9 @@ pub static PHONES: [Phone; 4] = [
         display_phone_number: "+1 555-010-0002",
         verified_name: "Acme Support",
         quality_rating: "GREEN",
+        registered: false,
+        two_step_pin: Some(EXISTING_TWO_STEP_PIN),
+        coexistence: false,
     },
     Phone {
         id: ACME_SUPPORT_PHONES[2],
@@ -105,6 +145,9 @@ pub static PHONES: [Phone; 4] = [
         display_phone_number: "+1 555-010-0003",
         verified_name: "Acme Support",
         quality_rating: "YELLOW",
+        registered: true,
+        two_step_pin: Some("739104"),
+        coexistence: false,
     },
     Phone {
         id: ACME_SALES_PHONE,
@@ -112,12 +155,24 @@ pub static PHONES: [Phone; 4] = [
         display_phone_number: "+1 555-010-0004",
         verified_name: "Acme Sales",
         quality_rating: "GREEN",
+        registered: false,
+        two_step_pin: None,
+        coexistence: false,
+    },
+    Phone {
+        id: ACME_CAFE_PHONE,
+        waba_id: ACME_CAFE_WABA,
+        display_phone_number: "+1 555-010-0005",
+        verified_name: "Acme Café",
+        quality_rating: "GREEN",
+        registered: false,
+        two_step_pin: None,
+        coexistence: true,
     },
 ];
 
-/// Every phone seeded is verified, on Cloud API and in the 1K tier.
+/// Every phone seeded is verified and in the 1K tier.
 pub const CODE_VERIFICATION_STATUS: &str = "VERIFIED";
-pub const PLATFORM_TYPE: &str = "CLOUD_API";
 pub const MESSAGING_LIMIT_TIER: &str = "TIER_1K";
 
 pub fn business(id: &str) -> Option<&'static Business> {
@@ -126,6 +181,15 @@ pub fn business(id: &str) -> Option<&'static Business> {
 
 pub fn waba(id: &str) -> Option<&'static Waba> {
     WABAS.iter().find(|w| w.id == id)
+}
+
+/// The token a configuration's codes yield: (known, lasts 60 days).
+pub fn configuration(id: &str) -> Option<bool> {
+    match id {
+        CONFIG_ID => Some(false),
+        CONFIG_ID_60_DAYS => Some(true),
+        _ => None,
+    }
 }
 
 pub fn phone(id: &str) -> Option<&'static Phone> {

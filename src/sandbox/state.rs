@@ -1,5 +1,6 @@
-//! What the sandbox remembers between requests: authorization codes, user
-//! tokens, webhook subscriptions, messages sent, and the bookkeeping tests inspect.
+//! What the sandbox remembers between requests: authorization codes, tokens of
+//! both kinds, numbers' registration, webhook subscriptions, messages sent, and the
+//! bookkeeping tests inspect.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -11,12 +12,19 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use super::seed::Phone;
 use super::{Fault, SentMessage};
 
-/// Meta's authorization codes are valid for ten minutes.
+/// Codes from the redirect dialog are valid for ten minutes.
 pub(super) const CODE_LIFETIME: Duration = Duration::from_secs(10 * 60);
+/// "The exchangeable token code has a time-to-live of 30 seconds" (Embedded Signup).
+pub(super) const SDK_CODE_LIFETIME: Duration = Duration::from_secs(30);
 /// Meta's `expires_in` for a short-lived user token (about 1.4 hours).
 pub(super) const SHORT_LIVED_SECS: u64 = 5_183;
 /// Meta's `expires_in` for a long-lived user token (about 60 days).
 pub(super) const LONG_LIVED_SECS: u64 = 5_183_944;
+/// A business token from a "60 Expiration Token" configuration, or renewed.
+pub(super) const SIXTY_DAYS_SECS: u64 = 60 * 24 * 60 * 60;
+/// Registration: ten attempts per number in a moving 72-hour window (133016).
+pub(super) const REGISTRATION_ATTEMPTS: usize = 10;
+pub(super) const REGISTRATION_WINDOW: Duration = Duration::from_secs(72 * 3600);
 /// Data access granted through the dialog lapses after 90 days, whatever the token.
 pub(super) const DATA_ACCESS_SECS: u64 = 90 * 24 * 60 * 60;
 
@@ -46,8 +54,12 @@ impl Grant {
 #[derive(Debug)]
 pub(super) struct AuthCode {
     pub client_id: String,
-    /// Kept byte for byte: the exchange must present the identical string.
-    pub redirect_uri: String,
+    /// Kept byte for byte for a dialog code: the exchange must present the identical
+    /// string. `None` for a code the JS SDK handed to a page, which is exchanged without
+    /// one.
+    pub redirect_uri: Option<String>,
+    /// What the code is exchanged for.
+    pub yields: TokenKind,
     pub grant: Grant,
     pub expires_at: Instant,
     pub used: bool,
@@ -55,21 +67,50 @@ pub(super) struct AuthCode {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum TokenKind {
-    ShortLived,
-    LongLived,
+    /// A person's token from a `scope=` dialog.
+    ShortLivedUser,
+    LongLivedUser,
+    /// A business integration system user token (Login for Business configuration).
+    Business {
+        sixty_days: bool,
+    },
 }
 
 #[derive(Debug)]
-pub(super) struct UserToken {
+pub(super) struct IssuedToken {
     pub kind: TokenKind,
     pub grant: Grant,
-    /// Unix seconds.
-    pub expires_at: u64,
+    /// Unix seconds; `None` for a business token that never expires.
+    pub expires_at: Option<u64>,
+    /// The customer removed the app (or Meta invalidated the token).
+    pub revoked: bool,
 }
 
-impl UserToken {
+impl IssuedToken {
     pub fn is_expired(&self) -> bool {
-        unix_now() >= self.expires_at
+        self.expires_at.is_some_and(|t| unix_now() >= t)
+    }
+}
+
+/// A number's Cloud API registration, as Meta keeps it.
+#[derive(Debug, Clone)]
+pub(super) struct NumberState {
+    pub registered: bool,
+    /// The two-step verification PIN; registering with another one is 133005.
+    pub pin: Option<String>,
+    /// Registration attempts, for the 72-hour allowance.
+    pub attempts: Vec<Instant>,
+}
+
+impl NumberState {
+    pub fn seeded(phone: &Phone) -> Self {
+        Self { registered: phone.registered, pin: phone.two_step_pin.map(str::to_owned), attempts: Vec::new() }
+    }
+
+    /// Attempts within the moving window.
+    pub fn recent_attempts(&self) -> usize {
+        let now = Instant::now();
+        self.attempts.iter().filter(|t| now.duration_since(**t) < REGISTRATION_WINDOW).count()
     }
 }
 
@@ -88,12 +129,16 @@ pub(super) struct Outbound {
 #[derive(Debug, Default)]
 pub(super) struct State {
     pub codes: HashMap<String, AuthCode>,
-    pub tokens: HashMap<String, UserToken>,
+    pub tokens: HashMap<String, IssuedToken>,
+    /// Registration of the numbers touched so far; the others are as seeded.
+    pub numbers: HashMap<&'static str, NumberState>,
     /// Every token ever minted, in order, so tests can look for leaks.
     pub issued: Vec<String>,
     /// The path of every Graph request received (never the query: it may hold tokens).
     pub calls: Vec<String>,
     pub faults: VecDeque<Fault>,
+    /// Faults for the requests whose path contains the given text, in order.
+    pub targeted_faults: Vec<(String, Fault)>,
     /// WABA ids the app is subscribed to.
     pub subscribed: HashSet<String>,
     /// Messages accepted by `POST /{phone-number-id}/messages`, oldest first.
@@ -101,31 +146,57 @@ pub(super) struct State {
 }
 
 impl State {
-    pub fn issue_code(&mut self, client_id: &str, redirect_uri: &str, grant: Grant) -> String {
+    /// A code for `redirect_uri` (the dialog) or for none (the JS SDK's popup, which
+    /// lives 30 seconds).
+    pub fn issue_code(
+        &mut self,
+        client_id: &str,
+        redirect_uri: Option<&str>,
+        yields: TokenKind,
+        grant: Grant,
+    ) -> String {
         let code = new_code();
+        let lifetime = if redirect_uri.is_some() { CODE_LIFETIME } else { SDK_CODE_LIFETIME };
         self.codes.insert(
             code.clone(),
             AuthCode {
                 client_id: client_id.to_owned(),
-                redirect_uri: redirect_uri.to_owned(),
+                redirect_uri: redirect_uri.map(str::to_owned),
+                yields,
                 grant,
-                expires_at: Instant::now() + CODE_LIFETIME,
+                expires_at: Instant::now() + lifetime,
                 used: false,
             },
         );
         code
     }
 
-    /// Mints a user token and returns it with its `expires_in`.
-    pub fn issue_token(&mut self, kind: TokenKind, grant: Grant) -> (String, u64) {
+    /// Mints a token and returns it with its `expires_in` (none for a business token that
+    /// never expires).
+    pub fn issue_token(&mut self, kind: TokenKind, grant: Grant) -> (String, Option<u64>) {
         let lifetime = match kind {
-            TokenKind::ShortLived => SHORT_LIVED_SECS,
-            TokenKind::LongLived => LONG_LIVED_SECS,
+            TokenKind::ShortLivedUser => Some(SHORT_LIVED_SECS),
+            TokenKind::LongLivedUser => Some(LONG_LIVED_SECS),
+            TokenKind::Business { sixty_days: true } => Some(SIXTY_DAYS_SECS),
+            TokenKind::Business { sixty_days: false } => None,
         };
-        let token = new_token();
-        self.tokens.insert(token.clone(), UserToken { kind, grant, expires_at: unix_now() + lifetime });
+        let token = match kind {
+            TokenKind::Business { .. } => new_business_token(),
+            _ => new_token(),
+        };
+        let expires_at = lifetime.map(|l| unix_now() + l);
+        self.tokens.insert(token.clone(), IssuedToken { kind, grant, expires_at, revoked: false });
         self.issued.push(token.clone());
         (token, lifetime)
+    }
+
+    /// A number's registration, as seeded until something changes it.
+    pub fn number(&mut self, phone: &'static Phone) -> &mut NumberState {
+        self.numbers.entry(phone.id).or_insert_with(|| NumberState::seeded(phone))
+    }
+
+    pub fn is_registered(&self, phone: &Phone) -> bool {
+        self.numbers.get(phone.id).map_or(phone.registered, |n| n.registered)
     }
 
     /// The message a `wamid` names, if the Graph API sent it.
@@ -133,10 +204,11 @@ impl State {
         self.sent.iter().find(|sent| sent.message.message_id == message_id)
     }
 
-    /// A live (known, unexpired) user token.
-    pub fn live_token(&self, token: &str) -> Result<&UserToken, TokenProblem> {
+    /// A live (known, unrevoked, unexpired) token.
+    pub fn live_token(&self, token: &str) -> Result<&IssuedToken, TokenProblem> {
         match self.tokens.get(token) {
             None => Err(TokenProblem::Unknown),
+            Some(t) if t.revoked => Err(TokenProblem::Revoked),
             Some(t) if t.is_expired() => Err(TokenProblem::Expired),
             Some(t) => Ok(t),
         }
@@ -147,6 +219,7 @@ impl State {
 pub(super) enum TokenProblem {
     Unknown,
     Expired,
+    Revoked,
 }
 
 pub(super) fn unix_now() -> u64 {
@@ -183,6 +256,12 @@ fn new_code() -> String {
 /// "EAAG" followed by 60 random alphanumerics (about 357 bits), like Meta's user tokens.
 fn new_token() -> String {
     format!("EAAG{}", random_alphanumeric(60))
+}
+
+/// Business integration system user tokens look the same from outside; a different
+/// prefix keeps them apart in the sandbox's logs.
+fn new_business_token() -> String {
+    format!("EAAB{}", random_alphanumeric(60))
 }
 
 /// Meta's `fbtrace_id` / `x-fb-trace-id`: an opaque id to quote to support.

@@ -211,22 +211,33 @@ impl Harness {
         (body["state"].as_str().unwrap().to_owned(), body["authUrl"].as_str().unwrap().to_owned())
     }
 
-    /// The person at Meta's dialog: opens it, ticks `wabas`, and answers. Returns where Meta
-    /// sends the browser (the callback URL with `code` or `error`).
+    /// The person at Meta's redirect dialog: opens it, ticks `wabas`, and answers. Returns
+    /// where Meta sends the browser (the callback URL with `code` or `error`).
     pub async fn consent(&self, auth_url: &str, wabas: &[&str], decision: &str, granular: bool) -> String {
         let dialog = self.http.get(auth_url).send().await.unwrap();
         assert_eq!(dialog.status(), StatusCode::OK, "the dialog opens");
         let url = url::Url::parse(auth_url).unwrap();
-        let param = |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned()).unwrap();
-        let mut form = vec![
-            ("client_id".to_owned(), param("client_id")),
-            ("redirect_uri".to_owned(), param("redirect_uri")),
-            ("state".to_owned(), param("state")),
-            ("decision".to_owned(), decision.to_owned()),
-            ("granular".to_owned(), if granular { "on" } else { "off" }.to_owned()),
-        ];
+        // The form carries what the dialog was opened with, as Meta's does.
+        let mut form: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(k, _)| {
+                [
+                    "client_id",
+                    "redirect_uri",
+                    "state",
+                    "response_type",
+                    "scope",
+                    "config_id",
+                    "override_default_response_type",
+                ]
+                .contains(&k.as_ref())
+            })
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        form.push(("decision".to_owned(), decision.to_owned()));
+        form.push(("granular".to_owned(), if granular { "on" } else { "off" }.to_owned()));
         form.extend(wabas.iter().map(|w| ("waba".to_owned(), (*w).to_owned())));
-        let confirm = format!("{}/meta-sandbox/www/{}/dialog/oauth/confirm", self.stack.base_url, "v24.0");
+        let confirm = format!("{}/meta-sandbox/www/{}/dialog/oauth/confirm", self.stack.base_url, "v26.0");
         let answer = self.http.post(confirm).form(&form).send().await.unwrap();
         assert_eq!(answer.status(), StatusCode::FOUND, "Meta redirects back");
         answer.headers()["location"].to_str().unwrap().to_owned()
@@ -239,13 +250,64 @@ impl Harness {
         (status, serde_json::from_str(&body).unwrap())
     }
 
-    /// init-oauth, consent to `wabas`, callback: an authorized state.
+    /// init-oauth, consent to `wabas`, callback: the authorized state the callback handed
+    /// back (not the one init-oauth issued).
     pub async fn authorized_state(&self, token: &str, org: &str, wabas: &[&str]) -> String {
         let (state, auth_url) = self.init(token, org).await;
         let location = self.consent(&auth_url, wabas, "allow", true).await;
         let (status, body) = self.callback_json(&location).await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        state
+        let handed_back = body["state"].as_str().unwrap().to_owned();
+        assert_ne!(handed_back, state, "the callback hands back a new state");
+        handed_back
+    }
+
+    /// init-oauth, then Embedded Signup's popup as Meta's JS SDK runs it, finished on
+    /// `choice` (`{waba}:{phone}` or `{waba}:`): the state, and the popup's `message` event
+    /// (minus `type`) and code, as a frontend receives them.
+    pub async fn embedded_signup(&self, token: &str, org: &str, choice: &str) -> (String, Value, Option<String>) {
+        let (status, init) = self.get(&format!("/api/v1/organizations/{org}/whatsapp/init-oauth"), token).await;
+        assert_eq!(status, StatusCode::OK, "{init}");
+        let launch = &init["embeddedSignup"];
+        assert_eq!(launch["responseType"], "code");
+        assert_eq!(launch["overrideDefaultResponseType"], true);
+        let version = launch["graphVersion"].as_str().unwrap();
+        let origin = self.stack.base_url.clone();
+        let mut form = vec![
+            ("client_id", launch["appId"].as_str().unwrap().to_owned()),
+            ("config_id", launch["configId"].as_str().unwrap().to_owned()),
+            ("response_type", "code".to_owned()),
+            ("override_default_response_type", "true".to_owned()),
+            ("extras", launch["extras"].to_string()),
+            ("display", "popup".to_owned()),
+            ("origin", origin),
+        ];
+        let popup = self
+            .http
+            .get(format!("{}/meta-sandbox/www/{version}/dialog/oauth", self.stack.base_url))
+            .query(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(popup.status(), StatusCode::OK, "the popup opens");
+        form.push(("decision", if choice.is_empty() { "cancel" } else { "finish" }.to_owned()));
+        form.push(("choice", choice.to_owned()));
+        let page = self
+            .http
+            .post(format!("{}/meta-sandbox/www/{version}/dialog/oauth/confirm", self.stack.base_url))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let session = page.split("postMessage(JSON.stringify(").nth(1).unwrap().split("), origin);").next().unwrap();
+        let mut session: Value = serde_json::from_str(&session.replace("\\u003c", "<")).unwrap();
+        let login = page.split("window.opener.postMessage(").nth(2).unwrap().split(", origin);").next().unwrap();
+        let login: Value = serde_json::from_str(login).unwrap();
+        session.as_object_mut().unwrap().remove("type");
+        (init["state"].as_str().unwrap().to_owned(), session, login["code"].as_str().map(str::to_owned))
     }
 
     pub async fn save(&self, token: &str, org: &str, state: &str, waba: &str, phone: &str) -> (StatusCode, Value) {
@@ -307,12 +369,21 @@ impl Harness {
         body
     }
 
-    /// Fails if any token the sandbox ever issued appears in a response the tests saw, in
-    /// the captured logs, in any byte under the data directory, or (on DynamoDB) in any
-    /// attribute of any item of the table.
+    /// Fails if any token the sandbox ever issued, or any two-step verification PIN a
+    /// number has at the sandbox, appears in a response the tests saw, in the captured logs,
+    /// in any byte under the data directory, or (on DynamoDB) in any attribute of any item of
+    /// the table.
     pub async fn assert_no_token_leaked(&self) {
-        let tokens = self.sandbox().issued_tokens();
+        let mut tokens = self.sandbox().issued_tokens();
         assert!(!tokens.is_empty(), "the sandbox issued tokens, so the check means something");
+        // A PIN is six digits, which an unrelated number can contain by chance; only the
+        // PINs this service set or was given are checked, in their quoted forms.
+        tokens.extend(
+            self.sandbox()
+                .two_step_pins()
+                .into_iter()
+                .flat_map(|pin| [format!("\"{pin}\""), format!("pin={pin}"), format!("pin: {pin}")]),
+        );
         let seen = self.seen.lock().unwrap().join("\n");
         let logs = logs();
         let mut stored = Vec::new();

@@ -1,6 +1,7 @@
 //! Step 3 — `GET /api/v1/organizations/whatsapp/accounts?state` (JWT).
 //!
 //! Lists the WhatsApp Business Accounts the person granted at Meta, for them to pick one.
+//! `state` is the one the callback handed back.
 
 use serde_json::json;
 use shared::domain::StateToken;

@@ -1,9 +1,11 @@
 //! Step 2 — `GET /api/v1/organizations/whatsapp/callback?code&state` (no JWT).
 //!
 //! The browser arrives here from Meta's dialog; the state authenticates it. The code is
-//! exchanged for a short-lived token, that for a long-lived one, and `debug_token` tells
-//! which WABAs were granted; the token is sealed onto the state for the next steps.
-//! Browsers are redirected to `FRONTEND_URL` with `state` (or `error`); clients sending
+//! exchanged (with the identical `redirect_uri`), `/debug_token` says what kind of token it
+//! is, when it ends and which WABAs were granted (a short-lived user token is exchanged for
+//! a long-lived one; a business token is kept as issued), and the token is sealed onto a
+//! **new** state handed back to this browser: steps 3–5 accept only that one. Browsers are
+//! redirected to `FRONTEND_URL` with `state` (or `error`); clients sending
 //! `Accept: application/json` get JSON.
 
 use serde_json::json;
@@ -32,7 +34,7 @@ pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
     })
 }
 
-/// Returns the state to hand back to the frontend once it is authorized.
+/// Returns the new state to hand back to the browser once the code is exchanged.
 async fn authorize(app: &App, request: &Request) -> Result<String, ApiError> {
     // Meta sends the person back with `error=access_denied` when they cancel the dialog.
     if let Some(error) = request.query_value("error") {
@@ -48,9 +50,9 @@ async fn authorize(app: &App, request: &Request) -> Result<String, ApiError> {
     let token: StateToken = request.query("state").map_err(|_| ApiError::invalid_state())?;
     let code = request.query_value("code").ok_or_else(|| ApiError::validation("query parameter `code` is required"))?;
     let state = app.records.state(&token.key()).await?.ok_or_else(ApiError::invalid_state)?;
-    let state = onboarding::usable(state, app.now())?;
-    onboarding::authorize(app, state, code).await?;
-    Ok(token.as_str().to_owned())
+    let state = onboarding::checked(app, state).await?;
+    let handed_back = onboarding::hand_back(app, state, &token, code, onboarding::CodeSource::Dialog).await?;
+    Ok(handed_back.as_str().to_owned())
 }
 
 fn frontend(app: &App, params: &[(&str, &str)]) -> String {

@@ -1,7 +1,7 @@
 //! Disconnect — `POST /api/integrations/whatsapp/disconnect` (the caller's organization) and
 //! `POST /api/v1/organizations/{organizationId}/whatsapp/disconnect`.
 //!
-//! Marks the organization's phones inactive, erases their token ciphertext and clears
+//! Marks the organization's phones inactive, erases their token and PIN ciphertexts and clears
 //! Organization.wabaId in one transaction; then, unless another organization still has an
 //! active connection to the WABA, unsubscribes the app from it (best effort: the local
 //! state is already correct whatever Meta answers).
@@ -31,7 +31,7 @@ pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
     let unsubscribe = match (organization.waba_id.clone(), active.first().and_then(PhoneNumber::token)) {
         (Some(waba), Some(sealed)) => {
             let context = TokenContext::new(&organization.id, Purpose::PhoneToken);
-            app.cipher.open(sealed, context).await.ok().map(|token| (waba, token))
+            app.cipher.open::<AccessToken>(sealed, context).await.ok().map(|token| (waba, token))
         }
         _ => None,
     };

@@ -1,7 +1,9 @@
 //! Step 1 — `GET /api/v1/organizations/{organizationId}/whatsapp/init-oauth`.
 //!
 //! Issues a fresh OAuth state bound to the organization and the caller, valid for
-//! `OAUTH_STATE_TTL_SECONDS`, and the URL of Meta's consent dialog that carries it.
+//! `OAUTH_STATE_TTL_SECONDS`, and both ways to get a code with it: the URL of Meta's
+//! redirect dialog, and (with a Login for Business configuration, `META_CONFIG_ID`) what
+//! the frontend passes to Meta's JS SDK to open Embedded Signup v4 in a popup.
 
 use serde_json::json;
 use shared::domain::{OAuthState, OrganizationId, StateStep, StateToken};
@@ -26,17 +28,31 @@ pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
     };
     app.records.create_state(&state).await?;
 
-    Ok(Response::ok(&json!({
+    let mut answer = json!({
         "success": true,
         "authUrl": dialog_url(app, &token, &state.redirect_uri),
         "state": token.as_str(),
         "expiresAt": state.expires_at.to_rfc3339(),
-        "message": "Redirect the user to authUrl to authorize WhatsApp access.",
-    })))
+        "message": "Open Embedded Signup with embeddedSignup (FB.login), or redirect the user to authUrl.",
+    });
+    if let Some(config_id) = &app.config.meta.config_id {
+        // What `FB.init` and `FB.login` take, as Meta's Embedded Signup v4 documents them.
+        answer["embeddedSignup"] = json!({
+            "appId": app.config.meta.app_id,
+            "configId": config_id,
+            "graphVersion": app.config.meta.graph_version,
+            "responseType": "code",
+            "overrideDefaultResponseType": true,
+            "extras": { "setup": {} },
+        });
+    }
+    Ok(Response::ok(&answer))
 }
 
 /// `{META_DIALOG_URL}/{version}/dialog/oauth?…`, with `config_id` (Facebook Login for
-/// Business) instead of `scope` when one is configured.
+/// Business) instead of `scope` when one is configured. A configuration that issues
+/// business tokens needs the authorization-code grant, so the dialog must be told to
+/// override its default response type.
 fn dialog_url(app: &App, state: &StateToken, redirect_uri: &str) -> String {
     let meta = &app.config.meta;
     let mut url =
@@ -50,7 +66,9 @@ fn dialog_url(app: &App, state: &StateToken, redirect_uri: &str) -> String {
             .append_pair("state", state.as_str())
             .append_pair("response_type", "code");
         match &meta.config_id {
-            Some(config_id) => query.append_pair("config_id", config_id),
+            Some(config_id) => {
+                query.append_pair("config_id", config_id).append_pair("override_default_response_type", "true")
+            }
             None => query.append_pair("scope", "whatsapp_business_management,whatsapp_business_messaging"),
         };
     }

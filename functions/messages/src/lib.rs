@@ -8,7 +8,7 @@
 use serde::Deserialize;
 use serde_json::json;
 use shared::cipher::{Purpose, TokenContext};
-use shared::domain::{Direction, EventKind, MessageEvent, OrganizationId, PhoneNumberId};
+use shared::domain::{AccessToken, Direction, EventKind, MessageEvent, OrganizationId, PhoneNumberId};
 use shared::routes::Action;
 use shared::store::records::MESSAGE_PREFIX;
 use shared::{ApiError, App, Request, Response, crypto};
@@ -44,14 +44,20 @@ async fn send(app: &App, organization: &OrganizationId, body: Send) -> Result<Re
         return Err(ApiError::validation(format!("`text` must be 1 to {MAX_TEXT_CHARS} characters")));
     }
     let phones = app.records.phones(organization).await?;
+    // The given phone, else the first that can send, else the first connected one (whose
+    // refusal then says why it cannot).
     let phone = match &body.phone_number_id {
         Some(id) => phones.iter().find(|p| &p.phone_number_id == id && p.is_active()),
-        None => phones.iter().find(|p| p.is_active()),
+        None => phones.iter().find(|p| p.can_send()).or_else(|| phones.iter().find(|p| p.is_active())),
     }
     .ok_or_else(ApiError::not_connected)?;
+    // Meta would refuse an unregistered number with 133010; it is not asked.
+    if !phone.registration.allows_sending() {
+        return Err(ApiError::not_registered(shared::registration::action(phone)));
+    }
 
     let sealed = phone.token().ok_or_else(ApiError::not_connected)?;
-    let token = app.cipher.open(sealed, TokenContext::new(organization, Purpose::PhoneToken)).await?;
+    let token: AccessToken = app.cipher.open(sealed, TokenContext::new(organization, Purpose::PhoneToken)).await?;
     let message_id = app.meta.send_text(&token, &phone.phone_number_id, &to, text).await?;
     drop(token);
 

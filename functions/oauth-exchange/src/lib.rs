@@ -1,23 +1,80 @@
-//! One-shot connection — `POST /api/integrations/whatsapp/oauth` `{code, state, wabaId?}`
-//! (JWT), the Embedded Signup style of seed 002.
+//! One-shot connection — `POST /api/integrations/whatsapp/oauth`
+//! `{code, state, wabaId?, embeddedSignup?}` (JWT).
 //!
-//! Exchanges the code (once: a state the callback already authorized with this code is
-//! reused), picks the WABA (the one given, which must be granted, else the most recently
-//! granted), saves every phone number of it, points the organization at it and subscribes
-//! the app to its webhooks.
+//! With `embeddedSignup` — the `WA_EMBEDDED_SIGNUP` message Meta's popup posted to the
+//! page, minus `type` — the code came from Meta's JS SDK: it is exchanged at once and
+//! without `redirect_uri`, and only the phone the customer picked in the popup is
+//! connected. `FINISH` connects and registers it; `FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING`
+//! connects a WhatsApp Business app number (coexistence), never registered;
+//! `FINISH_ONLY_WABA` saves nothing (there is no number yet); `CANCEL` and `ERROR` call
+//! nobody and leave the state usable.
+//!
+//! Without it, the code came from the redirect dialog: exchanged with the state's
+//! `redirect_uri`, and every phone of the WABA (`wabaId`, else the most recently granted)
+//! is connected and registered.
+//!
+//! Either way the code is exchanged once: its token is handed to a new state, as the
+//! callback does, so a retry with the same code, or this route after the callback,
+//! continues from that state instead of redeeming the code again.
 
 use serde::Deserialize;
 use serde_json::json;
-use shared::domain::{OrganizationId, StateToken, WabaId};
-use shared::onboarding;
+use shared::domain::StateKey;
+use shared::domain::{AccessToken, OrganizationId, PhoneMode, StateToken, TokenKind, WabaId};
+use shared::meta::PhoneInfo;
+use shared::onboarding::{self, CodeSource, Connect, PhoneToConnect};
 use shared::{ApiError, App, Request, Response};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct Exchange {
-    code: String,
+    code: Option<String>,
     state: String,
     waba_id: Option<WabaId>,
+    embedded_signup: Option<SessionInfo>,
+}
+
+/// Embedded Signup's session info, forwarded as Meta sent it. Meta adds fields over time
+/// (`waba_ids`, `ad_account_ids`, …); those not used here are ignored.
+#[derive(Deserialize)]
+struct SessionInfo {
+    event: String,
+    #[serde(default)]
+    data: SessionData,
+}
+
+#[derive(Deserialize, Default)]
+struct SessionData {
+    waba_id: Option<String>,
+    phone_number_id: Option<String>,
+    business_id: Option<String>,
+    current_step: Option<String>,
+    error_code: Option<serde_json::Value>,
+}
+
+/// What the popup's finish event asks for.
+enum Finish {
+    /// A number picked in the popup, and how it reaches WhatsApp.
+    Phone(PhoneMode),
+    OnlyWaba,
+    Abandoned,
+}
+
+fn finish(event: &str) -> Result<Finish, ApiError> {
+    Ok(match event {
+        // A migration or an API-access grant brings a number like FINISH does; whether it
+        // needs registering is read from its fields.
+        "FINISH" | "FINISH_OBO_MIGRATION" | "FINISH_GRANT_ONLY_API_ACCESS" => Finish::Phone(PhoneMode::CloudApi),
+        "FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING" => Finish::Phone(PhoneMode::Coexistence),
+        "FINISH_ONLY_WABA" => Finish::OnlyWaba,
+        "CANCEL" | "ERROR" => Finish::Abandoned,
+        other => {
+            return Err(ApiError::validation(format!(
+                "embeddedSignup.event `{}` is not an Embedded Signup finish event",
+                other.chars().take(40).collect::<String>()
+            )));
+        }
+    })
 }
 
 pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
@@ -34,24 +91,148 @@ pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
     }
     let organization = app.owned_organization(&caller, &state.organization_id).await?;
 
-    let state = onboarding::authorize(app, state, &body.code).await?;
-    let authorization = onboarding::authorization(&state)?;
-    let waba = match &body.waba_id {
-        Some(requested) => onboarding::granted(authorization, requested)?,
-        None => authorization.granted_wabas.first().ok_or_else(ApiError::no_waba_found)?,
+    // What the popup says is settled before Meta is called: an abandoned or phone-less
+    // signup spends nothing, and the state stays usable for another attempt.
+    let (source, picked) = match &body.embedded_signup {
+        None => (CodeSource::Dialog, None),
+        Some(session) => match finish(&session.event)? {
+            Finish::Abandoned => {
+                tracing::info!(
+                    event = %session.event,
+                    step = ?session.data.current_step,
+                    error_code = ?session.data.error_code,
+                    "Embedded Signup abandoned"
+                );
+                return Err(ApiError::signup_cancelled());
+            }
+            Finish::OnlyWaba => {
+                return Err(ApiError::no_phone_numbers().with_action(
+                    "The WhatsApp Business Account was created without a phone number. Add and verify a number in \
+                     WhatsApp Manager, then connect again.",
+                ));
+            }
+            Finish::Phone(mode) => (CodeSource::JsSdk, Some(picked_phone(&session.data, body.waba_id.as_ref(), mode)?)),
+        },
     };
-    let access_token = onboarding::open_state_token(app, &state, authorization).await?;
-    let phones = app.meta.phone_numbers(&access_token, waba).await?;
-    if phones.is_empty() {
-        return Err(ApiError::no_phone_numbers());
-    }
-    let saved = onboarding::connect(app, &organization, &state, &access_token, waba, &phones).await?;
+    let code = body.code.as_deref().ok_or_else(|| ApiError::validation("`code` is required"))?;
 
+    let successor = onboarding::exchange_once(app, state, &token, code, source).await?;
+    let authorization = onboarding::authorization(&successor)?;
+    let access_token = onboarding::open_state_token(app, &successor, authorization).await?;
+    let chosen = Chosen { waba: body.waba_id.as_ref(), picked, granted_wabas: &authorization.granted_wabas };
+    let (waba, saved) = connect_chosen(
+        app,
+        &organization,
+        &successor.key,
+        &access_token,
+        authorization.token_kind,
+        authorization.token_expires_at,
+        chosen,
+    )
+    .await?;
     Ok(Response::ok(&json!({
         "success": true,
         "message": "WhatsApp connected successfully",
         "wabaId": waba,
         "phoneCount": saved.len(),
-        "phones": saved.iter().map(|p| json!({ "id": p.phone_number_id, "display": p.display_phone })).collect::<Vec<_>>(),
+        "phones": saved.iter().map(onboarding::connected_phone).collect::<Vec<_>>(),
     })))
+}
+
+/// The number the customer picked in Embedded Signup's popup.
+struct Picked {
+    waba: WabaId,
+    phone: String,
+    mode: PhoneMode,
+}
+
+fn picked_phone(data: &SessionData, waba_in_body: Option<&WabaId>, mode: PhoneMode) -> Result<Picked, ApiError> {
+    let waba: WabaId = data
+        .waba_id
+        .as_deref()
+        .ok_or_else(|| ApiError::validation("embeddedSignup.data.waba_id is required"))?
+        .parse()
+        .map_err(ApiError::validation)?;
+    if waba_in_body.is_some_and(|w| *w != waba) {
+        return Err(ApiError::validation("`wabaId` differs from the WABA of the Embedded Signup session"));
+    }
+    let phone = data.phone_number_id.clone().ok_or_else(|| {
+        ApiError::no_phone_numbers().with_action(
+            "Embedded Signup finished without a phone number; add one in WhatsApp Manager, then connect again.",
+        )
+    })?;
+    tracing::debug!(business = ?data.business_id, "Embedded Signup session");
+    Ok(Picked { waba, phone, mode })
+}
+
+/// What to connect: the popup's pick, or every phone of the chosen WABA.
+struct Chosen<'a> {
+    waba: Option<&'a WabaId>,
+    picked: Option<Picked>,
+    granted_wabas: &'a [WabaId],
+}
+
+async fn connect_chosen(
+    app: &App,
+    organization: &shared::domain::Organization,
+    state: &StateKey,
+    token: &AccessToken,
+    token_kind: TokenKind,
+    token_expires_at: Option<shared::clock::Timestamp>,
+    chosen: Chosen<'_>,
+) -> Result<(WabaId, Vec<shared::domain::PhoneNumber>), ApiError> {
+    let waba = match (&chosen.picked, chosen.waba) {
+        (Some(picked), _) => granted_or_visible(app, token, chosen.granted_wabas, &picked.waba).await?,
+        (None, Some(requested)) => onboarding::granted(chosen.granted_wabas, requested)?.clone(),
+        (None, None) => chosen.granted_wabas.first().cloned().ok_or_else(ApiError::no_waba_found)?,
+    };
+    let listed = app.meta.phone_numbers(token, &waba).await?;
+    let phones: Vec<PhoneToConnect> = match chosen.picked {
+        Some(picked) => {
+            let info: PhoneInfo = listed.into_iter().find(|p| p.id == picked.phone).ok_or_else(|| {
+                ApiError::validation(
+                    "The phone number of the Embedded Signup session does not belong to its WhatsApp Business Account.",
+                )
+            })?;
+            let mode = if info.is_on_biz_app { PhoneMode::Coexistence } else { picked.mode };
+            vec![PhoneToConnect { info, mode }]
+        }
+        None => listed
+            .into_iter()
+            .map(|info| {
+                let mode = if info.is_on_biz_app { PhoneMode::Coexistence } else { PhoneMode::CloudApi };
+                PhoneToConnect { info, mode }
+            })
+            .collect(),
+    };
+    if phones.is_empty() {
+        return Err(ApiError::no_phone_numbers());
+    }
+    let saved = onboarding::connect(
+        app,
+        Connect { organization, state, token, token_kind, token_expires_at, waba: &waba, phones },
+    )
+    .await?;
+    Ok((waba, saved))
+}
+
+/// The session's WABA, which the token must have been granted. A business token's
+/// `/debug_token` names its WABAs; should Meta leave them out, the WABA is granted exactly
+/// when the token can read it.
+async fn granted_or_visible(
+    app: &App,
+    token: &AccessToken,
+    granted_wabas: &[WabaId],
+    waba: &WabaId,
+) -> Result<WabaId, ApiError> {
+    if granted_wabas.is_empty() {
+        return match app.meta.waba(token, waba).await {
+            Ok(_) => Ok(waba.clone()),
+            Err(shared::meta::MetaError::Graph(e)) if e.is_missing_permission() => {
+                Err(ApiError::forbidden("This WhatsApp Business Account was not granted in this authorization."))
+            }
+            Err(other) => Err(other.into()),
+        };
+    }
+    onboarding::granted(granted_wabas, waba).cloned()
 }

@@ -13,7 +13,7 @@ pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
     let waba: WabaId = request.query("wabaId")?;
     let state = onboarding::caller_state(app, &caller.user, &token).await?;
     let authorization = onboarding::authorization(&state)?;
-    let waba = onboarding::granted(authorization, &waba)?;
+    let waba = onboarding::granted(&authorization.granted_wabas, &waba)?;
     let access_token = onboarding::open_state_token(app, &state, authorization).await?;
     let phones = app.meta.phone_numbers(&access_token, waba).await?;
     if phones.is_empty() {
@@ -27,6 +27,9 @@ pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
                 "displayPhoneNumber": p.display_phone_number,
                 "verifiedName": p.verified_name,
                 "qualityRating": p.quality_rating,
+                "registered": p.is_registered(),
+                "coexistence": p.is_on_biz_app,
+                "nameStatus": p.name_status,
             })
         })
         .collect();

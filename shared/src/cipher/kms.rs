@@ -3,7 +3,7 @@
 //! use of the key.
 
 use super::{Cipher, CipherError, TokenContext};
-use crate::domain::{AccessToken, Ciphertext};
+use crate::domain::Ciphertext;
 use async_trait::async_trait;
 use aws_sdk_kms::Client;
 use aws_sdk_kms::error::DisplayErrorContext;
@@ -47,8 +47,8 @@ impl KmsCipher {
 
 #[async_trait]
 impl Cipher for KmsCipher {
-    async fn seal(&self, token: &AccessToken, context: TokenContext<'_>) -> Result<Ciphertext, CipherError> {
-        let mut request = self.client.encrypt().key_id(&self.key_id).plaintext(Blob::new(token.expose().as_bytes()));
+    async fn seal_bytes(&self, clear: &[u8], context: TokenContext<'_>) -> Result<Ciphertext, CipherError> {
+        let mut request = self.client.encrypt().key_id(&self.key_id).plaintext(Blob::new(clear));
         for (name, value) in context.pairs() {
             request = request.encryption_context(name, value);
         }
@@ -58,7 +58,7 @@ impl Cipher for KmsCipher {
         Ok(Ciphertext::from_bytes(blob.as_ref().to_vec()))
     }
 
-    async fn open(&self, ciphertext: &Ciphertext, context: TokenContext<'_>) -> Result<AccessToken, CipherError> {
+    async fn open_bytes(&self, ciphertext: &Ciphertext, context: TokenContext<'_>) -> Result<Vec<u8>, CipherError> {
         let mut request = self.client.decrypt().key_id(&self.key_id).ciphertext_blob(Blob::new(ciphertext.as_bytes()));
         for (name, value) in context.pairs() {
             request = request.encryption_context(name, value);
@@ -68,7 +68,6 @@ impl Cipher for KmsCipher {
             _ => CipherError::Unavailable(DisplayErrorContext(&e).to_string()),
         })?;
         let plain = output.plaintext().ok_or(CipherError::Refused)?;
-        let text = String::from_utf8(plain.as_ref().to_vec()).map_err(|_| CipherError::Refused)?;
-        Ok(AccessToken::new(text))
+        Ok(plain.as_ref().to_vec())
     }
 }

@@ -3,7 +3,7 @@
 
 use super::{Cipher, CipherError, TokenContext};
 use crate::crypto;
-use crate::domain::{AccessToken, Ciphertext};
+use crate::domain::Ciphertext;
 use async_trait::async_trait;
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use std::path::Path;
@@ -20,9 +20,11 @@ impl LocalCipher {
         Self { key: LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &key).expect("a 32-byte AES-256 key")) }
     }
 
-    /// Loads the key at `path`, creating it (mode 0600) from the CSPRNG on first use.
+    /// Loads the key at `path`, creating it (mode 0600) from the CSPRNG on first use; an
+    /// existing key file is narrowed to its owner too.
     pub fn load_or_create(path: &Path) -> std::io::Result<Self> {
         if let Ok(bytes) = std::fs::read(path) {
+            crate::store::embedded::owner_only(path)?;
             let key: [u8; 32] = bytes
                 .try_into()
                 .map_err(|_| std::io::Error::other(format!("{} is not a 32-byte key", path.display())))?;
@@ -56,9 +58,9 @@ fn aad(context: TokenContext<'_>) -> Vec<u8> {
 
 #[async_trait]
 impl Cipher for LocalCipher {
-    async fn seal(&self, token: &AccessToken, context: TokenContext<'_>) -> Result<Ciphertext, CipherError> {
+    async fn seal_bytes(&self, clear: &[u8], context: TokenContext<'_>) -> Result<Ciphertext, CipherError> {
         let nonce = crypto::random_bytes::<NONCE_LEN>();
-        let mut sealed = token.expose().as_bytes().to_vec();
+        let mut sealed = clear.to_vec();
         self.key
             .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad(context)), &mut sealed)
             .map_err(|_| CipherError::Unavailable("AES-GCM seal failed".into()))?;
@@ -69,7 +71,7 @@ impl Cipher for LocalCipher {
         Ok(Ciphertext::from_bytes(out))
     }
 
-    async fn open(&self, ciphertext: &Ciphertext, context: TokenContext<'_>) -> Result<AccessToken, CipherError> {
+    async fn open_bytes(&self, ciphertext: &Ciphertext, context: TokenContext<'_>) -> Result<Vec<u8>, CipherError> {
         let bytes = ciphertext.as_bytes();
         let body = bytes.strip_prefix(FORMAT.as_slice()).ok_or(CipherError::Refused)?;
         if body.len() < NONCE_LEN {
@@ -78,10 +80,13 @@ impl Cipher for LocalCipher {
         let (nonce, sealed) = body.split_at(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| CipherError::Refused)?;
         let mut buffer = sealed.to_vec();
-        let plain =
-            self.key.open_in_place(nonce, Aad::from(aad(context)), &mut buffer).map_err(|_| CipherError::Refused)?;
-        let text = String::from_utf8(plain.to_vec()).map_err(|_| CipherError::Refused)?;
-        buffer.fill(0);
-        Ok(AccessToken::new(text))
+        let plain_len = self
+            .key
+            .open_in_place(nonce, Aad::from(aad(context)), &mut buffer)
+            .map_err(|_| CipherError::Refused)?
+            .len();
+        // The tag follows the clear text in the buffer; keep only the clear text, in place.
+        buffer.truncate(plain_len);
+        Ok(buffer)
     }
 }

@@ -1,12 +1,13 @@
-//! The `Cipher` port: seals access tokens under an encryption context that names the owning
-//! organization and what the ciphertext is for. A ciphertext opened under any other context
-//! is refused, so a token copied to another organization's item is useless.
+//! The `Cipher` port: seals secrets (access tokens, registration PINs) under an encryption
+//! context that names the owning organization and what the ciphertext is for. A ciphertext
+//! opened under any other context is refused, so a token copied to another organization's
+//! item, or a PIN's ciphertext put where a token belongs, is useless.
 //! Adapters: [`kms::KmsCipher`] in AWS, [`local::LocalCipher`] (AES-256-GCM) on one machine.
 
 pub mod kms;
 pub mod local;
 
-use crate::domain::{AccessToken, Ciphertext, OrganizationId};
+use crate::domain::{Ciphertext, OrganizationId, Sealable};
 use crate::error::ApiError;
 use async_trait::async_trait;
 
@@ -16,6 +17,8 @@ pub enum Purpose {
     OAuthState,
     /// A connected phone's token.
     PhoneToken,
+    /// A phone's two-step verification PIN, set when it was registered for Cloud API.
+    RegistrationPin,
 }
 
 impl Purpose {
@@ -23,6 +26,7 @@ impl Purpose {
         match self {
             Purpose::OAuthState => "oauth-state-token",
             Purpose::PhoneToken => "whatsapp-phone-token",
+            Purpose::RegistrationPin => "registration-pin",
         }
     }
 }
@@ -77,8 +81,25 @@ impl From<CipherError> for ApiError {
     }
 }
 
+/// The adapters' side: bytes in, bytes out. Callers use the typed [`dyn Cipher::seal`] and
+/// [`dyn Cipher::open`], so a clear secret only ever lives in its own unprintable type.
 #[async_trait]
 pub trait Cipher: Send + Sync {
-    async fn seal(&self, token: &AccessToken, context: TokenContext<'_>) -> Result<Ciphertext, CipherError>;
-    async fn open(&self, ciphertext: &Ciphertext, context: TokenContext<'_>) -> Result<AccessToken, CipherError>;
+    async fn seal_bytes(&self, clear: &[u8], context: TokenContext<'_>) -> Result<Ciphertext, CipherError>;
+    async fn open_bytes(&self, ciphertext: &Ciphertext, context: TokenContext<'_>) -> Result<Vec<u8>, CipherError>;
+}
+
+impl<'c> dyn Cipher + 'c {
+    pub async fn seal<S: Sealable>(&self, secret: &S, context: TokenContext<'_>) -> Result<Ciphertext, CipherError> {
+        self.seal_bytes(secret.expose().as_bytes(), context).await
+    }
+
+    pub async fn open<S: Sealable>(
+        &self,
+        ciphertext: &Ciphertext,
+        context: TokenContext<'_>,
+    ) -> Result<S, CipherError> {
+        let clear = self.open_bytes(ciphertext, context).await?;
+        String::from_utf8(clear).map(S::from_clear).map_err(|_| CipherError::Refused)
+    }
 }

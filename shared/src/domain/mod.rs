@@ -13,6 +13,9 @@ pub use message::{Direction, EventKind, MessageEvent};
 pub use organization::{
     JsonObject, Organization, OrganizationName, OrganizationPatch, OrganizationSummary, optional_text,
 };
-pub use phone::{PhoneLink, PhoneNumber, PhoneView, digits_of};
-pub use secret::{AccessToken, Ciphertext, Secret};
+pub use phone::{
+    PhoneLink, PhoneMode, PhoneNumber, PhoneView, REGISTRATION_ATTEMPTS, REGISTRATION_WINDOW_SECONDS, Registration,
+    TokenKind, digits_of,
+};
+pub use secret::{AccessToken, Ciphertext, RegistrationPin, Sealable, Secret};
 pub use state::{Authorization, Exchange, OAuthState, StateKey, StateStep, StateToken};

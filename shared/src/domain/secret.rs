@@ -20,38 +20,98 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// A Meta access token in clear. It deliberately implements neither `Display`, `Serialize`
-/// nor a revealing `Debug`: the only ways out are [`AccessToken::expose`] (used by the Graph
-/// client to authenticate a call) and a [`crate::cipher::Cipher`], which seals it.
-pub struct AccessToken(String);
+/// A secret the service holds in clear only in memory, and stores only sealed by a
+/// [`crate::cipher::Cipher`]. It implements neither `Display`, `Serialize` nor a revealing
+/// `Debug`; `expose` is for the one call that needs the value (Graph, or the cipher).
+pub trait Sealable: Sized {
+    fn expose(&self) -> &str;
+    /// Rebuilds the secret from what a cipher opened.
+    fn from_clear(clear: String) -> Self;
+}
+
+macro_rules! clear_secret {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        pub struct $name(String);
+
+        impl $name {
+            pub fn expose(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl Sealable for $name {
+            fn expose(&self) -> &str {
+                &self.0
+            }
+            fn from_clear(clear: String) -> Self {
+                Self(clear)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(concat!(stringify!($name), "(***)"))
+            }
+        }
+
+        impl Drop for $name {
+            fn drop(&mut self) {
+                // Best effort: overwrite the clear text before the allocation is returned.
+                // SAFETY: zero bytes are valid UTF-8, so the string stays well-formed.
+                let bytes = unsafe { self.0.as_bytes_mut() };
+                bytes.fill(0);
+            }
+        }
+    };
+}
+
+clear_secret!(
+    /// A Meta access token in clear.
+    AccessToken
+);
+
+clear_secret!(
+    /// A phone number's six-digit two-step verification PIN, which Cloud API registration
+    /// sets (or must be given). As secret as a token: whoever has it can re-register the
+    /// number elsewhere.
+    RegistrationPin
+);
 
 impl AccessToken {
     pub fn new(value: String) -> Self {
         Self(value)
     }
+}
 
-    pub fn expose(&self) -> &str {
-        &self.0
+impl RegistrationPin {
+    /// Six digits from the CSPRNG, each equally likely.
+    pub fn generate() -> Self {
+        // 250 is the largest multiple of 10 below 256: rejecting bytes above it keeps the
+        // digits uniform.
+        let mut digits = String::with_capacity(6);
+        while digits.len() < 6 {
+            for byte in crate::crypto::random_bytes::<16>() {
+                if byte < 250 && digits.len() < 6 {
+                    digits.push(char::from(b'0' + byte % 10));
+                }
+            }
+        }
+        Self(digits)
+    }
+
+    /// A PIN as a person types it: exactly six digits.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if raw.len() == 6 && raw.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err("`pin` must be the number's six-digit two-step verification PIN".into())
+        }
     }
 }
 
-impl fmt::Debug for AccessToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("AccessToken(***)")
-    }
-}
-
-impl Drop for AccessToken {
-    fn drop(&mut self) {
-        // Best effort: overwrite the clear text before the allocation is returned.
-        // SAFETY: zero bytes are valid UTF-8, so the string stays well-formed.
-        let bytes = unsafe { self.0.as_bytes_mut() };
-        bytes.fill(0);
-    }
-}
-
-/// An access token sealed by a [`crate::cipher::Cipher`] under a context naming the owning
-/// organization. The only form in which a token is ever stored.
+/// A secret sealed by a [`crate::cipher::Cipher`] under a context naming the owning
+/// organization and its purpose. The only form in which a token or PIN is ever stored.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Ciphertext(Vec<u8>);
 
@@ -76,10 +136,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tokens_do_not_print() {
+    fn secrets_do_not_print() {
         let token = AccessToken::new("EAAGsecretvalue".into());
         assert_eq!(format!("{token:?}"), "AccessToken(***)");
         assert_eq!(format!("{:?}", Secret::new("s3cr3t")), "Secret(***)");
         assert_eq!(token.expose(), "EAAGsecretvalue");
+        assert_eq!(format!("{:?}", RegistrationPin::generate()), "RegistrationPin(***)");
+    }
+
+    #[test]
+    fn generated_pins_are_six_uniform_digits() {
+        let mut counts = [0u32; 10];
+        for _ in 0..2000 {
+            let pin = RegistrationPin::generate();
+            assert!(RegistrationPin::parse(pin.expose()).is_ok());
+            for b in pin.expose().bytes() {
+                counts[usize::from(b - b'0')] += 1;
+            }
+        }
+        // 12,000 digits: each should appear about 1,200 times; 900 is far outside chance.
+        assert!(counts.iter().all(|&c| c > 900), "{counts:?}");
+        assert_ne!(RegistrationPin::generate().expose(), RegistrationPin::generate().expose());
+    }
+
+    #[test]
+    fn only_six_digits_parse_as_a_pin() {
+        for bad in ["12345", "1234567", "12345a", " 123456", "１２３４５６"] {
+            assert!(RegistrationPin::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(RegistrationPin::parse("012345").unwrap().expose(), "012345");
     }
 }

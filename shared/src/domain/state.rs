@@ -1,4 +1,4 @@
-use super::{Ciphertext, OrganizationId, UserId, WabaId};
+use super::{Ciphertext, OrganizationId, Secret, TokenKind, UserId, WabaId};
 use crate::clock::Timestamp;
 use crate::crypto;
 use std::fmt;
@@ -21,6 +21,20 @@ impl StateToken {
 
     pub fn key(&self) -> StateKey {
         StateKey(crypto::hex(&crypto::sha256(self.0.as_bytes())))
+    }
+
+    /// The state the callback hands back to the browser that completed consent at Meta:
+    /// derived from this state and the code Meta gave that browser, under a server-side
+    /// key. Whoever started the flow knows this state but not the code, so cannot compute
+    /// it (RFC 9700 §4.7); a repeated callback with the same code gets the same answer
+    /// without the new value ever being stored.
+    pub fn hand_back(&self, code: &str, key: &Secret) -> StateToken {
+        let mut input = Vec::with_capacity(96);
+        input.extend_from_slice(b"waba-connect oauth state hand-back v1\0");
+        input.extend_from_slice(self.0.as_bytes());
+        input.push(0);
+        input.extend_from_slice(&crypto::sha256(code.as_bytes()));
+        Self(crypto::base64url(&crypto::hmac_sha256(key.expose().as_bytes(), &input)))
     }
 }
 
@@ -58,6 +72,7 @@ impl StateKey {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Authorization {
     pub token: Ciphertext,
+    pub token_kind: TokenKind,
     /// WABA ids the person granted, most recently granted first (as Meta lists them).
     pub granted_wabas: Vec<WabaId>,
     pub token_expires_at: Option<Timestamp>,
@@ -81,6 +96,9 @@ pub enum StateStep {
     Pending { exchange: Option<Exchange> },
     /// The code was exchanged; the token waits, sealed, for save-config.
     Authorized(Authorization),
+    /// The callback exchanged the code and moved the authorization to a new state, which
+    /// it handed to the browser (`to` is its key); this one is spent.
+    HandedOver { code_hash: String, to: StateKey },
     /// save-config or the one-shot route used it; the token has been moved off it.
     Consumed { at: Timestamp },
 }
@@ -124,6 +142,18 @@ mod tests {
         assert!("short".parse::<StateToken>().is_err());
         assert!("a".repeat(40).replace('a', "%").parse::<StateToken>().is_err());
         assert!(format!("{:?}", StateToken::generate()).contains("***"));
+    }
+
+    #[test]
+    fn the_handed_back_state_depends_on_the_code_and_the_key() {
+        let state = StateToken::generate();
+        let key = Secret::new("app-secret");
+        let back = state.hand_back("AQcode", &key);
+        assert_eq!(back, state.hand_back("AQcode", &key), "a repeated callback gets the same state");
+        assert_ne!(back, state.hand_back("AQother", &key));
+        assert_ne!(back, state.hand_back("AQcode", &Secret::new("another-secret")));
+        assert_ne!(back, state);
+        assert_eq!(back.as_str().parse::<StateToken>().unwrap(), back, "it is a well-formed state");
     }
 
     #[test]

@@ -9,9 +9,14 @@ mod types;
 
 pub use types::{GraphError, MetaError, PhoneInfo, TokenGrant, TokenInfo, WabaInfo};
 
+/// The phone fields the service reads: what the pickers show, and what decides whether the
+/// number must be registered (`status`, `platform_type`, `is_on_biz_app`, …).
+pub const PHONE_FIELDS: &str = "id,display_phone_number,verified_name,quality_rating,code_verification_status,\
+platform_type,status,throughput,name_status,account_mode,is_on_biz_app";
+
 use crate::clock::Timestamp;
 use crate::crypto;
-use crate::domain::{AccessToken, PhoneNumberId, Secret, WabaId};
+use crate::domain::{AccessToken, PhoneNumberId, RegistrationPin, Secret, TokenKind, WabaId};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::time::Duration;
@@ -46,6 +51,9 @@ pub struct MetaClient {
 enum Retry {
     Safe,
     OnlyWhenRefused,
+    /// One attempt whatever happens: each call spends a scarce allowance at Meta
+    /// (registration: 10 per number per 72 hours).
+    Never,
 }
 
 #[derive(Clone, Copy)]
@@ -121,6 +129,7 @@ impl MetaClient {
                 Err(failure) => failure,
             };
             let retryable = match &failure {
+                _ if retry == Retry::Never => false,
                 Attempt::Refused(error) => error.is_transient(),
                 Attempt::Unanswered { sent, .. } => !sent || retry == Retry::Safe,
                 Attempt::Malformed(_) => false,
@@ -133,7 +142,7 @@ impl MetaClient {
                     }
                     Attempt::Refused(error) => {
                         tracing::warn!(path, code = error.code, subcode = ?error.subcode, fbtrace_id = ?error.fbtrace_id, message = %error.message, "Meta refused the request");
-                        MetaError::Graph(error)
+                        MetaError::Graph(Box::new(error))
                     }
                     Attempt::Unanswered { reason, .. } => {
                         tracing::warn!(path, %reason, attempt, "Meta did not answer");
@@ -230,13 +239,18 @@ impl MetaClient {
         Err(MetaError::Malformed(format!("{path} did not end after {MAX_PAGES} pages")))
     }
 
-    /// Step 2a: the authorization code for a short-lived user token. `redirect_uri` must be
-    /// byte-identical to the one the dialog was opened with.
-    pub async fn exchange_code(&self, code: &str, redirect_uri: &str) -> Result<TokenGrant, MetaError> {
-        self.access_token(&[("redirect_uri", redirect_uri), ("code", code)]).await
+    /// Step 2a: an authorization code for a token. A code from the redirect dialog needs the
+    /// byte-identical `redirect_uri` the dialog was opened with; a code the JS SDK handed to
+    /// the frontend (Embedded Signup's popup) was issued for none, and any value is refused.
+    pub async fn exchange_code(&self, code: &str, redirect_uri: Option<&str>) -> Result<TokenGrant, MetaError> {
+        match redirect_uri {
+            Some(redirect_uri) => self.access_token(&[("redirect_uri", redirect_uri), ("code", code)]).await,
+            None => self.access_token(&[("code", code)]).await,
+        }
     }
 
-    /// Step 2b: a short-lived token for a long-lived one (about 60 days).
+    /// Step 2b, for a short-lived user token only: exchanged for a long-lived one (about 60
+    /// days). Meta does not apply this to a freshly issued business token.
     pub async fn exchange_long_lived(&self, short_lived: &AccessToken) -> Result<TokenGrant, MetaError> {
         self.access_token(&[("grant_type", "fb_exchange_token"), ("fb_exchange_token", short_lived.expose())]).await
     }
@@ -260,9 +274,8 @@ impl MetaClient {
         Ok(response.into_grant())
     }
 
-    /// Step 2c: what the token may reach. `granted_wabas` is `None` when Meta gave no
-    /// granular scopes (a business-wide grant); the caller then discovers WABAs through the
-    /// businesses the person manages.
+    /// What the token is (business or user), when it ends, and what it may reach.
+    /// `granted_wabas` is `None` when Meta gave no granular scopes (a business-wide grant).
     pub async fn debug_token(&self, token: &AccessToken) -> Result<TokenInfo, MetaError> {
         // Graph takes `input_token` only as a parameter; the URL never reaches a log line
         // (errors are stripped of it) and the app token rides in the Authorization header.
@@ -305,14 +318,32 @@ impl MetaClient {
         .await
     }
 
-    /// Every phone number of a WABA, across all pages.
+    /// Every phone number of a WABA, across all pages, with [`PHONE_FIELDS`].
     pub async fn phone_numbers(&self, token: &AccessToken, waba: &WabaId) -> Result<Vec<PhoneInfo>, MetaError> {
-        self.list(
-            &format!("{waba}/phone_numbers"),
-            &[("fields", "id,display_phone_number,verified_name,quality_rating")],
-            token,
-        )
-        .await
+        self.list(&format!("{waba}/phone_numbers"), &[("fields", PHONE_FIELDS)], token).await
+    }
+
+    /// Registers a number for Cloud API with its two-step verification PIN. One attempt:
+    /// Meta allows ten per number in 72 hours, so a transient failure is reported, not
+    /// repeated here.
+    pub async fn register(
+        &self,
+        token: &AccessToken,
+        phone: &PhoneNumberId,
+        pin: &RegistrationPin,
+    ) -> Result<(), MetaError> {
+        let body = serde_json::json!({ "messaging_product": "whatsapp", "pin": pin.expose() });
+        let _: Value = self
+            .call(
+                reqwest::Method::POST,
+                &format!("{phone}/register"),
+                &[],
+                Body::Json(&body),
+                Auth::User(token),
+                Retry::Never,
+            )
+            .await?;
+        Ok(())
     }
 
     /// Subscribes this app to the WABA's webhooks (idempotent at Meta).
@@ -392,7 +423,7 @@ impl TokenInfo {
     fn parse(response: &Value) -> Result<Self, MetaError> {
         let data = &response["data"];
         if data["is_valid"] != Value::Bool(true) {
-            return Err(MetaError::Graph(GraphError {
+            return Err(MetaError::Graph(Box::new(GraphError {
                 message: "The access token Meta issued is not valid.".into(),
                 kind: "OAuthException".into(),
                 code: 190,
@@ -400,7 +431,8 @@ impl TokenInfo {
                 fbtrace_id: None,
                 status: 200,
                 transient: false,
-            }));
+                details: None,
+            })));
         }
         let granted_wabas = data.get("granular_scopes").and_then(Value::as_array).map(|scopes| {
             let mut ids: Vec<WabaId> = Vec::new();
@@ -419,11 +451,23 @@ impl TokenInfo {
             }
             ids
         });
+        // Meta writes 0 for a token that never expires (a business token by default).
         let expires_at = data["expires_at"].as_i64().filter(|&t| t > 0).map(Timestamp);
         let scopes = data["scopes"]
             .as_array()
             .map(|s| s.iter().filter_map(Value::as_str).map(str::to_owned).collect())
             .unwrap_or_default();
-        Ok(TokenInfo { granted_wabas: granted_wabas.filter(|ids| !ids.is_empty()), expires_at, scopes })
+        let kind = match data["type"].as_str() {
+            Some("USER") => TokenKind::User,
+            // A business integration system user token (Login for Business configuration).
+            Some("SYSTEM_USER") => TokenKind::Business,
+            other => {
+                return Err(MetaError::Malformed(format!(
+                    "Meta issued a token of type {} where a user or business token was expected",
+                    other.unwrap_or("(none)")
+                )));
+            }
+        };
+        Ok(TokenInfo { kind, granted_wabas: granted_wabas.filter(|ids| !ids.is_empty()), expires_at, scopes })
     }
 }

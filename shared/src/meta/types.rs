@@ -1,5 +1,5 @@
 use crate::clock::Timestamp;
-use crate::domain::{AccessToken, WabaId};
+use crate::domain::{AccessToken, TokenKind, WabaId};
 use crate::error::ApiError;
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +13,9 @@ pub struct GraphError {
     pub fbtrace_id: Option<String>,
     pub status: u16,
     pub transient: bool,
+    /// Cloud API's `error_data.details`: what exactly was wrong (Meta says to build error
+    /// handling on `code` and this, not on titles).
+    pub details: Option<String>,
 }
 
 impl GraphError {
@@ -25,6 +28,15 @@ impl GraphError {
             fbtrace_id: None,
             status,
             transient: true,
+            details: None,
+        }
+    }
+
+    /// Meta's words for the refusal, for a person to read: the details when given.
+    pub fn reason(&self) -> String {
+        match &self.details {
+            Some(details) if !details.is_empty() => format!("{} (code {}): {details}", self.message, self.code),
+            _ => format!("{} (code {})", self.message, self.code),
         }
     }
 
@@ -41,7 +53,7 @@ impl GraphError {
 #[derive(Debug)]
 pub enum MetaError {
     /// Meta answered with an error that retrying will not fix.
-    Graph(GraphError),
+    Graph(Box<GraphError>),
     /// Meta timed out, failed or rate-limited through every bounded retry.
     Unavailable(String),
     /// Meta answered something this client does not understand.
@@ -97,6 +109,12 @@ pub(super) struct RawGraphError {
     fbtrace_id: Option<String>,
     #[serde(default)]
     is_transient: bool,
+    error_data: Option<RawErrorData>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct RawErrorData {
+    details: Option<String>,
 }
 
 impl RawGraphError {
@@ -109,6 +127,7 @@ impl RawGraphError {
             fbtrace_id: self.fbtrace_id,
             status,
             transient: self.is_transient,
+            details: self.error_data.and_then(|d| d.details),
         }
     }
 }
@@ -134,9 +153,20 @@ pub struct TokenGrant {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct TokenInfo {
+    pub kind: TokenKind,
     pub granted_wabas: Option<Vec<WabaId>>,
     pub expires_at: Option<Timestamp>,
     pub scopes: Vec<String>,
+}
+
+/// A short-lived user token lasts an hour or two; a long-lived one about 60 days.
+const SHORT_LIVED_SECONDS: i64 = 24 * 3600;
+
+impl TokenInfo {
+    /// A person's token that must be exchanged for a long-lived one before it is kept.
+    pub fn is_short_lived_user_token(&self, now: Timestamp) -> bool {
+        self.kind == TokenKind::User && self.expires_at.is_some_and(|t| t.0 - now.0 < SHORT_LIVED_SECONDS)
+    }
 }
 
 #[derive(Deserialize)]
@@ -170,11 +200,39 @@ pub struct WabaInfo {
     pub timezone_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
 pub struct PhoneInfo {
     pub id: String,
     #[serde(default)]
     pub display_phone_number: String,
     pub verified_name: Option<String>,
     pub quality_rating: Option<String>,
+    pub code_verification_status: Option<String>,
+    /// `CLOUD_API`, `ON_PREMISE`, or `NOT_APPLICABLE` until the number is registered.
+    pub platform_type: Option<String>,
+    /// `PENDING` until registered, then `CONNECTED` (or `FLAGGED`, `RESTRICTED`, …).
+    pub status: Option<String>,
+    pub throughput: Option<Throughput>,
+    pub name_status: Option<String>,
+    pub account_mode: Option<String>,
+    /// A WhatsApp Business app number shared with Cloud API (coexistence).
+    #[serde(default)]
+    pub is_on_biz_app: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+pub struct Throughput {
+    pub level: Option<String>,
+}
+
+impl PhoneInfo {
+    /// Whether Meta reports the number as already on Cloud API, so registering it again
+    /// would only spend one of its ten attempts.
+    pub fn is_registered(&self) -> bool {
+        let status = self.status.as_deref().unwrap_or("PENDING");
+        let pending = matches!(status, "PENDING" | "DISCONNECTED" | "UNVERIFIED" | "UNKNOWN");
+        let provisioned = self.platform_type.as_deref() == Some("CLOUD_API")
+            && self.throughput.as_ref().and_then(|t| t.level.as_deref()) != Some("NOT_APPLICABLE");
+        provisioned && !pending
+    }
 }

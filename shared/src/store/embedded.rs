@@ -33,11 +33,13 @@ pub struct EmbeddedStore {
 }
 
 impl EmbeddedStore {
-    /// Opens (or creates) the store at `path`.
+    /// Opens (or creates) the store at `path`, readable by its owner only: it holds sealed
+    /// tokens and everything the organizations connected.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(unavailable)?;
         }
+        owner_only(path).map_err(unavailable)?;
         let db = Database::create(path).map_err(unavailable)?;
         let txn = db.begin_write().map_err(unavailable)?;
         txn.open_table(ITEMS).map_err(unavailable)?;
@@ -55,6 +57,24 @@ impl EmbeddedStore {
             .await
             .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
     }
+}
+
+/// Creates `path` with mode 0600 when missing, and narrows an existing file to it.
+#[cfg(unix)]
+pub(crate) fn owner_only(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(not(unix))]
+pub(crate) fn owner_only(_path: &Path) -> std::io::Result<()> {
+    Ok(())
 }
 
 fn unavailable(error: impl std::fmt::Display) -> StoreError {

@@ -13,7 +13,8 @@ use super::{Condition, Index, Item, Key, Query, Store, StoreError, Value, WriteO
 use crate::clock::Timestamp;
 use crate::domain::{
     Authorization, Ciphertext, Direction, EventKind, Exchange, JsonObject, MessageEvent, OAuthState, Organization,
-    OrganizationId, OrganizationName, PhoneLink, PhoneNumber, PhoneNumberId, StateKey, StateStep, UserId, WabaId,
+    OrganizationId, OrganizationName, PhoneLink, PhoneMode, PhoneNumber, PhoneNumberId, Registration, StateKey,
+    StateStep, TokenKind, UserId, WabaId,
 };
 use crate::error::ApiError;
 use std::sync::Arc;
@@ -59,6 +60,14 @@ mod attr {
     pub const QUALITY_EVENT: &str = "qualityEvent";
     pub const MESSAGING_LIMIT: &str = "messagingLimit";
     pub const TOKEN_EXPIRES_AT: &str = "tokenExpiresAt";
+    pub const TOKEN_KIND: &str = "tokenKind";
+    pub const MODE: &str = "mode";
+    pub const REGISTRATION: &str = "registration";
+    pub const REGISTRATION_REASON: &str = "registrationReason";
+    pub const REGISTRATION_ATTEMPTS: &str = "registrationAttempts";
+    pub const PIN: &str = "pinCiphertext";
+    pub const NAME_STATUS: &str = "nameStatus";
+    pub const CONTINUATION: &str = "continuationKey";
     pub const VERIFIED_AT: &str = "verifiedAt";
     pub const CALLER_ID: &str = "callerId";
     pub const REDIRECT_URI: &str = "redirectUri";
@@ -84,6 +93,7 @@ mod attr {
 
 const PENDING: &str = "pending";
 const AUTHORIZED: &str = "authorized";
+const HANDED_OVER: &str = "handed_over";
 const CONSUMED: &str = "consumed";
 
 pub fn organization_key(id: &OrganizationId) -> Key {
@@ -203,37 +213,85 @@ pub fn phone_item(phone: &PhoneNumber) -> Item {
     item.insert(attr::PHONE_NUMBER_ID.into(), s(phone.phone_number_id.as_str()));
     item.insert(attr::WABA_ID.into(), s(phone.waba_id.as_str()));
     item.insert(attr::IS_ACTIVE.into(), Value::Bool(phone.is_active()));
-    put_opt(&mut item, attr::TOKEN, phone.token().map(|t| Value::B(t.as_bytes().to_vec())));
+    if let PhoneLink::Active { token, kind, expires_at } = &phone.link {
+        item.insert(attr::TOKEN.into(), Value::B(token.as_bytes().to_vec()));
+        item.insert(attr::TOKEN_KIND.into(), s(kind.as_str()));
+        put_opt(&mut item, attr::TOKEN_EXPIRES_AT, expires_at.map(|t| Value::N(t.0)));
+    }
+    item.insert(attr::MODE.into(), s(phone.mode.as_str()));
+    for (name, value) in registration_attributes(&phone.registration, &phone.registration_attempts) {
+        item.insert(name.into(), value);
+    }
+    put_opt(&mut item, attr::PIN, phone.pin.as_ref().map(|p| Value::B(p.as_bytes().to_vec())));
+    put_opt(&mut item, attr::NAME_STATUS, phone.name_status.clone().map(Value::S));
     item.insert(attr::DISPLAY_PHONE.into(), s(phone.display_phone.clone()));
     put_opt(&mut item, attr::VERIFIED_NAME, phone.verified_name.clone().map(Value::S));
     put_opt(&mut item, attr::QUALITY_RATING, phone.quality_rating.clone().map(Value::S));
     put_opt(&mut item, attr::QUALITY_EVENT, phone.quality_event.clone().map(Value::S));
     put_opt(&mut item, attr::MESSAGING_LIMIT, phone.messaging_limit.clone().map(Value::S));
-    put_opt(&mut item, attr::TOKEN_EXPIRES_AT, phone.token_expires_at.map(|t| Value::N(t.0)));
     item.insert(attr::VERIFIED_AT.into(), Value::N(phone.verified_at.0));
     item.insert(attr::CREATED_AT.into(), Value::N(phone.created_at.0));
     item.insert(attr::UPDATED_AT.into(), Value::N(phone.updated_at.0));
     item
 }
 
+/// The registration attributes: status, Meta's reason when there is one, and the attempts
+/// within Meta's window (as seconds, in a string list).
+fn registration_attributes(registration: &Registration, attempts: &[Timestamp]) -> Vec<(&'static str, Value)> {
+    let mut attributes = vec![
+        (attr::REGISTRATION, s(registration.as_str())),
+        (attr::REGISTRATION_ATTEMPTS, Value::L(attempts.iter().map(|t| t.0.to_string()).collect())),
+    ];
+    if let Some(reason) = registration.reason() {
+        attributes.push((attr::REGISTRATION_REASON, s(reason)));
+    }
+    attributes
+}
+
 pub fn phone_from(item: &Item) -> Result<PhoneNumber, StoreError> {
     let r = Reader(item);
     let link = match (r.bool(attr::IS_ACTIVE), r.bytes(attr::TOKEN)) {
-        (true, Some(token)) => PhoneLink::Active { token: Ciphertext::from_bytes(token) },
+        (true, Some(token)) => PhoneLink::Active {
+            token: Ciphertext::from_bytes(token),
+            kind: r
+                .opt_s(attr::TOKEN_KIND)
+                .map_or(Some(TokenKind::User), |k| TokenKind::parse(&k))
+                .ok_or_else(|| corrupt(attr::TOKEN_KIND))?,
+            expires_at: r.opt_n(attr::TOKEN_EXPIRES_AT).map(Timestamp),
+        },
         // An "active" phone without a token cannot send; it is treated as not connected.
         _ => PhoneLink::Inactive,
     };
+    let registration = match r.opt_s(attr::REGISTRATION) {
+        // Written before registration was tracked: the number may or may not be registered.
+        None => Registration::Pending { reason: "registration was never attempted".into() },
+        Some(status) => Registration::from_parts(&status, r.opt_s(attr::REGISTRATION_REASON))
+            .ok_or_else(|| corrupt(attr::REGISTRATION))?,
+    };
+    let registration_attempts = r
+        .list(attr::REGISTRATION_ATTEMPTS)
+        .iter()
+        .map(|t| t.parse().map(Timestamp))
+        .collect::<Result<_, _>>()
+        .map_err(|_| corrupt(attr::REGISTRATION_ATTEMPTS))?;
     Ok(PhoneNumber {
         organization_id: r.parse(attr::ORGANIZATION_ID)?,
         phone_number_id: r.parse(attr::PHONE_NUMBER_ID)?,
         waba_id: r.parse(attr::WABA_ID)?,
         link,
+        mode: r
+            .opt_s(attr::MODE)
+            .map_or(Some(PhoneMode::CloudApi), |m| PhoneMode::parse(&m))
+            .ok_or_else(|| corrupt(attr::MODE))?,
+        registration,
+        registration_attempts,
+        pin: r.bytes(attr::PIN).map(Ciphertext::from_bytes),
+        name_status: r.opt_s(attr::NAME_STATUS),
         display_phone: r.s(attr::DISPLAY_PHONE)?,
         verified_name: r.opt_s(attr::VERIFIED_NAME),
         quality_rating: r.opt_s(attr::QUALITY_RATING),
         quality_event: r.opt_s(attr::QUALITY_EVENT),
         messaging_limit: r.opt_s(attr::MESSAGING_LIMIT),
-        token_expires_at: r.opt_n(attr::TOKEN_EXPIRES_AT).map(Timestamp),
         verified_at: r.time(attr::VERIFIED_AT)?,
         created_at: r.time(attr::CREATED_AT)?,
         updated_at: r.time(attr::UPDATED_AT)?,
@@ -262,6 +320,11 @@ pub fn state_item(state: &OAuthState) -> Item {
             }
             AUTHORIZED
         }
+        StateStep::HandedOver { code_hash, to } => {
+            item.insert(attr::CODE_HASH.into(), s(code_hash.clone()));
+            item.insert(attr::CONTINUATION.into(), s(to.as_str()));
+            HANDED_OVER
+        }
         StateStep::Consumed { at } => {
             item.insert(attr::CONSUMED_AT.into(), Value::N(at.0));
             CONSUMED
@@ -274,6 +337,7 @@ pub fn state_item(state: &OAuthState) -> Item {
 fn authorization_attributes(a: &Authorization) -> Vec<(&'static str, Value)> {
     let mut attributes = vec![
         (attr::TOKEN, Value::B(a.token.as_bytes().to_vec())),
+        (attr::TOKEN_KIND, s(a.token_kind.as_str())),
         (attr::GRANTED_WABAS, Value::L(a.granted_wabas.iter().map(|w| w.to_string()).collect())),
         (attr::CODE_HASH, s(a.code_hash.clone())),
         (attr::AUTHORIZED_AT, Value::N(a.authorized_at.0)),
@@ -297,6 +361,7 @@ pub fn state_from(item: &Item) -> Result<OAuthState, StoreError> {
         },
         AUTHORIZED => StateStep::Authorized(Authorization {
             token: Ciphertext::from_bytes(r.bytes(attr::TOKEN).ok_or_else(|| corrupt(attr::TOKEN))?),
+            token_kind: TokenKind::parse(&r.s(attr::TOKEN_KIND)?).ok_or_else(|| corrupt(attr::TOKEN_KIND))?,
             granted_wabas: r
                 .list(attr::GRANTED_WABAS)
                 .iter()
@@ -307,6 +372,10 @@ pub fn state_from(item: &Item) -> Result<OAuthState, StoreError> {
             code_hash: r.s(attr::CODE_HASH)?,
             authorized_at: r.time(attr::AUTHORIZED_AT)?,
         }),
+        HANDED_OVER => StateStep::HandedOver {
+            code_hash: r.s(attr::CODE_HASH)?,
+            to: StateKey::from_stored(r.s(attr::CONTINUATION)?),
+        },
         CONSUMED => StateStep::Consumed { at: r.time(attr::CONSUMED_AT)? },
         _ => return Err(corrupt(attr::STATUS)),
     };
@@ -454,6 +523,44 @@ impl Records {
         self.all(Index::ByWaba(waba.to_string()), organization_from).await
     }
 
+    pub async fn phone(
+        &self,
+        organization: &OrganizationId,
+        phone: &PhoneNumberId,
+    ) -> Result<Option<PhoneNumber>, ApiError> {
+        Ok(self.store.get(&phone_key(organization, phone)).await?.as_ref().map(phone_from).transpose()?)
+    }
+
+    /// Records a phone's registration outcome (and the PIN it was registered with, when
+    /// given), if the phone is still connected. `Ok(false)` when it was disconnected since.
+    pub async fn set_registration(
+        &self,
+        phone: &PhoneNumber,
+        pin: Option<&Ciphertext>,
+        now: Timestamp,
+    ) -> Result<bool, ApiError> {
+        let mut set: Vec<(String, Value)> = registration_attributes(&phone.registration, &phone.registration_attempts)
+            .into_iter()
+            .map(|(n, v)| (n.to_owned(), v))
+            .collect();
+        set.push((attr::UPDATED_AT.into(), Value::N(now.0)));
+        if let Some(pin) = pin {
+            set.push((attr::PIN.into(), Value::B(pin.as_bytes().to_vec())));
+        }
+        let remove =
+            if phone.registration.reason().is_none() { vec![attr::REGISTRATION_REASON.into()] } else { Vec::new() };
+        let op = WriteOp::Update {
+            key: phone_key(&phone.organization_id, &phone.phone_number_id),
+            set,
+            remove,
+            condition: Some(Condition::And(vec![
+                Condition::Exists,
+                Condition::Equals(attr::IS_ACTIVE.into(), Value::Bool(true)),
+            ])),
+        };
+        self.guarded(op).await
+    }
+
     pub async fn phones(&self, organization: &OrganizationId) -> Result<Vec<PhoneNumber>, ApiError> {
         let mut query = Query::new(Index::Table { pk: format!("ORG#{organization}") });
         query.sk_prefix = Some("PHONE#".into());
@@ -537,29 +644,50 @@ impl Records {
         self.guarded(op).await
     }
 
-    /// Moves a state claimed for this code to authorized, if it is still unexpired.
-    /// `Ok(false)` when the condition did not hold.
-    pub async fn authorize_state(
+    /// The callback's hand-back, in one transaction: the state claimed for this code is
+    /// spent (`handed_over`, pointing at its successor) and `successor` is written, holding
+    /// the authorization. `Ok(false)` when the claim no longer holds (the state expired, or
+    /// its claim lapsed and another exchange won).
+    pub async fn hand_over(
         &self,
-        key: &StateKey,
-        authorization: &Authorization,
+        from: &StateKey,
+        code_hash: &str,
+        successor: &OAuthState,
         now: Timestamp,
     ) -> Result<bool, ApiError> {
-        let mut set: Vec<(String, Value)> =
-            authorization_attributes(authorization).into_iter().map(|(n, v)| (n.to_owned(), v)).collect();
-        set.push((attr::STATUS.into(), s(AUTHORIZED)));
+        let ops = vec![
+            WriteOp::Update {
+                key: state_key(from),
+                set: vec![
+                    (attr::STATUS.into(), s(HANDED_OVER)),
+                    (attr::CODE_HASH.into(), s(code_hash)),
+                    (attr::CONTINUATION.into(), s(successor.key.as_str())),
+                ],
+                remove: vec![attr::EXCHANGE_CODE_HASH.into(), attr::EXCHANGE_STARTED_AT.into()],
+                condition: Some(claimed_by(code_hash, now)),
+            },
+            WriteOp::Put { item: state_item(successor), condition: Some(Condition::NotExists) },
+        ];
+        match self.store.write(ops).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::ConditionFailed { .. } | StoreError::TransactionConflict) => Ok(false),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Erases the sealed token of an authorized state that can no longer be used (it
+    /// expired): it is not left to wait for DynamoDB's TTL, which deletes days late.
+    pub async fn erase_state_token(&self, key: &StateKey) -> Result<(), ApiError> {
         let op = WriteOp::Update {
             key: state_key(key),
-            set,
-            remove: vec![attr::EXCHANGE_CODE_HASH.into(), attr::EXCHANGE_STARTED_AT.into()],
+            set: Vec::new(),
+            remove: vec![attr::TOKEN.into()],
             condition: Some(Condition::And(vec![
                 Condition::Exists,
-                Condition::Equals(attr::STATUS.into(), s(PENDING)),
-                Condition::Equals(attr::EXCHANGE_CODE_HASH.into(), s(authorization.code_hash.clone())),
-                Condition::GreaterThan(attr::EXPIRES_AT.into(), Value::N(now.0)),
+                Condition::Equals(attr::STATUS.into(), s(AUTHORIZED)),
             ])),
         };
-        self.guarded(op).await
+        self.guarded(op).await.map(|_| ())
     }
 
     /// A single conditional write whose refusal is an answer, not an error.
@@ -576,16 +704,17 @@ impl Records {
     /// `Organization` when the organization changed concurrently.
     pub async fn save_connection(&self, connection: Connection<'_>) -> Result<(), ConnectionRefused> {
         let org = connection.organization;
+        let now = connection.now;
         let mut ops = vec![
             WriteOp::Update {
                 key: state_key(connection.state),
-                set: vec![(attr::STATUS.into(), s(CONSUMED)), (attr::CONSUMED_AT.into(), Value::N(connection.now.0))],
+                set: vec![(attr::STATUS.into(), s(CONSUMED)), (attr::CONSUMED_AT.into(), Value::N(now.0))],
                 remove: vec![attr::TOKEN.into()],
                 condition: Some(Condition::And(vec![
                     Condition::Exists,
                     Condition::Equals(attr::STATUS.into(), s(AUTHORIZED)),
                     Condition::Equals(attr::ORGANIZATION_ID.into(), s(org.id.as_str())),
-                    Condition::GreaterThan(attr::EXPIRES_AT.into(), Value::N(connection.now.0)),
+                    Condition::GreaterThan(attr::EXPIRES_AT.into(), Value::N(now.0)),
                 ])),
             },
             WriteOp::Update {
@@ -714,9 +843,19 @@ fn retire_phone(phone: &PhoneNumber, now: Timestamp) -> WriteOp {
     WriteOp::Update {
         key: phone_key(&phone.organization_id, &phone.phone_number_id),
         set: vec![(attr::IS_ACTIVE.into(), Value::Bool(false)), (attr::UPDATED_AT.into(), Value::N(now.0))],
-        remove: vec![attr::TOKEN.into()],
+        remove: vec![attr::TOKEN.into(), attr::TOKEN_KIND.into(), attr::TOKEN_EXPIRES_AT.into(), attr::PIN.into()],
         condition: Some(Condition::Exists),
     }
+}
+
+/// A pending, unexpired state whose code exchange this request claimed.
+fn claimed_by(code_hash: &str, now: Timestamp) -> Condition {
+    Condition::And(vec![
+        Condition::Exists,
+        Condition::Equals(attr::STATUS.into(), s(PENDING)),
+        Condition::Equals(attr::EXCHANGE_CODE_HASH.into(), s(code_hash)),
+        Condition::GreaterThan(attr::EXPIRES_AT.into(), Value::N(now.0)),
+    ])
 }
 
 #[derive(Debug)]

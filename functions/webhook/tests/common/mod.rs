@@ -7,7 +7,9 @@
 use shared::cipher::local::LocalCipher;
 use shared::clock::Timestamp;
 use shared::config::Config;
-use shared::domain::{Ciphertext, Organization, OrganizationName, PhoneLink, PhoneNumber};
+use shared::domain::{
+    Ciphertext, Organization, OrganizationName, PhoneLink, PhoneMode, PhoneNumber, Registration, TokenKind,
+};
 use shared::routes::{Action, ROUTES};
 use shared::store::embedded::EmbeddedStore;
 use shared::store::records::phone_item;
@@ -60,13 +62,21 @@ pub async fn fixture() -> Fixture {
             organization_id: organization.id.clone(),
             phone_number_id: phone.parse().unwrap(),
             waba_id: WABA.parse().unwrap(),
-            link: PhoneLink::Active { token: Ciphertext::from_bytes(vec![1, 2, 3]) },
+            link: PhoneLink::Active {
+                token: Ciphertext::from_bytes(vec![1, 2, 3]),
+                kind: TokenKind::Business,
+                expires_at: None,
+            },
+            mode: PhoneMode::CloudApi,
+            registration: Registration::Registered,
+            registration_attempts: Vec::new(),
+            pin: None,
+            name_status: None,
             display_phone: format!("+1 555-010-000{}", i + 1),
             verified_name: None,
             quality_rating: Some("GREEN".into()),
             quality_event: None,
             messaging_limit: None,
-            token_expires_at: None,
             verified_at: now,
             created_at: now,
             updated_at: now,

@@ -1,0 +1,126 @@
+//! Messages: `POST /{phone-number-id}/messages`, checked as strictly as the Cloud API
+//! checks it. Delivery statuses follow as webhooks.
+
+use http::Method;
+use serde_json::{Value, json};
+
+use super::super::request::Params;
+use super::super::seed::Phone;
+use super::super::state::{self, Outbound};
+use super::super::{Sandbox, SentMessage};
+use super::{Call, GraphError};
+
+/// The Cloud API's limit on the body of a text message, in characters.
+const MAX_TEXT_BODY_CHARS: usize = 4096;
+
+impl Sandbox {
+    /// The token reached this far only if it was granted the phone's WABA. A number that
+    /// is not registered for Cloud API cannot send (133010); a coexistence number can.
+    pub(super) fn send_message(&self, call: &Call<'_>, phone: &'static Phone) -> Result<Value, GraphError> {
+        if call.method != Method::POST {
+            return Err(GraphError::unsupported(call.method, phone.id));
+        }
+        let text = TextMessage::from_params(&call.params)?;
+        if !phone.coexistence && !self.lock().is_registered(phone) {
+            tracing::info!(phone = phone.id, "meta sandbox: send from an unregistered number");
+            return Err(GraphError::oauth(133_010, "(#133010) Account not registered")
+                .with_details("Phone number is not registered on the WhatsApp Business Platform. Register it first."));
+        }
+        let outbound = Outbound {
+            message: SentMessage {
+                phone_number_id: phone.id.to_owned(),
+                to: text.wa_id.clone(),
+                body: text.body,
+                message_id: state::new_message_id(),
+            },
+            phone,
+            sent_at: state::unix_now(),
+            conversation_id: state::new_conversation_id(),
+        };
+        self.lock().sent.push(outbound.clone());
+        tracing::info!(
+            phone_number_id = phone.id,
+            message_id = %outbound.message.message_id,
+            "meta sandbox: text message accepted"
+        );
+        let answer = json!({
+            "messaging_product": "whatsapp",
+            "contacts": [{ "input": text.input, "wa_id": text.wa_id }],
+            "messages": [{ "id": outbound.message.message_id }],
+        });
+        self.deliver_statuses_later(outbound);
+        Ok(answer)
+    }
+}
+
+/// A valid text message request.
+struct TextMessage<'a> {
+    /// `to` as the client wrote it; the answer echoes it.
+    input: &'a str,
+    /// `to` as a WhatsApp id: digits only.
+    wa_id: String,
+    body: String,
+}
+
+impl<'a> TextMessage<'a> {
+    /// Checks product, recipient, type and content, in that order; the first
+    /// problem is the answer. `text` arrives as a JSON object, which the
+    /// parameters hold as its JSON text (a form post may send it that way too,
+    /// as on Meta).
+    fn from_params(params: &'a Params) -> Result<Self, GraphError> {
+        match params.get("messaging_product") {
+            Some("whatsapp") => {}
+            None => return Err(GraphError::required("messaging_product")),
+            Some(other) => {
+                return Err(GraphError::oauth(
+                    100,
+                    format!("(#100) Param messaging_product must be one of {{WHATSAPP}} - got \"{other}\"."),
+                ));
+            }
+        }
+        if let Some(kind) = params.get("recipient_type").filter(|kind| *kind != "individual") {
+            return Err(GraphError::invalid_parameter(format!(
+                "Param recipient_type must be \"individual\" - got \"{kind}\"."
+            )));
+        }
+        let input = params.get("to").ok_or_else(|| GraphError::required("to"))?;
+        let wa_id = wa_id(input).ok_or_else(|| {
+            GraphError::invalid_parameter(
+                "Param to must be a phone number in international format: 7 to 15 digits, optionally after a '+'.",
+            )
+        })?;
+        // The sandbox's stand-in for a test number's recipient allow list: numbers
+        // starting with 999 are never on it, so clients can exercise the refusal.
+        if wa_id.starts_with("999") {
+            return Err(GraphError::not_in_allowed_list());
+        }
+        // `type` is optional on the Cloud API and defaults to text.
+        match params.get("type").unwrap_or("text") {
+            "text" => {}
+            other => {
+                return Err(GraphError::oauth(100, "(#100) Unsupported message type")
+                    .with_details(format!("This endpoint sends text messages only - got type \"{other}\".")));
+            }
+        }
+        let text: Value = params.get("text").and_then(|raw| serde_json::from_str(raw).ok()).unwrap_or_default();
+        let body = text
+            .get("body")
+            .and_then(Value::as_str)
+            .filter(|body| !body.is_empty())
+            .ok_or_else(|| GraphError::required("text['body']"))?;
+        if body.chars().count() > MAX_TEXT_BODY_CHARS {
+            return Err(GraphError::invalid_parameter(format!(
+                "Param text['body'] must be at most {MAX_TEXT_BODY_CHARS} characters long."
+            )));
+        }
+        Ok(Self { input, wa_id, body: body.to_owned() })
+    }
+}
+
+/// The WhatsApp id of a phone number written as 7 to 15 digits, optionally
+/// after a `+`.
+pub(in crate::sandbox) fn wa_id(number: &str) -> Option<String> {
+    let digits = number.strip_prefix('+').unwrap_or(number);
+    let valid = (7..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit());
+    valid.then(|| digits.to_owned())
+}
