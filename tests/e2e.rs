@@ -573,3 +573,59 @@ async fn two_simultaneous_callbacks_with_one_code_both_succeed() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(h.sandbox().issued_tokens().len(), 1, "one business token: the code was redeemed once");
 }
+
+#[tokio::test]
+async fn a_path_parameter_an_id_cannot_hold_is_refused_whole() {
+    let h = Harness::start(&[]).await;
+    let owner = h.user("owner-1");
+    let org = h.create_org(&owner, "Acme").await;
+    for path in [format!("/api/v1/organizations/{org}&x/settings"), format!("/api/v1/organizations/{org}%26x/settings")]
+    {
+        let (status, body) = h.call("PUT", &path, Some(&owner), Some(json!({ "tone": "x" }))).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("validation_error")), "{path}");
+    }
+    let (_, body) = h.get(&format!("/api/v1/organizations/{org}"), &owner).await;
+    assert_eq!(body["data"]["settings"], json!({}), "nothing landed on the organization");
+}
+
+#[tokio::test]
+async fn a_jwt_naming_nobody_or_not_yet_valid_is_401() {
+    let h = Harness::start(&[]).await;
+    let secret = &h.stack.jwt_secret;
+    let now = shared::clock::Timestamp::now().seconds();
+    let tokens = [
+        waba_connect::auth::sign(&json!({ "sub": 42, "exp": now + 60 }), secret),
+        waba_connect::auth::sign(&json!({ "sub": ["a"], "exp": now + 60 }), secret),
+        waba_connect::auth::sign(&json!({ "exp": now + 60 }), secret),
+        waba_connect::auth::sign(&json!({ "sub": "owner-1", "exp": now + 600, "nbf": now + 300 }), secret),
+    ];
+    for token in &tokens {
+        let (status, body) = h.call("GET", "/api/integrations/whatsapp/status", Some(token), None).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")));
+    }
+}
+
+#[tokio::test]
+async fn a_states_sealed_token_is_erased_once_consumed_or_expired() {
+    for backend in [Backend::Embedded, Backend::Aws] {
+        let h = Harness::start_on(backend, &[("OAUTH_STATE_TTL_SECONDS", "2")]).await;
+        let owner = h.user("owner-1");
+        let org = h.create_org(&owner, "Acme").await;
+        let token_of = |state: &str| {
+            let key = shared::store::records::state_key(&state.parse::<shared::domain::StateToken>().unwrap().key());
+            let store = h.stack.app().records.store().clone();
+            async move { store.get(&key).await.unwrap().expect("the item exists").contains_key("tokenCiphertext") }
+        };
+
+        let consumed = h.authorized_state(&owner, &org, &[SALES]).await;
+        assert!(token_of(&consumed).await, "the authorized state holds the sealed token");
+        assert_eq!(h.save(&owner, &org, &consumed, SALES, seed::ACME_SALES_PHONE).await.0, StatusCode::OK);
+        assert!(!token_of(&consumed).await, "{backend:?}: consumed, the token is gone");
+
+        let expired = h.authorized_state(&owner, &org, &[SALES]).await;
+        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+        let (status, _) = h.get(&format!("/api/v1/organizations/whatsapp/accounts?state={expired}"), &owner).await;
+        assert_eq!(status, StatusCode::GONE);
+        assert!(!token_of(&expired).await, "{backend:?}: expired, the token is erased before DynamoDB's TTL");
+    }
+}

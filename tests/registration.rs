@@ -1,0 +1,151 @@
+//! Cloud API registration over HTTP: every outcome (`registered`, `pin_required` and the PIN
+//! route, `pending` and its retry, Meta's allowance of ten attempts), sends refused without
+//! calling Meta until a number can send, and the PIN kept as secret as a token.
+
+mod support;
+
+use reqwest::StatusCode;
+use serde_json::json;
+use support::{Backend, Harness, SUPPORT};
+use waba_connect::sandbox::{Fault, seed};
+
+fn register_path(org: &str, phone: &str) -> String {
+    format!("/api/v1/organizations/{org}/whatsapp/phone-numbers/{phone}/register")
+}
+
+async fn send(h: &Harness, token: &str, org: &str) -> (StatusCode, serde_json::Value) {
+    h.post(
+        &format!("/api/v1/organizations/{org}/whatsapp/messages"),
+        token,
+        json!({ "to": "15557654321", "text": "Hello" }),
+    )
+    .await
+}
+
+async fn pin_required_then_the_persons_pin(h: &Harness) {
+    let owner = h.user("owner-1");
+    let org = h.create_org(&owner, "Acme").await;
+    let phone = seed::ACME_SUPPORT_PHONES[1];
+    let state = h.authorized_state(&owner, &org, &[SUPPORT]).await;
+    let (status, body) = h.save(&owner, &org, &state, SUPPORT, phone).await;
+    assert_eq!(status, StatusCode::OK, "the connection is saved whatever registration meets: {body}");
+    assert_eq!(body["data"]["registration"], "pin_required");
+    assert_eq!(body["data"]["canSend"], false);
+
+    let status_body = h.status(&owner, &org).await;
+    assert_eq!(status_body["connected"], true);
+    assert_eq!(status_body["canSend"], false);
+    assert!(status_body["action"].as_str().unwrap().contains("two-step verification PIN"), "{status_body}");
+
+    let sends_before = h.sandbox().calls("/messages");
+    let (status, refused) = send(h, &owner, &org).await;
+    assert_eq!((status, refused["code"].as_str()), (StatusCode::CONFLICT, Some("not_registered")), "{refused}");
+    assert!(refused["action"].as_str().unwrap().contains("PIN"));
+    assert_eq!(h.sandbox().calls("/messages"), sends_before, "Meta was not asked");
+
+    let path = register_path(&org, phone);
+    let (status, wrong) = h.post(&path, &owner, json!({ "pin": "000000" })).await;
+    assert_eq!((status, wrong["code"].as_str()), (StatusCode::BAD_REQUEST, Some("pin_mismatch")), "{wrong}");
+    for bad in [json!({ "pin": "12345" }), json!({ "pin": 123456 }), json!({ "pin": "1234567" }), json!({ "x": 1 })] {
+        let (status, answer) = h.post(&path, &owner, bad.clone()).await;
+        assert_eq!((status, answer["code"].as_str()), (StatusCode::BAD_REQUEST, Some("validation_error")), "{bad}");
+    }
+    let (status, answer) = h.post(&path, &owner, json!({})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "no stored PIN to retry with: {answer}");
+
+    let (status, registered) = h.post(&path, &owner, json!({ "pin": seed::EXISTING_TWO_STEP_PIN })).await;
+    assert_eq!(status, StatusCode::OK, "{registered}");
+    assert_eq!(registered["phone"]["registration"], "registered");
+    assert_eq!(registered["phone"]["canSend"], true);
+    assert!(h.sandbox().is_registered(phone));
+    let (status, sent) = send(h, &owner, &org).await;
+    assert_eq!(status, StatusCode::OK, "{sent}");
+    // A registered number is answered as it is, without spending an attempt.
+    let attempts = h.sandbox().registration_attempts(phone);
+    assert_eq!(h.post(&path, &owner, json!({})).await.0, StatusCode::OK);
+    assert_eq!(h.sandbox().registration_attempts(phone), attempts);
+
+    h.assert_no_token_leaked().await;
+}
+
+#[tokio::test]
+async fn a_number_with_its_own_pin_asks_the_person_for_it_on_the_embedded_store() {
+    pin_required_then_the_persons_pin(&Harness::start(&[]).await).await;
+}
+
+#[tokio::test]
+async fn a_number_with_its_own_pin_asks_the_person_for_it_on_dynamodb_and_kms() {
+    pin_required_then_the_persons_pin(&Harness::start_on(Backend::Aws, &[]).await).await;
+}
+
+#[tokio::test]
+async fn a_pending_registration_is_retried_with_the_stored_pin() {
+    for backend in [Backend::Embedded, Backend::Aws] {
+        let h = Harness::start_on(backend, &[]).await;
+        let owner = h.user("owner-1");
+        let org = h.create_org(&owner, "Acme").await;
+        let phone = seed::ACME_SUPPORT_PHONES[0];
+        let state = h.authorized_state(&owner, &org, &[SUPPORT]).await;
+        h.sandbox().inject_faults_on("/register", Fault::ServerError, 1);
+        let (status, body) = h.save(&owner, &org, &state, SUPPORT, phone).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["data"]["registration"], "pending", "{body}");
+        assert!(body["data"]["registrationReason"].is_string());
+        assert_eq!(h.sandbox().calls("/register"), 1, "one attempt, never a loop");
+        assert_eq!(send(&h, &owner, &org).await.1["code"], "not_registered");
+
+        let (status, answer) = h.post(&register_path(&org, phone), &owner, json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{backend:?}: {answer}");
+        assert_eq!(answer["phone"]["registration"], "registered");
+        assert!(h.sandbox().is_registered(phone));
+        assert_eq!(send(&h, &owner, &org).await.0, StatusCode::OK);
+        h.assert_no_token_leaked().await;
+    }
+}
+
+#[tokio::test]
+async fn registration_stays_within_metas_ten_attempts() {
+    let h = Harness::start(&[]).await;
+    let owner = h.user("owner-1");
+    let org = h.create_org(&owner, "Acme").await;
+    let phone = seed::ACME_SUPPORT_PHONES[0];
+    let state = h.authorized_state(&owner, &org, &[SUPPORT]).await;
+    h.sandbox().inject_faults_on("/register", Fault::ServerError, 10);
+    assert_eq!(h.save(&owner, &org, &state, SUPPORT, phone).await.0, StatusCode::OK);
+    for _ in 0..9 {
+        let (status, answer) = h.post(&register_path(&org, phone), &owner, json!({})).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "retried later: {answer}");
+    }
+    assert_eq!(h.sandbox().calls("/register"), 10);
+    let (status, answer) = h.post(&register_path(&org, phone), &owner, json!({})).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert!(answer["phone"]["registrationReason"].as_str().unwrap().contains("10 registration attempts"), "{answer}");
+    assert_eq!(h.sandbox().calls("/register"), 10, "the eleventh attempt is not made");
+}
+
+#[tokio::test]
+async fn the_register_route_is_the_owners_and_needs_a_connected_number() {
+    let h = Harness::start(&[]).await;
+    let owner = h.user("owner-1");
+    let mallory = h.user("mallory");
+    let org = h.create_org(&owner, "Acme").await;
+    let phone = seed::ACME_SUPPORT_PHONES[1];
+    let state = h.authorized_state(&owner, &org, &[SUPPORT]).await;
+    assert_eq!(h.save(&owner, &org, &state, SUPPORT, phone).await.0, StatusCode::OK);
+
+    let pin = json!({ "pin": seed::EXISTING_TWO_STEP_PIN });
+    let (status, body) = h.post(&register_path(&org, phone), &mallory, pin.clone()).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")));
+    let (status, body) = h.post(&register_path(&org, seed::ACME_SALES_PHONE), &owner, pin.clone()).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+    let (status, _) = h.post(&register_path(&org, "not-an-id"), &owner, pin.clone()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    assert_eq!(
+        h.post(&format!("/api/v1/organizations/{org}/whatsapp/disconnect"), &owner, json!({})).await.0,
+        StatusCode::OK
+    );
+    let (status, body) = h.post(&register_path(&org, phone), &owner, pin).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("not_connected")));
+    assert_eq!(h.sandbox().registration_attempts(phone), 1, "only the save's attempt reached Meta");
+}
