@@ -61,6 +61,16 @@ impl RunningStack {
     }
 }
 
+/// The onboarding page with its demo token, and Meta's JavaScript SDK: the sandbox's, served
+/// by this stack, or Meta's own when the stack talks to Meta.
+fn onboarding_page(demo_token: &str, sandbox_base: Option<&str>) -> String {
+    let (sdk, origin) = match sandbox_base {
+        Some(base) => (format!("{base}{SANDBOX_PREFIX}/connect/en_US/sdk.js"), base.to_owned()),
+        None => ("https://connect.facebook.net/en_US/sdk.js".to_owned(), "https://www.facebook.com".to_owned()),
+    };
+    INDEX_HTML.replace("__DEMO_TOKEN__", demo_token).replace("__META_SDK_URL__", &sdk).replace("__META_ORIGIN__", &origin)
+}
+
 /// Starts the stack with settings from `source` (the environment, or a map in tests).
 pub async fn start(source: impl Fn(&str) -> Option<String>) -> Result<RunningStack, BoxError> {
     let get = |name: &str| source(name).filter(|v| !v.trim().is_empty());
@@ -136,7 +146,7 @@ pub async fn start(source: impl Fn(&str) -> Option<String>) -> Result<RunningSta
         app: App::new(config, store, cipher),
         sandbox: sandbox.clone(),
         jwt_secret: jwt_secret.clone(),
-        index_html: INDEX_HTML.replace("__DEMO_TOKEN__", &demo_token),
+        index_html: onboarding_page(&demo_token, use_sandbox.then_some(base_url.as_str())),
     });
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(server::serve(listener, server.clone(), stopped));

@@ -1,6 +1,10 @@
 // Walks the onboarding page in headless Chromium against a running local stack, the way a
-// person would: create an organization, connect through the sandbox's Meta dialog, choose an
-// account and a number, see it connected, disconnect. Usage: node onboarding.mjs BASE_URL OUT_DIR
+// person would, on both of Meta's paths:
+//   1. Embedded Signup in Meta's popup (through the sandbox's JS SDK): pick a number that
+//      already has a two-step verification PIN, enter it when asked, chat, disconnect;
+//   2. the redirect dialog: consent, choose the account and the number, connected and
+//      registered, disconnect.
+// Usage: node onboarding.mjs BASE_URL OUT_DIR
 import { chromium } from "playwright-core";
 
 const [base, out = "."] = process.argv.slice(2);
@@ -15,35 +19,40 @@ const fail = async (page, message) => {
 };
 const page = await browser.newPage();
 page.on("dialog", (dialog) => dialog.accept());
+const textOf = (selector) => page.locator(selector).innerText();
+const shows = (text) => page.waitForFunction((t) => document.body.innerText.includes(t), text);
+
+async function disconnect() {
+  await page.click("#disconnect-btn");
+  await page.waitForSelector("#disconnect-btn", { state: "hidden" });
+  await shows("Not connected");
+}
+
 try {
   await page.goto(base + "/");
   await page.fill("#c-name", "Browser Co");
   await page.click("#create-form button[type=submit]");
   await page.waitForSelector("#connect-btn", { state: "visible" });
 
-  await page.click("#connect-btn");
-  await page.waitForURL(/meta-sandbox\/www\/.*dialog\/oauth/);
-  await page.click("button[name=decision][value=allow]");
-
-  await page.waitForURL((url) => url.pathname === "/");
-  await page.waitForSelector("#step-account input[type=radio]", { state: "visible" });
-  const accounts = await page.locator("#step-account").innerText();
-  if (!accounts.includes("Acme Support")) await fail(page, "the granted accounts are not listed");
-  await page.locator("#step-account input[type=radio]").first().check();
-  await page.click("#waba-next");
-
-  await page.waitForSelector("#step-phone input[type=radio]", { state: "visible" });
-  const phones = await page.locator("#step-phone input[type=radio]").count();
-  if (phones !== 3) await fail(page, `expected the 3 phones of Acme Support, saw ${phones}`);
-  await page.locator("#step-phone input[type=radio]").nth(1).check();
-  await page.click("#save-btn");
+  // ---- 1. Embedded Signup in the popup ------------------------------------------------
+  const [popup] = await Promise.all([page.waitForEvent("popup"), page.click("#connect-btn")]);
+  await popup.waitForLoadState();
+  if (!(await popup.locator("body").innerText()).includes("Embedded Signup")) await fail(page, "the popup is not Embedded Signup");
+  await popup.check("input[name=choice][value$=':106540352242947']"); // +1 555-010-0002, which has a PIN of its own
+  await Promise.all([popup.waitForEvent("close"), popup.click("button[name=decision][value=finish]")]);
 
   await page.waitForSelector("#disconnect-btn", { state: "visible" });
-  const dashboard = await page.locator("#step-dashboard").innerText();
-  if (!dashboard.includes("Connected") || !dashboard.includes("+1 555-010-0002")) {
-    await fail(page, "the dashboard does not show the connected number");
-  }
-  await page.screenshot({ path: `${out}/onboarding-connected.png`, fullPage: true });
+  await page.waitForSelector("#pin-form", { state: "visible" });
+  if (!(await textOf("#step-dashboard")).includes("+1 555-010-0002")) await fail(page, "the picked number is not shown");
+  if (!(await textOf("#status-rows")).includes("PIN required")) await fail(page, "the PIN is not asked for");
+  await page.screenshot({ path: `${out}/onboarding-pin.png`, fullPage: true });
+  await page.fill("#pin", "000000");
+  await page.click("#pin-btn");
+  await shows("That PIN was not accepted");
+  await page.fill("#pin", "482913");
+  await page.click("#pin-btn");
+  await page.waitForSelector("#pin-form", { state: "hidden" });
+  if (!(await textOf("#status-rows")).includes("Registered")) await fail(page, "the number is not registered after its PIN");
 
   // The inbox: a customer writes (the sandbox signs and delivers Meta's webhook), the
   // owner replies with the stored token, and the sandbox reports the reply delivered.
@@ -63,11 +72,33 @@ try {
   await chatShows("Yes, it ships today.");
   await chatShows("✓✓");
   await page.screenshot({ path: `${out}/onboarding-inbox.png`, fullPage: true });
+  await disconnect();
 
-  await page.click("#disconnect-btn");
-  await page.waitForSelector("#disconnect-btn", { state: "hidden" });
-  await page.waitForFunction(() => document.body.innerText.includes("Not connected"));
-  console.log("onboarding page: created, connected, chatted, disconnected — ok");
+  // ---- 2. The redirect dialog ---------------------------------------------------------
+  await page.click("#redirect-btn");
+  await page.waitForURL(/meta-sandbox\/www\/.*dialog\/oauth/);
+  await page.click("button[name=decision][value=allow]");
+
+  await page.waitForURL((url) => url.pathname === "/");
+  await page.waitForSelector("#step-account input[type=radio]", { state: "visible" });
+  if (!(await textOf("#step-account")).includes("Acme Support")) await fail(page, "the granted accounts are not listed");
+  await page.locator("#step-account input[type=radio]").first().check();
+  await page.click("#waba-next");
+
+  await page.waitForSelector("#step-phone input[type=radio]", { state: "visible" });
+  const phones = await page.locator("#step-phone input[type=radio]").count();
+  if (phones !== 3) await fail(page, `expected the 3 phones of Acme Support, saw ${phones}`);
+  await page.locator("#step-phone input[type=radio]").first().check(); // +1 555-010-0001, not registered yet
+  await page.click("#save-btn");
+
+  await page.waitForSelector("#disconnect-btn", { state: "visible" });
+  const dashboard = await textOf("#step-dashboard");
+  if (!dashboard.includes("Connected") || !dashboard.includes("+1 555-010-0001") || !dashboard.includes("Registered")) {
+    await fail(page, "the dashboard does not show the connected, registered number");
+  }
+  await page.screenshot({ path: `${out}/onboarding-connected.png`, fullPage: true });
+  await disconnect();
+  console.log("onboarding page: Embedded Signup popup with PIN, chat, redirect dialog, disconnects — ok");
 } finally {
   await browser.close();
 }
