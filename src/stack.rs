@@ -68,7 +68,10 @@ fn onboarding_page(demo_token: &str, sandbox_base: Option<&str>) -> String {
         Some(base) => (format!("{base}{SANDBOX_PREFIX}/connect/en_US/sdk.js"), base.to_owned()),
         None => ("https://connect.facebook.net/en_US/sdk.js".to_owned(), "https://www.facebook.com".to_owned()),
     };
-    INDEX_HTML.replace("__DEMO_TOKEN__", demo_token).replace("__META_SDK_URL__", &sdk).replace("__META_ORIGIN__", &origin)
+    INDEX_HTML
+        .replace("__DEMO_TOKEN__", demo_token)
+        .replace("__META_SDK_URL__", &sdk)
+        .replace("__META_ORIGIN__", &origin)
 }
 
 /// Starts the stack with settings from `source` (the environment, or a map in tests).
