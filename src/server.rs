@@ -17,12 +17,18 @@ use shared::routes::{self, Auth, Function, NoRoute};
 use shared::{ApiError, App, Request, Response};
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 
 /// Larger than any API body (those are capped lower by the handlers), small enough to refuse
 /// abuse before buffering it.
 const MAX_REQUEST_BYTES: usize = 1024 * 1024;
 pub const SANDBOX_PREFIX: &str = "/meta-sandbox";
+/// A client gets this long to send a request's headers, and again its body.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections served at once; more wait in the listen backlog.
+const MAX_CONNECTIONS: usize = 512;
 
 pub struct Server {
     pub app: App,
@@ -52,7 +58,12 @@ pub async fn dispatch(app: &App, request: Request) -> Result<Response, ApiError>
 
 pub async fn serve(listener: TcpListener, server: Arc<Server>, shutdown: tokio::sync::watch::Receiver<bool>) {
     let mut stop = shutdown.clone();
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+            _ = stop.changed() => return,
+        };
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             _ = stop.changed() => return,
@@ -61,11 +72,15 @@ pub async fn serve(listener: TcpListener, server: Arc<Server>, shutdown: tokio::
         let server = server.clone();
         let mut stop = shutdown.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             let service = service_fn(move |request| {
                 let server = server.clone();
                 async move { Ok::<_, Infallible>(handle(&server, request).await) }
             });
-            let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+            let connection = http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service);
             tokio::pin!(connection);
             tokio::select! {
                 _ = connection.as_mut() => {}
@@ -77,10 +92,15 @@ pub async fn serve(listener: TcpListener, server: Arc<Server>, shutdown: tokio::
 
 async fn handle(server: &Server, request: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
     let (parts, body) = request.into_parts();
-    let response = match Limited::new(body, MAX_REQUEST_BYTES).collect().await {
-        Ok(collected) => route(server, parts, collected.to_bytes()).await,
-        Err(_) => {
+    let deadline = tokio::time::Instant::now() + server.app.config.request_timeout;
+    let response = match tokio::time::timeout(BODY_READ_TIMEOUT, Limited::new(body, MAX_REQUEST_BYTES).collect()).await
+    {
+        Ok(Ok(collected)) => shared::deadline::within(deadline, route(server, parts, collected.to_bytes())).await,
+        Ok(Err(_)) => {
             ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "validation_error", "The request body is too large.").into()
+        }
+        Err(_) => {
+            ApiError::new(StatusCode::REQUEST_TIMEOUT, "validation_error", "The request body took too long.").into()
         }
     };
     let mut out = hyper::Response::new(Full::new(response.body));

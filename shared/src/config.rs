@@ -15,6 +15,9 @@ pub struct Config {
     /// Meta's 7-day redelivery window.
     pub message_retention: Duration,
     pub org_claim: String,
+    /// How long one request may take end to end locally (in Lambda the invocation's own
+    /// deadline applies): API Gateway gives up after 30 seconds.
+    pub request_timeout: Duration,
     pub table_name: Option<String>,
     pub kms_key_id: Option<String>,
 }
@@ -105,6 +108,7 @@ impl Config {
             oauth_state_ttl: Duration::from_secs(seconds("OAUTH_STATE_TTL_SECONDS", 600)?),
             message_retention: Duration::from_secs(seconds("MESSAGE_RETENTION_DAYS", 30)?.max(8) * 86_400),
             org_claim: get("ORG_CLAIM").unwrap_or_else(|| "org_id".into()),
+            request_timeout: Duration::from_secs(seconds("REQUEST_TIMEOUT_SECONDS", 29)?),
             table_name: get("TABLE_NAME"),
             kms_key_id: get("KMS_KEY_ID"),
         })

@@ -17,15 +17,26 @@ where
 {
     let handler = &handler;
     lambda_http::run(service_fn(move |event: lambda_http::Request| async move {
+        let deadline = invocation_deadline(&event);
         Ok::<_, std::convert::Infallible>(into_lambda(match from_lambda(event, function) {
             Ok(request) => {
                 let route = request.route;
-                respond(route, handler(request)).await
+                crate::deadline::within(deadline, respond(route, handler(request))).await
             }
             Err(error) => error.into(),
         }))
     }))
     .await
+}
+
+/// When this invocation must have answered: Lambda's deadline, less the time to answer.
+fn invocation_deadline(event: &lambda_http::Request) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    let left = event
+        .lambda_context_ref()
+        .and_then(|context| context.deadline().duration_since(std::time::SystemTime::now()).ok())
+        .unwrap_or(std::time::Duration::from_secs(3));
+    now + left.saturating_sub(crate::deadline::ANSWER_MARGIN)
 }
 
 /// The event's route (by API Gateway's `routeKey`; for a Function URL, which has no routes,

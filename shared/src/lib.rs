@@ -9,6 +9,7 @@ pub mod cipher;
 pub mod clock;
 pub mod config;
 pub mod crypto;
+pub mod deadline;
 pub mod domain;
 pub mod error;
 pub mod http;

@@ -82,11 +82,11 @@ pub async fn open_state_token(
     Ok(app.cipher.open(&authorization.token, context).await?)
 }
 
-/// How long a claim on a state protects a code exchange in progress. Longer than the
-/// exchange's worst case (four Graph calls, each with bounded retries).
-const EXCHANGE_LEASE_SECONDS: i64 = 90;
-/// How long a second arrival of the same code waits for the first to finish, inside API
-/// Gateway's 30-second limit.
+/// How long a claim on a state protects a code exchange in progress when the request has
+/// no deadline of its own; with one, the claim lasts exactly as long as the request can
+/// (the exchange cannot outlive it).
+const EXCHANGE_LEASE: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long a second arrival of the same code waits for the first to finish, at most.
 const EXCHANGE_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Where a code came from, which decides how Meta wants it exchanged.
@@ -118,7 +118,8 @@ enum Claim {
 /// the same code to finish. Two arrivals of one code — a repeated callback, a double click,
 /// the one-shot route after the callback — never redeem it at Meta twice.
 async fn claim(app: &App, mut state: OAuthState, code_hash: &str) -> Result<Claim, ApiError> {
-    let deadline = tokio::time::Instant::now() + EXCHANGE_WAIT;
+    let deadline = tokio::time::Instant::now() + crate::deadline::bounded(EXCHANGE_WAIT);
+    let lease = crate::deadline::bounded(EXCHANGE_LEASE).as_secs_f64().ceil() as i64;
     loop {
         let now = app.now();
         match &state.step {
@@ -128,7 +129,7 @@ async fn claim(app: &App, mut state: OAuthState, code_hash: &str) -> Result<Clai
             StateStep::HandedOver { .. } | StateStep::Authorized(_) | StateStep::Consumed { .. } => {
                 return Err(ApiError::state_used());
             }
-            StateStep::Pending { exchange: Some(e) } if e.started_at.plus_seconds(EXCHANGE_LEASE_SECONDS) > now => {
+            StateStep::Pending { exchange: Some(e) } if e.lease_until > now => {
                 if e.code_hash != code_hash {
                     return Err(ApiError::conflict("Another authorization is being completed for this state."));
                 }
@@ -138,7 +139,7 @@ async fn claim(app: &App, mut state: OAuthState, code_hash: &str) -> Result<Clai
                 tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             }
             StateStep::Pending { .. } => {
-                if app.records.claim_exchange(&state.key, code_hash, now, EXCHANGE_LEASE_SECONDS).await? {
+                if app.records.claim_exchange(&state.key, code_hash, now, lease).await? {
                     return Ok(Claim::Won);
                 }
             }

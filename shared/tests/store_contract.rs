@@ -195,45 +195,103 @@ async fn queries_page_in_order(store: &dyn Store) {
 
 async fn indexes_are_sparse_and_follow_updates(store: &dyn Store) {
     let owner = common::unique("owner");
-    let waba = common::unique("waba");
-    let other_waba = common::unique("waba");
-    let org = |id: &str, with_waba: Option<&str>| {
-        let mut extra = vec![(schema::OWNER_KEY, Value::S(owner.clone()))];
-        if let Some(w) = with_waba {
-            extra.push((schema::WABA_KEY, Value::S(w.to_owned())));
-        }
+    let org = |id: &str, owned: bool| {
+        let extra = if owned { vec![(schema::OWNER_KEY, Value::S(owner.clone()))] } else { Vec::new() };
         item(&format!("ORG#{id}"), "PROFILE", &extra)
     };
-    store.write(vec![put(org("a", Some(&waba)), None)]).await.unwrap();
-    store.write(vec![put(org("b", Some(&waba)), None)]).await.unwrap();
-    store.write(vec![put(org("c", None), None)]).await.unwrap();
+    store.write(vec![put(org("a", true), None)]).await.unwrap();
+    store.write(vec![put(org("b", true), None)]).await.unwrap();
+    store.write(vec![put(org("c", false), None)]).await.unwrap();
 
     let pks = |index: Index| async move {
         let page = store.query(&Query::new(index)).await.unwrap();
         page.items.iter().map(|i| i[schema::PK].as_s().unwrap().to_owned()).collect::<BTreeSet<_>>()
     };
-    assert_eq!(
-        pks(Index::ByOwner(owner.clone())).await,
-        BTreeSet::from(["ORG#a".into(), "ORG#b".into(), "ORG#c".into()])
-    );
-    assert_eq!(pks(Index::ByWaba(waba.clone())).await, BTreeSet::from(["ORG#a".into(), "ORG#b".into()]));
-
-    let unlink = WriteOp::Update {
+    assert_eq!(pks(Index::ByOwner(owner.clone())).await, BTreeSet::from(["ORG#a".into(), "ORG#b".into()]));
+    let disown = WriteOp::Update {
         key: Key::new("ORG#a", "PROFILE"),
         set: vec![],
-        remove: vec![schema::WABA_KEY.into()],
+        remove: vec![schema::OWNER_KEY.into()],
         condition: Some(Condition::Exists),
     };
-    let relink = WriteOp::Update {
-        key: Key::new("ORG#b", "PROFILE"),
-        set: vec![(schema::WABA_KEY.into(), Value::S(other_waba.clone()))],
+    store.write(vec![disown]).await.unwrap();
+    assert_eq!(pks(Index::ByOwner(owner.clone())).await, BTreeSet::from(["ORG#b".into()]));
+    assert!(pks(Index::ByOwner(common::unique("nobody"))).await.is_empty());
+}
+
+/// `byTime` orders a partition by `at`, not by `sk`, pages from a cursor in both
+/// directions, leaves out items without `at`, and follows updates of it.
+async fn the_time_index_orders_by_at_and_pages(store: &dyn Store) {
+    let pk = common::unique("T");
+    let mut ops = Vec::new();
+    for i in 0..7i64 {
+        // Keys in the reverse order of their times, so sk order and `at` order differ.
+        let at = format!("{:010}#m{i}", 100 + i);
+        ops.push(put(
+            item(&pk, &format!("MSG#{}", 9 - i), &[(schema::TIME_KEY, Value::S(at)), ("i", Value::N(i))]),
+            None,
+        ));
+    }
+    ops.push(put(item(&pk, "PROFILE", &[]), None));
+    store.write(ops).await.unwrap();
+
+    let walk = |descending: bool| {
+        let pk = pk.clone();
+        async move {
+            let mut query = Query::new(Index::ByTime { pk });
+            query.descending = descending;
+            query.limit = Some(3);
+            let mut seen = Vec::new();
+            // The index is eventually consistent in DynamoDB; moto's is immediate.
+            loop {
+                let page = store.query(&query).await.unwrap();
+                assert!(page.items.len() <= 3);
+                seen.extend(page.items.iter().map(|i| i["i"].as_n().unwrap()));
+                match page.next {
+                    Some(next) => {
+                        assert!(next.index_sort.is_some(), "a time cursor carries its position");
+                        query.after = Some(next);
+                    }
+                    None => return seen,
+                }
+            }
+        }
+    };
+    assert_eq!(walk(false).await, (0..7).collect::<Vec<_>>());
+    assert_eq!(walk(true).await, (0..7).rev().collect::<Vec<_>>());
+
+    let later = WriteOp::Update {
+        key: Key::new(pk.clone(), "MSG#9"),
+        set: vec![(schema::TIME_KEY.into(), Value::S(format!("{:010}#m0", 999)))],
         remove: vec![],
         condition: Some(Condition::Exists),
     };
-    store.write(vec![unlink, relink]).await.unwrap();
-    assert!(pks(Index::ByWaba(waba.clone())).await.is_empty());
-    assert_eq!(pks(Index::ByWaba(other_waba)).await, BTreeSet::from(["ORG#b".into()]));
-    assert!(pks(Index::ByOwner(common::unique("nobody"))).await.is_empty());
+    let unindexed = WriteOp::Update {
+        key: Key::new(pk.clone(), "MSG#8"),
+        set: vec![],
+        remove: vec![schema::TIME_KEY.into()],
+        condition: Some(Condition::Exists),
+    };
+    store.write(vec![later, unindexed]).await.unwrap();
+    assert_eq!(walk(true).await, vec![0, 6, 5, 4, 3, 2]);
+}
+
+async fn get_many_reads_each_key_in_order(store: &dyn Store) {
+    let pk = common::unique("G");
+    let ops: Vec<WriteOp> = (0..5).map(|i| put(item(&pk, &format!("K#{i}"), &[("i", Value::N(i))]), None)).collect();
+    store.write(ops).await.unwrap();
+    // More keys than DynamoDB reads in one request, repeats and missing ones included.
+    let keys: Vec<Key> = (0..150).map(|n| Key::new(pk.clone(), format!("K#{}", (n * 7) % 9))).collect();
+    let found = store.get_many(&keys).await.unwrap();
+    assert_eq!(found.len(), keys.len());
+    for (key, item) in keys.iter().zip(&found) {
+        let n: i64 = key.sk[2..].parse().unwrap();
+        match item {
+            Some(item) => assert_eq!((n < 5, item["i"].as_n()), (true, Some(n))),
+            None => assert!(n >= 5, "{key:?} exists"),
+        }
+    }
+    assert!(store.get_many(&[]).await.unwrap().is_empty());
 }
 
 async fn concurrent_guarded_writes_have_one_winner(store: &dyn Store) {
@@ -319,6 +377,8 @@ contract!(
     refuses_malformed_batches,
     queries_page_in_order,
     indexes_are_sparse_and_follow_updates,
+    the_time_index_orders_by_at_and_pages,
+    get_many_reads_each_key_in_order,
     concurrent_guarded_writes_have_one_winner,
     put_each_if_absent_stores_each_key_once,
 );

@@ -65,13 +65,5 @@ async fn unsubscribe_unless_shared(app: &App, organization: &Organization, waba:
 }
 
 async fn still_connected_elsewhere(app: &App, organization: &Organization, waba: &WabaId) -> Result<bool, ApiError> {
-    for other in app.records.organizations_linked_to(waba).await? {
-        if other.id == organization.id {
-            continue;
-        }
-        if app.records.phones(&other.id).await?.iter().any(|p| p.is_active() && &p.waba_id == waba) {
-            return Ok(true);
-        }
-    }
-    Ok(false)
+    Ok(app.records.routes(waba, None).await?.iter().any(|route| route.organization_id != organization.id))
 }

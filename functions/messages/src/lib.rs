@@ -10,7 +10,6 @@ use serde_json::json;
 use shared::cipher::{Purpose, TokenContext};
 use shared::domain::{AccessToken, Direction, EventKind, MessageEvent, OrganizationId, PhoneNumberId};
 use shared::routes::Action;
-use shared::store::records::MESSAGE_PREFIX;
 use shared::{ApiError, App, Request, Response, crypto};
 
 const DEFAULT_PAGE: usize = 20;
@@ -100,12 +99,18 @@ async fn list(app: &App, organization: &OrganizationId, request: &Request) -> Re
     })))
 }
 
-/// A cursor is an opaque encoding of a sort key inside the caller's own partition, so it
-/// can only ever page through the organization it was issued for.
+/// A cursor is an opaque encoding of a position (`{time}#{identity}`) inside the caller's
+/// own partition, so it can only ever page through the organization it was issued for.
 fn decode_cursor(raw: &str) -> Result<String, ApiError> {
     crypto::from_base64url(raw)
         .and_then(|bytes| String::from_utf8(bytes).ok())
-        .filter(|sk| sk.starts_with(MESSAGE_PREFIX) && sk.len() < 512)
+        .filter(|position| {
+            let (time, identity) = position.split_once('#').unwrap_or_default();
+            time.len() == 10
+                && time.bytes().all(|b| b.is_ascii_digit())
+                && !identity.is_empty()
+                && position.len() < 1024
+        })
         .ok_or_else(|| ApiError::validation("`cursor` is not a cursor this API issued"))
 }
 
@@ -134,9 +139,10 @@ mod tests {
 
     #[test]
     fn cursors_only_name_message_keys() {
-        let cursor = crypto::base64url(b"MSG#0000000001#in#wamid.x");
+        let cursor = crypto::base64url(b"0000000001#in#wamid.x");
         assert!(decode_cursor(&cursor).is_ok());
         assert!(decode_cursor(&crypto::base64url(b"PROFILE")).is_err());
+        assert!(decode_cursor(&crypto::base64url(b"MSG#0000000001#in#wamid.x")).is_err());
         assert!(decode_cursor("%%%").is_err());
     }
 }

@@ -2,19 +2,23 @@
 //!
 //! `GET` answers Meta's verification with the challenge when the verify token matches.
 //! `POST` checks `X-Hub-Signature-256` over the raw bytes, in constant time, before anything
-//! is parsed; then every entry and change is routed — the entry's WABA → every organization
-//! that references it → the phone by `metadata.phone_number_id` — and each message and
-//! status is stored once per organization (Meta redelivers for up to 7 days). Lifecycle
-//! changes update the PhoneNumber authority. An unknown WABA is acknowledged and logged:
-//! refusing it would only make Meta retry.
+//! is parsed; then one pass over the delivery: each change is routed — the WABA's routing
+//! items, read once per (WABA, phone) with a strongly consistent query → every connected
+//! organization's phone — and each message and status becomes one event per organization,
+//! stored once by Meta's identity of it (Meta redelivers for up to 7 days, sometimes with
+//! another timestamp). The writes of a delivery are grouped: one transaction locally,
+//! concurrent conditional puts in DynamoDB. Lifecycle changes update the PhoneNumber
+//! authority. What cannot be stored as it is (an object over the item limit, an id that is
+//! no message id) is stored as rejected, with the reason; an unknown WABA is acknowledged and
+//! logged. A delivery fails (5xx) only when retrying can help: the store was unavailable.
 
 pub mod payload;
 
-use futures_util::stream::{self, StreamExt, TryStreamExt};
 use payload::{Change, Inbound, Notification, Status};
 use serde_json::json;
+use shared::clock::Timestamp;
 use shared::domain::{
-    Direction, EventKind, MessageEvent, Organization, OrganizationId, PhoneNumber, PhoneNumberId, WabaId, digits_of,
+    Direction, EventKind, MessageEvent, OrganizationId, PhoneNumberId, Route, WabaId, digits_of, is_message_id,
 };
 use shared::routes::Action;
 use shared::{ApiError, App, Request, Response, crypto};
@@ -23,8 +27,9 @@ use std::collections::HashMap;
 pub const SIGNATURE_HEADER: &str = "x-hub-signature-256";
 /// `account_update` events after which the app can no longer act for the WABA.
 const ENDING_EVENTS: &[&str] = &["PARTNER_REMOVED", "PARTNER_APP_UNINSTALLED", "ACCOUNT_DELETED"];
-/// Owner look-ups of one delivery kept in flight at once.
-const PARALLEL_LOOKUPS: usize = 32;
+/// The largest message or status object stored with its payload: DynamoDB items end at
+/// 400 KB, and the rest of the item needs room.
+pub const MAX_STORED_OBJECT: usize = 300 * 1024;
 
 pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
     match request.route.action {
@@ -81,60 +86,69 @@ pub fn signature_matches(secret: &[u8], body: &[u8], header: Option<&str>) -> bo
 pub struct Outcome {
     pub stored: usize,
     pub duplicates: usize,
+    /// Messages and statuses stored as rejected, with the reason, instead of as they are.
+    pub rejected: usize,
     /// Changes for a WABA or phone no organization is connected to.
     pub unrouted: usize,
     pub lifecycle: usize,
     pub ignored: usize,
 }
 
-/// Routes and stores everything in a verified notification.
-pub async fn process(app: &App, notification: &Notification) -> Result<Outcome, ApiError> {
+/// Routes and stores everything in a verified notification, in one pass.
+pub async fn process(app: &App, notification: &Notification<'_>) -> Result<Outcome, ApiError> {
     let now = app.now();
     let mut outcome = Outcome { ignored: notification.skipped, ..Outcome::default() };
-    let mut router = Router { app, organizations: HashMap::new(), phones: HashMap::new() };
+    let mut router = Router { app, routes: HashMap::new() };
     let mut events = Vec::new();
-    let mut statuses: Vec<(Vec<PhoneNumber>, &Status)> = Vec::new();
+    let mut statuses: Vec<(usize, &Status)> = Vec::new();
+    let mut targets: Vec<Vec<Route>> = Vec::new();
 
     for entry in &notification.entries {
         for change in &entry.changes {
             match change {
                 Change::Messages { phone_number_id, messages, statuses: reported } => {
-                    let targets = match (entry.id.parse::<WabaId>(), phone_number_id.parse::<PhoneNumberId>()) {
-                        (Ok(waba), Ok(phone)) => router.connected_phones(&waba, &phone).await?,
+                    let routes = match (entry.id.parse::<WabaId>(), phone_number_id.parse::<PhoneNumberId>()) {
+                        (Ok(waba), Ok(phone)) => router.phone(&waba, &phone).await?,
                         _ => Vec::new(),
                     };
-                    if targets.is_empty() {
+
+                    if routes.is_empty() {
                         tracing::info!(waba = %entry.id, phone = %phone_number_id, "webhook for no connected phone");
                         outcome.unrouted += 1;
                         continue;
                     }
                     for message in messages {
-                        events.extend(targets.iter().map(|phone| inbound_event(phone, message, now)));
+                        events.extend(routes.iter().map(|route| inbound_event(route, message, now)));
                     }
-                    statuses.extend(reported.iter().map(|status| (targets.clone(), status)));
+                    if !reported.is_empty() {
+                        targets.push(routes);
+                        statuses.extend(reported.iter().map(|status| (targets.len() - 1, status)));
+                    }
                 }
                 Change::Quality { display_phone_number, event, current_limit } => {
                     let Ok(waba) = entry.id.parse::<WabaId>() else {
                         outcome.unrouted += 1;
                         continue;
                     };
-                    let phones = router.phones_by_display(&waba, display_phone_number).await?;
-                    if phones.is_empty() {
+                    let wanted = digits_of(display_phone_number);
+                    let routes: Vec<Route> =
+                        router.waba(&waba).await?.into_iter().filter(|r| r.display_digits == wanted).collect();
+                    if routes.is_empty() {
                         outcome.unrouted += 1;
                     }
-                    for phone in phones {
-                        let rating = match event.as_str() {
-                            "FLAGGED" => Some("RED"),
-                            "UNFLAGGED" => Some("GREEN"),
-                            _ => None,
-                        };
-                        app.records.update_quality(&phone, rating, event, current_limit.as_deref(), now).await?;
+                    let rating = match event.as_ref() {
+                        "FLAGGED" => Some("RED"),
+                        "UNFLAGGED" => Some("GREEN"),
+                        _ => None,
+                    };
+                    for route in routes {
+                        app.records.update_quality(&route, rating, event, current_limit.as_deref(), now).await?;
                         outcome.lifecycle += 1;
                     }
                 }
                 Change::Account { event, waba_id } => {
                     let waba = waba_id.as_deref().unwrap_or(&entry.id);
-                    if !ENDING_EVENTS.contains(&event.as_str()) {
+                    if !ENDING_EVENTS.contains(&event.as_ref()) {
                         tracing::info!(%waba, %event, "account update noted");
                         outcome.ignored += 1;
                         continue;
@@ -153,26 +167,25 @@ pub async fn process(app: &App, notification: &Notification) -> Result<Outcome, 
     }
 
     // A status of a message sent through this service belongs to its sender alone; a status
-    // of one sent elsewhere goes to every organization connected to the phone.
-    let records = &app.records;
-    let ids: Vec<String> = statuses.iter().map(|(_, status)| status.id.clone()).collect();
-    let owners: Vec<Option<OrganizationId>> = stream::iter(ids)
-        .map(|id| async move { records.message_owner(&id).await })
-        .buffered(PARALLEL_LOOKUPS)
-        .try_collect()
-        .await?;
-    for ((targets, status), owner) in statuses.iter().zip(owners) {
-        for phone in targets.iter().filter(|p| owner.as_ref().is_none_or(|o| o == &p.organization_id)) {
-            events.push(status_event(phone, status, now));
+    // of one sent elsewhere goes to every organization connected to the phone. The senders
+    // of a delivery's statuses are read in one batch.
+    let ids: Vec<&str> =
+        statuses.iter().map(|(_, s)| s.id.as_deref().filter(|id| is_message_id(id)).unwrap_or("")).collect();
+    let owners = app.records.message_owners(&ids).await?;
+    for ((routes, status), owner) in statuses.iter().map(|(i, s)| (&targets[*i], *s)).zip(owners) {
+        for route in routes.iter().filter(|r| owner.as_ref().is_none_or(|o| o == &r.organization_id)) {
+            events.push(status_event(route, status, now));
         }
     }
 
+    outcome.rejected = events.iter().filter(|e| matches!(e.kind, EventKind::Rejected { .. })).count();
     let stored = app.records.store_events(&events, app.config.message_retention.as_secs() as i64).await?;
     outcome.stored = stored;
     outcome.duplicates = events.len() - stored;
     tracing::info!(
         stored = outcome.stored,
         duplicates = outcome.duplicates,
+        rejected = outcome.rejected,
         unrouted = outcome.unrouted,
         lifecycle = outcome.lifecycle,
         "webhook processed"
@@ -180,109 +193,136 @@ pub async fn process(app: &App, notification: &Notification) -> Result<Outcome, 
     Ok(outcome)
 }
 
-fn inbound_event(phone: &PhoneNumber, message: &Inbound, now: shared::clock::Timestamp) -> MessageEvent {
-    MessageEvent {
-        organization_id: phone.organization_id.clone(),
-        phone_number_id: phone.phone_number_id.clone(),
-        waba_id: phone.waba_id.clone(),
-        kind: EventKind::Message { direction: Direction::Inbound },
-        message_id: message.id.clone(),
-        from: Some(message.from.clone()),
-        to: Some(phone.display_digits()),
-        contact_name: message.contact_name.clone(),
-        message_type: Some(message.message_type.clone()),
-        text: message.text.clone(),
-        timestamp: shared::clock::Timestamp(message.timestamp),
-        received_at: now,
-        payload: Some(message.raw.clone()),
+/// Why an object cannot be stored as it is, if it cannot.
+fn unstorable(id: Option<&str>, raw: &str) -> Option<String> {
+    match id {
+        None => Some("it has no id".into()),
+        Some(id) if !is_message_id(id) => Some(format!("its id ({} bytes) is not a WhatsApp message id", id.len())),
+        Some(_) if raw.len() > MAX_STORED_OBJECT => {
+            Some(format!("it is {} bytes, over the {MAX_STORED_OBJECT} bytes that can be stored", raw.len()))
+        }
+        Some(_) => None,
     }
 }
 
-fn status_event(phone: &PhoneNumber, status: &Status, now: shared::clock::Timestamp) -> MessageEvent {
+/// A rejected event keeps what identifies it: its id when it has a usable one, else a
+/// digest of its bytes (so a redelivery is recognised), and never its payload.
+fn rejected(route: &Route, what: &str, id: Option<&str>, raw: &str, reason: String, now: Timestamp) -> MessageEvent {
+    let identity = match id.filter(|id| is_message_id(id)) {
+        Some(id) => id.to_owned(),
+        None => format!("sha256:{}", crypto::hex(&crypto::sha256(raw.as_bytes()))),
+    };
+    tracing::warn!(organization = %route.organization_id, %reason, "a {what} from Meta was stored as rejected");
     MessageEvent {
-        organization_id: phone.organization_id.clone(),
-        phone_number_id: phone.phone_number_id.clone(),
-        waba_id: phone.waba_id.clone(),
-        kind: EventKind::Status { status: status.status.clone() },
-        message_id: status.id.clone(),
-        from: Some(phone.display_digits()),
-        to: status.recipient_id.clone(),
+        organization_id: route.organization_id.clone(),
+        phone_number_id: route.phone_number_id.clone(),
+        waba_id: route.waba_id.clone(),
+        kind: EventKind::Rejected { reason: format!("The {what} could not be stored as it is: {reason}.") },
+        message_id: identity,
+        from: None,
+        to: None,
         contact_name: None,
         message_type: None,
         text: None,
-        timestamp: shared::clock::Timestamp(status.timestamp),
+        timestamp: now,
         received_at: now,
-        payload: Some(status.raw.clone()),
+        payload: None,
     }
 }
 
-/// Looks organizations and phones up once per delivery, however many changes name them.
+fn inbound_event(route: &Route, message: &Inbound, now: Timestamp) -> MessageEvent {
+    if let Some(reason) = unstorable(message.id.as_deref(), message.raw) {
+        return rejected(route, "message", message.id.as_deref(), message.raw, reason, now);
+    }
+    MessageEvent {
+        organization_id: route.organization_id.clone(),
+        phone_number_id: route.phone_number_id.clone(),
+        waba_id: route.waba_id.clone(),
+        kind: EventKind::Message { direction: Direction::Inbound },
+        message_id: message.id.as_deref().unwrap_or_default().to_owned(),
+        from: message.from.as_deref().map(str::to_owned),
+        to: Some(route.display_digits.clone()),
+        contact_name: message.contact_name.as_deref().map(str::to_owned),
+        message_type: Some(message.message_type.as_deref().unwrap_or("unknown").to_owned()),
+        text: message.text.as_deref().map(str::to_owned),
+        timestamp: message.timestamp.map_or(now, Timestamp),
+        received_at: now,
+        payload: Some(message.raw.to_owned()),
+    }
+}
+
+fn status_event(route: &Route, status: &Status, now: Timestamp) -> MessageEvent {
+    let reason = unstorable(status.id.as_deref(), status.raw)
+        .or_else(|| status.status.is_none().then(|| "it has no status".to_owned()));
+    let (Some(reported), None) = (status.status.as_deref(), &reason) else {
+        let reason = reason.unwrap_or_default();
+        return rejected(route, "status", status.id.as_deref(), status.raw, reason, now);
+    };
+    MessageEvent {
+        organization_id: route.organization_id.clone(),
+        phone_number_id: route.phone_number_id.clone(),
+        waba_id: route.waba_id.clone(),
+        kind: EventKind::Status { status: reported.to_owned() },
+        message_id: status.id.as_deref().unwrap_or_default().to_owned(),
+        from: Some(route.display_digits.clone()),
+        to: status.recipient_id.as_deref().map(str::to_owned),
+        contact_name: None,
+        message_type: None,
+        text: None,
+        timestamp: status.timestamp.map_or(now, Timestamp),
+        received_at: now,
+        payload: Some(status.raw.to_owned()),
+    }
+}
+
+/// Reads a WABA's routing once per delivery (one strongly consistent query), however many
+/// changes and phones of it the delivery names.
 struct Router<'a> {
     app: &'a App,
-    organizations: HashMap<WabaId, Vec<Organization>>,
-    phones: HashMap<OrganizationId, Vec<PhoneNumber>>,
+    routes: HashMap<WabaId, Vec<Route>>,
 }
 
 impl Router<'_> {
-    async fn organizations(&mut self, waba: &WabaId) -> Result<Vec<Organization>, ApiError> {
-        if !self.organizations.contains_key(waba) {
-            let linked = self.app.records.organizations_linked_to(waba).await?;
-            self.organizations.insert(waba.clone(), linked);
-        }
-        Ok(self.organizations[waba].clone())
+    /// Every organization connected to this phone of the WABA.
+    async fn phone(&mut self, waba: &WabaId, phone: &PhoneNumberId) -> Result<Vec<Route>, ApiError> {
+        Ok(self.waba(waba).await?.into_iter().filter(|r| &r.phone_number_id == phone).collect())
     }
 
-    async fn phones(&mut self, organization: &OrganizationId) -> Result<&[PhoneNumber], ApiError> {
-        if !self.phones.contains_key(organization) {
-            let phones = self.app.records.phones(organization).await?;
-            self.phones.insert(organization.clone(), phones);
+    /// Every connected (organization, phone) of the WABA.
+    async fn waba(&mut self, waba: &WabaId) -> Result<Vec<Route>, ApiError> {
+        if let Some(routes) = self.routes.get(waba) {
+            return Ok(routes.clone());
         }
-        Ok(&self.phones[organization])
-    }
-
-    /// The active PhoneNumber records of `phone` across every organization linked to `waba`.
-    async fn connected_phones(&mut self, waba: &WabaId, phone: &PhoneNumberId) -> Result<Vec<PhoneNumber>, ApiError> {
-        let mut found = Vec::new();
-        for organization in self.organizations(waba).await? {
-            let phones = self.phones(&organization.id).await?;
-            found.extend(
-                phones.iter().filter(|p| &p.phone_number_id == phone && &p.waba_id == waba && p.is_active()).cloned(),
-            );
-        }
-        Ok(found)
-    }
-
-    /// Quality updates name the phone by its display number within the WABA.
-    async fn phones_by_display(&mut self, waba: &WabaId, display: &str) -> Result<Vec<PhoneNumber>, ApiError> {
-        let wanted = digits_of(display);
-        let mut found = Vec::new();
-        for organization in self.organizations(waba).await? {
-            let phones = self.phones(&organization.id).await?;
-            found.extend(phones.iter().filter(|p| &p.waba_id == waba && p.display_digits() == wanted).cloned());
-        }
-        Ok(found)
+        let routes = self.app.records.routes(waba, None).await?;
+        self.routes.insert(waba.clone(), routes.clone());
+        Ok(routes)
     }
 
     /// The partner was removed or the app uninstalled: every connection to the WABA ends.
     async fn end_connections(&mut self, waba: &WabaId) -> Result<usize, ApiError> {
+        let mut organizations: Vec<OrganizationId> =
+            self.waba(waba).await?.into_iter().map(|r| r.organization_id).collect();
+        organizations.sort();
+        organizations.dedup();
         let mut ended = 0;
-        for organization in self.organizations(waba).await? {
-            let active: Vec<PhoneNumber> = self
-                .phones(&organization.id)
-                .await?
-                .iter()
-                .filter(|p| p.is_active() && &p.waba_id == waba)
-                .cloned()
-                .collect();
-            let current = self.app.records.organization(&organization.id).await?;
-            if let Some(current) = current.filter(|o| o.waba_id.as_ref() == Some(waba)) {
-                self.app.records.disconnect(&current, &active, self.app.now()).await?;
-                tracing::info!(organization = %current.id, %waba, "connection ended by Meta");
-                ended += 1;
+        for organization in organizations {
+            let Some(current) = self.app.records.organization(&organization).await? else { continue };
+            if current.waba_id.as_ref() != Some(waba) {
+                continue;
             }
-            self.phones.remove(&organization.id);
+            let active: Vec<_> = self
+                .app
+                .records
+                .phones(&organization)
+                .await?
+                .into_iter()
+                .filter(|p| p.is_active() && &p.waba_id == waba)
+                .collect();
+            self.app.records.disconnect(&current, &active, self.app.now()).await?;
+            tracing::info!(organization = %current.id, %waba, "connection ended by Meta");
+            ended += 1;
         }
-        self.organizations.remove(waba);
+        self.routes.remove(waba);
         Ok(ended)
     }
 }

@@ -1,68 +1,75 @@
-//! Meta's webhook notification, parsed leniently: a body that is not a notification is
-//! refused, but inside one every entry and change is read on its own, and an item this code
-//! does not understand is counted and skipped — never a reason to refuse (and so have Meta
-//! redeliver) the whole batch.
+//! Meta's webhook notification, parsed in one pass and without copying: every string that
+//! needs no unescaping is borrowed from the body, and each message and status keeps the
+//! exact bytes Meta sent for it. Parsing is lenient inside a notification: a body that is
+//! not a notification is refused, but every entry, change and item is read on its own, and
+//! what this code does not understand is counted (or, for a message or status, kept as
+//! rejected with the reason) — never a reason to refuse, and so have Meta redeliver, the
+//! whole batch.
 
-use serde_json::Value;
+use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+use std::borrow::Cow;
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Notification {
-    pub entries: Vec<Entry>,
-    /// Items that were present but malformed.
+pub struct Notification<'a> {
+    pub entries: Vec<Entry<'a>>,
+    /// Entries and changes that were present but malformed.
     pub skipped: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Entry {
+pub struct Entry<'a> {
     /// The WABA id for WhatsApp Business Account notifications.
-    pub id: String,
-    pub changes: Vec<Change>,
+    pub id: Cow<'a, str>,
+    pub changes: Vec<Change<'a>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Change {
+pub enum Change<'a> {
     /// `field: "messages"`: inbound messages and statuses of outbound ones, for one phone.
     Messages {
-        phone_number_id: String,
-        messages: Vec<Inbound>,
-        statuses: Vec<Status>,
+        phone_number_id: Cow<'a, str>,
+        messages: Vec<Inbound<'a>>,
+        statuses: Vec<Status<'a>>,
     },
     /// `field: "phone_number_quality_update"`.
     Quality {
-        display_phone_number: String,
-        event: String,
-        current_limit: Option<String>,
+        display_phone_number: Cow<'a, str>,
+        event: Cow<'a, str>,
+        current_limit: Option<Cow<'a, str>>,
     },
     /// `field: "account_update"`. Some events carry the WABA in `waba_info` rather than in
-    /// the entry's id (`PARTNER_ADDED` among them).
+    /// the entry's id (the `PARTNER_*` events among them).
     Account {
-        event: String,
-        waba_id: Option<String>,
+        event: Cow<'a, str>,
+        waba_id: Option<Cow<'a, str>>,
     },
     Other {
         field: String,
     },
 }
 
+/// An inbound message: what the inbox shows, and the message object as Meta sent it. Any
+/// field may be missing; whether the message can be stored is decided by its caller.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Inbound {
-    pub id: String,
-    pub from: String,
-    pub timestamp: i64,
-    pub message_type: String,
-    pub text: Option<String>,
-    pub contact_name: Option<String>,
-    /// The message object as Meta sent it.
-    pub raw: String,
+pub struct Inbound<'a> {
+    pub id: Option<Cow<'a, str>>,
+    pub from: Option<Cow<'a, str>>,
+    pub timestamp: Option<i64>,
+    pub message_type: Option<Cow<'a, str>>,
+    pub text: Option<Cow<'a, str>>,
+    pub contact_name: Option<Cow<'a, str>>,
+    pub raw: &'a str,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Status {
-    pub id: String,
-    pub status: String,
-    pub timestamp: i64,
-    pub recipient_id: Option<String>,
-    pub raw: String,
+pub struct Status<'a> {
+    pub id: Option<Cow<'a, str>>,
+    pub status: Option<Cow<'a, str>>,
+    pub timestamp: Option<i64>,
+    pub recipient_id: Option<Cow<'a, str>>,
+    pub raw: &'a str,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,107 +81,305 @@ pub enum ParseError {
 /// Meta sends at most 1000 updates per delivery; anything far beyond that is not Meta.
 pub const MAX_ITEMS: usize = 10_000;
 
-pub fn parse(body: &[u8]) -> Result<Notification, ParseError> {
-    let value: Value = serde_json::from_slice(body).map_err(|_| ParseError::NotJson)?;
-    let entries = value.get("entry").and_then(Value::as_array).ok_or(ParseError::NotANotification)?;
+pub fn parse(body: &[u8]) -> Result<Notification<'_>, ParseError> {
+    let text = std::str::from_utf8(body).map_err(|_| ParseError::NotJson)?;
+    let envelope: Envelope = serde_json::from_str(text)
+        .map_err(|e| if e.is_data() { ParseError::NotANotification } else { ParseError::NotJson })?;
     let mut skipped = 0;
     let mut items = 0;
-    let mut parsed = Vec::with_capacity(entries.len());
-    for entry in entries {
-        let Some(id) = text(entry.get("id")) else {
+    let mut entries = Vec::with_capacity(envelope.entry.len());
+    for raw in envelope.entry {
+        let Some(entry) = lenient::<RawEntry>(raw) else {
+            skipped += 1;
+            continue;
+        };
+        let Some(id) = entry.id.and_then(Loose::text) else {
             skipped += 1;
             continue;
         };
         let mut changes = Vec::new();
-        for change in entry.get("changes").and_then(Value::as_array).into_iter().flatten() {
+        for raw in entry.changes.into_iter().flatten() {
             items += 1;
             if items > MAX_ITEMS {
                 return Err(ParseError::NotANotification);
             }
-            match parse_change(change, &mut skipped) {
+            match parse_change(raw) {
                 Some(change) => changes.push(change),
                 None => skipped += 1,
             }
         }
-        parsed.push(Entry { id, changes });
+        entries.push(Entry { id, changes });
     }
-    Ok(Notification { entries: parsed, skipped })
+    Ok(Notification { entries, skipped })
 }
 
-fn parse_change(change: &Value, skipped: &mut usize) -> Option<Change> {
-    let field = change.get("field")?.as_str()?;
-    let value = change.get("value")?;
-    Some(match field {
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    entry: Vec<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct RawEntry<'a> {
+    #[serde(borrow)]
+    id: Option<Loose<'a>>,
+    #[serde(borrow)]
+    changes: Option<Vec<&'a RawValue>>,
+}
+
+#[derive(Deserialize)]
+struct RawChange<'a> {
+    #[serde(borrow)]
+    field: Option<Loose<'a>>,
+    #[serde(borrow)]
+    value: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct RawMessages<'a> {
+    #[serde(borrow)]
+    metadata: Option<&'a RawValue>,
+    #[serde(borrow)]
+    contacts: Option<&'a RawValue>,
+    #[serde(borrow)]
+    messages: Option<&'a RawValue>,
+    #[serde(borrow)]
+    statuses: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct RawMetadata<'a> {
+    #[serde(borrow)]
+    phone_number_id: Option<Loose<'a>>,
+}
+
+#[derive(Deserialize)]
+struct RawContact<'a> {
+    #[serde(borrow)]
+    wa_id: Option<Loose<'a>>,
+    #[serde(borrow)]
+    profile: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct RawProfile<'a> {
+    #[serde(borrow)]
+    name: Option<Loose<'a>>,
+}
+
+#[derive(Deserialize)]
+struct RawMessage<'a> {
+    #[serde(borrow)]
+    id: Option<Loose<'a>>,
+    #[serde(borrow)]
+    from: Option<Loose<'a>>,
+    #[serde(borrow)]
+    timestamp: Option<Loose<'a>>,
+    #[serde(borrow, rename = "type")]
+    message_type: Option<Loose<'a>>,
+    #[serde(borrow)]
+    text: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct RawText<'a> {
+    #[serde(borrow)]
+    body: Option<Loose<'a>>,
+}
+
+#[derive(Deserialize)]
+struct RawStatus<'a> {
+    #[serde(borrow)]
+    id: Option<Loose<'a>>,
+    #[serde(borrow)]
+    status: Option<Loose<'a>>,
+    #[serde(borrow)]
+    timestamp: Option<Loose<'a>>,
+    #[serde(borrow)]
+    recipient_id: Option<Loose<'a>>,
+}
+
+#[derive(Deserialize)]
+struct RawQuality<'a> {
+    #[serde(borrow)]
+    display_phone_number: Option<Loose<'a>>,
+    #[serde(borrow)]
+    event: Option<Loose<'a>>,
+    #[serde(borrow)]
+    current_limit: Option<Loose<'a>>,
+}
+
+#[derive(Deserialize)]
+struct RawAccount<'a> {
+    #[serde(borrow)]
+    event: Option<Loose<'a>>,
+    #[serde(borrow)]
+    waba_info: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct RawWabaInfo<'a> {
+    #[serde(borrow)]
+    waba_id: Option<Loose<'a>>,
+}
+
+fn parse_change(raw: &RawValue) -> Option<Change<'_>> {
+    let change = lenient::<RawChange>(raw)?;
+    let field = change.field.and_then(Loose::text)?;
+    let value = change.value?;
+    Some(match field.as_ref() {
         "messages" => {
-            let phone_number_id = text(value.get("metadata")?.get("phone_number_id"))?;
-            let contact_names: Vec<(String, String)> = value
-                .get("contacts")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|c| Some((text(c.get("wa_id"))?, text(c.get("profile")?.get("name"))?)))
+            let value = lenient::<RawMessages>(value)?;
+            let phone_number_id = value
+                .metadata
+                .and_then(lenient::<RawMetadata>)
+                .and_then(|m| m.phone_number_id)
+                .and_then(Loose::text)?;
+            let contacts: Vec<(Cow<str>, Cow<str>)> = list(value.contacts)
+                .filter_map(lenient::<RawContact>)
+                .filter_map(|c| {
+                    let name = c.profile.and_then(lenient::<RawProfile>)?.name?.text()?;
+                    Some((c.wa_id?.text()?, name))
+                })
                 .collect();
-            let messages = items(value.get("messages"), skipped, |m| {
-                let from = text(m.get("from"))?;
-                Some(Inbound {
-                    id: text(m.get("id"))?,
-                    contact_name: contact_names.iter().find(|(id, _)| *id == from).map(|(_, name)| name.clone()),
-                    from,
-                    timestamp: epoch(m.get("timestamp"))?,
-                    message_type: text(m.get("type")).unwrap_or_else(|| "unknown".into()),
-                    text: m.get("text").and_then(|t| text(t.get("body"))),
-                    raw: m.to_string(),
+            let messages = list(value.messages)
+                .map(|raw| {
+                    let m = lenient::<RawMessage>(raw);
+                    let from = m.as_ref().and_then(|m| m.from.clone()).and_then(Loose::text);
+                    let contact_name = from.as_ref().and_then(|from| {
+                        contacts.iter().find(|(wa_id, _)| wa_id == from).map(|(_, name)| name.clone())
+                    });
+                    Inbound {
+                        id: m.as_ref().and_then(|m| m.id.clone()).and_then(Loose::text),
+                        timestamp: m.as_ref().and_then(|m| m.timestamp.clone()).and_then(epoch),
+                        message_type: m.as_ref().and_then(|m| m.message_type.clone()).and_then(Loose::text),
+                        text: m.as_ref().and_then(|m| m.text).and_then(lenient::<RawText>).and_then(|t| t.body?.text()),
+                        contact_name,
+                        from,
+                        raw: raw.get(),
+                    }
                 })
-            });
-            let statuses = items(value.get("statuses"), skipped, |s| {
-                Some(Status {
-                    id: text(s.get("id"))?,
-                    status: text(s.get("status"))?,
-                    timestamp: epoch(s.get("timestamp"))?,
-                    recipient_id: text(s.get("recipient_id")),
-                    raw: s.to_string(),
+                .collect();
+            let statuses = list(value.statuses)
+                .map(|raw| {
+                    let s = lenient::<RawStatus>(raw);
+                    Status {
+                        id: s.as_ref().and_then(|s| s.id.clone()).and_then(Loose::text),
+                        status: s.as_ref().and_then(|s| s.status.clone()).and_then(Loose::text),
+                        timestamp: s.as_ref().and_then(|s| s.timestamp.clone()).and_then(epoch),
+                        recipient_id: s.as_ref().and_then(|s| s.recipient_id.clone()).and_then(Loose::text),
+                        raw: raw.get(),
+                    }
                 })
-            });
+                .collect();
             Change::Messages { phone_number_id, messages, statuses }
         }
-        "phone_number_quality_update" => Change::Quality {
-            display_phone_number: text(value.get("display_phone_number"))?,
-            event: text(value.get("event"))?,
-            current_limit: text(value.get("current_limit")),
-        },
-        "account_update" => Change::Account {
-            event: text(value.get("event"))?,
-            waba_id: value.get("waba_info").and_then(|w| text(w.get("waba_id"))),
-        },
+        "phone_number_quality_update" => {
+            let value = lenient::<RawQuality>(value)?;
+            Change::Quality {
+                display_phone_number: value.display_phone_number?.text()?,
+                event: value.event?.text()?,
+                current_limit: value.current_limit.and_then(Loose::text),
+            }
+        }
+        "account_update" => {
+            let value = lenient::<RawAccount>(value)?;
+            Change::Account {
+                event: value.event?.text()?,
+                waba_id: value.waba_info.and_then(lenient::<RawWabaInfo>).and_then(|w| w.waba_id?.text()),
+            }
+        }
         other => Change::Other { field: other.chars().take(64).collect() },
     })
 }
 
-fn items<T>(list: Option<&Value>, skipped: &mut usize, parse: impl Fn(&Value) -> Option<T>) -> Vec<T> {
-    let mut out = Vec::new();
-    for item in list.and_then(Value::as_array).into_iter().flatten() {
-        match parse(item) {
-            Some(parsed) => out.push(parsed),
-            None => *skipped += 1,
-        }
-    }
-    out
+/// Parses one piece of the body on its own: a piece of another shape yields `None` instead
+/// of failing the notification.
+fn lenient<'a, T: Deserialize<'a>>(raw: &'a RawValue) -> Option<T> {
+    serde_json::from_str(raw.get()).ok()
 }
 
-/// A non-empty string of bounded size (Meta sends ids as strings; numbers are accepted too).
-fn text(value: Option<&Value>) -> Option<String> {
-    let text = match value? {
-        Value::String(s) => s.clone(),
-        Value::Number(n) => n.to_string(),
-        _ => return None,
-    };
-    (!text.is_empty() && text.len() <= 4096 * 4).then_some(text)
+/// The items of a list; anything but a list has none.
+fn list<'a>(raw: Option<&'a RawValue>) -> impl Iterator<Item = &'a RawValue> {
+    raw.and_then(|raw| serde_json::from_str::<Vec<&'a RawValue>>(raw.get()).ok()).into_iter().flatten()
 }
 
 /// Epoch seconds, which Meta writes as a string of digits.
-fn epoch(value: Option<&Value>) -> Option<i64> {
-    let seconds: i64 = text(value)?.parse().ok()?;
+fn epoch(value: Loose<'_>) -> Option<i64> {
+    let seconds: i64 = value.text()?.parse().ok()?;
     (0..=253_402_300_799).contains(&seconds).then_some(seconds)
+}
+
+/// A scalar read leniently: a string (borrowed from the body when it has no escapes) or an
+/// integer; any other JSON value is `Other`, so one odd field never fails its object.
+#[derive(Debug, Clone, PartialEq)]
+enum Loose<'a> {
+    Text(Cow<'a, str>),
+    Other,
+}
+
+/// Longest scalar kept (bytes); a longer one is not something Meta sends.
+const MAX_TEXT: usize = 4096 * 4;
+
+impl<'a> Loose<'a> {
+    /// A non-empty string of bounded size.
+    fn text(self) -> Option<Cow<'a, str>> {
+        match self {
+            Loose::Text(text) if !text.is_empty() && text.len() <= MAX_TEXT => Some(text),
+            _ => None,
+        }
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Loose<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(LooseVisitor)
+    }
+}
+
+struct LooseVisitor;
+
+impl<'de> Visitor<'de> for LooseVisitor {
+    type Value = Loose<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Loose::Text(Cow::Borrowed(v)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Loose::Text(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Loose::Text(Cow::Owned(v)))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Loose::Text(Cow::Owned(v.to_string())))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Loose::Text(Cow::Owned(v.to_string())))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Loose::Other)
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Loose::Other)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Loose::Other)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Loose::Other)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Loose::Other)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Loose::Other)
+    }
 }
 
 #[cfg(test)]
@@ -192,7 +397,22 @@ mod tests {
         assert!(statuses.is_empty());
         assert_eq!(messages[0].text.as_deref(), Some("Hello"));
         assert_eq!(messages[0].contact_name.as_deref(), Some("Kerry Fisher"));
-        assert_eq!(messages[0].timestamp, 1_795_238_940);
+        assert_eq!(messages[0].timestamp, Some(1_795_238_940));
+        assert!(matches!(messages[0].id, Some(Cow::Borrowed("wamid.ABC"))), "borrowed from the body");
+        assert_eq!(
+            messages[0].raw,
+            r#"{"from":"16315551234","id":"wamid.ABC","timestamp":"1795238940","text":{"body":"Hello"},"type":"text"}"#,
+            "the message's exact bytes"
+        );
+    }
+
+    #[test]
+    fn escaped_text_is_unescaped_and_raw_bytes_kept() {
+        let body = br#"{"entry":[{"id":"1","changes":[{"field":"messages","value":{"metadata":{"phone_number_id":"2"},"messages":[{"from":"3","id":"w","timestamp":"10","type":"text","text":{"body":"caf\u00e9 \"q\""}}]}}]}]}"#;
+        let n = parse(body).unwrap();
+        let Change::Messages { messages, .. } = &n.entries[0].changes[0] else { panic!() };
+        assert_eq!(messages[0].text.as_deref(), Some("café \"q\""));
+        assert!(messages[0].raw.contains(r#"caf\u00e9"#));
     }
 
     #[test]
@@ -206,18 +426,35 @@ mod tests {
     }
 
     #[test]
-    fn malformed_items_are_skipped_not_fatal() {
-        let body = br#"{"entry":[{"id":"1","changes":[{"field":"messages","value":{"metadata":{"phone_number_id":"2"},"messages":[{"id":"x"},{"from":"3","id":"y","timestamp":"10","type":"text"}]}},{"field":"messages"},{"nofield":1}]},{"noid":true}]}"#;
+    fn malformed_pieces_are_counted_or_kept_not_fatal() {
+        let body = br#"{"entry":[{"id":"1","changes":[{"field":"messages","value":{"metadata":{"phone_number_id":"2"},"messages":[{"id":"x"},{"from":"3","id":"y","timestamp":"10","type":"text"},7]}},{"field":"messages"},{"nofield":1}]},{"noid":true}]}"#;
         let n = parse(body).unwrap();
-        assert_eq!(n.skipped, 4);
+        assert_eq!(n.skipped, 3, "two changes and one entry that cannot be read");
         let Change::Messages { messages, .. } = &n.entries[0].changes[0] else { panic!() };
-        assert_eq!(messages.len(), 1);
+        assert_eq!(messages.len(), 3, "every message is kept, for storing or for rejecting with a reason");
+        assert_eq!(messages[0].from, None);
+        assert_eq!(messages[1].from.as_deref(), Some("3"));
+        assert_eq!(messages[2].id, None);
+        assert_eq!(messages[2].raw, "7");
+    }
+
+    #[test]
+    fn odd_field_types_do_not_fail_their_object() {
+        let body = br#"{"entry":[{"id":102,"changes":[{"field":"messages","value":{"metadata":{"phone_number_id":2},"messages":[{"from":{"x":1},"id":"y","timestamp":1.5,"type":["t"],"text":"plain"}]}}]}]}"#;
+        let n = parse(body).unwrap();
+        assert_eq!(n.entries[0].id, "102");
+        let Change::Messages { phone_number_id, messages, .. } = &n.entries[0].changes[0] else { panic!() };
+        assert_eq!(phone_number_id, "2");
+        assert_eq!((messages[0].from.clone(), messages[0].timestamp, messages[0].text.clone()), (None, None, None));
+        assert_eq!(messages[0].id.as_deref(), Some("y"));
     }
 
     #[test]
     fn non_notifications_are_refused() {
         assert_eq!(parse(b"not json"), Err(ParseError::NotJson));
+        assert_eq!(parse(b"\xff\xfe"), Err(ParseError::NotJson));
         assert_eq!(parse(b"[1,2]"), Err(ParseError::NotANotification));
         assert_eq!(parse(br#"{"entry":{}}"#), Err(ParseError::NotANotification));
+        assert_eq!(parse(br#"{"object":"x"}"#), Err(ParseError::NotANotification));
     }
 }

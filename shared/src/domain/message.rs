@@ -9,12 +9,23 @@ pub enum Direction {
     Outbound,
 }
 
-/// What a stored event is: a message (either direction) or a delivery status of an
-/// outbound message.
+/// What a stored event is: a message (either direction), a delivery status of an outbound
+/// message, or something Meta sent that could not be stored as it is (recorded with the
+/// reason, so it is never acknowledged and silently lost).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventKind {
     Message { direction: Direction },
     Status { status: String },
+    Rejected { reason: String },
+}
+
+/// The longest message id kept as it is in a key; anything longer (or with bytes no Meta id
+/// has) is not a WhatsApp message id.
+pub const MAX_MESSAGE_ID: usize = 512;
+
+/// Whether `id` can be a WhatsApp message id (`wamid.…`, base64-ish, bounded).
+pub fn is_message_id(id: &str) -> bool {
+    (1..=MAX_MESSAGE_ID).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// One message or status event as an organization's inbox, and downstream consumers
@@ -41,20 +52,24 @@ pub struct MessageEvent {
 }
 
 impl MessageEvent {
-    /// The part of the sort key that makes the event unique: a redelivery of the same
-    /// message or status maps to the same key and is not stored again.
+    /// Meta's identity of the event, which its key is made of: the message id (with its
+    /// direction), or a status's message id and status. Never the timestamp: a redelivery
+    /// with another timestamp is the same event and is not stored again.
     pub fn identity(&self) -> String {
         match &self.kind {
             EventKind::Message { direction: Direction::Inbound } => format!("in#{}", self.message_id),
             EventKind::Message { direction: Direction::Outbound } => format!("out#{}", self.message_id),
             EventKind::Status { status } => format!("status#{}#{status}", self.message_id),
+            // `message_id` of a rejected event is a digest of what Meta sent.
+            EventKind::Rejected { .. } => format!("rejected#{}", self.message_id),
         }
     }
 
     pub fn view(&self) -> serde_json::Value {
-        let (kind, direction, status) = match &self.kind {
-            EventKind::Message { direction } => ("message", *direction, None),
-            EventKind::Status { status } => ("status", Direction::Outbound, Some(status.as_str())),
+        let (kind, direction, status, reason) = match &self.kind {
+            EventKind::Message { direction } => ("message", *direction, None, None),
+            EventKind::Status { status } => ("status", Direction::Outbound, Some(status.as_str()), None),
+            EventKind::Rejected { reason } => ("rejected", Direction::Inbound, None, Some(reason.as_str())),
         };
         serde_json::json!({
             "id": self.identity(),
@@ -69,6 +84,7 @@ impl MessageEvent {
             "type": self.message_type,
             "text": self.text,
             "status": status,
+            "reason": reason,
             "timestamp": self.timestamp.to_rfc3339(),
         })
     }

@@ -9,13 +9,13 @@ mod secret;
 mod state;
 
 pub use ids::{OrganizationId, PhoneNumberId, UserId, WabaId};
-pub use message::{Direction, EventKind, MessageEvent};
+pub use message::{Direction, EventKind, MAX_MESSAGE_ID, MessageEvent, is_message_id};
 pub use organization::{
     JsonObject, Organization, OrganizationName, OrganizationPatch, OrganizationSummary, optional_text,
 };
 pub use phone::{
     PhoneLink, PhoneMode, PhoneNumber, PhoneView, REGISTRATION_ATTEMPTS, REGISTRATION_WINDOW_SECONDS, Registration,
-    TokenKind, digits_of,
+    Route, TokenKind, digits_of,
 };
 pub use secret::{AccessToken, Ciphertext, RegistrationPin, Sealable, Secret};
 pub use state::{Authorization, Exchange, OAuthState, StateKey, StateStep, StateToken};

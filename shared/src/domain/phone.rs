@@ -158,6 +158,17 @@ pub struct PhoneNumber {
     pub updated_at: Timestamp,
 }
 
+/// Where a WABA's webhooks go: one connected organization's PhoneNumber, as the routing
+/// item in the WABA's partition keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub organization_id: OrganizationId,
+    pub phone_number_id: PhoneNumberId,
+    pub waba_id: WabaId,
+    /// The display number as Meta writes it in webhooks (`15550100001`).
+    pub display_digits: String,
+}
+
 /// A phone number's digits alone, the form Meta uses for display numbers in webhooks.
 pub fn digits_of(text: &str) -> String {
     text.chars().filter(char::is_ascii_digit).collect()

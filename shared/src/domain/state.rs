@@ -82,12 +82,13 @@ pub struct Authorization {
     pub authorized_at: Timestamp,
 }
 
-/// A code exchange in progress: who claimed the state, and since when. It keeps two
-/// arrivals of one code from both redeeming it at Meta.
+/// A code exchange in progress: which code claimed the state, and until when the claim
+/// holds (as long as the request that made it can run). It keeps two arrivals of one code
+/// from both redeeming it at Meta.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Exchange {
     pub code_hash: String,
-    pub started_at: Timestamp,
+    pub lease_until: Timestamp,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -27,6 +27,8 @@ const TRANSIENT_CODES: &[i64] =
     &[1, 2, 4, 17, 32, 341, 613, 80001, 80002, 80003, 80004, 80005, 80006, 80007, 80008, 80009, 130429];
 /// A list edge longer than this many pages is a loop, not data.
 const MAX_PAGES: usize = 100;
+/// The least time worth giving one Graph request.
+const MIN_ATTEMPT: Duration = Duration::from_millis(300);
 
 #[derive(Debug, Clone)]
 pub struct MetaSettings {
@@ -112,7 +114,14 @@ impl MetaClient {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut request = self.http.request(method.clone(), &url).query(query);
+            // Each attempt ends by the request's deadline; one that could not finish in time
+            // is not started.
+            let budget = crate::deadline::bounded(self.settings.timeout);
+            if budget < MIN_ATTEMPT {
+                tracing::warn!(path, attempt, "no time left for Meta before the request's deadline");
+                return Err(MetaError::Unavailable("the request's deadline left no time to call Meta".into()));
+            }
+            let mut request = self.http.request(method.clone(), &url).query(query).timeout(budget);
             if let Some(token) = token {
                 request = request.bearer_auth(token.expose());
             }
@@ -156,7 +165,12 @@ impl MetaClient {
             }
             let base = self.settings.backoff.as_millis() as u64;
             let jitter = u64::from(crypto::random_bytes::<1>()[0]) * base / 255;
-            tokio::time::sleep(Duration::from_millis(base * (1 << (attempt - 1).min(6)) + jitter)).await;
+            let pause = Duration::from_millis(base * (1 << (attempt - 1).min(6)) + jitter);
+            if crate::deadline::bounded(pause + MIN_ATTEMPT) < pause + MIN_ATTEMPT {
+                tracing::warn!(path, attempt, "no time left to retry Meta before the request's deadline");
+                return Err(MetaError::Unavailable("Meta kept failing until the request's deadline".into()));
+            }
+            tokio::time::sleep(pause).await;
         }
     }
 

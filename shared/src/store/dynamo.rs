@@ -1,20 +1,24 @@
-//! The DynamoDB adapter: one table, `pk`/`sk` keys, two sparse GSIs, TTL on `ttl`. A single
+//! The DynamoDB adapter: one table, `pk`/`sk` keys, two sparse GSIs (`byOwner`, `byTime`),
+//! TTL on `ttl`. A single
 //! operation becomes a conditional PutItem/UpdateItem/DeleteItem; several become one
 //! TransactWriteItems.
 
-use super::{Condition, Index, Item, Key, Page, Query, Store, StoreError, Value, WriteOp, check_batch, schema};
+use super::{Condition, Cursor, Index, Item, Key, Page, Query, Store, StoreError, Value, WriteOp, check_batch, schema};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, Projection, ProjectionType, Put, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update,
+    KeyType, KeysAndAttributes, Projection, ProjectionType, Put, ScalarAttributeType, TimeToLiveSpecification,
+    TransactWriteItem, Update,
 };
 use std::collections::HashMap;
 
 /// How many conditional puts one webhook delivery keeps in flight.
 const PARALLEL_PUTS: usize = 32;
+/// BatchGetItem's limit of keys per request.
+const BATCH_GET_KEYS: usize = 100;
 
 #[derive(Clone)]
 pub struct DynamoStore {
@@ -414,12 +418,44 @@ impl Store for DynamoStore {
         output.item().map(from_item).transpose()
     }
 
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        let mut found: HashMap<Key, Item> = HashMap::with_capacity(keys.len());
+        for chunk in keys.chunks(BATCH_GET_KEYS) {
+            let mut unique: Vec<&Key> = chunk.iter().collect();
+            unique.sort();
+            unique.dedup();
+            let mut pending = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(unique.into_iter().map(key_map).collect()))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| StoreError::Invalid(e.to_string()))?,
+            );
+            // DynamoDB may answer part of a batch and hand back the rest as unprocessed.
+            for _ in 0..8 {
+                let Some(request) = pending.take() else { break };
+                let output =
+                    self.client.batch_get_item().request_items(&self.table, request).send().await.map_err(backend)?;
+                for item in output.responses().and_then(|r| r.get(&self.table)).into_iter().flatten() {
+                    let item = from_item(item)?;
+                    let key = Key::of(&item).ok_or_else(|| StoreError::Invalid("an item lacks pk or sk".into()))?;
+                    found.insert(key, item);
+                }
+                pending = output.unprocessed_keys().and_then(|u| u.get(&self.table)).cloned();
+            }
+            if pending.is_some() {
+                return Err(StoreError::Unavailable("DynamoDB left keys of a batch read unprocessed".into()));
+            }
+        }
+        Ok(keys.iter().map(|key| found.get(key).cloned()).collect())
+    }
+
     async fn query(&self, query: &Query) -> Result<Page, StoreError> {
         let mut expr = Expression::default();
         let (index_name, partition_attribute, partition_value) = match &query.index {
             Index::Table { pk } => (None, schema::PK, pk.clone()),
             Index::ByOwner(v) => (Some(schema::OWNER_INDEX), schema::OWNER_KEY, v.clone()),
-            Index::ByWaba(v) => (Some(schema::WABA_INDEX), schema::WABA_KEY, v.clone()),
+            Index::ByTime { pk } => (Some(schema::TIME_INDEX), schema::PK, pk.clone()),
         };
         let mut key_condition =
             format!("{} = {}", expr.name(partition_attribute), expr.value(&Value::S(partition_value.clone())));
@@ -434,9 +470,12 @@ impl Store for DynamoStore {
             ));
         }
         let start = query.after.as_ref().map(|after| {
-            let mut start = key_map(after);
+            let mut start = key_map(&after.key);
             if index_name.is_some() {
                 start.insert(partition_attribute.to_owned(), AttributeValue::S(partition_value.clone()));
+            }
+            if let Some(sort) = &after.index_sort {
+                start.insert(schema::TIME_KEY.to_owned(), AttributeValue::S(sort.clone()));
             }
             start
         });
@@ -456,18 +495,34 @@ impl Store for DynamoStore {
             .await
             .map_err(backend)?;
         let items = output.items().iter().map(from_item).collect::<Result<Vec<_>, _>>()?;
-        let next = output
-            .last_evaluated_key()
-            .and_then(|k| Some(Key::new(k.get(schema::PK)?.as_s().ok()?, k.get(schema::SK)?.as_s().ok()?)));
+        let next = output.last_evaluated_key().and_then(|k| {
+            let key = Key::new(k.get(schema::PK)?.as_s().ok()?, k.get(schema::SK)?.as_s().ok()?);
+            let index_sort = match query.index {
+                Index::ByTime { .. } => Some(k.get(schema::TIME_KEY)?.as_s().ok()?.clone()),
+                _ => None,
+            };
+            Some(Cursor { index_sort, key })
+        });
         Ok(Page { items, next })
     }
 
-    /// Conditional PutItems, up to [`PARALLEL_PUTS`] in flight: BatchWriteItem cannot carry
-    /// conditions, and a transaction would fail every event for one duplicate.
+    /// Reads which items exist already (one BatchGetItem per 100), then conditional
+    /// PutItems of the others, up to [`PARALLEL_PUTS`] in flight: a redelivery costs reads,
+    /// not writes. The condition stays, for a concurrent delivery of the same events;
+    /// BatchWriteItem cannot carry conditions, and a transaction would fail every event for
+    /// one duplicate.
     async fn put_each_if_absent(&self, items: Vec<Item>) -> Result<Vec<bool>, StoreError> {
         use futures_util::stream::{self, StreamExt, TryStreamExt};
-        stream::iter(items)
-            .map(|item| async move {
+        let keys: Vec<Key> = items
+            .iter()
+            .map(|item| Key::of(item).ok_or_else(|| StoreError::Invalid("an item lacks pk or sk".into())))
+            .collect::<Result<_, _>>()?;
+        let existing = self.get_many(&keys).await?;
+        stream::iter(items.into_iter().zip(existing))
+            .map(|(item, existing)| async move {
+                if existing.is_some() {
+                    return Ok(false);
+                }
                 match self.write_one(WriteOp::Put { item, condition: Some(Condition::NotExists) }).await {
                     Ok(()) => Ok(true),
                     Err(StoreError::ConditionFailed { .. }) => Ok(false),
@@ -501,7 +556,7 @@ mod tests {
             .iter()
             .map(|i| (i.index_name.as_str(), i.key_schema[0].attribute_name.as_str()))
             .collect();
-        assert_eq!(indexes, vec![(schema::OWNER_INDEX, schema::OWNER_KEY), (schema::WABA_INDEX, schema::WABA_KEY)]);
+        assert_eq!(indexes, vec![(schema::OWNER_INDEX, schema::OWNER_KEY), (schema::TIME_INDEX, schema::PK)]);
         assert_eq!(schema.time_to_live_specification.attribute_name, schema::TTL);
         assert!(schema.time_to_live_specification.enabled);
     }

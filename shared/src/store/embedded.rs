@@ -3,12 +3,13 @@
 //! under one transaction exactly as DynamoDB does for a conditional write or
 //! TransactWriteItems.
 
-use super::{Condition, Index, Item, Key, Page, Query, Store, StoreError, Value, WriteOp, check_batch, schema};
+use super::{Condition, Cursor, Index, Item, Key, Page, Query, Store, StoreError, Value, WriteOp, check_batch, schema};
 use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -120,16 +121,37 @@ fn decode(bytes: &[u8]) -> Result<Item, StoreError> {
         .collect())
 }
 
-/// The index entries an item contributes: one per sparse GSI attribute it carries.
+/// The sparse indexes, as (name, hash attribute, range attribute): the same as the table's
+/// GSIs in `infra/table.json`.
+const INDEXES: [(&str, &str, &str); 2] =
+    [(schema::OWNER_INDEX, schema::OWNER_KEY, schema::PK), (schema::TIME_INDEX, schema::PK, schema::TIME_KEY)];
+
+/// The index entries an item contributes, `{index}\0{hash}\0{range}\0{pk}\0{sk}`: one per
+/// index whose hash and range attributes it carries. Entries sort as the GSI does.
 fn index_entries(item: &Item) -> Vec<String> {
     let Some(key) = Key::of(item) else { return Vec::new() };
-    [(schema::OWNER_INDEX, schema::OWNER_KEY), (schema::WABA_INDEX, schema::WABA_KEY)]
+    INDEXES
         .into_iter()
-        .filter_map(|(index, attribute)| {
-            let value = item.get(attribute)?.as_s()?;
-            Some(format!("{index}{SEP}{value}{SEP}{}{SEP}{}", key.pk, key.sk))
+        .filter_map(|(index, hash, range)| {
+            let hash = item.get(hash)?.as_s()?;
+            let range = item.get(range)?.as_s()?;
+            Some(format!("{index}{SEP}{hash}{SEP}{range}{SEP}{}{SEP}{}", key.pk, key.sk))
         })
         .collect()
+}
+
+/// The smallest string greater than every string starting with `prefix` (which ends in a
+/// character below U+10FFFF, as every key here does).
+fn after_prefix(prefix: &str) -> String {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    match chars.pop() {
+        Some(last) => {
+            let next = char::from_u32(last as u32 + 1).unwrap_or(char::MAX);
+            chars.push(next);
+            chars.into_iter().collect()
+        }
+        None => String::from(char::MAX),
+    }
 }
 
 fn compare(a: &Value, b: &Value) -> Option<Ordering> {
@@ -232,63 +254,109 @@ fn write_all(db: &Database, ops: Vec<WriteOp>) -> Result<(), StoreError> {
     txn.commit().map_err(unavailable)
 }
 
+/// A query reads only the keys it returns (and one more, to tell whether another page
+/// follows): a range of the table or of an index, bounded by the partition, the sort-key
+/// prefix and the cursor, walked in order and cut at the limit. Its cost is the page's,
+/// whatever the partition holds.
 fn run_query(db: &Database, query: &Query) -> Result<Page, StoreError> {
     if query.sk_prefix.is_some() && !matches!(query.index, Index::Table { .. }) {
         return Err(StoreError::Invalid("a sort-key prefix applies to table queries only".into()));
     }
     let txn = db.begin_read().map_err(unavailable)?;
     let items = txn.open_table(ITEMS).map_err(unavailable)?;
-    // Each index yields (position, primary key) pairs in key order; positions are what
-    // `after` is compared against.
-    let prefix = match &query.index {
-        Index::Table { pk } => format!("{pk}{SEP}"),
-        Index::ByOwner(v) => format!("{}{SEP}{v}{SEP}", schema::OWNER_INDEX),
-        Index::ByWaba(v) => format!("{}{SEP}{v}{SEP}", schema::WABA_INDEX),
-    };
-    let end = format!("{}\u{1}", prefix.trim_end_matches(SEP));
-    // Both the table and the indexes list keys in primary-key order (the GSIs' sort key is
-    // `pk`), so `Key`'s ordering is the position `after` is compared against.
-    let mut keys: Vec<Key> = match &query.index {
-        Index::Table { pk } => items
-            .range(prefix.as_str()..end.as_str())
-            .map_err(unavailable)?
-            .map(|row| {
-                let (k, _) = row.map_err(unavailable)?;
-                Ok(Key::new(pk.clone(), &k.value()[prefix.len()..]))
-            })
-            .collect::<Result<_, StoreError>>()?,
-        Index::ByOwner(_) | Index::ByWaba(_) => {
-            let index = txn.open_table(INDEX).map_err(unavailable)?;
-            index
-                .range(prefix.as_str()..end.as_str())
-                .map_err(unavailable)?
-                .map(|row| {
-                    let (k, _) = row.map_err(unavailable)?;
-                    let rest = &k.value()[prefix.len()..];
-                    let (pk, sk) = rest.split_once(SEP).ok_or_else(|| unavailable("corrupt index entry"))?;
-                    Ok(Key::new(pk, sk))
-                })
-                .collect::<Result<_, StoreError>>()?
-        }
-    };
-    keys.retain(|key| query.sk_prefix.as_ref().is_none_or(|p| key.sk.starts_with(p.as_str())));
-    if query.descending {
-        keys.reverse();
-    }
-    if let Some(after) = &query.after {
-        keys.retain(|key| if query.descending { key < after } else { key > after });
-    }
     let limit = query.limit.unwrap_or(usize::MAX);
-    let more = keys.len() > limit;
-    keys.truncate(limit);
-    let mut page = Vec::with_capacity(keys.len());
-    for key in &keys {
-        if let Some(bytes) = items.get(item_key(key).as_str()).map_err(unavailable)? {
+    let mut found: Vec<Cursor> = Vec::new();
+    match &query.index {
+        Index::Table { pk } => {
+            let low = format!("{pk}{SEP}{}", query.sk_prefix.as_deref().unwrap_or_default());
+            let high = after_prefix(&low);
+            let at = query.after.as_ref().map(|c| item_key(&c.key));
+            let (start, end) = bounds(&low, &high, at.as_deref(), query.descending);
+            let rows = items.range::<&str>((start, end)).map_err(unavailable)?;
+            let mut take = |row: Result<(redb::AccessGuard<&str>, redb::AccessGuard<&[u8]>), redb::StorageError>| {
+                let (k, _) = row.map_err(unavailable)?;
+                let sk = &k.value()[pk.len() + SEP.len_utf8()..];
+                found.push(Cursor::of_table(Key::new(pk.clone(), sk)));
+                Ok::<bool, StoreError>(found.len() > limit)
+            };
+            if query.descending {
+                for row in rows.rev() {
+                    if take(row)? {
+                        break;
+                    }
+                }
+            } else {
+                for row in rows {
+                    if take(row)? {
+                        break;
+                    }
+                }
+            }
+        }
+        Index::ByOwner(_) | Index::ByTime { .. } => {
+            let (name, hash) = match &query.index {
+                Index::ByOwner(owner) => (schema::OWNER_INDEX, owner),
+                Index::ByTime { pk } => (schema::TIME_INDEX, pk),
+                Index::Table { .. } => unreachable!("matched above"),
+            };
+            let low = format!("{name}{SEP}{hash}{SEP}");
+            let high = after_prefix(&low);
+            let at = query.after.as_ref().map(|c| {
+                let range = c.index_sort.clone().unwrap_or_else(|| c.key.pk.clone());
+                format!("{low}{range}{SEP}{}{SEP}{}", c.key.pk, c.key.sk)
+            });
+            let (start, end) = bounds(&low, &high, at.as_deref(), query.descending);
+            let index = txn.open_table(INDEX).map_err(unavailable)?;
+            let rows = index.range::<&str>((start, end)).map_err(unavailable)?;
+            let mut take = |row: Result<(redb::AccessGuard<&str>, redb::AccessGuard<()>), redb::StorageError>| {
+                let (k, _) = row.map_err(unavailable)?;
+                let mut parts = k.value()[low.len()..].splitn(3, SEP);
+                let (Some(range), Some(pk), Some(sk)) = (parts.next(), parts.next(), parts.next()) else {
+                    return Err(unavailable("corrupt index entry"));
+                };
+                let index_sort = matches!(query.index, Index::ByTime { .. }).then(|| range.to_owned());
+                found.push(Cursor { index_sort, key: Key::new(pk, sk) });
+                Ok::<bool, StoreError>(found.len() > limit)
+            };
+            if query.descending {
+                for row in rows.rev() {
+                    if take(row)? {
+                        break;
+                    }
+                }
+            } else {
+                for row in rows {
+                    if take(row)? {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    let more = found.len() > limit;
+    found.truncate(limit);
+    let mut page = Vec::with_capacity(found.len());
+    for cursor in &found {
+        if let Some(bytes) = items.get(item_key(&cursor.key).as_str()).map_err(unavailable)? {
             page.push(decode(bytes.value())?);
         }
     }
-    let next = if more { keys.last().cloned() } else { None };
+    let next = if more { found.pop() } else { None };
     Ok(Page { items: page, next })
+}
+
+/// The range `[low, high)` narrowed by a cursor: what comes after it in the walk's direction.
+fn bounds<'a>(
+    low: &'a str,
+    high: &'a str,
+    after: Option<&'a str>,
+    descending: bool,
+) -> (Bound<&'a str>, Bound<&'a str>) {
+    match (after, descending) {
+        (None, _) => (Bound::Included(low), Bound::Excluded(high)),
+        (Some(at), false) => (Bound::Excluded(at), Bound::Excluded(high)),
+        (Some(at), true) => (Bound::Included(low), Bound::Excluded(at)),
+    }
 }
 
 #[async_trait]
@@ -299,6 +367,18 @@ impl Store for EmbeddedStore {
             let txn = db.begin_read().map_err(unavailable)?;
             let items = txn.open_table(ITEMS).map_err(unavailable)?;
             items.get(key.as_str()).map_err(unavailable)?.map(|v| decode(v.value())).transpose()
+        })
+        .await
+    }
+
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        let keys: Vec<String> = keys.iter().map(item_key).collect();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(unavailable)?;
+            let items = txn.open_table(ITEMS).map_err(unavailable)?;
+            keys.iter()
+                .map(|key| items.get(key.as_str()).map_err(unavailable)?.map(|v| decode(v.value())).transpose())
+                .collect()
         })
         .await
     }

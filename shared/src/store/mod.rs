@@ -1,5 +1,6 @@
 //! The `Store` port: a small, DynamoDB-shaped item store (single table, two sparse GSIs,
-//! conditional writes, all-or-nothing transactions). Two adapters implement it with the same
+//! conditional writes, all-or-nothing transactions, queries bounded by the sort-key prefix
+//! and the page). Two adapters implement it with the same
 //! semantics: [`dynamo::DynamoStore`] in AWS and [`embedded::EmbeddedStore`] on one machine.
 //! The domain mapping ([`records::Records`]) is written once, above the port.
 
@@ -22,8 +23,10 @@ pub mod schema {
     pub const TTL: &str = "ttl";
     pub const OWNER_INDEX: &str = "byOwner";
     pub const OWNER_KEY: &str = "ownerKey";
-    pub const WABA_INDEX: &str = "byWaba";
-    pub const WABA_KEY: &str = "wabaKey";
+    /// Items of one partition ordered by `at` instead of `sk`: an organization's messages
+    /// newest first, while each message's key is its identity (which deduplicates it).
+    pub const TIME_INDEX: &str = "byTime";
+    pub const TIME_KEY: &str = "at";
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -53,7 +56,7 @@ impl Value {
 
 pub type Item = BTreeMap<String, Value>;
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Key {
     pub pk: String,
     pub sk: String,
@@ -120,22 +123,37 @@ impl WriteOp {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Index {
-    /// Items sharing a partition key.
+    /// Items sharing a partition key, in `sk` order. Strongly consistent.
     Table { pk: String },
     /// Organizations by owner.
     ByOwner(String),
-    /// Organizations by the WABA they reference.
-    ByWaba(String),
+    /// Items of a partition that carry `at`, in `at` order (eventually consistent in AWS).
+    ByTime { pk: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Query {
     pub index: Index,
+    /// Only sort keys starting with this (table queries).
     pub sk_prefix: Option<String>,
     pub descending: bool,
     pub limit: Option<usize>,
     /// The `next` of a previous page.
-    pub after: Option<Key>,
+    pub after: Option<Cursor>,
+}
+
+/// Where a page ended: the last item's key and, for an index ordered by another attribute,
+/// that attribute's value.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Cursor {
+    pub index_sort: Option<String>,
+    pub key: Key,
+}
+
+impl Cursor {
+    pub fn of_table(key: Key) -> Self {
+        Self { index_sort: None, key }
+    }
 }
 
 impl Query {
@@ -147,8 +165,8 @@ impl Query {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page {
     pub items: Vec<Item>,
-    /// The key of the last item returned when more may follow.
-    pub next: Option<Key>,
+    /// Where the last item returned is, when more may follow.
+    pub next: Option<Cursor>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -184,6 +202,10 @@ pub const MAX_TRANSACTION_ITEMS: usize = 100;
 pub trait Store: Send + Sync {
     /// A strongly consistent read.
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError>;
+
+    /// Strongly consistent reads of several items in as few requests as the backend allows,
+    /// in the order of `keys`.
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError>;
 
     async fn query(&self, query: &Query) -> Result<Page, StoreError>;
 

@@ -12,7 +12,7 @@ use shared::domain::{
 };
 use shared::routes::{Action, ROUTES};
 use shared::store::embedded::EmbeddedStore;
-use shared::store::records::phone_item;
+use shared::store::records::{phone_item, route_item};
 use shared::store::{Store, WriteOp};
 use shared::{App, Request, crypto};
 use std::path::PathBuf;
@@ -81,7 +81,11 @@ pub async fn fixture() -> Fixture {
             created_at: now,
             updated_at: now,
         };
-        store.write(vec![WriteOp::Put { item: phone_item(&phone), condition: None }]).await.unwrap();
+        let writes = vec![
+            WriteOp::Put { item: phone_item(&phone), condition: None },
+            WriteOp::Put { item: route_item(&phone), condition: None },
+        ];
+        store.write(writes).await.unwrap();
     }
     Fixture { app, dir }
 }

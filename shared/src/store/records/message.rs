@@ -1,0 +1,142 @@
+use super::{Reader, Records, StoreError, Value, attr, corrupt, put_opt, s, with_key};
+use crate::domain::{Direction, EventKind, MessageEvent, OrganizationId};
+use crate::error::ApiError;
+use crate::store::{Cursor, Index, Item, Key, Query, schema};
+
+pub const MESSAGE_PREFIX: &str = "MSG#";
+
+/// A message is keyed by its identity alone, so a redelivery is the same item whatever its
+/// timestamp; `at` (time, then identity) orders the organization's messages in `byTime`.
+pub fn message_key(event: &MessageEvent) -> Key {
+    Key::new(format!("ORG#{}", event.organization_id), format!("{MESSAGE_PREFIX}{}", event.identity()))
+}
+
+fn time_position(event: &MessageEvent) -> String {
+    format!("{:010}#{}", event.timestamp.0.max(0), event.identity())
+}
+
+fn owner_key(message_id: &str) -> Key {
+    Key::new(format!("WAMID#{message_id}"), "OWNER")
+}
+
+pub fn message_item(event: &MessageEvent, retention_seconds: i64) -> Item {
+    let (entity, direction, status, reason) = match &event.kind {
+        EventKind::Message { direction } => ("message", *direction, None, None),
+        EventKind::Status { status } => ("status", Direction::Outbound, Some(status.clone()), None),
+        EventKind::Rejected { reason } => ("rejected", Direction::Inbound, None, Some(reason.clone())),
+    };
+    let mut item = with_key(message_key(event), entity);
+    item.insert(schema::TIME_KEY.into(), s(time_position(event)));
+    item.insert(attr::ORGANIZATION_ID.into(), s(event.organization_id.as_str()));
+    item.insert(attr::PHONE_NUMBER_ID.into(), s(event.phone_number_id.as_str()));
+    item.insert(attr::WABA_ID.into(), s(event.waba_id.as_str()));
+    let direction = match direction {
+        Direction::Inbound => "inbound",
+        Direction::Outbound => "outbound",
+    };
+    item.insert(attr::DIRECTION.into(), s(direction));
+    item.insert(attr::MESSAGE_ID.into(), s(event.message_id.clone()));
+    put_opt(&mut item, attr::STATUS, status.map(Value::S));
+    put_opt(&mut item, attr::REASON, reason.map(Value::S));
+    put_opt(&mut item, attr::FROM, event.from.clone().map(Value::S));
+    put_opt(&mut item, attr::TO, event.to.clone().map(Value::S));
+    put_opt(&mut item, attr::CONTACT_NAME, event.contact_name.clone().map(Value::S));
+    put_opt(&mut item, attr::TYPE, event.message_type.clone().map(Value::S));
+    put_opt(&mut item, attr::TEXT, event.text.clone().map(Value::S));
+    put_opt(&mut item, attr::PAYLOAD, event.payload.clone().map(Value::S));
+    item.insert(attr::TIMESTAMP.into(), Value::N(event.timestamp.0));
+    item.insert(attr::RECEIVED_AT.into(), Value::N(event.received_at.0));
+    // Kept well past Meta's 7-day redelivery window, so a late redelivery still finds it.
+    item.insert(schema::TTL.into(), Value::N(event.received_at.0 + retention_seconds));
+    item
+}
+
+pub fn message_from(item: &Item) -> Result<MessageEvent, StoreError> {
+    let r = Reader(item);
+    let kind = match (r.s(attr::ENTITY)?.as_str(), r.s(attr::DIRECTION)?.as_str()) {
+        ("status", _) => EventKind::Status { status: r.s(attr::STATUS)? },
+        ("rejected", _) => EventKind::Rejected { reason: r.s(attr::REASON)? },
+        ("message", "inbound") => EventKind::Message { direction: Direction::Inbound },
+        ("message", "outbound") => EventKind::Message { direction: Direction::Outbound },
+        _ => return Err(corrupt(attr::ENTITY)),
+    };
+    Ok(MessageEvent {
+        organization_id: r.parse(attr::ORGANIZATION_ID)?,
+        phone_number_id: r.parse(attr::PHONE_NUMBER_ID)?,
+        waba_id: r.parse(attr::WABA_ID)?,
+        kind,
+        message_id: r.s(attr::MESSAGE_ID)?,
+        from: r.opt_s(attr::FROM),
+        to: r.opt_s(attr::TO),
+        contact_name: r.opt_s(attr::CONTACT_NAME),
+        message_type: r.opt_s(attr::TYPE),
+        text: r.opt_s(attr::TEXT),
+        timestamp: r.time(attr::TIMESTAMP)?,
+        received_at: r.time(attr::RECEIVED_AT)?,
+        payload: r.opt_s(attr::PAYLOAD),
+    })
+}
+
+impl Records {
+    /// Stores each event unless it was stored before (by its identity); returns how many
+    /// were new. One write per event, grouped by the store: one transaction on the embedded
+    /// store, concurrent conditional puts on DynamoDB.
+    pub async fn store_events(&self, events: &[MessageEvent], retention_seconds: i64) -> Result<usize, ApiError> {
+        if events.is_empty() {
+            return Ok(0);
+        }
+        let items = events.iter().map(|e| message_item(e, retention_seconds)).collect();
+        let written = self.store.put_each_if_absent(items).await?;
+        Ok(written.into_iter().filter(|w| *w).count())
+    }
+
+    /// Stores a message this service sent, and who sent it: statuses Meta later reports for
+    /// it go to that organization alone, even when others share the phone.
+    pub async fn store_sent(&self, event: &MessageEvent, retention_seconds: i64) -> Result<(), ApiError> {
+        let mut owner = with_key(owner_key(&event.message_id), "message_owner");
+        owner.insert(attr::ORGANIZATION_ID.into(), s(event.organization_id.as_str()));
+        owner.insert(schema::TTL.into(), Value::N(event.received_at.0 + retention_seconds));
+        self.store.put_each_if_absent(vec![owner, message_item(event, retention_seconds)]).await?;
+        Ok(())
+    }
+
+    /// The organizations that sent these messages through this service, where any did, in
+    /// one batched read.
+    pub async fn message_owners(&self, message_ids: &[&str]) -> Result<Vec<Option<OrganizationId>>, ApiError> {
+        if message_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<Key> = message_ids.iter().map(|id| owner_key(id)).collect();
+        let items = self.store.get_many(&keys).await?;
+        Ok(items
+            .iter()
+            .map(|item| item.as_ref().map(|i| Reader(i).parse(attr::ORGANIZATION_ID)).transpose())
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// An organization's messages and statuses, newest first, one page: its work is the
+    /// page's, however many the organization has stored. `before` is the position of the
+    /// last event of the previous page; the next page's is returned when more may follow.
+    pub async fn messages(
+        &self,
+        organization: &OrganizationId,
+        limit: usize,
+        before: Option<String>,
+    ) -> Result<(Vec<MessageEvent>, Option<String>), ApiError> {
+        let pk = format!("ORG#{organization}");
+        let mut query = Query::new(Index::ByTime { pk: pk.clone() });
+        query.descending = true;
+        query.limit = Some(limit);
+        query.after = match before {
+            None => None,
+            Some(position) => {
+                let (_, identity) = position.split_once('#').ok_or_else(|| corrupt(schema::TIME_KEY))?;
+                let sk = format!("{MESSAGE_PREFIX}{identity}");
+                Some(Cursor { index_sort: Some(position), key: Key::new(pk, sk) })
+            }
+        };
+        let page = self.store.query(&query).await?;
+        let events = page.items.iter().map(message_from).collect::<Result<Vec<_>, _>>()?;
+        Ok((events, page.next.and_then(|c| c.index_sort)))
+    }
+}

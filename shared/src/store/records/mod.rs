@@ -1,0 +1,216 @@
+//! The domain's records and how they map onto the single table. This is the only place that
+//! knows the item layout; both store adapters see plain items.
+//!
+//! | record       | pk               | sk                            | notes                                      |
+//! |--------------|------------------|-------------------------------|--------------------------------------------|
+//! | Organization | `ORG#{id}`       | `PROFILE`                     | `ownerKey` (GSI `byOwner`)                 |
+//! | PhoneNumber  | `ORG#{id}`       | `PHONE#{phone id}`            | the authority for phone data and token     |
+//! | Route        | `WABA#{waba}`    | `PHONE#{phone}#ORG#{id}`      | while connected: where webhooks go         |
+//! | OAuth state  | `STATE#{sha256}` | `STATE`                       | `ttl` = expiry, checked on every read      |
+//! | Message      | `ORG#{id}`       | `MSG#{identity}`              | stored once; `at` orders it (GSI `byTime`) |
+//! | Sent-by      | `WAMID#{wamid}`  | `OWNER`                       | which organization sent a message          |
+
+mod message;
+mod organization;
+mod phone;
+mod state;
+
+pub use message::{MESSAGE_PREFIX, message_from, message_item, message_key};
+pub use organization::{organization_from, organization_item, organization_key};
+pub use phone::{Connection, ConnectionRefused, phone_from, phone_item, phone_key, route_item, route_key};
+pub use state::{state_from, state_item, state_key};
+
+use super::{Condition, Index, Item, Key, Query, Store, StoreError, Value, WriteOp, schema};
+use crate::clock::Timestamp;
+use crate::error::ApiError;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct Records {
+    store: Arc<dyn Store>,
+}
+
+mod attr {
+    pub const ENTITY: &str = "entity";
+    pub const ID: &str = "id";
+    pub const OWNER_ID: &str = "ownerId";
+    pub const NAME: &str = "name";
+    pub const DESCRIPTION: &str = "description";
+    pub const INDUSTRY: &str = "industry";
+    pub const WEBSITE: &str = "website";
+    pub const SETTINGS: &str = "settings";
+    pub const AGENT_SETTINGS: &str = "agentSettings";
+    pub const WABA_ID: &str = "wabaId";
+    pub const CREATED_AT: &str = "createdAt";
+    pub const UPDATED_AT: &str = "updatedAt";
+    pub const VERSION: &str = "version";
+    pub const ORGANIZATION_ID: &str = "organizationId";
+    pub const PHONE_NUMBER_ID: &str = "phoneNumberId";
+    pub const IS_ACTIVE: &str = "isActive";
+    pub const TOKEN: &str = "tokenCiphertext";
+    pub const DISPLAY_PHONE: &str = "displayPhone";
+    pub const VERIFIED_NAME: &str = "verifiedName";
+    pub const QUALITY_RATING: &str = "qualityRating";
+    pub const QUALITY_EVENT: &str = "qualityEvent";
+    pub const MESSAGING_LIMIT: &str = "messagingLimit";
+    pub const TOKEN_EXPIRES_AT: &str = "tokenExpiresAt";
+    pub const TOKEN_KIND: &str = "tokenKind";
+    pub const MODE: &str = "mode";
+    pub const REGISTRATION: &str = "registration";
+    pub const REGISTRATION_REASON: &str = "registrationReason";
+    pub const REGISTRATION_ATTEMPTS: &str = "registrationAttempts";
+    pub const PIN: &str = "pinCiphertext";
+    pub const NAME_STATUS: &str = "nameStatus";
+    pub const CONTINUATION: &str = "continuationKey";
+    pub const DISPLAY_DIGITS: &str = "displayDigits";
+    pub const REASON: &str = "reason";
+    pub const VERIFIED_AT: &str = "verifiedAt";
+    pub const CALLER_ID: &str = "callerId";
+    pub const REDIRECT_URI: &str = "redirectUri";
+    pub const STATUS: &str = "status";
+    pub const EXPIRES_AT: &str = "expiresAt";
+    pub const GRANTED_WABAS: &str = "grantedWabaIds";
+    pub const CODE_HASH: &str = "codeHash";
+    pub const AUTHORIZED_AT: &str = "authorizedAt";
+    pub const CONSUMED_AT: &str = "consumedAt";
+    pub const EXCHANGE_CODE_HASH: &str = "exchangeCodeHash";
+    pub const DIRECTION: &str = "direction";
+    pub const MESSAGE_ID: &str = "messageId";
+    pub const FROM: &str = "from";
+    pub const TO: &str = "to";
+    pub const CONTACT_NAME: &str = "contactName";
+    pub const TYPE: &str = "type";
+    pub const TEXT: &str = "text";
+    pub const TIMESTAMP: &str = "timestamp";
+    pub const RECEIVED_AT: &str = "receivedAt";
+    pub const PAYLOAD: &str = "payload";
+    pub const EXCHANGE_LEASE_UNTIL: &str = "exchangeLeaseUntil";
+}
+
+fn s(value: impl Into<String>) -> Value {
+    Value::S(value.into())
+}
+
+fn with_key(key: Key, entity: &str) -> Item {
+    Item::from([
+        (schema::PK.to_owned(), Value::S(key.pk)),
+        (schema::SK.to_owned(), Value::S(key.sk)),
+        (attr::ENTITY.to_owned(), s(entity)),
+    ])
+}
+
+fn put_opt(item: &mut Item, name: &str, value: Option<Value>) {
+    if let Some(value) = value {
+        item.insert(name.to_owned(), value);
+    }
+}
+
+/// Reads typed attributes out of an item, turning anything malformed into a store error
+/// (data written by another version of the code), never a panic.
+struct Reader<'a>(&'a Item);
+
+impl Reader<'_> {
+    fn opt_s(&self, name: &str) -> Option<String> {
+        self.0.get(name).and_then(Value::as_s).map(str::to_owned)
+    }
+    fn s(&self, name: &str) -> Result<String, StoreError> {
+        self.opt_s(name).ok_or_else(|| corrupt(name))
+    }
+    fn parse<T: std::str::FromStr>(&self, name: &str) -> Result<T, StoreError> {
+        self.s(name)?.parse().map_err(|_| corrupt(name))
+    }
+    fn opt_n(&self, name: &str) -> Option<i64> {
+        self.0.get(name).and_then(Value::as_n)
+    }
+    fn time(&self, name: &str) -> Result<Timestamp, StoreError> {
+        self.opt_n(name).map(Timestamp).ok_or_else(|| corrupt(name))
+    }
+    fn bytes(&self, name: &str) -> Option<Vec<u8>> {
+        match self.0.get(name) {
+            Some(Value::B(b)) => Some(b.clone()),
+            _ => None,
+        }
+    }
+    fn bool(&self, name: &str) -> bool {
+        matches!(self.0.get(name), Some(Value::Bool(true)))
+    }
+    fn list(&self, name: &str) -> Vec<String> {
+        match self.0.get(name) {
+            Some(Value::L(l)) => l.clone(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+fn corrupt(name: &str) -> StoreError {
+    StoreError::Invalid(format!("stored attribute `{name}` is missing or malformed"))
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::ConditionFailed { .. } | StoreError::TransactionConflict => {
+                ApiError::conflict("The data changed while this request was being handled.")
+            }
+            StoreError::Invalid(message) => {
+                tracing::error!(%message, "store request rejected");
+                ApiError::internal("The request could not be stored.")
+            }
+            StoreError::Unavailable(message) => {
+                tracing::error!(%message, "store unavailable");
+                ApiError::new(
+                    http::StatusCode::SERVICE_UNAVAILABLE,
+                    "service_unavailable",
+                    "Storage is temporarily unavailable.",
+                )
+                .with_action("Try again in a moment.")
+            }
+        }
+    }
+}
+
+fn version_is(version: u64) -> Condition {
+    Condition::Equals(attr::VERSION.into(), Value::N(version as i64))
+}
+
+impl Records {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    async fn all<T>(&self, index: Index, parse: fn(&Item) -> Result<T, StoreError>) -> Result<Vec<T>, ApiError> {
+        self.collect(Query::new(index), parse).await
+    }
+
+    /// Follows every page of a query.
+    async fn collect<T>(
+        &self,
+        mut query: Query,
+        parse: fn(&Item) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, ApiError> {
+        let mut out = Vec::new();
+        loop {
+            let page = self.store.query(&query).await?;
+            for item in &page.items {
+                out.push(parse(item)?);
+            }
+            match page.next {
+                Some(next) => query.after = Some(next),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// A single conditional write whose refusal is an answer, not an error.
+    async fn guarded(&self, op: WriteOp) -> Result<bool, ApiError> {
+        match self.store.write(vec![op]).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::ConditionFailed { .. }) => Ok(false),
+            Err(other) => Err(other.into()),
+        }
+    }
+}

@@ -1,0 +1,78 @@
+use super::{
+    Condition, Index, Item, Reader, Records, StoreError, Value, WriteOp, attr, corrupt, put_opt, s, schema, version_is,
+    with_key,
+};
+use crate::domain::{JsonObject, Organization, OrganizationId, OrganizationName, UserId};
+use crate::error::ApiError;
+use crate::store::Key;
+
+pub fn organization_key(id: &OrganizationId) -> Key {
+    Key::new(format!("ORG#{id}"), "PROFILE")
+}
+
+pub fn organization_item(org: &Organization) -> Item {
+    let mut item = with_key(organization_key(&org.id), "organization");
+    item.insert(attr::ID.into(), s(org.id.as_str()));
+    item.insert(attr::OWNER_ID.into(), s(org.owner_id.as_str()));
+    item.insert(schema::OWNER_KEY.into(), s(org.owner_id.as_str()));
+    item.insert(attr::NAME.into(), s(org.name.as_str()));
+    put_opt(&mut item, attr::DESCRIPTION, org.description.clone().map(Value::S));
+    put_opt(&mut item, attr::INDUSTRY, org.industry.clone().map(Value::S));
+    put_opt(&mut item, attr::WEBSITE, org.website.clone().map(Value::S));
+    item.insert(attr::SETTINGS.into(), s(org.settings.to_json_string()));
+    item.insert(attr::AGENT_SETTINGS.into(), s(org.agent_settings.to_json_string()));
+    if let Some(waba) = &org.waba_id {
+        item.insert(attr::WABA_ID.into(), s(waba.as_str()));
+    }
+    item.insert(attr::CREATED_AT.into(), Value::N(org.created_at.0));
+    item.insert(attr::UPDATED_AT.into(), Value::N(org.updated_at.0));
+    item.insert(attr::VERSION.into(), Value::N(org.version as i64));
+    item
+}
+
+pub fn organization_from(item: &Item) -> Result<Organization, StoreError> {
+    let r = Reader(item);
+    let json = |name: &str| r.opt_s(name).and_then(|t| JsonObject::from_json_string(&t)).unwrap_or_default();
+    Ok(Organization {
+        id: r.parse(attr::ID)?,
+        owner_id: r.parse(attr::OWNER_ID)?,
+        name: OrganizationName::parse(&r.s(attr::NAME)?).map_err(|_| corrupt(attr::NAME))?,
+        description: r.opt_s(attr::DESCRIPTION),
+        industry: r.opt_s(attr::INDUSTRY),
+        website: r.opt_s(attr::WEBSITE),
+        settings: json(attr::SETTINGS),
+        agent_settings: json(attr::AGENT_SETTINGS),
+        waba_id: r.opt_s(attr::WABA_ID).map(|w| w.parse()).transpose().map_err(|_| corrupt(attr::WABA_ID))?,
+        created_at: r.time(attr::CREATED_AT)?,
+        updated_at: r.time(attr::UPDATED_AT)?,
+        version: r.opt_n(attr::VERSION).unwrap_or(0) as u64,
+    })
+}
+
+impl Records {
+    pub async fn create_organization(&self, org: &Organization) -> Result<(), ApiError> {
+        let op = WriteOp::Put { item: organization_item(org), condition: Some(Condition::NotExists) };
+        self.store.write(vec![op]).await.map_err(|e| match e {
+            StoreError::ConditionFailed { .. } => ApiError::conflict("An organization with this id already exists."),
+            other => other.into(),
+        })
+    }
+
+    pub async fn organization(&self, id: &OrganizationId) -> Result<Option<Organization>, ApiError> {
+        Ok(self.store.get(&organization_key(id)).await?.as_ref().map(organization_from).transpose()?)
+    }
+
+    /// Writes `org` if nobody changed it since it was read (its `version`), and returns it
+    /// with the new version.
+    pub async fn update_organization(&self, mut org: Organization) -> Result<Organization, ApiError> {
+        let read_version = org.version;
+        org.version += 1;
+        let op = WriteOp::Put { item: organization_item(&org), condition: Some(version_is(read_version)) };
+        self.store.write(vec![op]).await?;
+        Ok(org)
+    }
+
+    pub async fn organizations_owned_by(&self, owner: &UserId) -> Result<Vec<Organization>, ApiError> {
+        self.all(Index::ByOwner(owner.to_string()), organization_from).await
+    }
+}

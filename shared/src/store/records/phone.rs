@@ -1,0 +1,383 @@
+use super::state::{AUTHORIZED, CONSUMED};
+use super::{
+    Condition, Index, Query, Reader, Records, StoreError, Value, WriteOp, attr, corrupt, put_opt, s, version_is,
+    with_key,
+};
+use crate::clock::Timestamp;
+use crate::domain::{
+    Ciphertext, Organization, OrganizationId, PhoneLink, PhoneMode, PhoneNumber, PhoneNumberId, Registration, Route,
+    StateKey, TokenKind, WabaId,
+};
+use crate::error::ApiError;
+use crate::store::{Item, Key, MAX_TRANSACTION_ITEMS};
+
+pub fn phone_key(organization: &OrganizationId, phone: &PhoneNumberId) -> Key {
+    Key::new(format!("ORG#{organization}"), format!("PHONE#{phone}"))
+}
+
+/// Where a WABA's webhooks go: one item per connected (phone, organization), in the WABA's
+/// own partition, so routing is one strongly consistent query — right after a connection
+/// commits, not when an index catches up.
+pub fn route_key(waba: &WabaId, phone: &PhoneNumberId, organization: &OrganizationId) -> Key {
+    Key::new(format!("WABA#{waba}"), format!("PHONE#{phone}#ORG#{organization}"))
+}
+
+pub fn route_item(phone: &PhoneNumber) -> Item {
+    let mut item = with_key(route_key(&phone.waba_id, &phone.phone_number_id, &phone.organization_id), "route");
+    item.insert(attr::ORGANIZATION_ID.into(), s(phone.organization_id.as_str()));
+    item.insert(attr::PHONE_NUMBER_ID.into(), s(phone.phone_number_id.as_str()));
+    item.insert(attr::WABA_ID.into(), s(phone.waba_id.as_str()));
+    item.insert(attr::DISPLAY_DIGITS.into(), s(phone.display_digits()));
+    item
+}
+
+fn route_from(item: &Item) -> Result<Route, StoreError> {
+    let r = Reader(item);
+    Ok(Route {
+        organization_id: r.parse(attr::ORGANIZATION_ID)?,
+        phone_number_id: r.parse(attr::PHONE_NUMBER_ID)?,
+        waba_id: r.parse(attr::WABA_ID)?,
+        display_digits: r.s(attr::DISPLAY_DIGITS)?,
+    })
+}
+
+/// Everything one connection save writes: the state is consumed, the organization points
+/// at the WABA, the chosen phones become active with their token (and their routes), and
+/// phones of any other WABA are retired so `Organization.wabaId == PhoneNumber.wabaId` holds.
+pub struct Connection<'a> {
+    pub organization: &'a Organization,
+    pub state: &'a StateKey,
+    pub waba_id: &'a WabaId,
+    pub phones: Vec<PhoneNumber>,
+    pub retire: Vec<PhoneNumber>,
+    pub now: Timestamp,
+}
+
+#[derive(Debug)]
+pub enum ConnectionRefused {
+    State,
+    Organization,
+    Store(ApiError),
+}
+
+/// A phone's writes in a connection save or a disconnect: the PhoneNumber and its route,
+/// always in the same transaction.
+type PhoneOps = [WriteOp; 2];
+
+fn connect_phone(phone: &PhoneNumber) -> PhoneOps {
+    [
+        WriteOp::Put { item: phone_item(phone), condition: None },
+        WriteOp::Put { item: route_item(phone), condition: None },
+    ]
+}
+
+fn retire_phone(phone: &PhoneNumber, now: Timestamp) -> PhoneOps {
+    [
+        WriteOp::Update {
+            key: phone_key(&phone.organization_id, &phone.phone_number_id),
+            set: vec![(attr::IS_ACTIVE.into(), Value::Bool(false)), (attr::UPDATED_AT.into(), Value::N(now.0))],
+            remove: vec![attr::TOKEN.into(), attr::TOKEN_KIND.into(), attr::TOKEN_EXPIRES_AT.into(), attr::PIN.into()],
+            condition: Some(Condition::Exists),
+        },
+        WriteOp::Delete {
+            key: route_key(&phone.waba_id, &phone.phone_number_id, &phone.organization_id),
+            condition: None,
+        },
+    ]
+}
+
+/// Splits phone writes into transactions within DynamoDB's 100 operations, after `first`
+/// (which the first transaction carries); each later one re-checks `guard`.
+fn transactions(first: Vec<WriteOp>, phones: Vec<PhoneOps>, guard: impl Fn() -> WriteOp) -> Vec<Vec<WriteOp>> {
+    let mut batches = vec![first];
+    for ops in phones {
+        let room = MAX_TRANSACTION_ITEMS - batches.last().map_or(0, Vec::len);
+        if room < ops.len() {
+            batches.push(vec![guard()]);
+        }
+        batches.last_mut().expect("at least one batch").extend(ops);
+    }
+    batches
+}
+
+pub fn phone_item(phone: &PhoneNumber) -> Item {
+    let mut item = with_key(phone_key(&phone.organization_id, &phone.phone_number_id), "phone_number");
+    item.insert(attr::ORGANIZATION_ID.into(), s(phone.organization_id.as_str()));
+    item.insert(attr::PHONE_NUMBER_ID.into(), s(phone.phone_number_id.as_str()));
+    item.insert(attr::WABA_ID.into(), s(phone.waba_id.as_str()));
+    item.insert(attr::IS_ACTIVE.into(), Value::Bool(phone.is_active()));
+    if let PhoneLink::Active { token, kind, expires_at } = &phone.link {
+        item.insert(attr::TOKEN.into(), Value::B(token.as_bytes().to_vec()));
+        item.insert(attr::TOKEN_KIND.into(), s(kind.as_str()));
+        put_opt(&mut item, attr::TOKEN_EXPIRES_AT, expires_at.map(|t| Value::N(t.0)));
+    }
+    item.insert(attr::MODE.into(), s(phone.mode.as_str()));
+    for (name, value) in registration_attributes(&phone.registration, &phone.registration_attempts) {
+        item.insert(name.into(), value);
+    }
+    put_opt(&mut item, attr::PIN, phone.pin.as_ref().map(|p| Value::B(p.as_bytes().to_vec())));
+    put_opt(&mut item, attr::NAME_STATUS, phone.name_status.clone().map(Value::S));
+    item.insert(attr::DISPLAY_PHONE.into(), s(phone.display_phone.clone()));
+    put_opt(&mut item, attr::VERIFIED_NAME, phone.verified_name.clone().map(Value::S));
+    put_opt(&mut item, attr::QUALITY_RATING, phone.quality_rating.clone().map(Value::S));
+    put_opt(&mut item, attr::QUALITY_EVENT, phone.quality_event.clone().map(Value::S));
+    put_opt(&mut item, attr::MESSAGING_LIMIT, phone.messaging_limit.clone().map(Value::S));
+    item.insert(attr::VERIFIED_AT.into(), Value::N(phone.verified_at.0));
+    item.insert(attr::CREATED_AT.into(), Value::N(phone.created_at.0));
+    item.insert(attr::UPDATED_AT.into(), Value::N(phone.updated_at.0));
+    item
+}
+
+/// The registration attributes: status, Meta's reason when there is one, and the attempts
+/// within Meta's window (as seconds, in a string list).
+fn registration_attributes(registration: &Registration, attempts: &[Timestamp]) -> Vec<(&'static str, Value)> {
+    let mut attributes = vec![
+        (attr::REGISTRATION, s(registration.as_str())),
+        (attr::REGISTRATION_ATTEMPTS, Value::L(attempts.iter().map(|t| t.0.to_string()).collect())),
+    ];
+    if let Some(reason) = registration.reason() {
+        attributes.push((attr::REGISTRATION_REASON, s(reason)));
+    }
+    attributes
+}
+
+pub fn phone_from(item: &Item) -> Result<PhoneNumber, StoreError> {
+    let r = Reader(item);
+    let link = match (r.bool(attr::IS_ACTIVE), r.bytes(attr::TOKEN)) {
+        (true, Some(token)) => PhoneLink::Active {
+            token: Ciphertext::from_bytes(token),
+            kind: r
+                .opt_s(attr::TOKEN_KIND)
+                .map_or(Some(TokenKind::User), |k| TokenKind::parse(&k))
+                .ok_or_else(|| corrupt(attr::TOKEN_KIND))?,
+            expires_at: r.opt_n(attr::TOKEN_EXPIRES_AT).map(Timestamp),
+        },
+        // An "active" phone without a token cannot send; it is treated as not connected.
+        _ => PhoneLink::Inactive,
+    };
+    let registration = match r.opt_s(attr::REGISTRATION) {
+        // Written before registration was tracked: the number may or may not be registered.
+        None => Registration::Pending { reason: "registration was never attempted".into() },
+        Some(status) => Registration::from_parts(&status, r.opt_s(attr::REGISTRATION_REASON))
+            .ok_or_else(|| corrupt(attr::REGISTRATION))?,
+    };
+    let registration_attempts = r
+        .list(attr::REGISTRATION_ATTEMPTS)
+        .iter()
+        .map(|t| t.parse().map(Timestamp))
+        .collect::<Result<_, _>>()
+        .map_err(|_| corrupt(attr::REGISTRATION_ATTEMPTS))?;
+    Ok(PhoneNumber {
+        organization_id: r.parse(attr::ORGANIZATION_ID)?,
+        phone_number_id: r.parse(attr::PHONE_NUMBER_ID)?,
+        waba_id: r.parse(attr::WABA_ID)?,
+        link,
+        mode: r
+            .opt_s(attr::MODE)
+            .map_or(Some(PhoneMode::CloudApi), |m| PhoneMode::parse(&m))
+            .ok_or_else(|| corrupt(attr::MODE))?,
+        registration,
+        registration_attempts,
+        pin: r.bytes(attr::PIN).map(Ciphertext::from_bytes),
+        name_status: r.opt_s(attr::NAME_STATUS),
+        display_phone: r.s(attr::DISPLAY_PHONE)?,
+        verified_name: r.opt_s(attr::VERIFIED_NAME),
+        quality_rating: r.opt_s(attr::QUALITY_RATING),
+        quality_event: r.opt_s(attr::QUALITY_EVENT),
+        messaging_limit: r.opt_s(attr::MESSAGING_LIMIT),
+        verified_at: r.time(attr::VERIFIED_AT)?,
+        created_at: r.time(attr::CREATED_AT)?,
+        updated_at: r.time(attr::UPDATED_AT)?,
+    })
+}
+
+impl Records {
+    /// The connected (organization, phone) pairs of a WABA, or of one of its phones: one
+    /// strongly consistent query of the WABA's partition.
+    pub async fn routes(&self, waba: &WabaId, phone: Option<&PhoneNumberId>) -> Result<Vec<Route>, ApiError> {
+        let mut query = Query::new(Index::Table { pk: format!("WABA#{waba}") });
+        query.sk_prefix = Some(match phone {
+            Some(phone) => format!("PHONE#{phone}#"),
+            None => "PHONE#".into(),
+        });
+        self.collect(query, route_from).await
+    }
+
+    /// Writes a connection. The first transaction is the commit point: it consumes the state
+    /// and points the organization at the WABA, with as many phones as fit (48). A WABA with
+    /// more phones is written on in further transactions, each conditioned on the
+    /// organization being as the first left it. `Err(ConnectionRefused::State)` when the state
+    /// was consumed or expired by the time of the write (the caller re-reads it to say which),
+    /// `Organization` when the organization changed concurrently.
+    pub async fn save_connection(&self, connection: Connection<'_>) -> Result<(), ConnectionRefused> {
+        let org = connection.organization;
+        let now = connection.now;
+        let version = org.version as i64 + 1;
+        let first = vec![
+            WriteOp::Update {
+                key: super::state_key(connection.state),
+                set: vec![(attr::STATUS.into(), s(CONSUMED)), (attr::CONSUMED_AT.into(), Value::N(now.0))],
+                remove: vec![attr::TOKEN.into()],
+                condition: Some(Condition::And(vec![
+                    Condition::Exists,
+                    Condition::Equals(attr::STATUS.into(), s(AUTHORIZED)),
+                    Condition::Equals(attr::ORGANIZATION_ID.into(), s(org.id.as_str())),
+                    Condition::GreaterThan(attr::EXPIRES_AT.into(), Value::N(now.0)),
+                ])),
+            },
+            WriteOp::Update {
+                key: super::organization_key(&org.id),
+                set: vec![
+                    (attr::WABA_ID.into(), s(connection.waba_id.as_str())),
+                    (attr::UPDATED_AT.into(), Value::N(now.0)),
+                    (attr::VERSION.into(), Value::N(version)),
+                ],
+                remove: Vec::new(),
+                condition: Some(Condition::And(vec![Condition::Exists, version_is(org.version)])),
+            },
+        ];
+        let phones = connection
+            .phones
+            .iter()
+            .map(connect_phone)
+            .chain(connection.retire.iter().map(|phone| retire_phone(phone, now)))
+            .collect();
+        let guard = || WriteOp::Check {
+            key: super::organization_key(&org.id),
+            condition: Condition::And(vec![
+                version_is(version as u64),
+                Condition::Equals(attr::WABA_ID.into(), s(connection.waba_id.as_str())),
+            ]),
+        };
+        let mut batches = transactions(first, phones, guard).into_iter();
+        match self.store.write(batches.next().expect("the commit transaction")).await {
+            Ok(()) => {}
+            Err(StoreError::ConditionFailed { index: 0 }) => return Err(ConnectionRefused::State),
+            Err(StoreError::ConditionFailed { .. } | StoreError::TransactionConflict) => {
+                return Err(ConnectionRefused::Organization);
+            }
+            Err(other) => return Err(ConnectionRefused::Store(other.into())),
+        }
+        // Committed: what follows only adds phones of a large WABA, and never turns the
+        // save into a failure.
+        for batch in batches {
+            if let Err(error) = self.store.write(batch).await {
+                tracing::warn!(%error, organization = %org.id, "the organization changed before every phone was saved");
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Retires every given phone (inactive, token and PIN erased, route removed) and clears
+    /// the organization's WABA reference. Phones are retired first, in transactions within
+    /// DynamoDB's limit; the last transaction clears the reference, so an interrupted
+    /// disconnect leaves the organization pointing at its WABA and is completed by repeating
+    /// it, never the reverse (routes without a reference).
+    pub async fn disconnect(&self, org: &Organization, phones: &[PhoneNumber], now: Timestamp) -> Result<(), ApiError> {
+        let clear = WriteOp::Update {
+            key: super::organization_key(&org.id),
+            set: vec![
+                (attr::UPDATED_AT.into(), Value::N(now.0)),
+                (attr::VERSION.into(), Value::N(org.version as i64 + 1)),
+            ],
+            remove: vec![attr::WABA_ID.into()],
+            condition: Some(Condition::And(vec![Condition::Exists, version_is(org.version)])),
+        };
+        let guard = || WriteOp::Check {
+            key: super::organization_key(&org.id),
+            condition: Condition::And(vec![Condition::Exists, version_is(org.version)]),
+        };
+        let mut batches = transactions(vec![guard()], phones.iter().map(|p| retire_phone(p, now)).collect(), guard);
+        let last = batches.last_mut().expect("at least one batch");
+        if last.len() < MAX_TRANSACTION_ITEMS {
+            last[0] = clear;
+        } else {
+            batches.push(vec![clear]);
+        }
+        for batch in batches {
+            self.store.write(batch).await.map_err(|e| match e {
+                StoreError::ConditionFailed { .. } | StoreError::TransactionConflict => {
+                    ApiError::conflict("The organization changed while it was being disconnected.")
+                }
+                other => other.into(),
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Applies a `phone_number_quality_update` to the PhoneNumber authority.
+    pub async fn update_quality(
+        &self,
+        phone: &Route,
+        rating: Option<&str>,
+        event: &str,
+        limit: Option<&str>,
+        now: Timestamp,
+    ) -> Result<(), ApiError> {
+        let mut set = vec![(attr::QUALITY_EVENT.to_owned(), s(event)), (attr::UPDATED_AT.into(), Value::N(now.0))];
+        if let Some(rating) = rating {
+            set.push((attr::QUALITY_RATING.into(), s(rating)));
+        }
+        if let Some(limit) = limit {
+            set.push((attr::MESSAGING_LIMIT.into(), s(limit)));
+        }
+        let op = WriteOp::Update {
+            key: phone_key(&phone.organization_id, &phone.phone_number_id),
+            set,
+            remove: Vec::new(),
+            condition: Some(Condition::Exists),
+        };
+        Ok(self.store.write(vec![op]).await?)
+    }
+
+    pub async fn phone(
+        &self,
+        organization: &OrganizationId,
+        phone: &PhoneNumberId,
+    ) -> Result<Option<PhoneNumber>, ApiError> {
+        Ok(self.store.get(&phone_key(organization, phone)).await?.as_ref().map(phone_from).transpose()?)
+    }
+
+    /// Records a phone's registration outcome (and the PIN it was registered with, when
+    /// given), if the phone is still connected. `Ok(false)` when it was disconnected since.
+    pub async fn set_registration(
+        &self,
+        phone: &PhoneNumber,
+        pin: Option<&Ciphertext>,
+        now: Timestamp,
+    ) -> Result<bool, ApiError> {
+        let mut set: Vec<(String, Value)> = registration_attributes(&phone.registration, &phone.registration_attempts)
+            .into_iter()
+            .map(|(n, v)| (n.to_owned(), v))
+            .collect();
+        set.push((attr::UPDATED_AT.into(), Value::N(now.0)));
+        if let Some(pin) = pin {
+            set.push((attr::PIN.into(), Value::B(pin.as_bytes().to_vec())));
+        }
+        let mut remove = Vec::new();
+        if phone.registration.reason().is_none() {
+            remove.push(attr::REGISTRATION_REASON.into());
+        }
+        if phone.registration == Registration::PinRequired {
+            // Meta refused the PIN kept so far: it is not the number's, so it is not kept.
+            remove.push(attr::PIN.into());
+        }
+        let op = WriteOp::Update {
+            key: phone_key(&phone.organization_id, &phone.phone_number_id),
+            set,
+            remove,
+            condition: Some(Condition::And(vec![
+                Condition::Exists,
+                Condition::Equals(attr::IS_ACTIVE.into(), Value::Bool(true)),
+            ])),
+        };
+        self.guarded(op).await
+    }
+
+    pub async fn phones(&self, organization: &OrganizationId) -> Result<Vec<PhoneNumber>, ApiError> {
+        let mut query = Query::new(Index::Table { pk: format!("ORG#{organization}") });
+        query.sk_prefix = Some("PHONE#".into());
+        self.collect(query, phone_from).await
+    }
+}
