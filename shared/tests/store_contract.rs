@@ -408,3 +408,30 @@ async fn the_embedded_store_file_is_readable_by_its_owner_only() {
     drop(shared::store::embedded::EmbeddedStore::open(&path).unwrap());
     assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
 }
+
+/// A store file written by an earlier version (string-keyed tables, JSON items) is carried
+/// over when opened, and the earlier tables are dropped.
+#[tokio::test]
+async fn an_earlier_store_file_is_carried_over() {
+    let dir = common::TempDir::new();
+    let path = dir.0.join("store.redb");
+    {
+        let db = redb::Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let old: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("items");
+            let mut table = txn.open_table(old).unwrap();
+            let json = br#"{"pk":{"S":"ORG#old"},"sk":{"S":"PROFILE"},"ownerKey":{"S":"someone"},"n":{"N":7}}"#;
+            table.insert("ORG#old\u{0}PROFILE", json.as_slice()).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let store = shared::store::embedded::EmbeddedStore::open(&path).unwrap();
+    let item = store.get(&Key::new("ORG#old", "PROFILE")).await.unwrap().expect("carried over");
+    assert_eq!(item["n"], Value::N(7));
+    let owned = store.query(&Query::new(Index::ByOwner("someone".into()))).await.unwrap();
+    assert_eq!(owned.items.len(), 1, "its index entries are rebuilt");
+    drop(store);
+    let reopened = shared::store::embedded::EmbeddedStore::open(&path).unwrap();
+    assert!(reopened.get(&Key::new("ORG#old", "PROFILE")).await.unwrap().is_some());
+}

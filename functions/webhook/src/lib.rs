@@ -179,9 +179,10 @@ pub async fn process(app: &App, notification: &Notification<'_>) -> Result<Outco
     }
 
     outcome.rejected = events.iter().filter(|e| matches!(e.kind, EventKind::Rejected { .. })).count();
-    let stored = app.records.store_events(&events, app.config.message_retention.as_secs() as i64).await?;
+    let total = events.len();
+    let stored = app.records.store_events(events, app.config.message_retention.as_secs() as i64).await?;
     outcome.stored = stored;
-    outcome.duplicates = events.len() - stored;
+    outcome.duplicates = total - stored;
     tracing::info!(
         stored = outcome.stored,
         duplicates = outcome.duplicates,

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use std::borrow::Cow;
+use std::marker::PhantomData;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Notification<'a> {
@@ -85,25 +86,24 @@ pub fn parse(body: &[u8]) -> Result<Notification<'_>, ParseError> {
     let text = std::str::from_utf8(body).map_err(|_| ParseError::NotJson)?;
     let envelope: Envelope = serde_json::from_str(text)
         .map_err(|e| if e.is_data() { ParseError::NotANotification } else { ParseError::NotJson })?;
-    let mut skipped = 0;
+    let entries_list = envelope.entry.ok_or(ParseError::NotANotification)?.0;
+    let mut skipped = entries_list.malformed;
     let mut items = 0;
-    let mut entries = Vec::with_capacity(envelope.entry.len());
-    for raw in envelope.entry {
-        let Some(entry) = lenient::<RawEntry>(raw) else {
-            skipped += 1;
-            continue;
-        };
+    let mut entries = Vec::with_capacity(entries_list.items.len());
+    for entry in entries_list.items {
         let Some(id) = entry.id.and_then(Loose::text) else {
             skipped += 1;
             continue;
         };
-        let mut changes = Vec::new();
-        for raw in entry.changes.into_iter().flatten() {
+        let changes_list = entry.changes.unwrap_or_default();
+        skipped += changes_list.malformed;
+        let mut changes = Vec::with_capacity(changes_list.items.len());
+        for change in changes_list.items {
             items += 1;
             if items > MAX_ITEMS {
                 return Err(ParseError::NotANotification);
             }
-            match parse_change(raw) {
+            match read_change(change) {
                 Some(change) => changes.push(change),
                 None => skipped += 1,
             }
@@ -113,10 +113,16 @@ pub fn parse(body: &[u8]) -> Result<Notification<'_>, ParseError> {
     Ok(Notification { entries, skipped })
 }
 
+// One pass over the body: every level is read straight into these, and every field is
+// lenient (`Loose`, `Lenient`, `LenientList`), so a value of an unexpected type never fails
+// its object. The value of a change is read as the union of the fields its kinds carry;
+// which ones count is decided by `field` afterwards. Only a message or status is read a
+// second time, from its own bytes, which it keeps.
+
 #[derive(Deserialize)]
 struct Envelope<'a> {
     #[serde(borrow)]
-    entry: Vec<&'a RawValue>,
+    entry: Option<StrictList<RawEntry<'a>>>,
 }
 
 #[derive(Deserialize)]
@@ -124,7 +130,7 @@ struct RawEntry<'a> {
     #[serde(borrow)]
     id: Option<Loose<'a>>,
     #[serde(borrow)]
-    changes: Option<Vec<&'a RawValue>>,
+    changes: Option<LenientList<RawChange<'a>>>,
 }
 
 #[derive(Deserialize)]
@@ -132,19 +138,31 @@ struct RawChange<'a> {
     #[serde(borrow)]
     field: Option<Loose<'a>>,
     #[serde(borrow)]
-    value: Option<&'a RawValue>,
+    value: Option<Lenient<RawValueFields<'a>>>,
 }
 
+/// Every field any handled kind of change carries in its `value`.
 #[derive(Deserialize)]
-struct RawMessages<'a> {
+struct RawValueFields<'a> {
+    // messages
     #[serde(borrow)]
-    metadata: Option<&'a RawValue>,
+    metadata: Option<Lenient<RawMetadata<'a>>>,
     #[serde(borrow)]
-    contacts: Option<&'a RawValue>,
+    contacts: Option<LenientList<RawContact<'a>>>,
     #[serde(borrow)]
-    messages: Option<&'a RawValue>,
+    messages: Option<LenientList<Raw<'a>>>,
     #[serde(borrow)]
-    statuses: Option<&'a RawValue>,
+    statuses: Option<LenientList<Raw<'a>>>,
+    // phone_number_quality_update
+    #[serde(borrow)]
+    display_phone_number: Option<Loose<'a>>,
+    #[serde(borrow)]
+    event: Option<Loose<'a>>,
+    #[serde(borrow)]
+    current_limit: Option<Loose<'a>>,
+    // account_update
+    #[serde(borrow)]
+    waba_info: Option<Lenient<RawWabaInfo<'a>>>,
 }
 
 #[derive(Deserialize)]
@@ -158,7 +176,7 @@ struct RawContact<'a> {
     #[serde(borrow)]
     wa_id: Option<Loose<'a>>,
     #[serde(borrow)]
-    profile: Option<&'a RawValue>,
+    profile: Option<Lenient<RawProfile<'a>>>,
 }
 
 #[derive(Deserialize)]
@@ -178,7 +196,7 @@ struct RawMessage<'a> {
     #[serde(borrow, rename = "type")]
     message_type: Option<Loose<'a>>,
     #[serde(borrow)]
-    text: Option<&'a RawValue>,
+    text: Option<Lenient<RawText<'a>>>,
 }
 
 #[derive(Deserialize)]
@@ -200,108 +218,224 @@ struct RawStatus<'a> {
 }
 
 #[derive(Deserialize)]
-struct RawQuality<'a> {
-    #[serde(borrow)]
-    display_phone_number: Option<Loose<'a>>,
-    #[serde(borrow)]
-    event: Option<Loose<'a>>,
-    #[serde(borrow)]
-    current_limit: Option<Loose<'a>>,
-}
-
-#[derive(Deserialize)]
-struct RawAccount<'a> {
-    #[serde(borrow)]
-    event: Option<Loose<'a>>,
-    #[serde(borrow)]
-    waba_info: Option<&'a RawValue>,
-}
-
-#[derive(Deserialize)]
 struct RawWabaInfo<'a> {
     #[serde(borrow)]
     waba_id: Option<Loose<'a>>,
 }
 
-fn parse_change(raw: &RawValue) -> Option<Change<'_>> {
-    let change = lenient::<RawChange>(raw)?;
+fn read_change(change: RawChange<'_>) -> Option<Change<'_>> {
     let field = change.field.and_then(Loose::text)?;
-    let value = change.value?;
+    let value = change.value?.0?;
     Some(match field.as_ref() {
         "messages" => {
-            let value = lenient::<RawMessages>(value)?;
-            let phone_number_id = value
-                .metadata
-                .and_then(lenient::<RawMetadata>)
-                .and_then(|m| m.phone_number_id)
-                .and_then(Loose::text)?;
-            let contacts: Vec<(Cow<str>, Cow<str>)> = list(value.contacts)
-                .filter_map(lenient::<RawContact>)
-                .filter_map(|c| {
-                    let name = c.profile.and_then(lenient::<RawProfile>)?.name?.text()?;
-                    Some((c.wa_id?.text()?, name))
-                })
+            let phone_number_id = value.metadata.and_then(|m| m.0?.phone_number_id?.text())?;
+            let contacts: Vec<(Cow<str>, Cow<str>)> = value
+                .contacts
+                .map(|c| c.items)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|c| Some((c.wa_id?.text()?, c.profile?.0?.name?.text()?)))
                 .collect();
-            let messages = list(value.messages)
-                .map(|raw| {
-                    let m = lenient::<RawMessage>(raw);
-                    let from = m.as_ref().and_then(|m| m.from.clone()).and_then(Loose::text);
+            let messages = value
+                .messages
+                .map(|m| m.items)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|Raw(raw)| {
+                    let m = serde_json::from_str::<Lenient<RawMessage>>(raw.get()).ok().and_then(|m| m.0);
+                    let (id, from, timestamp, message_type, text) = match m {
+                        Some(m) => (m.id, m.from, m.timestamp, m.message_type, m.text),
+                        None => (None, None, None, None, None),
+                    };
+                    let from = from.and_then(Loose::text);
                     let contact_name = from.as_ref().and_then(|from| {
                         contacts.iter().find(|(wa_id, _)| wa_id == from).map(|(_, name)| name.clone())
                     });
                     Inbound {
-                        id: m.as_ref().and_then(|m| m.id.clone()).and_then(Loose::text),
-                        timestamp: m.as_ref().and_then(|m| m.timestamp.clone()).and_then(epoch),
-                        message_type: m.as_ref().and_then(|m| m.message_type.clone()).and_then(Loose::text),
-                        text: m.as_ref().and_then(|m| m.text).and_then(lenient::<RawText>).and_then(|t| t.body?.text()),
+                        id: id.and_then(Loose::text),
+                        timestamp: timestamp.and_then(epoch),
+                        message_type: message_type.and_then(Loose::text),
+                        text: text.and_then(|t| t.0?.body?.text()),
                         contact_name,
                         from,
                         raw: raw.get(),
                     }
                 })
                 .collect();
-            let statuses = list(value.statuses)
-                .map(|raw| {
-                    let s = lenient::<RawStatus>(raw);
+            let statuses = value
+                .statuses
+                .map(|s| s.items)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|Raw(raw)| {
+                    let s = serde_json::from_str::<Lenient<RawStatus>>(raw.get()).ok().and_then(|s| s.0);
+                    let (id, status, timestamp, recipient_id) = match s {
+                        Some(s) => (s.id, s.status, s.timestamp, s.recipient_id),
+                        None => (None, None, None, None),
+                    };
                     Status {
-                        id: s.as_ref().and_then(|s| s.id.clone()).and_then(Loose::text),
-                        status: s.as_ref().and_then(|s| s.status.clone()).and_then(Loose::text),
-                        timestamp: s.as_ref().and_then(|s| s.timestamp.clone()).and_then(epoch),
-                        recipient_id: s.as_ref().and_then(|s| s.recipient_id.clone()).and_then(Loose::text),
+                        id: id.and_then(Loose::text),
+                        status: status.and_then(Loose::text),
+                        timestamp: timestamp.and_then(epoch),
+                        recipient_id: recipient_id.and_then(Loose::text),
                         raw: raw.get(),
                     }
                 })
                 .collect();
             Change::Messages { phone_number_id, messages, statuses }
         }
-        "phone_number_quality_update" => {
-            let value = lenient::<RawQuality>(value)?;
-            Change::Quality {
-                display_phone_number: value.display_phone_number?.text()?,
-                event: value.event?.text()?,
-                current_limit: value.current_limit.and_then(Loose::text),
-            }
-        }
+        "phone_number_quality_update" => Change::Quality {
+            display_phone_number: value.display_phone_number?.text()?,
+            event: value.event?.text()?,
+            current_limit: value.current_limit.and_then(Loose::text),
+        },
         "account_update" => {
-            let value = lenient::<RawAccount>(value)?;
-            Change::Account {
-                event: value.event?.text()?,
-                waba_id: value.waba_info.and_then(lenient::<RawWabaInfo>).and_then(|w| w.waba_id?.text()),
-            }
+            Change::Account { event: value.event?.text()?, waba_id: value.waba_info.and_then(|w| w.0?.waba_id?.text()) }
         }
         other => Change::Other { field: other.chars().take(64).collect() },
     })
 }
 
-/// Parses one piece of the body on its own: a piece of another shape yields `None` instead
-/// of failing the notification.
-fn lenient<'a, T: Deserialize<'a>>(raw: &'a RawValue) -> Option<T> {
-    serde_json::from_str(raw.get()).ok()
+/// An object read as `T` (whose fields are all lenient, so it cannot fail); any other JSON
+/// value is `None`.
+struct Lenient<T>(Option<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Lenient<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = Lenient<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                T::deserialize(de::value::MapAccessDeserializer::new(map)).map(|t| Lenient(Some(t)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Lenient(None))
+            }
+            fn visit_borrowed_str<E: de::Error>(self, _: &'de str) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+        }
+        deserializer.deserialize_any(V(PhantomData))
+    }
 }
 
-/// The items of a list; anything but a list has none.
-fn list<'a>(raw: Option<&'a RawValue>) -> impl Iterator<Item = &'a RawValue> {
-    raw.and_then(|raw| serde_json::from_str::<Vec<&'a RawValue>>(raw.get()).ok()).into_iter().flatten()
+/// A list whose elements are read as `Lenient<T>`: those that are not objects are counted;
+/// anything but a list is an empty list.
+struct LenientList<T> {
+    items: Vec<T>,
+    malformed: usize,
+}
+
+impl<T> Default for LenientList<T> {
+    fn default() -> Self {
+        Self { items: Vec::new(), malformed: 0 }
+    }
+}
+
+/// What `LenientList` reads each element as.
+trait Element<'de>: Sized {
+    fn next<A: SeqAccess<'de>>(seq: &mut A) -> Result<Option<Option<Self>>, A::Error>;
+}
+
+impl<'de, T: Deserialize<'de>> Element<'de> for T {
+    fn next<A: SeqAccess<'de>>(seq: &mut A) -> Result<Option<Option<Self>>, A::Error> {
+        Ok(seq.next_element::<Lenient<T>>()?.map(|l| l.0))
+    }
+}
+
+/// A message or status kept as the exact bytes Meta sent, whatever JSON value it is.
+struct Raw<'a>(&'a RawValue);
+
+impl<'de: 'a, 'a> Element<'de> for Raw<'a> {
+    fn next<A: SeqAccess<'de>>(seq: &mut A) -> Result<Option<Option<Self>>, A::Error> {
+        Ok(seq.next_element::<&'de RawValue>()?.map(|raw| Some(Raw(raw))))
+    }
+}
+
+impl<'de, T: Element<'de>> Deserialize<'de> for LenientList<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ListVisitor::<T, true>(PhantomData))
+    }
+}
+
+/// The notification's own list of entries: anything but a list means it is not one.
+struct StrictList<T>(LenientList<T>);
+
+impl<'de, T: Element<'de>> Deserialize<'de> for StrictList<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_seq(ListVisitor::<T, false>(PhantomData)).map(StrictList)
+    }
+}
+
+/// Reads a list element by element; when `LENIENT`, any other JSON value reads as an
+/// empty list instead of failing what holds it.
+struct ListVisitor<T, const LENIENT: bool>(PhantomData<T>);
+
+impl<T, const LENIENT: bool> ListVisitor<T, LENIENT> {
+    fn not_a_list<E: de::Error>(self, found: de::Unexpected) -> Result<LenientList<T>, E> {
+        if LENIENT { Ok(LenientList::default()) } else { Err(E::invalid_type(found, &"a list")) }
+    }
+}
+
+impl<'de, T: Element<'de>, const LENIENT: bool> Visitor<'de> for ListVisitor<T, LENIENT> {
+    type Value = LenientList<T>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(if LENIENT { "any JSON value" } else { "a list" })
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut list = LenientList::default();
+        while let Some(element) = T::next(&mut seq)? {
+            match element {
+                Some(item) => list.items.push(item),
+                None => list.malformed += 1,
+            }
+        }
+        Ok(list)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        self.not_a_list(de::Unexpected::Map)
+    }
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<Self::Value, E> {
+        self.not_a_list(de::Unexpected::Str(value))
+    }
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<Self::Value, E> {
+        self.not_a_list(de::Unexpected::Signed(value))
+    }
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<Self::Value, E> {
+        self.not_a_list(de::Unexpected::Unsigned(value))
+    }
+    fn visit_f64<E: de::Error>(self, value: f64) -> Result<Self::Value, E> {
+        self.not_a_list(de::Unexpected::Float(value))
+    }
+    fn visit_bool<E: de::Error>(self, value: bool) -> Result<Self::Value, E> {
+        self.not_a_list(de::Unexpected::Bool(value))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        self.not_a_list(de::Unexpected::Unit)
+    }
 }
 
 /// Epoch seconds, which Meta writes as a string of digits.

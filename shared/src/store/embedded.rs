@@ -5,21 +5,25 @@
 
 use super::{Condition, Cursor, Index, Item, Key, Page, Query, Store, StoreError, Value, WriteOp, check_batch, schema};
 use async_trait::async_trait;
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
-use serde::{Deserialize, Serialize};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
+use serde::Deserialize;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
 
-const ITEMS: TableDefinition<&str, &[u8]> = TableDefinition::new("items");
-const INDEX: TableDefinition<&str, ()> = TableDefinition::new("index");
+// Keys are compared as bytes: a `&str` key would be UTF-8 validated on every comparison of
+// every B-tree descent. (Every key written is a Rust string, so its bytes are UTF-8.)
+const ITEMS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("items2");
+const INDEX: TableDefinition<&[u8], ()> = TableDefinition::new("index2");
+/// The tables of earlier versions, keyed by `&str`: copied over once, then dropped.
+const OLD_ITEMS: TableDefinition<&str, &[u8]> = TableDefinition::new("items");
+const OLD_INDEX: TableDefinition<&str, ()> = TableDefinition::new("index");
 const SEP: char = '\u{0}';
 
-/// Attribute values as written to disk. Kept separate from [`Value`] so the file format is
-/// explicit and stable.
-#[derive(Serialize, Deserialize)]
+/// Attribute values as the JSON format of earlier versions wrote them.
+#[derive(Deserialize)]
 enum Stored {
     S(String),
     N(i64),
@@ -43,8 +47,27 @@ impl EmbeddedStore {
         owner_only(path).map_err(unavailable)?;
         let db = Database::create(path).map_err(unavailable)?;
         let txn = db.begin_write().map_err(unavailable)?;
-        txn.open_table(ITEMS).map_err(unavailable)?;
-        txn.open_table(INDEX).map_err(unavailable)?;
+        {
+            let mut items = txn.open_table(ITEMS).map_err(unavailable)?;
+            let mut index = txn.open_table(INDEX).map_err(unavailable)?;
+            let old: Vec<String> = txn.list_tables().map_err(unavailable)?.map(|t| t.name().to_owned()).collect();
+            if old.iter().any(|name| name == OLD_ITEMS.name()) {
+                let old_items = txn.open_table(OLD_ITEMS).map_err(unavailable)?;
+                for row in old_items.iter().map_err(unavailable)? {
+                    let (key, value) = row.map_err(unavailable)?;
+                    let item = decode(value.value())?;
+                    items.insert(key.value().as_bytes(), encode(&item).as_slice()).map_err(unavailable)?;
+                    for entry in index_entries(&item) {
+                        index.insert(entry.as_bytes(), ()).map_err(unavailable)?;
+                    }
+                }
+                drop(old_items);
+                txn.delete_table(OLD_ITEMS).map_err(unavailable)?;
+            }
+            if old.iter().any(|name| name == OLD_INDEX.name()) {
+                txn.delete_table(OLD_INDEX).map_err(unavailable)?;
+            }
+        }
         txn.commit().map_err(unavailable)?;
         Ok(Self { db: Arc::new(db) })
     }
@@ -86,24 +109,124 @@ fn item_key(key: &Key) -> String {
     format!("{}{SEP}{}", key.pk, key.sk)
 }
 
+/// Items on disk: a format byte, then each attribute as its name (u8 length), a type tag and
+/// the value (u32 lengths, i64 little-endian). Written straight from the item, without
+/// copying or escaping it first; files of the JSON format that came before still read.
+const BINARY: u8 = 1;
+
 fn encode(item: &Item) -> Vec<u8> {
-    let stored: BTreeMap<&str, Stored> = item
+    let size: usize = item
         .iter()
         .map(|(name, value)| {
-            let v = match value {
-                Value::S(s) => Stored::S(s.clone()),
-                Value::N(n) => Stored::N(*n),
-                Value::B(b) => Stored::B(b.clone()),
-                Value::Bool(b) => Stored::Bool(*b),
-                Value::L(l) => Stored::L(l.clone()),
-            };
-            (name.as_str(), v)
+            2 + name.len()
+                + match value {
+                    Value::S(s) => 4 + s.len(),
+                    Value::B(b) => 4 + b.len(),
+                    Value::N(_) => 8,
+                    Value::Bool(_) => 1,
+                    Value::L(l) => 4 + l.iter().map(|s| 4 + s.len()).sum::<usize>(),
+                }
         })
-        .collect();
-    serde_json::to_vec(&stored).expect("items serialize")
+        .sum();
+    let mut out = Vec::with_capacity(1 + size);
+    out.push(BINARY);
+    let bytes = |out: &mut Vec<u8>, b: &[u8]| {
+        out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+        out.extend_from_slice(b);
+    };
+    for (name, value) in item {
+        out.push(name.len().min(255) as u8);
+        out.extend_from_slice(&name.as_bytes()[..name.len().min(255)]);
+        match value {
+            Value::S(s) => {
+                out.push(b'S');
+                bytes(&mut out, s.as_bytes());
+            }
+            Value::N(n) => {
+                out.push(b'N');
+                out.extend_from_slice(&n.to_le_bytes());
+            }
+            Value::B(b) => {
+                out.push(b'B');
+                bytes(&mut out, b);
+            }
+            Value::Bool(v) => {
+                out.push(b'T');
+                out.push(u8::from(*v));
+            }
+            Value::L(l) => {
+                out.push(b'L');
+                out.extend_from_slice(&(l.len() as u32).to_le_bytes());
+                for s in l {
+                    bytes(&mut out, s.as_bytes());
+                }
+            }
+        }
+    }
+    out
 }
 
 fn decode(bytes: &[u8]) -> Result<Item, StoreError> {
+    let Some((&BINARY, rest)) = bytes.split_first() else {
+        return decode_json(bytes);
+    };
+    let mut r = Bytes(rest);
+    let mut item = Item::new();
+    while !r.0.is_empty() {
+        let len = usize::from(r.take(1)?[0]);
+        let name = r.text(len)?;
+        let value = match r.take(1)?[0] {
+            b'S' => {
+                let n = r.length()?;
+                Value::S(r.text(n)?)
+            }
+            b'N' => Value::N(i64::from_le_bytes(r.take(8)?.try_into().expect("eight bytes"))),
+            b'B' => {
+                let n = r.length()?;
+                Value::B(r.take(n)?.to_vec())
+            }
+            b'T' => Value::Bool(r.take(1)?[0] != 0),
+            b'L' => {
+                let count = r.length()?;
+                let mut list = Vec::with_capacity(count.min(1024));
+                for _ in 0..count {
+                    let n = r.length()?;
+                    list.push(r.text(n)?);
+                }
+                Value::L(list)
+            }
+            _ => return Err(Bytes::corrupt()),
+        };
+        item.insert(name, value);
+    }
+    Ok(item)
+}
+
+/// A reader over an encoded item.
+struct Bytes<'a>(&'a [u8]);
+
+impl<'a> Bytes<'a> {
+    fn corrupt() -> StoreError {
+        StoreError::Unavailable("corrupt item".into())
+    }
+    fn take(&mut self, n: usize) -> Result<&'a [u8], StoreError> {
+        if self.0.len() < n {
+            return Err(Self::corrupt());
+        }
+        let (head, tail) = self.0.split_at(n);
+        self.0 = tail;
+        Ok(head)
+    }
+    fn length(&mut self) -> Result<usize, StoreError> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("four bytes")) as usize)
+    }
+    fn text(&mut self, n: usize) -> Result<String, StoreError> {
+        String::from_utf8(self.take(n)?.to_vec()).map_err(|_| Self::corrupt())
+    }
+}
+
+/// The JSON format of earlier versions.
+fn decode_json(bytes: &[u8]) -> Result<Item, StoreError> {
     let stored: BTreeMap<String, Stored> =
         serde_json::from_slice(bytes).map_err(|e| StoreError::Unavailable(format!("corrupt item: {e}")))?;
     Ok(stored
@@ -224,7 +347,7 @@ fn write_all(db: &Database, ops: Vec<WriteOp>) -> Result<(), StoreError> {
         for (position, op) in ops.iter().enumerate() {
             let key = op.key().expect("checked by check_batch");
             let current =
-                items.get(item_key(&key).as_str()).map_err(unavailable)?.map(|v| decode(v.value())).transpose()?;
+                items.get(item_key(&key).as_bytes()).map_err(unavailable)?.map(|v| decode(v.value())).transpose()?;
             if let Some(condition) = condition_of(op)
                 && !holds(condition, current.as_ref())
             {
@@ -236,17 +359,17 @@ fn write_all(db: &Database, ops: Vec<WriteOp>) -> Result<(), StoreError> {
         }
         for (key, current, next) in planned {
             for entry in current.as_ref().map(index_entries).unwrap_or_default() {
-                index.remove(entry.as_str()).map_err(unavailable)?;
+                index.remove(entry.as_bytes()).map_err(unavailable)?;
             }
             match next {
                 Some(item) => {
                     for entry in index_entries(&item) {
-                        index.insert(entry.as_str(), ()).map_err(unavailable)?;
+                        index.insert(entry.as_bytes(), ()).map_err(unavailable)?;
                     }
-                    items.insert(item_key(&key).as_str(), encode(&item).as_slice()).map_err(unavailable)?;
+                    items.insert(item_key(&key).as_bytes(), encode(&item).as_slice()).map_err(unavailable)?;
                 }
                 None => {
-                    items.remove(item_key(&key).as_str()).map_err(unavailable)?;
+                    items.remove(item_key(&key).as_bytes()).map_err(unavailable)?;
                 }
             }
         }
@@ -272,26 +395,14 @@ fn run_query(db: &Database, query: &Query) -> Result<Page, StoreError> {
             let high = after_prefix(&low);
             let at = query.after.as_ref().map(|c| item_key(&c.key));
             let (start, end) = bounds(&low, &high, at.as_deref(), query.descending);
-            let rows = items.range::<&str>((start, end)).map_err(unavailable)?;
-            let mut take = |row: Result<(redb::AccessGuard<&str>, redb::AccessGuard<&[u8]>), redb::StorageError>| {
+            let rows = items.range::<&[u8]>((start, end)).map_err(unavailable)?;
+            walk(rows, query.descending, |row| {
                 let (k, _) = row.map_err(unavailable)?;
-                let sk = &k.value()[pk.len() + SEP.len_utf8()..];
+                let key = std::str::from_utf8(k.value()).map_err(unavailable)?;
+                let sk = &key[pk.len() + SEP.len_utf8()..];
                 found.push(Cursor::of_table(Key::new(pk.clone(), sk)));
-                Ok::<bool, StoreError>(found.len() > limit)
-            };
-            if query.descending {
-                for row in rows.rev() {
-                    if take(row)? {
-                        break;
-                    }
-                }
-            } else {
-                for row in rows {
-                    if take(row)? {
-                        break;
-                    }
-                }
-            }
+                Ok(found.len() > limit)
+            })?;
         }
         Index::ByOwner(_) | Index::ByTime { .. } => {
             let (name, hash) = match &query.index {
@@ -307,42 +418,45 @@ fn run_query(db: &Database, query: &Query) -> Result<Page, StoreError> {
             });
             let (start, end) = bounds(&low, &high, at.as_deref(), query.descending);
             let index = txn.open_table(INDEX).map_err(unavailable)?;
-            let rows = index.range::<&str>((start, end)).map_err(unavailable)?;
-            let mut take = |row: Result<(redb::AccessGuard<&str>, redb::AccessGuard<()>), redb::StorageError>| {
+            let rows = index.range::<&[u8]>((start, end)).map_err(unavailable)?;
+            walk(rows, query.descending, |row| {
                 let (k, _) = row.map_err(unavailable)?;
-                let mut parts = k.value()[low.len()..].splitn(3, SEP);
+                let key = std::str::from_utf8(k.value()).map_err(unavailable)?;
+                let mut parts = key[low.len()..].splitn(3, SEP);
                 let (Some(range), Some(pk), Some(sk)) = (parts.next(), parts.next(), parts.next()) else {
                     return Err(unavailable("corrupt index entry"));
                 };
                 let index_sort = matches!(query.index, Index::ByTime { .. }).then(|| range.to_owned());
                 found.push(Cursor { index_sort, key: Key::new(pk, sk) });
-                Ok::<bool, StoreError>(found.len() > limit)
-            };
-            if query.descending {
-                for row in rows.rev() {
-                    if take(row)? {
-                        break;
-                    }
-                }
-            } else {
-                for row in rows {
-                    if take(row)? {
-                        break;
-                    }
-                }
-            }
+                Ok(found.len() > limit)
+            })?;
         }
     }
     let more = found.len() > limit;
     found.truncate(limit);
     let mut page = Vec::with_capacity(found.len());
     for cursor in &found {
-        if let Some(bytes) = items.get(item_key(&cursor.key).as_str()).map_err(unavailable)? {
+        if let Some(bytes) = items.get(item_key(&cursor.key).as_bytes()).map_err(unavailable)? {
             page.push(decode(bytes.value())?);
         }
     }
     let next = if more { found.pop() } else { None };
     Ok(Page { items: page, next })
+}
+
+/// Hands rows to `take` in the query's direction until it says the page is full.
+fn walk<R>(
+    rows: impl DoubleEndedIterator<Item = R>,
+    descending: bool,
+    mut take: impl FnMut(R) -> Result<bool, StoreError>,
+) -> Result<(), StoreError> {
+    let rows: Box<dyn Iterator<Item = R>> = if descending { Box::new(rows.rev()) } else { Box::new(rows) };
+    for row in rows {
+        if take(row)? {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// The range `[low, high)` narrowed by a cursor: what comes after it in the walk's direction.
@@ -351,7 +465,8 @@ fn bounds<'a>(
     high: &'a str,
     after: Option<&'a str>,
     descending: bool,
-) -> (Bound<&'a str>, Bound<&'a str>) {
+) -> (Bound<&'a [u8]>, Bound<&'a [u8]>) {
+    let (low, high, after) = (low.as_bytes(), high.as_bytes(), after.map(str::as_bytes));
     match (after, descending) {
         (None, _) => (Bound::Included(low), Bound::Excluded(high)),
         (Some(at), false) => (Bound::Excluded(at), Bound::Excluded(high)),
@@ -361,31 +476,25 @@ fn bounds<'a>(
 
 #[async_trait]
 impl Store for EmbeddedStore {
+    // Reads run where they are awaited: a read transaction serves from redb's page cache in
+    // microseconds, less than handing the work to a blocking thread and back would cost.
+    // Writes, which wait for an fsync, go to a blocking thread.
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
-        let key = item_key(key);
-        self.blocking(move |db| {
-            let txn = db.begin_read().map_err(unavailable)?;
-            let items = txn.open_table(ITEMS).map_err(unavailable)?;
-            items.get(key.as_str()).map_err(unavailable)?.map(|v| decode(v.value())).transpose()
-        })
-        .await
+        let txn = self.db.begin_read().map_err(unavailable)?;
+        let items = txn.open_table(ITEMS).map_err(unavailable)?;
+        items.get(item_key(key).as_bytes()).map_err(unavailable)?.map(|v| decode(v.value())).transpose()
     }
 
     async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
-        let keys: Vec<String> = keys.iter().map(item_key).collect();
-        self.blocking(move |db| {
-            let txn = db.begin_read().map_err(unavailable)?;
-            let items = txn.open_table(ITEMS).map_err(unavailable)?;
-            keys.iter()
-                .map(|key| items.get(key.as_str()).map_err(unavailable)?.map(|v| decode(v.value())).transpose())
-                .collect()
-        })
-        .await
+        let txn = self.db.begin_read().map_err(unavailable)?;
+        let items = txn.open_table(ITEMS).map_err(unavailable)?;
+        keys.iter()
+            .map(|key| items.get(item_key(key).as_bytes()).map_err(unavailable)?.map(|v| decode(v.value())).transpose())
+            .collect()
     }
 
     async fn query(&self, query: &Query) -> Result<Page, StoreError> {
-        let query = query.clone();
-        self.blocking(move |db| run_query(db, &query)).await
+        run_query(&self.db, query)
     }
 
     async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
@@ -407,11 +516,11 @@ impl Store for EmbeddedStore {
                 let mut index = txn.open_table(INDEX).map_err(unavailable)?;
                 for item in &items {
                     let key = item_key(&Key::of(item).expect("checked above"));
-                    let exists = table.get(key.as_str()).map_err(unavailable)?.is_some();
+                    let exists = table.get(key.as_bytes()).map_err(unavailable)?.is_some();
                     if !exists {
-                        table.insert(key.as_str(), encode(item).as_slice()).map_err(unavailable)?;
+                        table.insert(key.as_bytes(), encode(item).as_slice()).map_err(unavailable)?;
                         for entry in index_entries(item) {
-                            index.insert(entry.as_str(), ()).map_err(unavailable)?;
+                            index.insert(entry.as_bytes(), ()).map_err(unavailable)?;
                         }
                     }
                     written.push(!exists);

@@ -79,14 +79,26 @@ pub fn message_from(item: &Item) -> Result<MessageEvent, StoreError> {
 
 impl Records {
     /// Stores each event unless it was stored before (by its identity); returns how many
-    /// were new. One write per event, grouped by the store: one transaction on the embedded
-    /// store, concurrent conditional puts on DynamoDB.
-    pub async fn store_events(&self, events: &[MessageEvent], retention_seconds: i64) -> Result<usize, ApiError> {
+    /// were new. What exists already is read first, in one batch, so a redelivery costs
+    /// reads, not writes; the new events are written once each, grouped by the store (one
+    /// transaction on the embedded store, concurrent conditional puts on DynamoDB, whose
+    /// condition still settles a race between two deliveries of the same event).
+    pub async fn store_events(&self, events: Vec<MessageEvent>, retention_seconds: i64) -> Result<usize, ApiError> {
         if events.is_empty() {
             return Ok(0);
         }
-        let items = events.iter().map(|e| message_item(e, retention_seconds)).collect();
-        let written = self.store.put_each_if_absent(items).await?;
+        let keys: Vec<Key> = events.iter().map(message_key).collect();
+        let existing = self.store.get_many(&keys).await?;
+        let new: Vec<Item> = events
+            .iter()
+            .zip(existing)
+            .filter(|(_, stored)| stored.is_none())
+            .map(|(event, _)| message_item(event, retention_seconds))
+            .collect();
+        if new.is_empty() {
+            return Ok(0);
+        }
+        let written = self.store.put_each_if_absent(new).await?;
         Ok(written.into_iter().filter(|w| *w).count())
     }
 
