@@ -11,22 +11,26 @@ pub fn message_key(event: &MessageEvent) -> Key {
     Key::new(format!("ORG#{}", event.organization_id), format!("{MESSAGE_PREFIX}{}", event.identity()))
 }
 
-fn time_position(event: &MessageEvent) -> String {
-    format!("{:010}#{}", event.timestamp.0.max(0), event.identity())
+/// `at`: the event's time, then its identity (the message key's sort key after its prefix).
+fn time_position(event: &MessageEvent, key: &Key) -> String {
+    let identity = key.sk.strip_prefix(MESSAGE_PREFIX).unwrap_or(&key.sk);
+    format!("{:010}#{identity}", event.timestamp.0.max(0))
 }
 
 fn owner_key(message_id: &str) -> Key {
     Key::new(format!("WAMID#{message_id}"), "OWNER")
 }
 
-pub fn message_item(event: &MessageEvent, retention_seconds: i64) -> Item {
-    let (entity, direction, status, reason) = match &event.kind {
-        EventKind::Message { direction } => ("message", *direction, None, None),
-        EventKind::Status { status } => ("status", Direction::Outbound, Some(status.clone()), None),
-        EventKind::Rejected { reason } => ("rejected", Direction::Inbound, None, Some(reason.clone())),
+/// The item for an event, built from the event it consumes: its strings move into the item.
+pub fn message_item(event: MessageEvent, key: Key, retention_seconds: i64) -> Item {
+    let at = time_position(&event, &key);
+    let (entity, direction, status, reason) = match event.kind {
+        EventKind::Message { direction } => ("message", direction, None, None),
+        EventKind::Status { status } => ("status", Direction::Outbound, Some(status), None),
+        EventKind::Rejected { reason } => ("rejected", Direction::Inbound, None, Some(reason)),
     };
-    let mut item = with_key(message_key(event), entity);
-    item.insert(schema::TIME_KEY.into(), s(time_position(event)));
+    let mut item = with_key(key, entity);
+    item.insert(schema::TIME_KEY.into(), s(at));
     item.insert(attr::ORGANIZATION_ID.into(), s(event.organization_id.as_str()));
     item.insert(attr::PHONE_NUMBER_ID.into(), s(event.phone_number_id.as_str()));
     item.insert(attr::WABA_ID.into(), s(event.waba_id.as_str()));
@@ -35,15 +39,15 @@ pub fn message_item(event: &MessageEvent, retention_seconds: i64) -> Item {
         Direction::Outbound => "outbound",
     };
     item.insert(attr::DIRECTION.into(), s(direction));
-    item.insert(attr::MESSAGE_ID.into(), s(event.message_id.clone()));
+    item.insert(attr::MESSAGE_ID.into(), s(event.message_id));
     put_opt(&mut item, attr::STATUS, status.map(Value::S));
     put_opt(&mut item, attr::REASON, reason.map(Value::S));
-    put_opt(&mut item, attr::FROM, event.from.clone().map(Value::S));
-    put_opt(&mut item, attr::TO, event.to.clone().map(Value::S));
-    put_opt(&mut item, attr::CONTACT_NAME, event.contact_name.clone().map(Value::S));
-    put_opt(&mut item, attr::TYPE, event.message_type.clone().map(Value::S));
-    put_opt(&mut item, attr::TEXT, event.text.clone().map(Value::S));
-    put_opt(&mut item, attr::PAYLOAD, event.payload.clone().map(Value::S));
+    put_opt(&mut item, attr::FROM, event.from.map(Value::S));
+    put_opt(&mut item, attr::TO, event.to.map(Value::S));
+    put_opt(&mut item, attr::CONTACT_NAME, event.contact_name.map(Value::S));
+    put_opt(&mut item, attr::TYPE, event.message_type.map(Value::S));
+    put_opt(&mut item, attr::TEXT, event.text.map(Value::S));
+    put_opt(&mut item, attr::PAYLOAD, event.payload.map(Value::S));
     item.insert(attr::TIMESTAMP.into(), Value::N(event.timestamp.0));
     item.insert(attr::RECEIVED_AT.into(), Value::N(event.received_at.0));
     // Kept well past Meta's 7-day redelivery window, so a late redelivery still finds it.
@@ -90,10 +94,11 @@ impl Records {
         let keys: Vec<Key> = events.iter().map(message_key).collect();
         let existing = self.store.get_many(&keys).await?;
         let new: Vec<Item> = events
-            .iter()
+            .into_iter()
+            .zip(keys)
             .zip(existing)
             .filter(|(_, stored)| stored.is_none())
-            .map(|(event, _)| message_item(event, retention_seconds))
+            .map(|((event, key), _)| message_item(event, key, retention_seconds))
             .collect();
         if new.is_empty() {
             return Ok(0);
@@ -108,7 +113,8 @@ impl Records {
         let mut owner = with_key(owner_key(&event.message_id), "message_owner");
         owner.insert(attr::ORGANIZATION_ID.into(), s(event.organization_id.as_str()));
         owner.insert(schema::TTL.into(), Value::N(event.received_at.0 + retention_seconds));
-        self.store.put_each_if_absent(vec![owner, message_item(event, retention_seconds)]).await?;
+        let item = message_item(event.clone(), message_key(event), retention_seconds);
+        self.store.put_each_if_absent(vec![owner, item]).await?;
         Ok(())
     }
 
