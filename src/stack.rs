@@ -104,10 +104,11 @@ pub async fn start(source: impl Fn(&str) -> Option<String>) -> Result<RunningSta
         None => defaults.get(name).cloned(),
     })?;
 
+    let app_secret = config.meta.app_secret()?.expose().to_owned();
     let sandbox = use_sandbox.then(|| {
         Arc::new(Sandbox::new(SandboxConfig {
             app_id: config.meta.app_id.clone(),
-            app_secret: config.meta.app_secret.expose().to_owned(),
+            app_secret,
             graph_version: config.meta.graph_version.clone(),
             public_url: format!("{base_url}{SANDBOX_PREFIX}"),
             page_size: 2,
@@ -124,7 +125,7 @@ pub async fn start(source: impl Fn(&str) -> Option<String>) -> Result<RunningSta
             (Arc::new(store), Arc::new(cipher), "embedded")
         }
         "aws" => {
-            let aws = shared::aws::load(&get).await;
+            let aws = shared::aws::load(get)?;
             let table = config.table_name.clone().unwrap_or_else(|| LOCAL_TABLE.into());
             let key = config.kms_key_id.clone().unwrap_or_else(|| LOCAL_KEY_ALIAS.into());
             let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table);

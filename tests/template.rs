@@ -3,24 +3,12 @@
 //! wants one; the webhook is the Function URL; every function of the workspace is deployed;
 //! and the table's schema is `infra/table.json`, which the local stack creates too.
 
+mod sam;
+
+use sam::{allowed_actions, environment_names, functions, template};
 use serde_yaml::Value;
 use shared::routes::{Auth, Function, Gateway, ROUTES};
 use std::collections::BTreeSet;
-
-fn template() -> Value {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/template.yaml")).unwrap();
-    serde_yaml::from_str(&text).expect("template.yaml parses")
-}
-
-fn functions(template: &Value) -> Vec<(String, &Value)> {
-    template["Resources"]
-        .as_mapping()
-        .unwrap()
-        .values()
-        .filter(|r| r["Type"] == "AWS::Serverless::Function")
-        .map(|r| (r["Metadata"]["BuildProperties"]["Binary"].as_str().expect("a Binary").to_owned(), r))
-        .collect()
-}
 
 /// (method, path, binary, behind the JWT authorizer)
 type RouteRow = (String, String, String, bool);
@@ -129,4 +117,26 @@ fn the_app_secret_is_never_a_plaintext_parameter() {
     assert!(!text.contains("META_APP_SECRET:"), "the functions get the secret's ARN, never its value");
     assert!(text.contains("META_APP_SECRET_ARN: !Ref MetaAppSecret"));
     assert!(text.contains(shared::aws::PLACEHOLDER), "the template's secret value is the placeholder");
+}
+
+#[test]
+fn each_function_gets_the_key_and_the_app_secret_only_if_its_main_uses_them() {
+    let template = template();
+    for (binary, function) in functions(&template) {
+        let main =
+            std::fs::read_to_string(format!("{}/functions/{binary}/src/main.rs", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let uses_kms = main.contains(".with_kms()");
+        let uses_secret = main.contains(".with_app_secret()") || main.contains(".with_meta()");
+        let env = environment_names(&template, function);
+        let actions = allowed_actions(function);
+        assert_eq!(env.contains("KMS_KEY_ID"), uses_kms, "{binary}: KMS_KEY_ID in the template, with_kms in main");
+        assert_eq!(actions.iter().any(|a| a.starts_with("kms:")), uses_kms, "{binary}: KMS permissions");
+        assert_eq!(env.contains("META_APP_SECRET_ARN"), uses_secret, "{binary}: META_APP_SECRET_ARN, with_app_secret");
+        assert_eq!(actions.contains("secretsmanager:GetSecretValue"), uses_secret, "{binary}: reading the secret");
+    }
+    // Those that never call Meta and never touch a token have neither.
+    for lean in ["organizations", "init-oauth", "status"] {
+        let (_, function) = functions(&template).into_iter().find(|(b, _)| b == lean).unwrap();
+        assert!(allowed_actions(function).iter().all(|a| a.starts_with("dynamodb:")), "{lean}");
+    }
 }

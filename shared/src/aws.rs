@@ -1,37 +1,45 @@
-//! Loads the AWS SDK configuration from a name→value source with the standard variable
-//! names (`AWS_ENDPOINT_URL`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`, …), so the local stack and
-//! the tests can point the real SDK clients at an emulator without touching the process
-//! environment. Anything not given falls back to the SDK's default provider chain.
+//! The AWS SDK configuration, from a name→value source with the standard variable names
+//! (`AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`,
+//! `AWS_ENDPOINT_URL`). Lambda sets the region and the execution role's credentials in
+//! exactly these variables, so the functions need none of `aws-config`'s provider chain
+//! (profiles, SSO, STS, instance metadata): it would only add size and start-up time. The
+//! local stack and the tests point the same clients at an emulator the same way.
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_dynamodb::config::Credentials;
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_sdk_dynamodb::config::BehaviorVersion;
+use aws_types::SdkConfig;
+use aws_types::region::Region;
 
-pub async fn load(source: impl Fn(&str) -> Option<String>) -> SdkConfig {
-    let get = |name: &str| source(name).filter(|v| !v.trim().is_empty());
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+pub fn load(source: impl Fn(&str) -> Option<String>) -> Result<SdkConfig, crate::BoxError> {
+    let get = |name: &str| source(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    let region = get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")).ok_or("AWS_REGION is not set")?;
+    let (Some(id), Some(secret)) = (get("AWS_ACCESS_KEY_ID"), get("AWS_SECRET_ACCESS_KEY")) else {
+        return Err("AWS credentials are not set: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and \
+                    AWS_SESSION_TOKEN for temporary ones), as Lambda sets them"
+            .into());
+    };
+    let credentials = Credentials::new(id, secret, get("AWS_SESSION_TOKEN"), None, "environment");
+    let mut config = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region))
+        .credentials_provider(SharedCredentialsProvider::new(credentials));
     if let Some(endpoint) = get("AWS_ENDPOINT_URL") {
-        loader = loader.endpoint_url(endpoint);
+        config = config.endpoint_url(endpoint);
     }
-    if let Some(region) = get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")) {
-        loader = loader.region(Region::new(region));
-    }
-    if let (Some(id), Some(secret)) = (get("AWS_ACCESS_KEY_ID"), get("AWS_SECRET_ACCESS_KEY")) {
-        loader =
-            loader.credentials_provider(Credentials::new(id, secret, get("AWS_SESSION_TOKEN"), None, "configured"));
-    }
-    loader.load().await
+    Ok(config.build())
 }
 
 /// SDK configuration for an emulator at `endpoint` (moto in the tests), with the dummy
 /// credentials and region emulators accept.
-pub async fn emulator(endpoint: &str) -> SdkConfig {
+pub fn emulator(endpoint: &str) -> SdkConfig {
     load(|name| match name {
         "AWS_ENDPOINT_URL" => Some(endpoint.to_owned()),
         "AWS_REGION" => Some("us-east-1".into()),
         "AWS_ACCESS_KEY_ID" | "AWS_SECRET_ACCESS_KEY" => Some("testing".into()),
         _ => None,
     })
-    .await
+    .expect("the emulator's configuration is complete")
 }
 
 /// The string value of a Secrets Manager secret (a plain string, or the `appSecret` field of

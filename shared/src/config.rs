@@ -25,7 +25,8 @@ pub struct Config {
 #[derive(Debug, Clone)]
 pub struct MetaConfig {
     pub app_id: String,
-    pub app_secret: Secret,
+    /// Only the functions that call Meta or check its signatures are deployed with it.
+    pub app_secret: Option<Secret>,
     pub redirect_uri: String,
     pub config_id: Option<String>,
     pub graph_url: String,
@@ -36,6 +37,12 @@ pub struct MetaConfig {
 }
 
 impl MetaConfig {
+    pub fn app_secret(&self) -> Result<&Secret, crate::error::ApiError> {
+        self.app_secret
+            .as_ref()
+            .ok_or_else(|| crate::error::ApiError::internal("This function is deployed without the Meta app secret."))
+    }
+
     pub fn graph_base(&self) -> String {
         format!("{}/{}", self.graph_url.trim_end_matches('/'), self.graph_version)
     }
@@ -92,7 +99,7 @@ impl Config {
         }
         let meta = MetaConfig {
             app_id: required("META_APP_ID")?,
-            app_secret: Secret::new(required("META_APP_SECRET")?),
+            app_secret: get("META_APP_SECRET").map(Secret::new),
             redirect_uri: url("META_REDIRECT_URI", required("META_REDIRECT_URI")?)?,
             config_id: get("META_CONFIG_ID"),
             graph_url: url("META_GRAPH_URL", get("META_GRAPH_URL").unwrap_or_else(|| DEFAULT_GRAPH_URL.into()))?,

@@ -173,7 +173,7 @@ pub async fn hand_back(
     source: CodeSource,
 ) -> Result<StateToken, ApiError> {
     let code_hash = check_code(code)?;
-    let successor_token = token.hand_back(code, &app.config.meta.app_secret);
+    let successor_token = token.hand_back(code, app.config.meta.app_secret()?);
     let key = state.key.clone();
     match claim(app, state.clone(), &code_hash).await? {
         Claim::HandedBack => return handed_back(app, &key, &successor_token).await.map(|_| successor_token),
@@ -253,17 +253,17 @@ async fn exchange(app: &App, state: &OAuthState, code: &str, source: CodeSource)
         CodeSource::Dialog => Some(state.redirect_uri.as_str()),
         CodeSource::JsSdk => None,
     };
-    let issued = app.meta.exchange_code(code, redirect_uri).await?;
+    let issued = app.meta()?.exchange_code(code, redirect_uri).await?;
     let mut token = issued.token;
-    let mut info = app.meta.debug_token(&token).await?;
+    let mut info = app.meta()?.debug_token(&token).await?;
     if info.is_short_lived_user_token(app.now()) {
-        token = app.meta.exchange_long_lived(&token).await?.token;
-        info = app.meta.debug_token(&token).await?;
+        token = app.meta()?.exchange_long_lived(&token).await?.token;
+        info = app.meta()?.debug_token(&token).await?;
     }
     let granted_wabas = match (info.granted_wabas, info.kind) {
         (Some(ids), _) => ids,
         // A person's business-wide grant: their businesses' WABAs.
-        (None, TokenKind::User) => app.meta.wabas_via_businesses(&token).await?,
+        (None, TokenKind::User) => app.meta()?.wabas_via_businesses(&token).await?,
         // A business token names its WABAs in its granular scopes.
         (None, TokenKind::Business) => Vec::new(),
     };
@@ -304,7 +304,7 @@ const REGISTRATIONS_AT_ONCE: usize = 4;
 /// `registration`, never an error.
 pub async fn connect(app: &App, request: Connect<'_>) -> Result<Vec<PhoneNumber>, ApiError> {
     let Connect { organization, state, token, token_kind, token_expires_at, waba, phones } = request;
-    app.meta.subscribe_app(token, waba).await?;
+    app.meta()?.subscribe_app(token, waba).await?;
     let sealed = app.cipher.seal(token, TokenContext::new(&organization.id, Purpose::PhoneToken)).await?;
 
     let now = app.now();

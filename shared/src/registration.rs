@@ -95,8 +95,10 @@ pub async fn register(
         };
     } else {
         phone.record_registration_attempt(now);
-        let result = app.meta.register(token, &phone.phone_number_id, pin).await;
-        phone.registration = outcome(result);
+        phone.registration = match app.meta() {
+            Ok(meta) => outcome(meta.register(token, &phone.phone_number_id, pin).await),
+            Err(error) => Registration::Failed { reason: error.message.into_owned() },
+        };
     }
     let keep_pin = if phone.registration == Registration::PinRequired { None } else { store_pin };
     tracing::info!(

@@ -389,7 +389,7 @@ impl Harness {
         let mut stored = Vec::new();
         collect_files(&self.data_dir.0, &mut stored);
         if let Some((endpoint, table)) = &self.table {
-            let config = shared::aws::emulator(endpoint).await;
+            let config = shared::aws::emulator(endpoint);
             let items = aws_sdk_dynamodb::Client::new(&config).scan().table_name(table).send().await.unwrap();
             assert!(!items.items().is_empty(), "the table holds the flow's records");
             for item in items.items() {

@@ -19,7 +19,7 @@ pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
     let access_token = onboarding::open_state_token(app, &state, authorization).await?;
     let mut options = Vec::with_capacity(authorization.granted_wabas.len());
     for waba in &authorization.granted_wabas {
-        let info = app.meta.waba(&access_token, waba).await?;
+        let info = app.meta()?.waba(&access_token, waba).await?;
         options.push(json!({ "id": info.id, "name": info.name, "timezone_id": info.timezone_id }));
     }
     Ok(Response::ok(&json!({ "success": true, "wabaOptions": options })))

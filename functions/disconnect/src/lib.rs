@@ -59,7 +59,8 @@ async fn unsubscribe_unless_shared(app: &App, organization: &Organization, waba:
         tracing::info!(%waba, "another organization still uses this WABA; subscription kept");
         return;
     }
-    if let Err(error) = app.meta.unsubscribe_app(token, waba).await {
+    let unsubscribed = async { Ok::<_, ApiError>(app.meta()?.unsubscribe_app(token, waba).await?) }.await;
+    if let Err(error) = unsubscribed {
         tracing::warn!(%error, %waba, "unsubscribing from the WABA failed; the connection is removed regardless");
     }
 }

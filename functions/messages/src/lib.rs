@@ -57,7 +57,7 @@ async fn send(app: &App, organization: &OrganizationId, body: Send) -> Result<Re
 
     let sealed = phone.token().ok_or_else(ApiError::not_connected)?;
     let token: AccessToken = app.cipher.open(sealed, TokenContext::new(organization, Purpose::PhoneToken)).await?;
-    let message_id = app.meta.send_text(&token, &phone.phone_number_id, &to, text).await?;
+    let message_id = app.meta()?.send_text(&token, &phone.phone_number_id, &to, text).await?;
     drop(token);
 
     let now = app.now();

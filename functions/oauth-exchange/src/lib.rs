@@ -186,7 +186,7 @@ async fn connect_chosen(
         (None, Some(requested)) => onboarding::granted(chosen.granted_wabas, requested)?.clone(),
         (None, None) => chosen.granted_wabas.first().cloned().ok_or_else(ApiError::no_waba_found)?,
     };
-    let listed = app.meta.phone_numbers(token, &waba).await?;
+    let listed = app.meta()?.phone_numbers(token, &waba).await?;
     let phones: Vec<PhoneToConnect> = match chosen.picked {
         Some(picked) => {
             let info: PhoneInfo = listed.into_iter().find(|p| p.id == picked.phone).ok_or_else(|| {
@@ -226,7 +226,7 @@ async fn granted_or_visible(
     waba: &WabaId,
 ) -> Result<WabaId, ApiError> {
     if granted_wabas.is_empty() {
-        return match app.meta.waba(token, waba).await {
+        return match app.meta()?.waba(token, waba).await {
             Ok(_) => Ok(waba.clone()),
             Err(shared::meta::MetaError::Graph(e)) if e.is_missing_permission() => {
                 Err(ApiError::forbidden("This WhatsApp Business Account was not granted in this authorization."))

@@ -35,7 +35,7 @@ pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
     let waba = onboarding::granted(&authorization.granted_wabas, &body.waba_id)?;
     let access_token = onboarding::open_state_token(app, &state, authorization).await?;
 
-    let phones = app.meta.phone_numbers(&access_token, waba).await?;
+    let phones = app.meta()?.phone_numbers(&access_token, waba).await?;
     if phones.is_empty() {
         return Err(ApiError::no_phone_numbers());
     }

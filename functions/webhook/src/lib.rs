@@ -65,7 +65,7 @@ fn verify_subscription(app: &App, request: &Request) -> Result<Response, ApiErro
 /// `sha256=<hex HMAC-SHA256(raw body, app secret)>`, compared in constant time.
 pub fn check_signature(app: &App, request: &Request) -> Result<(), ApiError> {
     let header = request.headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
-    if signature_matches(app.config.meta.app_secret.expose().as_bytes(), &request.body, header) {
+    if signature_matches(app.config.meta.app_secret()?.expose().as_bytes(), &request.body, header) {
         Ok(())
     } else {
         Err(ApiError::new(http::StatusCode::UNAUTHORIZED, "unauthorized", "Missing or invalid X-Hub-Signature-256."))

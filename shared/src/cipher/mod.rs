@@ -53,6 +53,8 @@ pub enum CipherError {
     /// The ciphertext is not valid under this key and context.
     Refused,
     Unavailable(String),
+    /// This function was deployed without a key: a fault of the deployment, not the request.
+    NoKey,
 }
 
 impl std::fmt::Display for CipherError {
@@ -60,6 +62,7 @@ impl std::fmt::Display for CipherError {
         match self {
             CipherError::Refused => f.write_str("ciphertext refused under this key and context"),
             CipherError::Unavailable(m) => write!(f, "cipher unavailable: {m}"),
+            CipherError::NoKey => f.write_str("this function was deployed without an encryption key"),
         }
     }
 }
@@ -71,6 +74,7 @@ impl From<CipherError> for ApiError {
         tracing::error!(%error, "token cipher failed");
         match error {
             CipherError::Refused => ApiError::internal("A stored credential could not be read."),
+            CipherError::NoKey => ApiError::internal("This function cannot read or store credentials."),
             CipherError::Unavailable(_) => ApiError::new(
                 http::StatusCode::SERVICE_UNAVAILABLE,
                 "service_unavailable",
@@ -87,6 +91,20 @@ impl From<CipherError> for ApiError {
 pub trait Cipher: Send + Sync {
     async fn seal_bytes(&self, clear: &[u8], context: TokenContext<'_>) -> Result<Ciphertext, CipherError>;
     async fn open_bytes(&self, ciphertext: &Ciphertext, context: TokenContext<'_>) -> Result<Vec<u8>, CipherError>;
+}
+
+/// The cipher of a function that neither seals nor opens anything (it is deployed without
+/// KMS access, and links no KMS client): any use is refused as a deployment fault.
+pub struct NoKey;
+
+#[async_trait]
+impl Cipher for NoKey {
+    async fn seal_bytes(&self, _: &[u8], _: TokenContext<'_>) -> Result<Ciphertext, CipherError> {
+        Err(CipherError::NoKey)
+    }
+    async fn open_bytes(&self, _: &Ciphertext, _: TokenContext<'_>) -> Result<Vec<u8>, CipherError> {
+        Err(CipherError::NoKey)
+    }
 }
 
 impl<'c> dyn Cipher + 'c {

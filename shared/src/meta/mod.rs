@@ -43,7 +43,8 @@ pub struct MetaSettings {
 
 #[derive(Clone)]
 pub struct MetaClient {
-    http: reqwest::Client,
+    /// Built on the first call: a cold start that answers without Meta does not pay for TLS.
+    http: std::sync::OnceLock<reqwest::Client>,
     settings: MetaSettings,
 }
 
@@ -75,13 +76,18 @@ enum Body<'a> {
 
 impl MetaClient {
     pub fn new(settings: MetaSettings) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .connect_timeout(settings.timeout.min(Duration::from_secs(3)))
-            .user_agent(concat!("waba-connect/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("the HTTP client builds");
-        Self { http, settings }
+        Self { http: std::sync::OnceLock::new(), settings }
+    }
+
+    fn http(&self) -> &reqwest::Client {
+        self.http.get_or_init(|| {
+            reqwest::Client::builder()
+                .timeout(self.settings.timeout)
+                .connect_timeout(self.settings.timeout.min(Duration::from_secs(3)))
+                .user_agent(concat!("waba-connect/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .expect("the HTTP client builds")
+        })
     }
 
     pub fn settings(&self) -> &MetaSettings {
@@ -121,7 +127,7 @@ impl MetaClient {
                 tracing::warn!(path, attempt, "no time left for Meta before the request's deadline");
                 return Err(MetaError::Unavailable("the request's deadline left no time to call Meta".into()));
             }
-            let mut request = self.http.request(method.clone(), &url).query(query).timeout(budget);
+            let mut request = self.http().request(method.clone(), &url).query(query).timeout(budget);
             if let Some(token) = token {
                 request = request.bearer_auth(token.expose());
             }

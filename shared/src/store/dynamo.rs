@@ -513,16 +513,10 @@ impl Store for DynamoStore {
     /// one duplicate.
     async fn put_each_if_absent(&self, items: Vec<Item>) -> Result<Vec<bool>, StoreError> {
         use futures_util::stream::{self, StreamExt, TryStreamExt};
-        let keys: Vec<Key> = items
-            .iter()
-            .map(|item| Key::of(item).ok_or_else(|| StoreError::Invalid("an item lacks pk or sk".into())))
-            .collect::<Result<_, _>>()?;
-        let existing = self.get_many(&keys).await?;
-        stream::iter(items.into_iter().zip(existing))
-            .map(|(item, existing)| async move {
-                if existing.is_some() {
-                    return Ok(false);
-                }
+        // Each put's condition decides; callers that expect many to exist already (a
+        // redelivery) read them first and pass only the new ones.
+        stream::iter(items)
+            .map(|item| async move {
                 match self.write_one(WriteOp::Put { item, condition: Some(Condition::NotExists) }).await {
                     Ok(()) => Ok(true),
                     Err(StoreError::ConditionFailed { .. }) => Ok(false),

@@ -47,7 +47,7 @@ pub fn embedded_store() -> (EmbeddedStore, TempDir) {
 
 /// A DynamoDB table of its own on the emulator, created with the production schema.
 pub async fn dynamo_store() -> DynamoStore {
-    let config = shared::aws::emulator(&moto_endpoint()).await;
+    let config = shared::aws::emulator(&moto_endpoint());
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), unique("contract"));
     store.ensure_table().await.expect("table created on the emulator");
     store
@@ -58,7 +58,7 @@ pub fn local_cipher() -> LocalCipher {
 }
 
 pub async fn kms_cipher() -> KmsCipher {
-    let config = shared::aws::emulator(&moto_endpoint()).await;
+    let config = shared::aws::emulator(&moto_endpoint());
     let client = aws_sdk_kms::Client::new(&config);
     let alias = format!("alias/{}", unique("contract"));
     KmsCipher::ensure_key(&client, &alias).await.expect("key created on the emulator");
