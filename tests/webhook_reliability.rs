@@ -172,6 +172,7 @@ async fn a_waba_with_hundreds_of_phones_connects_and_disconnects() {
                 quality_event: None,
                 messaging_limit: None,
                 name_status: None,
+                health: Default::default(),
                 verified_at: now,
                 created_at: now,
                 updated_at: now,

@@ -109,6 +109,28 @@ impl ApiError {
         }))
     }
 
+    /// Meta refused the phone's token (190): only a person can connect again.
+    pub fn reauthorization_required(action: Option<String>) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "reauthorization_required",
+            "Meta no longer accepts this connection's authorization, so it cannot send.",
+        )
+        .with_action(action.unwrap_or_else(|| "Connect WhatsApp again with the same number.".into()))
+    }
+
+    /// Meta restricts the number or its account (131031, 368, a blocked number, a restriction).
+    pub fn phone_restricted(action: Option<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "phone_restricted", "Meta restricts this number from sending for now.")
+            .with_action(action.unwrap_or_else(|| "See WhatsApp Manager's account quality page.".into()))
+    }
+
+    /// Meta disabled the WhatsApp Business Account.
+    pub fn waba_banned(action: Option<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "waba_banned", "Meta disabled this WhatsApp Business Account.")
+            .with_action(action.unwrap_or_else(|| "Request a review in WhatsApp Manager.".into()))
+    }
+
     pub fn pin_mismatch() -> Self {
         Self::new(StatusCode::BAD_REQUEST, "pin_mismatch", "Meta refused this two-step verification PIN.")
             .with_action("Enter the PIN set for this number in WhatsApp Manager, or reset it there and try again.")

@@ -51,6 +51,18 @@ impl Request {
         self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
     }
 
+    /// A listing's `limit`: `default` when absent, else a whole number from 1 to `max`.
+    pub fn page_limit(&self, default: usize, max: usize) -> Result<usize, ApiError> {
+        match self.query_value("limit") {
+            None => Ok(default),
+            Some(raw) => raw
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=max).contains(n))
+                .ok_or_else(|| ApiError::validation(format!("`limit` must be a whole number from 1 to {max}"))),
+        }
+    }
+
     pub fn query<T: FromStr<Err = String>>(&self, name: &str) -> Result<T, ApiError> {
         let raw = self
             .query_value(name)

@@ -14,6 +14,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod lambda;
+pub mod lifecycle;
 pub mod meta;
 pub mod onboarding;
 pub mod registration;

@@ -7,10 +7,11 @@ use crate::app::App;
 use crate::cipher::{Purpose, TokenContext};
 use crate::clock::Timestamp;
 use crate::domain::{
-    AccessToken, Authorization, OAuthState, Organization, PhoneLink, PhoneMode, PhoneNumber, PhoneNumberId, StateKey,
-    StateStep, StateToken, TokenKind, UserId, WabaId,
+    AccessToken, Authorization, Effect, HealthRecord, OAuthState, Organization, PhoneLink, PhoneMode, PhoneNumber,
+    PhoneNumberId, Source, StateKey, StateStep, StateToken, TokenKind, UserId, WabaId,
 };
 use crate::error::ApiError;
+use crate::lifecycle::{self, Observation};
 use crate::meta::PhoneInfo;
 use crate::registration::{self, Plan};
 use crate::store::records::{Connection, ConnectionRefused};
@@ -332,6 +333,9 @@ pub async fn connect(app: &App, request: Connect<'_>) -> Result<Vec<PhoneNumber>
             quality_event: known.and_then(|p| p.quality_event.clone()),
             messaging_limit: known.and_then(|p| p.messaging_limit.clone()),
             name_status: info.name_status.clone(),
+            // A new token repairs what the old one could not do; what Meta says about the
+            // number or the WABA stays until Meta says otherwise.
+            health: repaired(known),
             verified_at: now,
             created_at: known.map_or(now, |p| p.created_at),
             updated_at: now,
@@ -339,7 +343,10 @@ pub async fn connect(app: &App, request: Connect<'_>) -> Result<Vec<PhoneNumber>
         plans.push(plan);
     }
     // Phones of another WABA cannot stay active once the organization points elsewhere.
-    let retire: Vec<PhoneNumber> = existing.into_iter().filter(|p| p.is_active() && &p.waba_id != waba).collect();
+    let retire: Vec<PhoneNumber> = existing.iter().filter(|p| p.is_active() && &p.waba_id != waba).cloned().collect();
+    let retired_before = retire.clone();
+    let existing_by_id: std::collections::HashMap<&PhoneNumberId, &PhoneNumber> =
+        existing.iter().map(|p| (&p.phone_number_id, p)).collect();
 
     let connection = Connection { organization, state, waba_id: waba, phones: saved.clone(), retire, now };
     match app.records.save_connection(connection).await {
@@ -354,11 +361,25 @@ pub async fn connect(app: &App, request: Connect<'_>) -> Result<Vec<PhoneNumber>
         Err(ConnectionRefused::Store(error)) => return Err(error),
     }
     tracing::info!(organization = %organization.id, waba = %waba, phones = saved.len(), "WhatsApp connected");
+    let seen = Observation::new(Source::Api, now);
+    let mut events: Vec<_> = saved
+        .iter()
+        .flat_map(|phone| {
+            let known = existing_by_id.get(&phone.phone_number_id).copied();
+            lifecycle::transitions(known, phone, &seen)
+        })
+        .collect();
+    events.extend(retired_before.iter().flat_map(|p| lifecycle::transitions(Some(p), &lifecycle::retired(p), &seen)));
+    if let Err(error) = app.records.record_events(&events).await {
+        tracing::error!(%error, organization = %organization.id, "connection events not stored");
+    }
 
     let mut registrations = Vec::new();
     for (phone, plan) in saved.iter_mut().zip(plans) {
         if let Plan::Register { pin, sealed } = plan {
-            registrations.push(async move { registration::register(app, phone, token, &pin, Some(&sealed)).await });
+            registrations.push(async move {
+                registration::register(app, phone, token, &pin, Some(&sealed), Source::Api).await;
+            });
         }
     }
     use futures_util::StreamExt;
@@ -375,6 +396,15 @@ pub async fn whatsapp_summary(app: &App, organization: &Organization) -> Result<
         "wabaId": organization.waba_id,
         "phoneNumbers": phones.iter().map(PhoneNumber::view).collect::<Vec<_>>(),
     }))
+}
+
+/// What a reconnect keeps of a known phone's health: a new token repairs whatever the old
+/// one could not do; what Meta says about the number or its account stays until Meta says
+/// otherwise.
+fn repaired(known: Option<&PhoneNumber>) -> HealthRecord {
+    let mut health = known.map(|p| p.health.clone()).unwrap_or_default();
+    health.clear(|r| r.effect == Effect::Reauthorize || r.code == lifecycle::TOKEN_EXPIRING);
+    health
 }
 
 /// How the API shows a connected phone in the answer of a save.

@@ -9,8 +9,11 @@
 
 use crate::app::App;
 use crate::cipher::{Purpose, TokenContext};
-use crate::domain::{AccessToken, Ciphertext, OrganizationId, PhoneMode, PhoneNumber, Registration, RegistrationPin};
+use crate::domain::{
+    AccessToken, Ciphertext, OrganizationId, PhoneMode, PhoneNumber, Registration, RegistrationPin, Source,
+};
 use crate::error::ApiError;
+use crate::lifecycle::{self, Observation};
 use crate::meta::{MetaError, PhoneInfo};
 
 /// The reason a phone shows while its registration call is under way.
@@ -84,8 +87,10 @@ pub async fn register(
     token: &AccessToken,
     pin: &RegistrationPin,
     store_pin: Option<&Ciphertext>,
+    source: Source,
 ) {
     let now = app.now();
+    let before = phone.clone();
     if let Some(next) = phone.next_registration_attempt(now) {
         phone.registration = Registration::Pending {
             reason: format!(
@@ -96,7 +101,13 @@ pub async fn register(
     } else {
         phone.record_registration_attempt(now);
         phone.registration = match app.meta() {
-            Ok(meta) => outcome(meta.register(token, &phone.phone_number_id, pin).await),
+            Ok(meta) => {
+                let answer = meta.register(token, &phone.phone_number_id, pin).await;
+                if let Err(refusal) = &answer {
+                    lifecycle::graph_refused(app, phone, refusal, source).await;
+                }
+                outcome(answer)
+            }
             Err(error) => Registration::Failed { reason: error.message.into_owned() },
         };
     }
@@ -108,7 +119,12 @@ pub async fn register(
         "registration attempted"
     );
     match app.records.set_registration(phone, keep_pin, now).await {
-        Ok(true) => {}
+        Ok(true) => {
+            let events = lifecycle::transitions(Some(&before), phone, &Observation::new(source, now));
+            if let Err(error) = app.records.record_events(&events).await {
+                tracing::error!(%error, phone = %phone.phone_number_id, "registration events not stored");
+            }
+        }
         Ok(false) => tracing::info!(phone = %phone.phone_number_id, "the phone was disconnected meanwhile"),
         Err(error) => tracing::error!(%error, phone = %phone.phone_number_id, "registration outcome not stored"),
     }

@@ -72,6 +72,7 @@ pub enum Action {
     OauthExchange,
     CallerStatus,
     OrganizationStatus,
+    ListEvents,
     CallerDisconnect,
     OrganizationDisconnect,
     SendMessage,
@@ -161,6 +162,7 @@ pub static ROUTES: &[Route] = &[
     route("POST", "/api/integrations/whatsapp/oauth", A::OauthExchange, F::OauthExchange, Auth::Jwt),
     route("GET", "/api/integrations/whatsapp/status", A::CallerStatus, F::Status, Auth::Jwt),
     route("GET", "/api/v1/organizations/{organizationId}/whatsapp/status", A::OrganizationStatus, F::Status, Auth::Jwt),
+    route("GET", "/api/v1/organizations/{organizationId}/whatsapp/events", A::ListEvents, F::Status, Auth::Jwt),
     route("POST", "/api/integrations/whatsapp/disconnect", A::CallerDisconnect, F::Disconnect, Auth::Jwt),
     route(
         "POST",

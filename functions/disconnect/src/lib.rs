@@ -8,7 +8,8 @@
 
 use serde_json::json;
 use shared::cipher::{Purpose, TokenContext};
-use shared::domain::{AccessToken, Organization, OrganizationId, PhoneNumber, WabaId};
+use shared::domain::{AccessToken, Organization, OrganizationId, PhoneNumber, Source, WabaId};
+use shared::lifecycle::{self, Observation};
 use shared::routes::Action;
 use shared::{ApiError, App, Request, Response};
 
@@ -36,8 +37,12 @@ pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
         _ => None,
     };
 
-    app.records.disconnect(&organization, &active, app.now()).await?;
+    let seen = Observation::new(Source::Api, app.now());
+    app.records.disconnect(&organization, &active, seen.at).await?;
     tracing::info!(organization = %organization.id, phones = active.len(), "WhatsApp disconnected");
+    let events: Vec<_> =
+        active.iter().flat_map(|p| lifecycle::transitions(Some(p), &lifecycle::retired(p), &seen)).collect();
+    app.records.record_events(&events).await?;
 
     if let Some((waba, token)) = unsubscribe {
         unsubscribe_unless_shared(app, &organization, &waba, &token).await;

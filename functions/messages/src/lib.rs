@@ -8,7 +8,8 @@
 use serde::Deserialize;
 use serde_json::json;
 use shared::cipher::{Purpose, TokenContext};
-use shared::domain::{AccessToken, Direction, EventKind, MessageEvent, OrganizationId, PhoneNumberId};
+use shared::domain::{AccessToken, Direction, EventKind, MessageEvent, OrganizationId, PhoneNumberId, Source};
+use shared::lifecycle;
 use shared::routes::Action;
 use shared::{ApiError, App, Request, Response, crypto};
 
@@ -50,15 +51,24 @@ async fn send(app: &App, organization: &OrganizationId, body: Send) -> Result<Re
         None => phones.iter().find(|p| p.can_send()).or_else(|| phones.iter().find(|p| p.is_active())),
     }
     .ok_or_else(ApiError::not_connected)?;
-    // Meta would refuse an unregistered number with 133010; it is not asked.
+    // Meta would refuse an unregistered number (133010), a dead token (190) or a restricted
+    // account; it is not asked.
     if !phone.registration.allows_sending() {
         return Err(ApiError::not_registered(shared::registration::action(phone)));
     }
+    lifecycle::refuse_send(phone, app.now())?;
 
     let sealed = phone.token().ok_or_else(ApiError::not_connected)?;
     let token: AccessToken = app.cipher.open(sealed, TokenContext::new(organization, Purpose::PhoneToken)).await?;
-    let message_id = app.meta()?.send_text(&token, &phone.phone_number_id, &to, text).await?;
+    let sent = app.meta()?.send_text(&token, &phone.phone_number_id, &to, text).await;
     drop(token);
+    let message_id = match sent {
+        Ok(id) => id,
+        Err(refusal) => {
+            lifecycle::graph_refused(app, phone, &refusal, Source::Api).await;
+            return Err(refusal.into());
+        }
+    };
 
     let now = app.now();
     let sent = MessageEvent {
@@ -82,14 +92,7 @@ async fn send(app: &App, organization: &OrganizationId, body: Send) -> Result<Re
 }
 
 async fn list(app: &App, organization: &OrganizationId, request: &Request) -> Result<Response, ApiError> {
-    let limit = match request.query_value("limit") {
-        None => DEFAULT_PAGE,
-        Some(raw) => raw
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| ApiError::validation(format!("`limit` must be a whole number from 1 to {MAX_PAGE}")))?,
-    };
+    let limit = request.page_limit(DEFAULT_PAGE, MAX_PAGE)?;
     let before = request.query_value("cursor").map(decode_cursor).transpose()?;
     let (events, next) = app.records.messages(organization, limit, before).await?;
     Ok(Response::ok(&json!({

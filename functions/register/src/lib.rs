@@ -52,7 +52,7 @@ pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
     };
     let token: AccessToken =
         app.cipher.open(&sealed_token, TokenContext::new(&organization.id, Purpose::PhoneToken)).await?;
-    registration::register(app, &mut phone, &token, &pin, store_pin.as_ref()).await;
+    registration::register(app, &mut phone, &token, &pin, store_pin.as_ref(), shared::domain::Source::Api).await;
     match &phone.registration {
         Registration::Registered | Registration::NotRequired => Ok(answer(StatusCode::OK, &phone)),
         // Retried later (the health sweep), within Meta's allowance.

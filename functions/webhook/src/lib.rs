@@ -12,21 +12,18 @@
 //! no message id) is stored as rejected, with the reason; an unknown WABA is acknowledged and
 //! logged. A delivery fails (5xx) only when retrying can help: the store was unavailable.
 
+mod account;
 pub mod payload;
 
 use payload::{Change, Inbound, Notification, Status};
 use serde_json::json;
 use shared::clock::Timestamp;
-use shared::domain::{
-    Direction, EventKind, MessageEvent, OrganizationId, PhoneNumberId, Route, WabaId, digits_of, is_message_id,
-};
+use shared::domain::{Direction, EventKind, MessageEvent, PhoneNumberId, Route, WabaId, is_message_id};
 use shared::routes::Action;
 use shared::{ApiError, App, Request, Response, crypto};
 use std::collections::HashMap;
 
 pub const SIGNATURE_HEADER: &str = "x-hub-signature-256";
-/// `account_update` events after which the app can no longer act for the WABA.
-const ENDING_EVENTS: &[&str] = &["PARTNER_REMOVED", "PARTNER_APP_UNINSTALLED", "ACCOUNT_DELETED"];
 /// The largest message or status object stored with its payload: DynamoDB items end at
 /// 400 KB, and the rest of the item needs room.
 pub const MAX_STORED_OBJECT: usize = 300 * 1024;
@@ -125,37 +122,11 @@ pub async fn process(app: &App, notification: &Notification<'_>) -> Result<Outco
                         statuses.extend(reported.iter().map(|status| (targets.len() - 1, status)));
                     }
                 }
-                Change::Quality { display_phone_number, event, current_limit } => {
-                    let Ok(waba) = entry.id.parse::<WabaId>() else {
-                        outcome.unrouted += 1;
-                        continue;
-                    };
-                    let wanted = digits_of(display_phone_number);
-                    let routes: Vec<Route> =
-                        router.waba(&waba).await?.into_iter().filter(|r| r.display_digits == wanted).collect();
-                    if routes.is_empty() {
-                        outcome.unrouted += 1;
-                    }
-                    let rating = match event.as_ref() {
-                        "FLAGGED" => Some("RED"),
-                        "UNFLAGGED" => Some("GREEN"),
-                        _ => None,
-                    };
-                    for route in routes {
-                        app.records.update_quality(&route, rating, event, current_limit.as_deref(), now).await?;
-                        outcome.lifecycle += 1;
-                    }
-                }
-                Change::Account { event, waba_id } => {
-                    let waba = waba_id.as_deref().unwrap_or(&entry.id);
-                    if !ENDING_EVENTS.contains(&event.as_ref()) {
-                        tracing::info!(%waba, %event, "account update noted");
-                        outcome.ignored += 1;
-                        continue;
-                    }
-                    match waba.parse::<WabaId>() {
-                        Ok(waba) => outcome.lifecycle += router.end_connections(&waba).await?,
-                        Err(_) => outcome.unrouted += 1,
+                Change::Account(change) => {
+                    let applied = account::apply(&mut router, entry, change, now).await?;
+                    match applied {
+                        0 => outcome.unrouted += 1,
+                        n => outcome.lifecycle += n,
                     }
                 }
                 Change::Other { field } => {
@@ -299,32 +270,9 @@ impl Router<'_> {
         Ok(routes)
     }
 
-    /// The partner was removed or the app uninstalled: every connection to the WABA ends.
-    async fn end_connections(&mut self, waba: &WabaId) -> Result<usize, ApiError> {
-        let mut organizations: Vec<OrganizationId> =
-            self.waba(waba).await?.into_iter().map(|r| r.organization_id).collect();
-        organizations.sort();
-        organizations.dedup();
-        let mut ended = 0;
-        for organization in organizations {
-            let Some(current) = self.app.records.organization(&organization).await? else { continue };
-            if current.waba_id.as_ref() != Some(waba) {
-                continue;
-            }
-            let active: Vec<_> = self
-                .app
-                .records
-                .phones(&organization)
-                .await?
-                .into_iter()
-                .filter(|p| p.is_active() && &p.waba_id == waba)
-                .collect();
-            self.app.records.disconnect(&current, &active, self.app.now()).await?;
-            tracing::info!(organization = %current.id, %waba, "connection ended by Meta");
-            ended += 1;
-        }
+    /// Routing changed (a connection ended): read it again when next asked.
+    fn forget(&mut self, waba: &WabaId) {
         self.routes.remove(waba);
-        Ok(ended)
     }
 }
 

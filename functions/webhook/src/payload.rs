@@ -23,6 +23,8 @@ pub struct Notification<'a> {
 pub struct Entry<'a> {
     /// The WABA id for WhatsApp Business Account notifications.
     pub id: Cow<'a, str>,
+    /// When Meta says the change happened (epoch seconds), if it says.
+    pub time: Option<i64>,
     pub changes: Vec<Change<'a>>,
 }
 
@@ -34,21 +36,50 @@ pub enum Change<'a> {
         messages: Vec<Inbound<'a>>,
         statuses: Vec<Status<'a>>,
     },
-    /// `field: "phone_number_quality_update"`.
-    Quality {
-        display_phone_number: Cow<'a, str>,
-        event: Cow<'a, str>,
-        current_limit: Option<Cow<'a, str>>,
-    },
-    /// `field: "account_update"`. Some events carry the WABA in `waba_info` rather than in
-    /// the entry's id (the `PARTNER_*` events among them).
-    Account {
-        event: Cow<'a, str>,
-        waba_id: Option<Cow<'a, str>>,
-    },
+    /// A change about the account, a number or a template rather than a message.
+    Account(AccountChange<'a>),
     Other {
         field: String,
     },
+}
+
+/// The webhook fields about the account, its numbers and its templates that the
+/// connection's lifecycle reads.
+pub const ACCOUNT_FIELDS: &[&str] = &[
+    "account_update",
+    "phone_number_quality_update",
+    "business_capability_update",
+    "phone_number_name_update",
+    "account_review_update",
+    "message_template_status_update",
+];
+
+/// What an account-level change says, as the union of the fields its kinds carry (Meta's
+/// names); which ones count is decided by `field`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AccountChange<'a> {
+    pub field: Cow<'a, str>,
+    pub event: Option<Cow<'a, str>>,
+    /// `waba_info.waba_id`: the `PARTNER_*` events name the customer's WABA here, and the
+    /// partner's own portfolio in the entry's id.
+    pub waba_id: Option<Cow<'a, str>>,
+    pub display_phone_number: Option<Cow<'a, str>>,
+    /// The older limit field of `phone_number_quality_update` (removed by Meta in 2026).
+    pub current_limit: Option<Cow<'a, str>>,
+    pub max_daily_conversations_per_business: Option<Cow<'a, str>>,
+    /// `ban_info.waba_ban_state` and `.waba_ban_date`.
+    pub ban_state: Option<Cow<'a, str>>,
+    pub ban_date: Option<Cow<'a, str>>,
+    /// `restriction_info[]`: each restriction's type and expiration.
+    pub restrictions: Vec<(Cow<'a, str>, Option<Cow<'a, str>>)>,
+    /// `violation_info.violation_type`.
+    pub violation_type: Option<Cow<'a, str>>,
+    pub decision: Option<Cow<'a, str>>,
+    pub requested_verified_name: Option<Cow<'a, str>>,
+    pub rejection_reason: Option<Cow<'a, str>>,
+    pub reason: Option<Cow<'a, str>>,
+    pub message_template_name: Option<Cow<'a, str>>,
+    pub message_template_language: Option<Cow<'a, str>>,
 }
 
 /// An inbound message: what the inbox shows, and the message object as Meta sent it. Any
@@ -108,7 +139,7 @@ pub fn parse(body: &[u8]) -> Result<Notification<'_>, ParseError> {
                 None => skipped += 1,
             }
         }
-        entries.push(Entry { id, changes });
+        entries.push(Entry { id, time: entry.time.and_then(epoch), changes });
     }
     Ok(Notification { entries, skipped })
 }
@@ -129,6 +160,8 @@ struct Envelope<'a> {
 struct RawEntry<'a> {
     #[serde(borrow)]
     id: Option<Loose<'a>>,
+    #[serde(borrow)]
+    time: Option<Loose<'a>>,
     #[serde(borrow)]
     changes: Option<LenientList<RawChange<'a>>>,
 }
@@ -153,16 +186,57 @@ struct RawValueFields<'a> {
     messages: Option<LenientList<Raw<'a>>>,
     #[serde(borrow)]
     statuses: Option<LenientList<Raw<'a>>>,
-    // phone_number_quality_update
+    // the account-level fields
     #[serde(borrow)]
     display_phone_number: Option<Loose<'a>>,
     #[serde(borrow)]
     event: Option<Loose<'a>>,
     #[serde(borrow)]
     current_limit: Option<Loose<'a>>,
-    // account_update
+    #[serde(borrow)]
+    max_daily_conversations_per_business: Option<Loose<'a>>,
     #[serde(borrow)]
     waba_info: Option<Lenient<RawWabaInfo<'a>>>,
+    #[serde(borrow)]
+    ban_info: Option<Lenient<RawBanInfo<'a>>>,
+    #[serde(borrow)]
+    restriction_info: Option<LenientList<RawRestriction<'a>>>,
+    #[serde(borrow)]
+    violation_info: Option<Lenient<RawViolation<'a>>>,
+    #[serde(borrow)]
+    decision: Option<Loose<'a>>,
+    #[serde(borrow)]
+    requested_verified_name: Option<Loose<'a>>,
+    #[serde(borrow)]
+    rejection_reason: Option<Loose<'a>>,
+    #[serde(borrow)]
+    reason: Option<Loose<'a>>,
+    #[serde(borrow)]
+    message_template_name: Option<Loose<'a>>,
+    #[serde(borrow)]
+    message_template_language: Option<Loose<'a>>,
+}
+
+#[derive(Deserialize)]
+struct RawBanInfo<'a> {
+    #[serde(borrow)]
+    waba_ban_state: Option<Loose<'a>>,
+    #[serde(borrow)]
+    waba_ban_date: Option<Loose<'a>>,
+}
+
+#[derive(Deserialize)]
+struct RawRestriction<'a> {
+    #[serde(borrow)]
+    restriction_type: Option<Loose<'a>>,
+    #[serde(borrow)]
+    expiration: Option<Loose<'a>>,
+}
+
+#[derive(Deserialize)]
+struct RawViolation<'a> {
+    #[serde(borrow)]
+    violation_type: Option<Loose<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -284,14 +358,30 @@ fn read_change(change: RawChange<'_>) -> Option<Change<'_>> {
                 .collect();
             Change::Messages { phone_number_id, messages, statuses }
         }
-        "phone_number_quality_update" => Change::Quality {
-            display_phone_number: value.display_phone_number?.text()?,
-            event: value.event?.text()?,
+        known if ACCOUNT_FIELDS.contains(&known) => Change::Account(AccountChange {
+            event: value.event.and_then(Loose::text),
+            waba_id: value.waba_info.and_then(|w| w.0?.waba_id?.text()),
+            display_phone_number: value.display_phone_number.and_then(Loose::text),
             current_limit: value.current_limit.and_then(Loose::text),
-        },
-        "account_update" => {
-            Change::Account { event: value.event?.text()?, waba_id: value.waba_info.and_then(|w| w.0?.waba_id?.text()) }
-        }
+            max_daily_conversations_per_business: value.max_daily_conversations_per_business.and_then(Loose::text),
+            ban_state: value.ban_info.as_ref().and_then(|b| b.0.as_ref()?.waba_ban_state.clone()?.text()),
+            ban_date: value.ban_info.and_then(|b| b.0?.waba_ban_date?.text()),
+            restrictions: value
+                .restriction_info
+                .map(|r| r.items)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|r| Some((r.restriction_type?.text()?, r.expiration.and_then(Loose::text))))
+                .collect(),
+            violation_type: value.violation_info.and_then(|v| v.0?.violation_type?.text()),
+            decision: value.decision.and_then(Loose::text),
+            requested_verified_name: value.requested_verified_name.and_then(Loose::text),
+            rejection_reason: value.rejection_reason.and_then(Loose::text),
+            reason: value.reason.and_then(Loose::text),
+            message_template_name: value.message_template_name.and_then(Loose::text),
+            message_template_language: value.message_template_language.and_then(Loose::text),
+            field: Cow::Owned(known.to_owned()),
+        }),
         other => Change::Other { field: other.chars().take(64).collect() },
     })
 }
@@ -553,10 +643,37 @@ mod tests {
     fn account_updates_may_carry_the_waba_in_waba_info() {
         let body = br#"{"entry":[{"id":"184356712093845","time":1,"changes":[{"value":{"event":"PARTNER_ADDED","waba_info":{"waba_id":"102290129340398","owner_business_id":"1"}},"field":"account_update"}]}],"object":"whatsapp_business_account"}"#;
         let n = parse(body).unwrap();
+        assert_eq!(n.entries[0].time, Some(1));
         assert_eq!(
             n.entries[0].changes[0],
-            Change::Account { event: "PARTNER_ADDED".into(), waba_id: Some("102290129340398".into()) }
+            Change::Account(AccountChange {
+                field: "account_update".into(),
+                event: Some("PARTNER_ADDED".into()),
+                waba_id: Some("102290129340398".into()),
+                ..AccountChange::default()
+            })
         );
+    }
+
+    #[test]
+    fn bans_and_restrictions_are_read_with_their_dates() {
+        let body = br#"{"entry":[{"id":"102290129340398","time":1795238940,"changes":[{"field":"account_update","value":{"event":"ACCOUNT_RESTRICTION","restriction_info":[{"restriction_type":"RESTRICTED_BIZ_INITIATED_MESSAGING","expiration":"2026-12-19T13:59:20+0000"},{"expiration":1},"x"]}},{"field":"account_update","value":{"event":"DISABLED_UPDATE","ban_info":{"waba_ban_state":"SCHEDULE_FOR_DISABLE","waba_ban_date":"2026-12-24"}}},{"field":"business_capability_update","value":{"max_daily_conversations_per_business":"TIER_10K","max_phone_numbers_per_business":25}}]}]}"#;
+        let n = parse(body).unwrap();
+        let [Change::Account(restriction), Change::Account(ban), Change::Account(capability)] =
+            &n.entries[0].changes[..]
+        else {
+            panic!("three account changes: {:?}", n.entries[0].changes);
+        };
+        assert_eq!(
+            restriction.restrictions,
+            vec![("RESTRICTED_BIZ_INITIATED_MESSAGING".into(), Some("2026-12-19T13:59:20+0000".into()))],
+            "a restriction without a type is dropped, not the change"
+        );
+        assert_eq!(
+            (ban.ban_state.as_deref(), ban.ban_date.as_deref()),
+            (Some("SCHEDULE_FOR_DISABLE"), Some("2026-12-24"))
+        );
+        assert_eq!(capability.max_daily_conversations_per_business.as_deref(), Some("TIER_10K"));
     }
 
     #[test]

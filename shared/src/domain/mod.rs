@@ -1,6 +1,8 @@
 //! Domain types. Each is parsed once at the edge, so a value of the type is valid by
 //! construction: handlers never re-check an id's format or a token's secrecy.
 
+mod event;
+mod health;
 mod ids;
 mod message;
 mod organization;
@@ -8,6 +10,8 @@ mod phone;
 mod secret;
 mod state;
 
+pub use event::{ConnectionEvent, ConnectionEventView, Source};
+pub use health::{Effect, Health, HealthReason, HealthRecord, ReasonView};
 pub use ids::{OrganizationId, PhoneNumberId, UserId, WabaId};
 pub use message::{Direction, EventKind, MAX_MESSAGE_ID, MessageEvent, is_message_id};
 pub use organization::{

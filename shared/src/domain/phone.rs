@@ -1,4 +1,4 @@
-use super::{Ciphertext, OrganizationId, PhoneNumberId, WabaId};
+use super::{Ciphertext, Health, HealthRecord, OrganizationId, PhoneNumberId, ReasonView, WabaId};
 use crate::clock::Timestamp;
 use serde::Serialize;
 
@@ -153,6 +153,8 @@ pub struct PhoneNumber {
     pub messaging_limit: Option<String>,
     /// The display name's review status (`APPROVED`, `PENDING_REVIEW`, `DECLINED`, …).
     pub name_status: Option<String>,
+    /// Why the phone may not work (Meta's reasons), and when Meta was last asked.
+    pub health: HealthRecord,
     pub verified_at: Timestamp,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -205,9 +207,18 @@ impl PhoneNumber {
         }
     }
 
-    /// Whether a message can be sent from this number now.
+    pub fn health_at(&self, now: Timestamp) -> Health {
+        if self.is_active() { self.health.health(now) } else { Health::Disconnected }
+    }
+
+    /// Whether a message can be sent from this number at `now`: connected, registered (or
+    /// coexistence), and nothing Meta said stands in the way.
+    pub fn can_send_at(&self, now: Timestamp) -> bool {
+        self.is_active() && self.registration.allows_sending() && self.health_at(now) == Health::Ok
+    }
+
     pub fn can_send(&self) -> bool {
-        self.is_active() && self.registration.allows_sending()
+        self.can_send_at(Timestamp::now())
     }
 
     /// Registration attempts still allowed now, within Meta's moving window.
@@ -235,6 +246,7 @@ impl PhoneNumber {
     }
 
     pub fn view(&self) -> PhoneView<'_> {
+        let now = Timestamp::now();
         PhoneView {
             id: format!("{}:{}", self.organization_id, self.phone_number_id),
             phone_number_id: &self.phone_number_id,
@@ -245,7 +257,10 @@ impl PhoneNumber {
             mode: self.mode.as_str(),
             registration: self.registration.as_str(),
             registration_reason: self.registration.reason(),
-            can_send: self.can_send(),
+            can_send: self.can_send_at(now),
+            health: self.health_at(now).as_str(),
+            health_reasons: self.health.reasons.iter().filter(|r| r.is_live(now)).map(|r| r.view()).collect(),
+            checked_at: self.health.checked_at.map(Timestamp::to_rfc3339),
             quality_rating: self.quality_rating.as_deref(),
             quality_event: self.quality_event.as_deref(),
             messaging_limit: self.messaging_limit.as_deref(),
@@ -272,6 +287,10 @@ pub struct PhoneView<'a> {
     pub registration: &'static str,
     pub registration_reason: Option<&'a str>,
     pub can_send: bool,
+    pub health: &'static str,
+    pub health_reasons: Vec<ReasonView<'a>>,
+    /// When the health sweep last asked Meta about this phone.
+    pub checked_at: Option<String>,
     pub quality_rating: Option<&'a str>,
     pub quality_event: Option<&'a str>,
     pub messaging_limit: Option<&'a str>,
@@ -310,6 +329,7 @@ mod tests {
             quality_event: None,
             messaging_limit: None,
             name_status: None,
+            health: HealthRecord::default(),
             verified_at: Timestamp(0),
             created_at: Timestamp(0),
             updated_at: Timestamp(0),

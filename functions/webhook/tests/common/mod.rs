@@ -72,6 +72,7 @@ pub async fn fixture() -> Fixture {
             registration_attempts: Vec::new(),
             pin: None,
             name_status: None,
+            health: Default::default(),
             display_phone: format!("+1 555-010-000{}", i + 1),
             verified_name: None,
             quality_rating: Some("GREEN".into()),

@@ -9,12 +9,15 @@
 //! | OAuth state  | `STATE#{sha256}` | `STATE`                       | `ttl` = expiry, checked on every read      |
 //! | Message      | `ORG#{id}`       | `MSG#{identity}`              | stored once; `at` orders it (GSI `byTime`) |
 //! | Sent-by      | `WAMID#{wamid}`  | `OWNER`                       | which organization sent a message          |
+//! | Event        | `ORG#{id}`       | `EVENT#{seconds}#{id}`        | the event trail, stored once, newest first |
 
+mod event;
 mod message;
 mod organization;
 mod phone;
 mod state;
 
+pub use event::{Applied, EVENT_PREFIX, event_from, event_item, event_key};
 pub use message::{MESSAGE_PREFIX, message_from, message_item, message_key};
 pub use organization::{organization_from, organization_item, organization_key};
 pub use phone::{Connection, ConnectionRefused, phone_from, phone_item, phone_key, route_item, route_key};
@@ -85,6 +88,12 @@ mod attr {
     pub const RECEIVED_AT: &str = "receivedAt";
     pub const PAYLOAD: &str = "payload";
     pub const EXCHANGE_LEASE_UNTIL: &str = "exchangeLeaseUntil";
+    pub const HEALTH: &str = "health";
+    pub const HEALTH_REASONS: &str = "healthReasons";
+    pub const CHECKED_AT: &str = "checkedAt";
+    pub const OCCURRED_AT: &str = "occurredAt";
+    pub const KIND: &str = "kind";
+    pub const SOURCE: &str = "source";
 }
 
 fn s(value: impl Into<String>) -> Value {

@@ -5,8 +5,8 @@ use super::{
 };
 use crate::clock::Timestamp;
 use crate::domain::{
-    Ciphertext, Organization, OrganizationId, PhoneLink, PhoneMode, PhoneNumber, PhoneNumberId, Registration, Route,
-    StateKey, TokenKind, WabaId,
+    Ciphertext, HealthRecord, Organization, OrganizationId, PhoneLink, PhoneMode, PhoneNumber, PhoneNumberId,
+    Registration, Route, StateKey, TokenKind, WabaId,
 };
 use crate::error::ApiError;
 use crate::store::{Item, Key, MAX_TRANSACTION_ITEMS};
@@ -122,6 +122,9 @@ pub fn phone_item(phone: &PhoneNumber) -> Item {
     put_opt(&mut item, attr::QUALITY_RATING, phone.quality_rating.clone().map(Value::S));
     put_opt(&mut item, attr::QUALITY_EVENT, phone.quality_event.clone().map(Value::S));
     put_opt(&mut item, attr::MESSAGING_LIMIT, phone.messaging_limit.clone().map(Value::S));
+    for (name, value) in health_attributes(phone, Timestamp::now()) {
+        item.insert(name.into(), value);
+    }
     item.insert(attr::VERIFIED_AT.into(), Value::N(phone.verified_at.0));
     item.insert(attr::CREATED_AT.into(), Value::N(phone.created_at.0));
     item.insert(attr::UPDATED_AT.into(), Value::N(phone.updated_at.0));
@@ -137,6 +140,18 @@ fn registration_attributes(registration: &Registration, attempts: &[Timestamp]) 
     ];
     if let Some(reason) = registration.reason() {
         attributes.push((attr::REGISTRATION_REASON, s(reason)));
+    }
+    attributes
+}
+
+/// The health attributes: the reasons (a JSON list, read back by [`phone_from`]), when Meta
+/// was last asked, and the health they amount to at the time of writing, for consumers of
+/// the table's stream (the API derives it again when it reads).
+pub(super) fn health_attributes(phone: &PhoneNumber, now: Timestamp) -> Vec<(&'static str, Value)> {
+    let reasons = serde_json::to_string(&phone.health.reasons).expect("health reasons serialize");
+    let mut attributes = vec![(attr::HEALTH, s(phone.health_at(now).as_str())), (attr::HEALTH_REASONS, s(reasons))];
+    if let Some(checked) = phone.health.checked_at {
+        attributes.push((attr::CHECKED_AT, Value::N(checked.0)));
     }
     attributes
 }
@@ -180,6 +195,13 @@ pub fn phone_from(item: &Item) -> Result<PhoneNumber, StoreError> {
         registration_attempts,
         pin: r.bytes(attr::PIN).map(Ciphertext::from_bytes),
         name_status: r.opt_s(attr::NAME_STATUS),
+        health: HealthRecord {
+            reasons: match r.opt_s(attr::HEALTH_REASONS) {
+                None => Vec::new(),
+                Some(json) => serde_json::from_str(&json).map_err(|_| corrupt(attr::HEALTH_REASONS))?,
+            },
+            checked_at: r.opt_n(attr::CHECKED_AT).map(Timestamp),
+        },
         display_phone: r.s(attr::DISPLAY_PHONE)?,
         verified_name: r.opt_s(attr::VERIFIED_NAME),
         quality_rating: r.opt_s(attr::QUALITY_RATING),
@@ -304,31 +326,6 @@ impl Records {
             })?;
         }
         Ok(())
-    }
-
-    /// Applies a `phone_number_quality_update` to the PhoneNumber authority.
-    pub async fn update_quality(
-        &self,
-        phone: &Route,
-        rating: Option<&str>,
-        event: &str,
-        limit: Option<&str>,
-        now: Timestamp,
-    ) -> Result<(), ApiError> {
-        let mut set = vec![(attr::QUALITY_EVENT.to_owned(), s(event)), (attr::UPDATED_AT.into(), Value::N(now.0))];
-        if let Some(rating) = rating {
-            set.push((attr::QUALITY_RATING.into(), s(rating)));
-        }
-        if let Some(limit) = limit {
-            set.push((attr::MESSAGING_LIMIT.into(), s(limit)));
-        }
-        let op = WriteOp::Update {
-            key: phone_key(&phone.organization_id, &phone.phone_number_id),
-            set,
-            remove: Vec::new(),
-            condition: Some(Condition::Exists),
-        };
-        Ok(self.store.write(vec![op]).await?)
     }
 
     pub async fn phone(

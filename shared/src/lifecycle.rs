@@ -1,0 +1,440 @@
+//! A connection's lifecycle. Every source that learns something about a connected phone — a
+//! Graph answer, a webhook, the health sweep, a connect or a disconnect — goes through here:
+//! what it learnt becomes [`Signal`]s, [`apply`] turns them into the phone's new state, and
+//! [`transitions`] tells what changed as events of the trail. Applying a signal that is
+//! already in force changes nothing, so a redelivered webhook or the next sweep never
+//! records a change twice.
+
+use crate::App;
+use crate::clock::Timestamp;
+use crate::crypto;
+use crate::domain::{
+    Ciphertext, ConnectionEvent, Effect, Health, HealthReason, OrganizationId, PhoneNumber, PhoneNumberId, Source,
+    WabaId,
+};
+use crate::error::ApiError;
+use crate::meta::MetaError;
+use crate::store::records::Applied;
+
+/// Graph's code for a token that no longer works (expired, revoked, the app removed).
+pub const TOKEN_INVALID: i64 = 190;
+/// Graph codes that mean Meta will not let this number or account send for now: 131031
+/// (the account is locked), 368 (temporarily blocked for policy violations).
+pub const RESTRICTING_CODES: &[i64] = &[131031, 368];
+/// The reason a user token gets when it ends within [`EXPIRY_NOTICE_SECONDS`].
+pub const TOKEN_EXPIRING: &str = "token_expiring";
+pub const EXPIRY_NOTICE_SECONDS: i64 = 7 * 86_400;
+/// How often a write is tried again when the phone changed between its read and its write.
+const ATTEMPTS: usize = 4;
+
+/// What a source learnt about a phone.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Signal {
+    /// Meta gave a reason the phone may not work; replaces the reason with the same code.
+    Raise(HealthReason),
+    /// Meta no longer says what these reasons said.
+    Clear(Clear),
+    /// Quality and limits as Meta reported them; `None` leaves a field as it was.
+    Quality {
+        rating: Option<String>,
+        event: Option<String>,
+        limit: Option<String>,
+    },
+    NameStatus(String),
+    /// The sweep asked Meta about the phone now.
+    Checked(Timestamp),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Clear {
+    Codes(Vec<String>),
+    Effect(Effect),
+}
+
+impl Clear {
+    fn matches(&self, reason: &HealthReason) -> bool {
+        match self {
+            Clear::Codes(codes) => codes.contains(&reason.code),
+            Clear::Effect(effect) => reason.effect == *effect,
+        }
+    }
+}
+
+/// Applies signals to a phone; whether anything stored changed.
+pub fn apply(phone: &mut PhoneNumber, signals: &[Signal]) -> bool {
+    let mut changed = false;
+    for signal in signals {
+        changed |= match signal {
+            Signal::Raise(reason) => phone.health.raise(reason.clone()),
+            Signal::Clear(which) => phone.health.clear(|r| which.matches(r)),
+            Signal::Quality { rating, event, limit } => {
+                let mut any = false;
+                for (field, value) in [
+                    (&mut phone.quality_rating, rating),
+                    (&mut phone.quality_event, event),
+                    (&mut phone.messaging_limit, limit),
+                ] {
+                    if value.is_some() && field != value {
+                        *field = value.clone();
+                        any = true;
+                    }
+                }
+                any
+            }
+            Signal::NameStatus(status) => {
+                let differs = phone.name_status.as_deref() != Some(status);
+                if differs {
+                    phone.name_status = Some(status.clone());
+                }
+                differs
+            }
+            Signal::Checked(at) => {
+                phone.health.checked_at = Some(*at);
+                true
+            }
+        };
+    }
+    changed
+}
+
+/// Who observed what, when: the context every event of one observation shares.
+#[derive(Debug, Clone)]
+pub struct Observation {
+    pub source: Source,
+    pub at: Timestamp,
+    /// Identifies the observation (a webhook change's digest, a request's id), so the events
+    /// it yields have stable ids: recording them again stores nothing.
+    pub seed: String,
+}
+
+impl Observation {
+    pub fn new(source: Source, at: Timestamp) -> Self {
+        Self { source, at, seed: crypto::random_token::<12>() }
+    }
+
+    pub fn event(
+        &self,
+        organization: &OrganizationId,
+        waba: &WabaId,
+        phone: Option<&PhoneNumberId>,
+        kind: &str,
+        change: (Option<String>, Option<String>),
+        reason: String,
+    ) -> ConnectionEvent {
+        let (from, to) = change;
+        let identity = format!(
+            "{}|{organization}|{}|{kind}|{}|{}",
+            self.seed,
+            phone.map_or("", PhoneNumberId::as_str),
+            from.as_deref().unwrap_or(""),
+            to.as_deref().unwrap_or("")
+        );
+        ConnectionEvent {
+            organization_id: organization.clone(),
+            id: crypto::hex(&crypto::sha256(identity.as_bytes())[..12]),
+            at: self.at,
+            kind: kind.to_owned(),
+            waba_id: waba.clone(),
+            phone_number_id: phone.cloned(),
+            from,
+            to,
+            reason,
+            source: self.source,
+        }
+    }
+}
+
+/// The events that tell how a phone went from `before` (`None`: it was not known) to
+/// `after`: connected or not, registration, health, whether it can send, and each reason
+/// Meta gave or withdrew.
+pub fn transitions(before: Option<&PhoneNumber>, after: &PhoneNumber, seen: &Observation) -> Vec<ConnectionEvent> {
+    let now = seen.at;
+    let mut events = Vec::new();
+    let mut push = |kind: &str, from: Option<String>, to: Option<String>, reason: String| {
+        if from != to {
+            events.push(seen.event(
+                &after.organization_id,
+                &after.waba_id,
+                Some(&after.phone_number_id),
+                kind,
+                (from, to),
+                reason,
+            ));
+        }
+    };
+    let connected = |p: &PhoneNumber| p.is_active().to_string();
+    push(
+        "is_active",
+        before.map(connected),
+        Some(connected(after)),
+        if after.is_active() { "Connected." } else { "Disconnected." }.into(),
+    );
+    push(
+        "registration",
+        before.map(|p| p.registration.as_str().to_owned()),
+        Some(after.registration.as_str().to_owned()),
+        after.registration.reason().unwrap_or("").to_owned(),
+    );
+    let worst = after.health.worst(now).map_or_else(String::new, |r| r.message.clone());
+    push(
+        "health",
+        before.map(|p| p.health_at(now).as_str().to_owned()),
+        Some(after.health_at(now).as_str().to_owned()),
+        worst,
+    );
+    push(
+        "can_send",
+        before.map(|p| p.can_send_at(now).to_string()),
+        Some(after.can_send_at(now).to_string()),
+        action(after, now).unwrap_or_default(),
+    );
+    let had = |p: &PhoneNumber, code: &str| p.health.reasons.iter().any(|r| r.code == code);
+    for reason in &after.health.reasons {
+        if before.is_none_or(|b| !had(b, &reason.code)) {
+            push("health_reason", None, Some(reason.code.clone()), reason.message.clone());
+        }
+    }
+    if let Some(before) = before {
+        for reason in &before.health.reasons {
+            if !had(after, &reason.code) {
+                push("health_reason", Some(reason.code.clone()), None, reason.message.clone());
+            }
+        }
+    }
+    events
+}
+
+/// What a person must do for a phone, if anything: what its health asks first, then its
+/// registration.
+pub fn action(phone: &PhoneNumber, now: Timestamp) -> Option<String> {
+    if !phone.is_active() {
+        return None;
+    }
+    let health = match phone.health_at(now) {
+        Health::NeedsReauthorization => Some(format!(
+            "Meta no longer accepts the authorization for {}: connect WhatsApp again with the same number.",
+            phone.display_phone
+        )),
+        Health::Restricted => Some(format!(
+            "Meta restricts {}: {} See WhatsApp Manager's account quality page.",
+            phone.display_phone,
+            phone.health.worst(now).map_or("", |r| r.message.as_str())
+        )),
+        Health::Banned => Some(format!(
+            "Meta disabled the WhatsApp Business Account of {}; request a review in WhatsApp Manager.",
+            phone.display_phone
+        )),
+        Health::Ok | Health::Disconnected => None,
+    };
+    health.or_else(|| crate::registration::action(phone))
+}
+
+/// The refusal a send meets, without calling Meta, when the phone's health says Meta would
+/// refuse it.
+pub fn refuse_send(phone: &PhoneNumber, now: Timestamp) -> Result<(), ApiError> {
+    let action = action(phone, now);
+    match phone.health_at(now) {
+        Health::Ok => Ok(()),
+        Health::NeedsReauthorization => Err(ApiError::reauthorization_required(action)),
+        Health::Restricted => Err(ApiError::phone_restricted(action)),
+        Health::Banned => Err(ApiError::waba_banned(action)),
+        Health::Disconnected => Err(ApiError::not_connected()),
+    }
+}
+
+/// Applies `signals` to one phone and records what changed, with `extra` events of the same
+/// observation (the webhook that said it), in one write. Re-reads and re-applies when the
+/// phone changed meanwhile. Whether anything was written; a phone no longer connected is
+/// left alone.
+pub async fn observe(
+    app: &App,
+    phone: PhoneNumber,
+    signals: &[Signal],
+    seen: &Observation,
+    extra: &[ConnectionEvent],
+) -> Result<bool, ApiError> {
+    let mut current = phone;
+    for _ in 0..ATTEMPTS {
+        if !current.is_active() {
+            return Ok(false);
+        }
+        let mut after = current.clone();
+        let changed = apply(&mut after, signals);
+        let mut events = transitions(Some(&current), &after, seen);
+        events.extend(extra.iter().cloned());
+        if !changed && events.is_empty() {
+            return Ok(false);
+        }
+        after.updated_at = seen.at.max(current.updated_at);
+        match app.records.apply_to_phone(&current, &after, &events).await? {
+            Applied::Written => return Ok(true),
+            Applied::AlreadyRecorded => return Ok(false),
+            Applied::Stale => match app.records.phone(&current.organization_id, &current.phone_number_id).await? {
+                Some(fresh) => current = fresh,
+                None => return Ok(false),
+            },
+        }
+    }
+    Err(ApiError::conflict("The phone kept changing while its health was being recorded."))
+}
+
+/// What a Graph refusal of a call made with a phone's stored token says about the
+/// connection: a 190 marks every phone of the organization that uses the same token
+/// `needs_reauthorization`; 131031 and 368 restrict the phone. Recording it never hides the
+/// refusal itself: a failure to record is logged.
+pub async fn graph_refused(app: &App, phone: &PhoneNumber, error: &MetaError, source: Source) {
+    let MetaError::Graph(graph) = error else { return };
+    let seen = Observation::new(source, app.now());
+    let code = match graph.subcode {
+        Some(subcode) => format!("{}/{subcode}", graph.code),
+        None => graph.code.to_string(),
+    };
+    let outcome = if graph.code == TOKEN_INVALID {
+        let reason = HealthReason::new(code, graph.message.clone(), Effect::Reauthorize, seen.at);
+        match phone.token() {
+            Some(token) => mark_token(app, &phone.organization_id, token, reason, &seen).await,
+            None => Ok(()),
+        }
+    } else if RESTRICTING_CODES.contains(&graph.code) {
+        let reason = HealthReason::new(code, graph.message.clone(), Effect::Restrict, seen.at);
+        observe(app, phone.clone(), &[Signal::Raise(reason)], &seen, &[]).await.map(drop)
+    } else {
+        Ok(())
+    };
+    if let Err(error) = outcome {
+        tracing::error!(%error, organization = %phone.organization_id, "a refused token could not be recorded");
+    }
+}
+
+/// Raises `reason` on every connected phone of the organization sealed with `token`.
+async fn mark_token(
+    app: &App,
+    organization: &OrganizationId,
+    token: &Ciphertext,
+    reason: HealthReason,
+    seen: &Observation,
+) -> Result<(), ApiError> {
+    let signals = [Signal::Raise(reason)];
+    for phone in app.records.phones(organization).await? {
+        if phone.token() == Some(token) {
+            observe(app, phone, &signals, seen, &[]).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Ends every connection of `organization` to `waba` as Meta ended it (the app removed, the
+/// account deleted or offboarded): the phones go inactive, their token and PIN are erased,
+/// and the organization no longer points at the WABA. `extra` are the events of the
+/// observation (the webhook). Whether a connection was ended.
+pub async fn end_connection(
+    app: &App,
+    organization: &OrganizationId,
+    waba: &WabaId,
+    seen: &Observation,
+    extra: &[ConnectionEvent],
+) -> Result<bool, ApiError> {
+    let Some(current) = app.records.organization(organization).await? else { return Ok(false) };
+    if current.waba_id.as_ref() != Some(waba) {
+        return Ok(false);
+    }
+    let active: Vec<PhoneNumber> =
+        app.records.phones(organization).await?.into_iter().filter(|p| p.is_active() && &p.waba_id == waba).collect();
+    app.records.disconnect(&current, &active, seen.at).await?;
+    let mut events: Vec<ConnectionEvent> = extra.to_vec();
+    for phone in &active {
+        events.extend(transitions(Some(phone), &retired(phone), seen));
+    }
+    app.records.record_events(&events).await?;
+    Ok(true)
+}
+
+/// A phone as a disconnect leaves it.
+pub fn retired(phone: &PhoneNumber) -> PhoneNumber {
+    PhoneNumber { link: crate::domain::PhoneLink::Inactive, pin: None, ..phone.clone() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{HealthRecord, PhoneLink, PhoneMode, Registration, TokenKind};
+
+    fn phone() -> PhoneNumber {
+        PhoneNumber {
+            organization_id: "org_1".parse().unwrap(),
+            phone_number_id: "106540352242922".parse().unwrap(),
+            waba_id: "102290129340398".parse().unwrap(),
+            link: PhoneLink::Active {
+                token: Ciphertext::from_bytes(vec![1]),
+                kind: TokenKind::Business,
+                expires_at: None,
+            },
+            mode: PhoneMode::CloudApi,
+            registration: Registration::Registered,
+            registration_attempts: Vec::new(),
+            pin: None,
+            display_phone: "+1 555-010-0001".into(),
+            verified_name: None,
+            quality_rating: None,
+            quality_event: None,
+            messaging_limit: None,
+            name_status: None,
+            health: HealthRecord::default(),
+            verified_at: Timestamp(0),
+            created_at: Timestamp(0),
+            updated_at: Timestamp(0),
+        }
+    }
+
+    fn seen() -> Observation {
+        Observation { source: Source::Webhook, at: Timestamp(1_000), seed: "s".into() }
+    }
+
+    #[test]
+    fn a_refused_token_is_told_as_health_can_send_and_its_reason() {
+        let before = phone();
+        let mut after = before.clone();
+        let reason = HealthReason::new("190/463", "Session has expired", Effect::Reauthorize, Timestamp(1_000));
+        assert!(apply(&mut after, &[Signal::Raise(reason.clone())]));
+        let kinds: Vec<_> =
+            transitions(Some(&before), &after, &seen()).into_iter().map(|e| (e.kind, e.from, e.to)).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                ("health".into(), Some("ok".into()), Some("needs_reauthorization".into())),
+                ("can_send".into(), Some("true".into()), Some("false".into())),
+                ("health_reason".into(), None, Some("190/463".into())),
+            ]
+        );
+        let mut again = after.clone();
+        assert!(!apply(&mut again, &[Signal::Raise(reason)]), "the same reason again is no change");
+        assert!(transitions(Some(&after), &again, &seen()).is_empty());
+    }
+
+    #[test]
+    fn the_same_observation_yields_the_same_event_ids() {
+        let before = phone();
+        let after = retired(&before);
+        let first = transitions(Some(&before), &after, &seen());
+        let second = transitions(Some(&before), &after, &seen());
+        assert!(!first.is_empty());
+        assert_eq!(first, second);
+        let other = Observation { seed: "t".into(), ..seen() };
+        assert_ne!(first[0].id, transitions(Some(&before), &after, &other)[0].id);
+    }
+
+    #[test]
+    fn sends_are_refused_by_health_before_meta_is_asked() {
+        let now = Timestamp(1_000);
+        let mut p = phone();
+        assert!(refuse_send(&p, now).is_ok());
+        p.health.raise(HealthReason::new("190", "expired", Effect::Reauthorize, now));
+        assert_eq!(refuse_send(&p, now).unwrap_err().code, "reauthorization_required");
+        p.health.raise(HealthReason::new("DISABLE", "disabled", Effect::Ban, now));
+        assert_eq!(refuse_send(&p, now).unwrap_err().code, "waba_banned");
+        p.health = HealthRecord::default();
+        p.health.raise(HealthReason::new("368", "blocked", Effect::Restrict, now).until(Some(Timestamp(2_000))));
+        assert_eq!(refuse_send(&p, now).unwrap_err().code, "phone_restricted");
+        assert!(refuse_send(&p, Timestamp(2_000)).is_ok(), "a restriction ends at its expiration");
+    }
+}

@@ -1,0 +1,143 @@
+use super::phone::{health_attributes, phone_key};
+use super::{
+    Condition, Index, Query, Reader, Records, StoreError, Value, WriteOp, attr, corrupt, put_opt, s, with_key,
+};
+use crate::domain::{ConnectionEvent, OrganizationId, PhoneNumber, Source};
+use crate::error::ApiError;
+use crate::store::{Cursor, Item, Key};
+
+pub const EVENT_PREFIX: &str = "EVENT#";
+
+/// Newest first by key: `EVENT#{seconds, 10 digits}#{id}`, in the organization's partition.
+pub fn event_key(event: &ConnectionEvent) -> Key {
+    Key::new(format!("ORG#{}", event.organization_id), format!("{EVENT_PREFIX}{:010}#{}", event.at.0, event.id))
+}
+
+pub fn event_item(event: &ConnectionEvent) -> Item {
+    let mut item = with_key(event_key(event), "connection_event");
+    item.insert(attr::ORGANIZATION_ID.into(), s(event.organization_id.as_str()));
+    item.insert(attr::ID.into(), s(event.id.clone()));
+    // Not `at`: that attribute puts an item into the messages' `byTime` index.
+    item.insert(attr::OCCURRED_AT.into(), Value::N(event.at.0));
+    item.insert(attr::KIND.into(), s(event.kind.clone()));
+    item.insert(attr::WABA_ID.into(), s(event.waba_id.as_str()));
+    put_opt(&mut item, attr::PHONE_NUMBER_ID, event.phone_number_id.as_ref().map(|p| s(p.as_str())));
+    put_opt(&mut item, attr::FROM, event.from.clone().map(Value::S));
+    put_opt(&mut item, attr::TO, event.to.clone().map(Value::S));
+    item.insert(attr::REASON.into(), s(event.reason.clone()));
+    item.insert(attr::SOURCE.into(), s(event.source.as_str()));
+    item
+}
+
+pub fn event_from(item: &Item) -> Result<ConnectionEvent, StoreError> {
+    let r = Reader(item);
+    Ok(ConnectionEvent {
+        organization_id: r.parse(attr::ORGANIZATION_ID)?,
+        id: r.s(attr::ID)?,
+        at: r.time(attr::OCCURRED_AT)?,
+        kind: r.s(attr::KIND)?,
+        waba_id: r.parse(attr::WABA_ID)?,
+        phone_number_id: r
+            .opt_s(attr::PHONE_NUMBER_ID)
+            .map(|p| p.parse())
+            .transpose()
+            .map_err(|_| corrupt(attr::PHONE_NUMBER_ID))?,
+        from: r.opt_s(attr::FROM),
+        to: r.opt_s(attr::TO),
+        reason: r.s(attr::REASON)?,
+        source: Source::parse(&r.s(attr::SOURCE)?).ok_or_else(|| corrupt(attr::SOURCE))?,
+    })
+}
+
+/// What became of a change to a phone's health.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Applied {
+    Written,
+    /// The phone changed since it was read: read it again and re-apply.
+    Stale,
+    /// The same observation was recorded already (a redelivered webhook).
+    AlreadyRecorded,
+}
+
+fn put_new(event: &ConnectionEvent) -> WriteOp {
+    WriteOp::Put { item: event_item(event), condition: Some(Condition::NotExists) }
+}
+
+impl Records {
+    /// Writes what a lifecycle observation did to a phone — its health, quality and name
+    /// fields — together with the events that tell it, in one transaction. The phone must
+    /// still be connected and as it was read (`before`); otherwise `Stale`.
+    pub async fn apply_to_phone(
+        &self,
+        before: &PhoneNumber,
+        after: &PhoneNumber,
+        events: &[ConnectionEvent],
+    ) -> Result<Applied, ApiError> {
+        let reasons_before = serde_json::to_string(&before.health.reasons).expect("health reasons serialize");
+        let unchanged = if before.health.reasons.is_empty() {
+            Condition::Or(vec![
+                Condition::AttributeMissing(attr::HEALTH_REASONS.into()),
+                Condition::Equals(attr::HEALTH_REASONS.into(), s(reasons_before)),
+            ])
+        } else {
+            Condition::Equals(attr::HEALTH_REASONS.into(), s(reasons_before))
+        };
+        let mut set: Vec<(String, Value)> =
+            health_attributes(after, after.updated_at).into_iter().map(|(n, v)| (n.to_owned(), v)).collect();
+        set.push((attr::UPDATED_AT.into(), Value::N(after.updated_at.0)));
+        let optional = [
+            (attr::QUALITY_RATING, &after.quality_rating),
+            (attr::QUALITY_EVENT, &after.quality_event),
+            (attr::MESSAGING_LIMIT, &after.messaging_limit),
+            (attr::NAME_STATUS, &after.name_status),
+        ];
+        set.extend(optional.iter().filter_map(|(name, value)| Some(((*name).to_owned(), s((*value).clone()?)))));
+        let mut ops = vec![WriteOp::Update {
+            key: phone_key(&after.organization_id, &after.phone_number_id),
+            set,
+            remove: Vec::new(),
+            condition: Some(Condition::And(vec![
+                Condition::Exists,
+                Condition::Equals(attr::IS_ACTIVE.into(), Value::Bool(true)),
+                Condition::Equals(attr::UPDATED_AT.into(), Value::N(before.updated_at.0)),
+                unchanged,
+            ])),
+        }];
+        ops.extend(events.iter().map(put_new));
+        match self.store.write(ops).await {
+            Ok(()) => Ok(Applied::Written),
+            Err(StoreError::ConditionFailed { index: 0 } | StoreError::TransactionConflict) => Ok(Applied::Stale),
+            Err(StoreError::ConditionFailed { .. }) => Ok(Applied::AlreadyRecorded),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Records events that go with no phone change (or with one written elsewhere); each is
+    /// stored once by its key. How many were new.
+    pub async fn record_events(&self, events: &[ConnectionEvent]) -> Result<usize, ApiError> {
+        if events.is_empty() {
+            return Ok(0);
+        }
+        let written = self.store.put_each_if_absent(events.iter().map(event_item).collect()).await?;
+        Ok(written.into_iter().filter(|w| *w).count())
+    }
+
+    /// An organization's events, newest first, one page. `after` is the sort key of the last
+    /// event of the previous page, always inside this organization's partition.
+    pub async fn events(
+        &self,
+        organization: &OrganizationId,
+        limit: usize,
+        after: Option<String>,
+    ) -> Result<(Vec<ConnectionEvent>, Option<String>), ApiError> {
+        let pk = format!("ORG#{organization}");
+        let mut query = Query::new(Index::Table { pk: pk.clone() });
+        query.sk_prefix = Some(EVENT_PREFIX.into());
+        query.descending = true;
+        query.limit = Some(limit);
+        query.after = after.map(|sk| Cursor::of_table(Key::new(pk, sk)));
+        let page = self.store.query(&query).await?;
+        let events = page.items.iter().map(event_from).collect::<Result<Vec<_>, _>>()?;
+        Ok((events, page.next.map(|c| c.key.sk)))
+    }
+}
