@@ -53,6 +53,8 @@ pub async fn dispatch(app: &App, request: Request) -> Result<Response, ApiError>
         Function::Messages => messages::handle(app, request).await,
         Function::Register => register::handle(app, request).await,
         Function::Webhook => webhook::handle(app, request).await,
+        // Scheduled, never routed: the stack runs it on its own timer (`stack::sweep_every`).
+        Function::Health => Err(ApiError::internal("the health sweep serves no route")),
     }
 }
 

@@ -74,6 +74,20 @@ fn onboarding_page(demo_token: &str, sandbox_base: Option<&str>) -> String {
         .replace("__META_ORIGIN__", &origin)
 }
 
+/// The health sweep, as EventBridge runs the `health` function in AWS: the same code, every
+/// `every`, until the stack stops.
+async fn sweep_every(server: Arc<Server>, every: std::time::Duration, mut stopped: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stopped.changed() => return,
+        }
+        if let Err(error) = health::handle(&server.app, every.min(std::time::Duration::from_secs(240))).await {
+            tracing::warn!(%error, "health sweep failed");
+        }
+    }
+}
+
 /// Starts the stack with settings from `source` (the environment, or a map in tests).
 pub async fn start(source: impl Fn(&str) -> Option<String>) -> Result<RunningStack, BoxError> {
     let get = |name: &str| source(name).filter(|v| !v.trim().is_empty());
@@ -153,6 +167,9 @@ pub async fn start(source: impl Fn(&str) -> Option<String>) -> Result<RunningSta
         index_html: onboarding_page(&demo_token, use_sandbox.then_some(base_url.as_str())),
     });
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    if let Some(every) = server.app.config.health_sweep_every {
+        tokio::spawn(sweep_every(server.clone(), every, stopped.clone()));
+    }
     let task = tokio::spawn(server::serve(listener, server.clone(), stopped));
     Ok(RunningStack { addr, base_url, demo_token, jwt_secret, sandbox, server, backend, stop, task })
 }

@@ -25,6 +25,13 @@ fn the_template_serves_exactly_the_route_table() {
             function_urls.insert(binary.clone());
         }
         for event in properties["Events"].as_mapping().into_iter().flat_map(|m| m.values()) {
+            if event["Type"] == "Schedule" {
+                let scheduled = Function::ALL.iter().find(|f| f.binary() == binary).is_some_and(|f| f.is_scheduled());
+                assert!(scheduled, "{binary} is scheduled in the template but not in the route table");
+                let schedule = serde_yaml::to_string(&event["Properties"]["Schedule"]).unwrap();
+                assert_eq!(schedule.trim(), "!Ref HealthSweepSchedule", "{binary}");
+                continue;
+            }
             assert_eq!(event["Type"], "HttpApi", "{binary}");
             let p = &event["Properties"];
             let open = p.get("Auth").and_then(|a| a.get("Authorizer")).is_some_and(|a| a == "NONE");
@@ -63,7 +70,8 @@ fn every_function_of_the_workspace_is_deployed_once() {
     for (binary, function) in functions(&template) {
         let p = &function["Properties"];
         let timeout = p["Timeout"].as_u64().unwrap();
-        if p.get("Events").is_some() {
+        let behind_api = p["Events"].as_mapping().into_iter().flat_map(|m| m.values()).any(|e| e["Type"] == "HttpApi");
+        if behind_api {
             assert!(timeout < 30, "{binary}: API Gateway gives up after 30 s, so must the function");
         }
         assert!(p["MemorySize"].as_u64().is_some(), "{binary}: memory chosen for its work");

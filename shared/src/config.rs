@@ -20,6 +20,9 @@ pub struct Config {
     pub request_timeout: Duration,
     pub table_name: Option<String>,
     pub kms_key_id: Option<String>,
+    /// Local stack: how often the health sweep runs (`HEALTH_SWEEP_SECONDS`, default an
+    /// hour); `None` when set to 0. In AWS the `HealthSweepSchedule` parameter decides.
+    pub health_sweep_every: Option<Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -118,6 +121,10 @@ impl Config {
             request_timeout: Duration::from_secs(seconds("REQUEST_TIMEOUT_SECONDS", 29)?),
             table_name: get("TABLE_NAME"),
             kms_key_id: get("KMS_KEY_ID"),
+            health_sweep_every: match get("HEALTH_SWEEP_SECONDS").as_deref() {
+                Some("0") => None,
+                _ => Some(Duration::from_secs(seconds("HEALTH_SWEEP_SECONDS", 3600)?)),
+            },
         })
     }
 }
@@ -147,6 +154,10 @@ mod tests {
         assert_eq!(config.meta.graph_base(), "https://graph.facebook.com/v26.0");
         assert_eq!(config.meta.dialog_url, "https://www.facebook.com");
         assert!(config.meta.config_id.is_none());
+        assert_eq!(config.health_sweep_every, Some(Duration::from_secs(3600)));
+        let mut pairs = MINIMAL.to_vec();
+        pairs.push(("HEALTH_SWEEP_SECONDS", "0"));
+        assert_eq!(load(&pairs).unwrap().health_sweep_every, None, "0 turns the local sweep off");
     }
 
     #[test]

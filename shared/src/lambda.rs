@@ -29,6 +29,33 @@ where
     .await
 }
 
+/// Serves a function that EventBridge invokes on a schedule: each invocation runs `handler`
+/// with the time it may take (the invocation's, less a margin to answer and keep its
+/// place) and answers what it reports. A failure is the invocation's error, which Lambda
+/// records and EventBridge's retry policy may repeat.
+pub async fn serve_scheduled<F, Fut, T>(handler: F) -> Result<(), lambda_http::Error>
+where
+    F: Fn(std::time::Duration) -> Fut + Sync,
+    Fut: Future<Output = Result<T, ApiError>> + Send,
+    T: serde::Serialize,
+{
+    use lambda_http::lambda_runtime::{self, LambdaEvent};
+    let handler = &handler;
+    lambda_runtime::run(lambda_runtime::service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
+        let left = event.context.deadline().duration_since(std::time::SystemTime::now()).unwrap_or_default();
+        let budget = left.saturating_sub(SCHEDULED_MARGIN);
+        let deadline = tokio::time::Instant::now() + left.saturating_sub(crate::deadline::ANSWER_MARGIN);
+        crate::deadline::within(deadline, handler(budget))
+            .await
+            .map_err(|error| lambda_http::Error::from(error.message.into_owned()))
+    }))
+    .await
+}
+
+/// What a scheduled run keeps back from its deadline: the checks under way finish and the
+/// position is saved.
+const SCHEDULED_MARGIN: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// When this invocation must have answered: Lambda's deadline, less the time to answer.
 fn invocation_deadline(event: &lambda_http::Request) -> tokio::time::Instant {
     let now = tokio::time::Instant::now();

@@ -20,6 +20,7 @@ pub mod onboarding;
 pub mod registration;
 pub mod routes;
 pub mod store;
+pub mod sweep;
 pub mod telemetry;
 
 pub use app::App;

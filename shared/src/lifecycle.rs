@@ -49,6 +49,8 @@ pub enum Signal {
 pub enum Clear {
     Codes(Vec<String>),
     Effect(Effect),
+    /// Every reason a report raised: what it says now replaces what it said before.
+    Origin(&'static str),
 }
 
 impl Clear {
@@ -56,6 +58,7 @@ impl Clear {
         match self {
             Clear::Codes(codes) => codes.contains(&reason.code),
             Clear::Effect(effect) => reason.effect == *effect,
+            Clear::Origin(origin) => reason.origin.as_deref() == Some(*origin),
         }
     }
 }

@@ -19,10 +19,12 @@ pub enum Function {
     Messages,
     Register,
     Webhook,
+    /// The health sweep, on a schedule rather than a route.
+    Health,
 }
 
 impl Function {
-    pub const ALL: [Function; 12] = [
+    pub const ALL: [Function; 13] = [
         Function::Organizations,
         Function::InitOauth,
         Function::Callback,
@@ -35,7 +37,13 @@ impl Function {
         Function::Messages,
         Function::Register,
         Function::Webhook,
+        Function::Health,
     ];
+
+    /// Whether EventBridge invokes the function on a schedule instead of a route.
+    pub fn is_scheduled(self) -> bool {
+        self == Function::Health
+    }
 
     /// The binary (and crate) name under `functions/`.
     pub fn binary(self) -> &'static str {
@@ -52,6 +60,7 @@ impl Function {
             Function::Messages => "messages",
             Function::Register => "register",
             Function::Webhook => "webhook",
+            Function::Health => "health",
         }
     }
 }
@@ -304,9 +313,9 @@ mod tests {
     }
 
     #[test]
-    fn every_function_serves_a_route() {
+    fn every_function_serves_a_route_or_a_schedule() {
         for function in Function::ALL {
-            assert!(ROUTES.iter().any(|r| r.function == function), "{function:?}");
+            assert_ne!(ROUTES.iter().any(|r| r.function == function), function.is_scheduled(), "{function:?}");
         }
     }
 }

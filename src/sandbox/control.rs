@@ -9,6 +9,24 @@
 //! - `POST /control/account-update` `{"wabaId","event"}`
 //! - `GET /control/sent-messages`
 //!
+//! And Meta's levers on a connection's health, each what Meta does and (where Meta tells)
+//! the webhook it sends:
+//! - `POST /control/revoke-token` `{"wabaId"}`: the customer removed the app; every token
+//!   granted for the WABA now answers 190.
+//! - `POST /control/number-health` `{"phoneNumberId","canSendMessage","errorCode"?,"description"?}`:
+//!   the number's `health_status` (`BLOCKED` refuses sends with 368).
+//! - `POST /control/ban` `{"wabaId","state","date"?}`: `DISABLE` (sends refused with
+//!   131031), `REINSTATE`, `SCHEDULE_FOR_DISABLE`, with the `DISABLED_UPDATE` webhook.
+//! - `POST /control/restrict` `{"wabaId","restrictionType"?,"expiresInSeconds"?}`, with
+//!   the `ACCOUNT_RESTRICTION` webhook.
+//! - `POST /control/throughput` `{"phoneNumberId","event","maxDailyConversationsPerBusiness"}`
+//!   and `POST /control/capability` `{"wabaId","maxDailyConversationsPerBusiness"}`: the
+//!   2026 shapes of quality and limits.
+//! - `POST /control/unsubscribe` `{"wabaId"}`: the app's subscription disappears.
+//! - `POST /control/business-tokens` `{"expiresInSeconds","wabaId"?}`: business tokens are
+//!   60-day tokens with that many seconds left, from the next code exchange on (and, with
+//!   `wabaId`, the live ones granted for it); `null` issues them as configured again.
+//!
 //! Webhooks are delivered before the answer, which carries the status the
 //! service answered (`webhookStatus`). Errors are `{"success":false,"message"}`:
 //! 400 for bad input, 502 when the webhook could not be delivered.
@@ -22,12 +40,82 @@ use serde_json::{Value, json};
 
 use super::Sandbox;
 use super::seed::MESSAGING_LIMIT_TIER;
+use super::state::Blocked;
 use super::webhook::WebhookError;
 
 /// The profile name of a customer who did not give one.
 const DEFAULT_CUSTOMER_NAME: &str = "Sandbox Customer";
 
-const PATHS: [&str; 5] = ["inbound", "status", "quality", "account-update", "sent-messages"];
+const PATHS: [&str; 13] = [
+    "inbound",
+    "status",
+    "quality",
+    "account-update",
+    "sent-messages",
+    "revoke-token",
+    "number-health",
+    "ban",
+    "restrict",
+    "throughput",
+    "capability",
+    "unsubscribe",
+    "business-tokens",
+];
+/// What a restricted account may not do, by default: start conversations.
+const DEFAULT_RESTRICTION: &str = "RESTRICTED_BIZ_INITIATED_MESSAGING";
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Waba {
+    waba_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct NumberHealth {
+    phone_number_id: String,
+    can_send_message: String,
+    error_code: Option<i64>,
+    description: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Ban {
+    waba_id: String,
+    state: String,
+    date: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Restrict {
+    waba_id: String,
+    restriction_type: Option<String>,
+    expires_in_seconds: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Throughput {
+    phone_number_id: String,
+    event: String,
+    max_daily_conversations_per_business: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Capability {
+    waba_id: String,
+    max_daily_conversations_per_business: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct BusinessTokens {
+    expires_in_seconds: Option<u64>,
+    waba_id: Option<String>,
+}
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -91,6 +179,14 @@ impl Sandbox {
             (&Method::POST, "quality") => self.control_quality(req.body()).await,
             (&Method::POST, "account-update") => self.control_account_update(req.body()).await,
             (&Method::GET, "sent-messages") => Ok(self.control_sent_messages()),
+            (&Method::POST, "revoke-token") => self.control_revoke_token(req.body()),
+            (&Method::POST, "number-health") => self.control_number_health(req.body()),
+            (&Method::POST, "ban") => self.control_ban(req.body()).await,
+            (&Method::POST, "restrict") => self.control_restrict(req.body()).await,
+            (&Method::POST, "throughput") => self.control_throughput(req.body()).await,
+            (&Method::POST, "capability") => self.control_capability(req.body()).await,
+            (&Method::POST, "unsubscribe") => self.control_unsubscribe(req.body()),
+            (&Method::POST, "business-tokens") => self.control_business_tokens(req.body()),
             _ if PATHS.contains(&path) => Err(Refusal::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed.")),
             _ => Err(Refusal::new(StatusCode::NOT_FOUND, "No such sandbox control.")),
         };
@@ -126,6 +222,143 @@ impl Sandbox {
         Ok(json!({ "success": true, "webhookStatus": status }))
     }
 
+    fn control_revoke_token(&self, body: &[u8]) -> Result<Value, Refusal> {
+        let Waba { waba_id } = parse(body)?;
+        let waba = waba(&waba_id)?;
+        let mut state = self.lock();
+        let mut revoked = 0;
+        for token in state.tokens.values_mut().filter(|t| !t.revoked && t.grant.allows(waba.id)) {
+            token.revoked = true;
+            revoked += 1;
+        }
+        tracing::info!(waba_id = waba.id, revoked, "meta sandbox: tokens revoked");
+        Ok(json!({ "success": true, "revoked": revoked }))
+    }
+
+    fn control_number_health(&self, body: &[u8]) -> Result<Value, Refusal> {
+        let NumberHealth { phone_number_id, can_send_message, error_code, description } = parse(body)?;
+        let phone = super::seed::phone(&phone_number_id).ok_or_else(|| {
+            Refusal::new(StatusCode::BAD_REQUEST, format!("Unknown phone number id {phone_number_id}."))
+        })?;
+        let mut state = self.lock();
+        match can_send_message.as_str() {
+            "AVAILABLE" => {
+                state.number_health.remove(phone.id);
+            }
+            level @ ("BLOCKED" | "LIMITED") => {
+                let blocked = Blocked {
+                    can_send_message: if level == "BLOCKED" { "BLOCKED" } else { "LIMITED" },
+                    error_code: error_code.unwrap_or(141_000),
+                    description: given(description.as_deref()).unwrap_or("The number cannot send messages.").to_owned(),
+                };
+                state.number_health.insert(phone.id, blocked);
+            }
+            _ => {
+                return Err(Refusal::new(
+                    StatusCode::BAD_REQUEST,
+                    "`canSendMessage` must be AVAILABLE, LIMITED or BLOCKED.",
+                ));
+            }
+        }
+        Ok(json!({ "success": true }))
+    }
+
+    async fn control_ban(&self, body: &[u8]) -> Result<Value, Refusal> {
+        let Ban { waba_id, state: ban_state, date } = parse(body)?;
+        let waba = waba(&waba_id)?;
+        match ban_state.as_str() {
+            "DISABLE" => {
+                let blocked = Blocked {
+                    can_send_message: "BLOCKED",
+                    error_code: 131_031,
+                    description: "The WhatsApp Business Account is disabled.".into(),
+                };
+                self.lock().waba_health.insert(waba.id, blocked);
+            }
+            "REINSTATE" => {
+                self.lock().waba_health.remove(waba.id);
+            }
+            "SCHEDULE_FOR_DISABLE" => {}
+            _ => {
+                return Err(Refusal::new(
+                    StatusCode::BAD_REQUEST,
+                    "`state` must be DISABLE, REINSTATE or SCHEDULE_FOR_DISABLE.",
+                ));
+            }
+        }
+        let status = self.ban_webhook(waba.id, &ban_state, given(date.as_deref())).await?;
+        Ok(json!({ "success": true, "webhookStatus": status }))
+    }
+
+    async fn control_restrict(&self, body: &[u8]) -> Result<Value, Refusal> {
+        let Restrict { waba_id, restriction_type, expires_in_seconds } = parse(body)?;
+        let waba = waba(&waba_id)?;
+        let restriction = given(restriction_type.as_deref()).unwrap_or(DEFAULT_RESTRICTION);
+        let shaped =
+            restriction.starts_with("RESTRICTED_") && restriction.bytes().all(|b| b.is_ascii_uppercase() || b == b'_');
+        if !shaped {
+            return Err(Refusal::new(
+                StatusCode::BAD_REQUEST,
+                "`restrictionType` must be one of Meta's, e.g. RESTRICTED_BIZ_INITIATED_MESSAGING.",
+            ));
+        }
+        let expires = super::state::unix_now() + expires_in_seconds.unwrap_or(7 * 86_400);
+        // Meta writes the expiration as a date and time with an offset.
+        let expiration = shared::clock::Timestamp(expires as i64).to_rfc3339().replace('Z', "+0000");
+        self.lock().waba_health.insert(
+            waba.id,
+            Blocked {
+                can_send_message: "LIMITED",
+                error_code: 131_031,
+                description: format!("{restriction} until {expiration}."),
+            },
+        );
+        let status = self.restriction_webhook(waba.id, restriction, &expiration).await?;
+        Ok(json!({ "success": true, "webhookStatus": status, "expiration": expiration }))
+    }
+
+    async fn control_throughput(&self, body: &[u8]) -> Result<Value, Refusal> {
+        let Throughput { phone_number_id, event, max_daily_conversations_per_business } = parse(body)?;
+        let status = self.throughput_webhook(&phone_number_id, &event, &max_daily_conversations_per_business).await?;
+        Ok(json!({ "success": true, "webhookStatus": status }))
+    }
+
+    async fn control_capability(&self, body: &[u8]) -> Result<Value, Refusal> {
+        let Capability { waba_id, max_daily_conversations_per_business } = parse(body)?;
+        let status = self.capability_webhook(&waba_id, &max_daily_conversations_per_business).await?;
+        Ok(json!({ "success": true, "webhookStatus": status }))
+    }
+
+    fn control_unsubscribe(&self, body: &[u8]) -> Result<Value, Refusal> {
+        let Waba { waba_id } = parse(body)?;
+        let waba = waba(&waba_id)?;
+        let was = self.lock().subscribed.remove(waba.id);
+        tracing::info!(waba_id = waba.id, "meta sandbox: the app's subscription was dropped");
+        Ok(json!({ "success": true, "wasSubscribed": was }))
+    }
+
+    fn control_business_tokens(&self, body: &[u8]) -> Result<Value, Refusal> {
+        let BusinessTokens { expires_in_seconds, waba_id } = parse(body)?;
+        let waba = waba_id.as_deref().map(waba).transpose()?;
+        let mut state = self.lock();
+        state.business_token_secs_left = expires_in_seconds;
+        let mut shortened = 0;
+        if let (Some(waba), Some(seconds)) = (waba, expires_in_seconds) {
+            let live: Vec<String> = state
+                .tokens
+                .iter()
+                .filter(|(_, t)| !t.revoked && !t.is_expired() && t.grant.allows(waba.id))
+                .filter(|(_, t)| matches!(t.kind, super::state::TokenKind::Business { .. }))
+                .map(|(token, _)| token.clone())
+                .collect();
+            for token in &live {
+                state.shorten(token, seconds);
+            }
+            shortened = live.len();
+        }
+        Ok(json!({ "success": true, "shortened": shortened }))
+    }
+
     fn control_sent_messages(&self) -> Value {
         let data: Vec<Value> = self
             .lock()
@@ -149,6 +382,10 @@ impl Sandbox {
 /// "not given" too.
 fn given(value: Option<&str>) -> Option<&str> {
     value.map(str::trim).filter(|value| !value.is_empty())
+}
+
+fn waba(waba_id: &str) -> Result<&'static super::seed::Waba, Refusal> {
+    super::seed::waba(waba_id).ok_or_else(|| Refusal::new(StatusCode::BAD_REQUEST, format!("Unknown WABA {waba_id}.")))
 }
 
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Refusal> {

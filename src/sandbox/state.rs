@@ -143,6 +143,22 @@ pub(super) struct State {
     pub subscribed: HashSet<String>,
     /// Messages accepted by `POST /{phone-number-id}/messages`, oldest first.
     pub sent: Vec<Outbound>,
+    /// What Meta says of a number's ability to send (`health_status`), as a control set it.
+    pub number_health: HashMap<&'static str, Blocked>,
+    /// The same for a WABA (a ban, a restriction).
+    pub waba_health: HashMap<&'static str, Blocked>,
+    /// Seconds a business token has left when the code exchange issues it: a 60-day token
+    /// near its end, as if issued long ago.
+    pub business_token_secs_left: Option<u64>,
+}
+
+/// An entity that cannot send freely, as `health_status` reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Blocked {
+    /// `BLOCKED` or `LIMITED`.
+    pub can_send_message: &'static str,
+    pub error_code: i64,
+    pub description: String,
 }
 
 impl State {
@@ -188,6 +204,16 @@ impl State {
         self.tokens.insert(token.clone(), IssuedToken { kind, grant, expires_at, revoked: false });
         self.issued.push(token.clone());
         (token, lifetime)
+    }
+
+    /// Makes a live business token a 60-day one with `seconds` left.
+    pub fn shorten(&mut self, token: &str, seconds: u64) {
+        if let Some(issued) = self.tokens.get_mut(token)
+            && matches!(issued.kind, TokenKind::Business { .. })
+        {
+            issued.kind = TokenKind::Business { sixty_days: true };
+            issued.expires_at = Some(unix_now() + seconds);
+        }
     }
 
     /// A number's registration, as seeded until something changes it.

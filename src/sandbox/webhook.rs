@@ -34,6 +34,8 @@ const STATUSES: [&str; 3] = ["sent", "delivered", "read"];
 /// The events of `phone_number_quality_update`.
 const QUALITY_EVENTS: [&str; 4] = ["FLAGGED", "UNFLAGGED", "UPGRADE", "DOWNGRADE"];
 /// Meta's messaging limit tiers, as `current_limit` reports them.
+/// The events of the 2026 `phone_number_quality_update` (a throughput change).
+const THROUGHPUT_EVENTS: [&str; 2] = ["ONBOARDING", "THROUGHPUT_UPGRADE"];
 const MESSAGING_LIMITS: [&str; 6] = ["TIER_50", "TIER_250", "TIER_1K", "TIER_10K", "TIER_100K", "TIER_UNLIMITED"];
 
 /// Why a webhook was not sent, or sent without an answer.
@@ -221,6 +223,75 @@ impl Sandbox {
         self.webhooks.post("status", &payload).await
     }
 
+    /// `phone_number_quality_update` in the 2026 shape: the business's daily limit in
+    /// `max_daily_conversations_per_business`, the event `ONBOARDING` or `THROUGHPUT_UPGRADE`.
+    pub(super) async fn throughput_webhook(
+        &self,
+        phone_number_id: &str,
+        event: &str,
+        max_daily: &str,
+    ) -> Result<u16, WebhookError> {
+        let phone = known_phone(phone_number_id)?;
+        if !THROUGHPUT_EVENTS.contains(&event) {
+            return Err(WebhookError::Invalid(format!("`event` must be one of {}.", THROUGHPUT_EVENTS.join(", "))));
+        }
+        limit_tier(max_daily, "maxDailyConversationsPerBusiness")?;
+        let value = json!({
+            "display_phone_number": display_digits(phone),
+            "event": event,
+            "max_daily_conversations_per_business": max_daily,
+        });
+        self.change_webhook(phone.waba_id, "phone_number_quality_update", value).await
+    }
+
+    /// `business_capability_update`: the business portfolio's daily limit.
+    pub(super) async fn capability_webhook(&self, waba_id: &str, max_daily: &str) -> Result<u16, WebhookError> {
+        let waba = known_waba(waba_id)?;
+        limit_tier(max_daily, "maxDailyConversationsPerBusiness")?;
+        let value = json!({ "max_daily_conversations_per_business": max_daily, "max_phone_numbers_per_business": 25 });
+        self.change_webhook(waba.id, "business_capability_update", value).await
+    }
+
+    /// `account_update` `DISABLED_UPDATE` with its `ban_info`.
+    pub(super) async fn ban_webhook(
+        &self,
+        waba_id: &str,
+        ban_state: &str,
+        date: Option<&str>,
+    ) -> Result<u16, WebhookError> {
+        let waba = known_waba(waba_id)?;
+        let mut ban_info = json!({ "waba_ban_state": ban_state });
+        if let Some(date) = date {
+            ban_info["waba_ban_date"] = json!(date);
+        }
+        let value = json!({ "event": "DISABLED_UPDATE", "ban_info": ban_info });
+        self.change_webhook(waba.id, "account_update", value).await
+    }
+
+    /// `account_update` `ACCOUNT_RESTRICTION` with its `restriction_info`.
+    pub(super) async fn restriction_webhook(
+        &self,
+        waba_id: &str,
+        restriction_type: &str,
+        expiration: &str,
+    ) -> Result<u16, WebhookError> {
+        let waba = known_waba(waba_id)?;
+        let value = json!({
+            "event": "ACCOUNT_RESTRICTION",
+            "restriction_info": [{ "restriction_type": restriction_type, "expiration": expiration }],
+        });
+        self.change_webhook(waba.id, "account_update", value).await
+    }
+
+    /// One change of `field` for the WABA, signed and delivered now.
+    async fn change_webhook(&self, waba_id: &str, field: &'static str, value: Value) -> Result<u16, WebhookError> {
+        let payload = json!({
+            "object": "whatsapp_business_account",
+            "entry": [{ "id": waba_id, "time": unix_now(), "changes": [{ "value": value, "field": field }] }],
+        });
+        self.webhooks.post(field, &payload).await
+    }
+
     pub(super) async fn quality_webhook(
         &self,
         phone_number_id: &str,
@@ -269,6 +340,18 @@ impl Sandbox {
                 let _ = webhooks.post("status", &payload).await;
             }
         });
+    }
+}
+
+fn known_waba(waba_id: &str) -> Result<&'static Waba, WebhookError> {
+    seed::waba(waba_id).ok_or_else(|| WebhookError::Invalid(format!("Unknown WABA {waba_id}.")))
+}
+
+fn limit_tier(tier: &str, name: &str) -> Result<(), WebhookError> {
+    if MESSAGING_LIMITS.contains(&tier) {
+        Ok(())
+    } else {
+        Err(WebhookError::Invalid(format!("`{name}` must be one of {}.", MESSAGING_LIMITS.join(", "))))
     }
 }
 

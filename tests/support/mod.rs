@@ -346,21 +346,46 @@ impl Harness {
 
     /// Every stored message and status of the organization, newest first (all pages).
     pub async fn messages(&self, token: &str, org: &str) -> Vec<Value> {
+        self.every_page(&format!("/api/v1/organizations/{org}/whatsapp/messages?limit=3"), token, "messages").await
+    }
+
+    /// Every item of a paged listing under `field`, following `nextCursor`.
+    pub async fn every_page(&self, first: &str, token: &str, field: &str) -> Vec<Value> {
         let mut all = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
-            let mut path = format!("/api/v1/organizations/{org}/whatsapp/messages?limit=3");
-            if let Some(c) = &cursor {
-                path.push_str(&format!("&cursor={c}"));
-            }
+            let path = match &cursor {
+                Some(c) => format!("{first}&cursor={c}"),
+                None => first.to_owned(),
+            };
             let (status, body) = self.get(&path, token).await;
             assert_eq!(status, StatusCode::OK, "{body}");
-            all.extend(body["messages"].as_array().unwrap().iter().cloned());
+            all.extend(body[field].as_array().unwrap().iter().cloned());
             match body["nextCursor"].as_str() {
                 Some(next) => cursor = Some(next.to_owned()),
                 None => return all,
             }
         }
+    }
+
+    /// Pulls one of the sandbox's levers (`/control/{lever}`), as a test or a person would.
+    pub async fn control(&self, lever: &str, body: Value) -> Value {
+        let url = self.url(&format!("{}/control/{lever}", waba_connect::server::SANDBOX_PREFIX));
+        let response = self.http.post(url).json(&body).send().await.unwrap();
+        let status = response.status();
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{lever}: {answer}");
+        answer
+    }
+
+    /// Every event of the organization's trail, newest first (all pages).
+    pub async fn events(&self, token: &str, org: &str) -> Vec<Value> {
+        self.every_page(&format!("/api/v1/organizations/{org}/whatsapp/events?limit=5"), token, "events").await
+    }
+
+    /// Runs one health sweep now, as the schedule would.
+    pub async fn sweep(&self) -> shared::sweep::SweepReport {
+        health::handle(self.stack.app(), std::time::Duration::from_secs(60)).await.expect("the sweep runs")
     }
 
     pub async fn status(&self, token: &str, org: &str) -> Value {

@@ -37,7 +37,7 @@ pub enum Change<'a> {
         statuses: Vec<Status<'a>>,
     },
     /// A change about the account, a number or a template rather than a message.
-    Account(AccountChange<'a>),
+    Account(Box<AccountChange<'a>>),
     Other {
         field: String,
     },
@@ -358,7 +358,7 @@ fn read_change(change: RawChange<'_>) -> Option<Change<'_>> {
                 .collect();
             Change::Messages { phone_number_id, messages, statuses }
         }
-        known if ACCOUNT_FIELDS.contains(&known) => Change::Account(AccountChange {
+        known if ACCOUNT_FIELDS.contains(&known) => Change::Account(Box::new(AccountChange {
             event: value.event.and_then(Loose::text),
             waba_id: value.waba_info.and_then(|w| w.0?.waba_id?.text()),
             display_phone_number: value.display_phone_number.and_then(Loose::text),
@@ -381,7 +381,7 @@ fn read_change(change: RawChange<'_>) -> Option<Change<'_>> {
             message_template_name: value.message_template_name.and_then(Loose::text),
             message_template_language: value.message_template_language.and_then(Loose::text),
             field: Cow::Owned(known.to_owned()),
-        }),
+        })),
         other => Change::Other { field: other.chars().take(64).collect() },
     })
 }
@@ -646,12 +646,12 @@ mod tests {
         assert_eq!(n.entries[0].time, Some(1));
         assert_eq!(
             n.entries[0].changes[0],
-            Change::Account(AccountChange {
+            Change::Account(Box::new(AccountChange {
                 field: "account_update".into(),
                 event: Some("PARTNER_ADDED".into()),
                 waba_id: Some("102290129340398".into()),
                 ..AccountChange::default()
-            })
+            }))
         );
     }
 

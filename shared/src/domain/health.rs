@@ -53,11 +53,20 @@ pub struct HealthReason {
     pub since: Timestamp,
     /// When Meta said it ends (a restriction's expiration); `None` until cleared.
     pub until: Option<Timestamp>,
+    /// The report of Meta's that raised it (`health_status`, …) when that report alone
+    /// may clear it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 impl HealthReason {
     pub fn new(code: impl Into<String>, message: impl Into<String>, effect: Effect, since: Timestamp) -> Self {
-        Self { code: code.into(), message: message.into(), effect, since, until: None }
+        Self { code: code.into(), message: message.into(), effect, since, until: None, origin: None }
+    }
+
+    pub fn from_report(mut self, origin: &str) -> Self {
+        self.origin = Some(origin.to_owned());
+        self
     }
 
     pub fn until(mut self, until: Option<Timestamp>) -> Self {

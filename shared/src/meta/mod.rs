@@ -7,12 +7,14 @@
 
 mod types;
 
-pub use types::{GraphError, MetaError, PhoneInfo, TokenGrant, TokenInfo, WabaInfo};
+pub use types::{
+    GraphError, HealthEntity, HealthError, HealthStatus, MetaError, PhoneInfo, TokenGrant, TokenInfo, WabaInfo,
+};
 
 /// The phone fields the service reads: what the pickers show, and what decides whether the
 /// number must be registered (`status`, `platform_type`, `is_on_biz_app`, …).
 pub const PHONE_FIELDS: &str = "id,display_phone_number,verified_name,quality_rating,code_verification_status,\
-platform_type,status,throughput,name_status,account_mode,is_on_biz_app";
+platform_type,status,throughput,name_status,account_mode,is_on_biz_app,health_status";
 
 use crate::clock::Timestamp;
 use crate::crypto;
@@ -46,6 +48,8 @@ pub struct MetaClient {
     /// Built on the first call: a cold start that answers without Meta does not pay for TLS.
     http: std::sync::OnceLock<reqwest::Client>,
     settings: MetaSettings,
+    /// Requests sent so far (every attempt), for the figures of a run such as the sweep.
+    sent: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// Whether repeating a request after an ambiguous failure (a timeout after the request was
@@ -76,7 +80,7 @@ enum Body<'a> {
 
 impl MetaClient {
     pub fn new(settings: MetaSettings) -> Self {
-        Self { http: std::sync::OnceLock::new(), settings }
+        Self { http: std::sync::OnceLock::new(), settings, sent: Default::default() }
     }
 
     fn http(&self) -> &reqwest::Client {
@@ -88,6 +92,11 @@ impl MetaClient {
                 .build()
                 .expect("the HTTP client builds")
         })
+    }
+
+    /// How many requests this client has sent to Meta, retries included.
+    pub fn requests_sent(&self) -> usize {
+        self.sent.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn settings(&self) -> &MetaSettings {
@@ -127,6 +136,7 @@ impl MetaClient {
                 tracing::warn!(path, attempt, "no time left for Meta before the request's deadline");
                 return Err(MetaError::Unavailable("the request's deadline left no time to call Meta".into()));
             }
+            self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let mut request = self.http().request(method.clone(), &url).query(query).timeout(budget);
             if let Some(token) = token {
                 request = request.bearer_auth(token.expose());
@@ -294,6 +304,17 @@ impl MetaClient {
         Ok(response.into_grant())
     }
 
+    /// Renews a 60-day business token for another 60 days (`set_token_expires_in_60_days`),
+    /// before it ends: Meta does not renew an expired one.
+    pub async fn renew_business_token(&self, token: &AccessToken) -> Result<TokenGrant, MetaError> {
+        self.access_token(&[
+            ("grant_type", "fb_exchange_token"),
+            ("fb_exchange_token", token.expose()),
+            ("set_token_expires_in_60_days", "true"),
+        ])
+        .await
+    }
+
     /// What the token is (business or user), when it ends, and what it may reach.
     /// `granted_wabas` is `None` when Meta gave no granular scopes (a business-wide grant).
     pub async fn debug_token(&self, token: &AccessToken) -> Result<TokenInfo, MetaError> {
@@ -379,6 +400,17 @@ impl MetaClient {
             )
             .await?;
         Ok(())
+    }
+
+    /// The ids of the apps subscribed to the WABA's webhooks.
+    pub async fn subscribed_apps(&self, token: &AccessToken, waba: &WabaId) -> Result<Vec<String>, MetaError> {
+        let apps: Vec<Value> = self.list(&format!("{waba}/subscribed_apps"), &[], token).await?;
+        Ok(apps.iter().filter_map(|app| app["whatsapp_business_api_data"]["id"].as_str().map(str::to_owned)).collect())
+    }
+
+    /// Whether this app is among them.
+    pub fn app_id(&self) -> &str {
+        &self.settings.app_id
     }
 
     pub async fn unsubscribe_app(&self, token: &AccessToken, waba: &WabaId) -> Result<(), MetaError> {

@@ -218,6 +218,34 @@ pub struct PhoneInfo {
     /// A WhatsApp Business app number shared with Cloud API (coexistence).
     #[serde(default)]
     pub is_on_biz_app: bool,
+    /// Whether Meta lets the number send now, and why not.
+    pub health_status: Option<HealthStatus>,
+}
+
+/// `health_status`: `can_send_message` is `AVAILABLE`, `LIMITED` or `BLOCKED` for the number
+/// and for each entity it depends on (the app, the business, the WABA), each with Meta's
+/// errors.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+pub struct HealthStatus {
+    pub can_send_message: Option<String>,
+    #[serde(default)]
+    pub entities: Vec<HealthEntity>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+pub struct HealthEntity {
+    pub entity_type: Option<String>,
+    pub id: Option<String>,
+    pub can_send_message: Option<String>,
+    #[serde(default)]
+    pub errors: Vec<HealthError>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+pub struct HealthError {
+    pub error_code: Option<i64>,
+    pub error_description: Option<String>,
+    pub possible_solution: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Default)]

@@ -26,6 +26,19 @@ impl Sandbox {
             return Err(GraphError::oauth(133_010, "(#133010) Account not registered")
                 .with_details("Phone number is not registered on the WhatsApp Business Platform. Register it first."));
         }
+        {
+            let state = self.lock();
+            if state.waba_health.get(phone.waba_id).is_some_and(|b| b.can_send_message == "BLOCKED") {
+                tracing::info!(phone = phone.id, "meta sandbox: send from a disabled WABA");
+                return Err(GraphError::oauth(131_031, "(#131031) Business Account locked")
+                    .with_details("The WhatsApp Business Account is disabled."));
+            }
+            if state.number_health.get(phone.id).is_some_and(|b| b.can_send_message == "BLOCKED") {
+                tracing::info!(phone = phone.id, "meta sandbox: send from a blocked number");
+                return Err(GraphError::oauth(368, "Temporarily blocked for policies violations.")
+                    .with_details("The number is blocked from sending."));
+            }
+        }
         let outbound = Outbound {
             message: SentMessage {
                 phone_number_id: phone.id.to_owned(),

@@ -210,5 +210,35 @@ fn phone_fields(state: &State, p: &Phone) -> Value {
         "account_mode": "LIVE",
         "is_on_biz_app": p.coexistence,
         "is_official_business_account": false,
+        "health_status": health_status(state, p),
+    })
+}
+
+/// `health_status`: the number's and its WABA's ability to send, each entity with the
+/// errors a control gave it, and overall the worst of them.
+fn health_status(state: &State, p: &Phone) -> Value {
+    let entity = |entity_type: &str, id: &str, blocked: Option<&super::super::state::Blocked>| match blocked {
+        None => json!({ "entity_type": entity_type, "id": id, "can_send_message": "AVAILABLE" }),
+        Some(b) => json!({
+            "entity_type": entity_type,
+            "id": id,
+            "can_send_message": b.can_send_message,
+            "errors": [{
+                "error_code": b.error_code,
+                "error_description": b.description,
+                "possible_solution": "See WhatsApp Manager.",
+            }],
+        }),
+    };
+    let number = state.number_health.get(p.id);
+    let waba = state.waba_health.get(p.waba_id);
+    let overall = [number, waba]
+        .into_iter()
+        .flatten()
+        .map(|b| b.can_send_message)
+        .fold("AVAILABLE", |worst, next| if worst == "BLOCKED" || next == "BLOCKED" { "BLOCKED" } else { next });
+    json!({
+        "can_send_message": overall,
+        "entities": [entity("PHONE_NUMBER", p.id, number), entity("WABA", p.waba_id, waba)],
     })
 }

@@ -68,7 +68,11 @@ impl Sandbox {
             .with_subcode(36008));
         }
         let (yields, grant) = (entry.yields, entry.grant.clone());
-        let (token, expires_in) = state.issue_token(yields, grant);
+        let (token, mut expires_in) = state.issue_token(yields, grant);
+        if let (TokenKind::Business { .. }, Some(left)) = (yields, state.business_token_secs_left) {
+            state.shorten(&token, left);
+            expires_in = Some(left);
+        }
         tracing::info!(?yields, "meta sandbox: code exchanged for a token");
         Ok(token_answer(&token, expires_in))
     }

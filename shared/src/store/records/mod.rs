@@ -10,18 +10,22 @@
 //! | Message      | `ORG#{id}`       | `MSG#{identity}`              | stored once; `at` orders it (GSI `byTime`) |
 //! | Sent-by      | `WAMID#{wamid}`  | `OWNER`                       | which organization sent a message          |
 //! | Event        | `ORG#{id}`       | `EVENT#{seconds}#{id}`        | the event trail, stored once, newest first |
+//! | Connection   | `CONNECTIONS`    | `ORG#{id}`                    | while connected: what the health sweep checks |
+//! | Sweep        | `SWEEP`          | `STATE`                       | the sweep's lease and where it stopped     |
 
 mod event;
 mod message;
 mod organization;
 mod phone;
 mod state;
+mod sweep;
 
 pub use event::{Applied, EVENT_PREFIX, event_from, event_item, event_key};
 pub use message::{MESSAGE_PREFIX, message_from, message_item, message_key};
 pub use organization::{organization_from, organization_item, organization_key};
 pub use phone::{Connection, ConnectionRefused, phone_from, phone_item, phone_key, route_item, route_key};
 pub use state::{state_from, state_item, state_key};
+pub use sweep::{Listed, connection_item, connection_key};
 
 use super::{Condition, Index, Item, Key, Query, Store, StoreError, Value, WriteOp, schema};
 use crate::clock::Timestamp;
@@ -94,6 +98,9 @@ mod attr {
     pub const OCCURRED_AT: &str = "occurredAt";
     pub const KIND: &str = "kind";
     pub const SOURCE: &str = "source";
+    pub const LEASE_OWNER: &str = "leaseOwner";
+    pub const LEASE_UNTIL: &str = "leaseUntil";
+    pub const SWEEP_POSITION: &str = "position";
 }
 
 fn s(value: impl Into<String>) -> Value {

@@ -100,6 +100,23 @@ fn transactions(first: Vec<WriteOp>, phones: Vec<PhoneOps>, guard: impl Fn() -> 
     batches
 }
 
+/// An update of a phone that applies only while it is connected (and `also` holds).
+fn update_connected(
+    phone: &PhoneNumber,
+    set: Vec<(String, Value)>,
+    remove: Vec<String>,
+    also: Option<Condition>,
+) -> WriteOp {
+    let mut conditions = vec![Condition::Exists, Condition::Equals(attr::IS_ACTIVE.into(), Value::Bool(true))];
+    conditions.extend(also);
+    WriteOp::Update {
+        key: phone_key(&phone.organization_id, &phone.phone_number_id),
+        set,
+        remove,
+        condition: Some(Condition::And(conditions)),
+    }
+}
+
 pub fn phone_item(phone: &PhoneNumber) -> Item {
     let mut item = with_key(phone_key(&phone.organization_id, &phone.phone_number_id), "phone_number");
     item.insert(attr::ORGANIZATION_ID.into(), s(phone.organization_id.as_str()));
@@ -257,6 +274,7 @@ impl Records {
                 remove: Vec::new(),
                 condition: Some(Condition::And(vec![Condition::Exists, version_is(org.version)])),
             },
+            WriteOp::Put { item: super::sweep::connection_item(&org.id, connection.waba_id), condition: None },
         ];
         let phones = connection
             .phones
@@ -311,11 +329,13 @@ impl Records {
             condition: Condition::And(vec![Condition::Exists, version_is(org.version)]),
         };
         let mut batches = transactions(vec![guard()], phones.iter().map(|p| retire_phone(p, now)).collect(), guard);
+        let unlisted = WriteOp::Delete { key: super::sweep::connection_key(&org.id), condition: None };
         let last = batches.last_mut().expect("at least one batch");
-        if last.len() < MAX_TRANSACTION_ITEMS {
+        if last.len() + 1 < MAX_TRANSACTION_ITEMS {
             last[0] = clear;
+            last.push(unlisted);
         } else {
-            batches.push(vec![clear]);
+            batches.push(vec![clear, unlisted]);
         }
         for batch in batches {
             self.store.write(batch).await.map_err(|e| match e {
@@ -326,6 +346,29 @@ impl Records {
             })?;
         }
         Ok(())
+    }
+
+    /// Puts a renewed token on a phone that still holds the one it replaces (sealed once
+    /// per connection, like the token before it). `Ok(false)` when the phone changed since.
+    pub async fn renew_token(
+        &self,
+        phone: &PhoneNumber,
+        old: &Ciphertext,
+        new: &Ciphertext,
+        expires_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<bool, ApiError> {
+        let mut set = vec![
+            (attr::TOKEN.to_owned(), Value::B(new.as_bytes().to_vec())),
+            (attr::UPDATED_AT.to_owned(), Value::N(now.0)),
+        ];
+        let mut remove = Vec::new();
+        match expires_at {
+            Some(at) => set.push((attr::TOKEN_EXPIRES_AT.into(), Value::N(at.0))),
+            None => remove.push(attr::TOKEN_EXPIRES_AT.into()),
+        }
+        let still_old = Condition::Equals(attr::TOKEN.into(), Value::B(old.as_bytes().to_vec()));
+        self.guarded(update_connected(phone, set, remove, Some(still_old))).await
     }
 
     pub async fn phone(
@@ -360,16 +403,7 @@ impl Records {
             // Meta refused the PIN kept so far: it is not the number's, so it is not kept.
             remove.push(attr::PIN.into());
         }
-        let op = WriteOp::Update {
-            key: phone_key(&phone.organization_id, &phone.phone_number_id),
-            set,
-            remove,
-            condition: Some(Condition::And(vec![
-                Condition::Exists,
-                Condition::Equals(attr::IS_ACTIVE.into(), Value::Bool(true)),
-            ])),
-        };
-        self.guarded(op).await
+        self.guarded(update_connected(phone, set, remove, None)).await
     }
 
     pub async fn phones(&self, organization: &OrganizationId) -> Result<Vec<PhoneNumber>, ApiError> {
