@@ -3,6 +3,7 @@
 
 mod dialog;
 mod graph;
+mod health;
 mod messages;
 mod numbers;
 mod oauth;

@@ -4,7 +4,7 @@ use super::*;
 
 /// One request the webhook receiver got.
 #[derive(Debug)]
-struct Received {
+pub(super) struct Received {
     path: String,
     headers: HeaderMap,
     body: Bytes,
@@ -12,7 +12,7 @@ struct Received {
 
 /// A minimal HTTP server standing in for the service's webhook: it records each
 /// request and answers `status`. Returns its URL and the recorded requests.
-async fn webhook_receiver(status: StatusCode) -> (String, mpsc::UnboundedReceiver<Received>) {
+pub(super) async fn webhook_receiver(status: StatusCode) -> (String, mpsc::UnboundedReceiver<Received>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
     let url = format!("http://{}/webhook", listener.local_addr().unwrap());
     let (sender, received) = mpsc::unbounded_channel();
@@ -38,7 +38,7 @@ async fn webhook_receiver(status: StatusCode) -> (String, mpsc::UnboundedReceive
     (url, received)
 }
 
-async fn next_webhook(received: &mut mpsc::UnboundedReceiver<Received>) -> Received {
+pub(super) async fn next_webhook(received: &mut mpsc::UnboundedReceiver<Received>) -> Received {
     tokio::time::timeout(Duration::from_secs(5), received.recv())
         .await
         .expect("a webhook within five seconds")
@@ -46,7 +46,7 @@ async fn next_webhook(received: &mut mpsc::UnboundedReceiver<Received>) -> Recei
 }
 
 /// Checks the request is signed as Meta signs it and returns the body as JSON.
-fn verified(request: &Received) -> Value {
+pub(super) fn verified(request: &Received) -> Value {
     assert_eq!(request.path, "/webhook");
     assert_eq!(request.headers["content-type"], "application/json");
     let signature = request.headers["x-hub-signature-256"].to_str().unwrap();
