@@ -3,7 +3,9 @@
 //   1. Embedded Signup in Meta's popup (through the sandbox's JS SDK): pick a number that
 //      already has a two-step verification PIN, enter it when asked, chat, disconnect;
 //   2. the redirect dialog: consent, choose the account and the number, connected and
-//      registered, disconnect.
+//      registered;
+//   3. Meta revokes the token: a send fails, the number shows "Reconnect needed" with its
+//      action and events, disconnect.
 // Usage: node onboarding.mjs BASE_URL OUT_DIR
 import { chromium } from "playwright-core";
 
@@ -97,8 +99,25 @@ try {
     await fail(page, "the dashboard does not show the connected, registered number");
   }
   await page.screenshot({ path: `${out}/onboarding-connected.png`, fullPage: true });
+
+  // ---- 3. Meta revokes the token: the next send notices, the page offers a reconnect ----
+  await page.evaluate(() => fetch("/meta-sandbox/control/revoke-token", {
+    method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ wabaId: "102290129340398" }),
+  }));
+  await page.fill("#r-to", "16315551234");
+  await page.fill("#r-text", "Still there?");
+  await page.click("#send-btn");
+  await shows("Meta returned an error");
+  await page.click("#refresh-btn");
+  await shows("Reconnect needed");
+  await page.waitForSelector("#reconnect-btn", { state: "visible" });
+  if ((await textOf("#reconnect-btn")) !== "Reconnect WhatsApp") await fail(page, "no reconnect is offered");
+  if (!(await textOf("#status-action")).includes("connect WhatsApp again")) await fail(page, "the action is not shown");
+  await page.click("#events summary");
+  await page.waitForFunction(() => document.querySelector("#event-list").innerText.includes("needs_reauthorization"));
+  await page.screenshot({ path: `${out}/onboarding-reconnect.png`, fullPage: true });
   await disconnect();
-  console.log("onboarding page: Embedded Signup popup with PIN, chat, redirect dialog, disconnects — ok");
+  console.log("onboarding page: Embedded Signup popup with PIN, chat, redirect dialog, a revoked token and its reconnect, disconnects — ok");
 } finally {
   await browser.close();
 }
