@@ -274,19 +274,26 @@ async fn the_sweep_holds_a_lease_stops_on_a_rate_limit_and_resumes_where_it_stop
 
 #[tokio::test]
 async fn the_sweep_retries_a_pending_registration_within_metas_allowance() {
-    let h = Harness::start(&[("HEALTH_SWEEP_SECONDS", "0")]).await;
-    let owner = h.user("owner-1");
-    let org = h.create_org(&owner, "Acme").await;
-    let waiting = seed::ACME_SUPPORT_PHONES[0];
-    h.sandbox().inject_faults_on("/register", Fault::ServerError, 1);
-    h.connect(&owner, &org, SUPPORT, waiting).await;
-    assert_eq!(phone(&h.status(&owner, &org).await, waiting)["registration"], "pending");
-    let report = h.sweep().await;
-    assert_eq!(report.registrations_retried, 1, "{report:?}");
-    let status = h.status(&owner, &org).await;
-    assert_eq!(phone(&status, waiting)["registration"], "registered", "{status}");
-    assert!(has_event(&h.events(&owner, &org).await, "registration", "registered"));
-    assert_eq!(h.sweep().await.registrations_retried, 0, "nothing left to retry");
+    for backend in [Backend::Embedded, Backend::Aws] {
+        let h = Harness::start_on(backend, &[("HEALTH_SWEEP_SECONDS", "0")]).await;
+        let owner = h.user("owner-1");
+        let org = h.create_org(&owner, "Acme").await;
+        let waiting = seed::ACME_SUPPORT_PHONES[0];
+        h.sandbox().inject_faults_on("/register", Fault::ServerError, 1);
+        h.connect(&owner, &org, SUPPORT, waiting).await;
+        assert_eq!(phone(&h.status(&owner, &org).await, waiting)["registration"], "pending");
+        let report = h.sweep().await;
+        assert_eq!(report.registrations_retried, 1, "{report:?}");
+        let status = h.status(&owner, &org).await;
+        assert_eq!(phone(&status, waiting)["registration"], "registered", "{status}");
+        let events = h.events(&owner, &org).await;
+        assert!(
+            events.iter().any(|e| e["kind"] == "registration" && e["to"] == "registered" && e["source"] == "sweep")
+        );
+        assert_eq!(h.sweep().await.registrations_retried, 0, "nothing left to retry");
+        assert_eq!(h.sandbox().registration_attempts(waiting), 1, "the sweep's; the failed one never reached Meta");
+        h.assert_no_token_leaked().await;
+    }
 }
 
 #[tokio::test]

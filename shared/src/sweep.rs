@@ -265,12 +265,10 @@ async fn check_token_group(
             signals.extend(number_signals(number, seen.at));
         }
         signals.push(Signal::Checked(seen.at));
-        let fresh = app.records.phone(organization, &phone.phone_number_id).await?;
-        if let Some(fresh) = fresh {
-            let before = fresh.clone();
-            if lifecycle::observe(app, fresh, &signals, &seen, &[]).await? && changed_visibly(&before, &signals) {
-                checked.changes += 1;
-            }
+        // As read at the start of the check: if anything wrote the phone since (a renewal, a
+        // webhook), `observe` finds it stale and reads it again.
+        if lifecycle::observe(app, phone.clone(), &signals, &seen, &[]).await? && changed_visibly(phone, &signals) {
+            checked.changes += 1;
         }
     }
 

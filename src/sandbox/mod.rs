@@ -151,6 +151,14 @@ impl Sandbox {
     }
 
     /// Every access token ever minted, of both kinds, oldest first.
+    /// A live business token granted `waba_id`, as a finished Embedded Signup leaves one:
+    /// for tests that seed many connections without a dialog each.
+    pub fn issue_business_token(&self, waba_id: &str) -> String {
+        let waba = seed::waba(waba_id).expect("a seeded WABA");
+        let grant = state::Grant { waba_ids: vec![waba.id], granular: true, granted_at: state::unix_now() };
+        self.lock().issue_token(state::TokenKind::Business { sixty_days: false }, grant).0
+    }
+
     pub fn issued_tokens(&self) -> Vec<String> {
         self.lock().issued.clone()
     }
