@@ -6,11 +6,12 @@
 //! records a change twice.
 
 use crate::App;
+use crate::cipher::{Purpose, TokenContext};
 use crate::clock::Timestamp;
 use crate::crypto;
 use crate::domain::{
-    Ciphertext, ConnectionEvent, Effect, Health, HealthReason, OrganizationId, PhoneNumber, PhoneNumberId, Source,
-    WabaId,
+    AccessToken, Ciphertext, ConnectionEvent, Effect, Health, HealthReason, OrganizationId, PhoneNumber, PhoneNumberId,
+    Source, WabaId,
 };
 use crate::error::ApiError;
 use crate::meta::MetaError;
@@ -306,6 +307,25 @@ pub async fn graph_refused(app: &App, phone: &PhoneNumber, error: &MetaError, so
     };
     if let Err(error) = outcome {
         tracing::error!(%error, organization = %phone.organization_id, "a refused token could not be recorded");
+    }
+}
+
+/// Opens the token a connected phone was sealed with, for a call to Meta on its behalf.
+pub async fn phone_token(app: &App, phone: &PhoneNumber) -> Result<AccessToken, ApiError> {
+    let sealed = phone.token().ok_or_else(ApiError::not_connected)?;
+    let context = TokenContext::new(&phone.organization_id, Purpose::PhoneToken);
+    Ok(app.cipher.open(sealed, context).await?)
+}
+
+/// Meta's answer to a call made with a phone's stored token: a refusal is recorded against
+/// the connection (see [`graph_refused`]) before it becomes the caller's error.
+pub async fn answered<T>(app: &App, phone: &PhoneNumber, answer: Result<T, MetaError>) -> Result<T, ApiError> {
+    match answer {
+        Ok(value) => Ok(value),
+        Err(refusal) => {
+            graph_refused(app, phone, &refusal, Source::Api).await;
+            Err(refusal.into())
+        }
     }
 }
 

@@ -86,6 +86,7 @@ pub enum Action {
     OrganizationDisconnect,
     SendMessage,
     ListMessages,
+    ListTemplates,
     RegisterPhone,
     WebhookVerify,
     WebhookEvent,
@@ -182,6 +183,7 @@ pub static ROUTES: &[Route] = &[
     ),
     route("POST", "/api/v1/organizations/{organizationId}/whatsapp/messages", A::SendMessage, F::Messages, Auth::Jwt),
     route("GET", "/api/v1/organizations/{organizationId}/whatsapp/messages", A::ListMessages, F::Messages, Auth::Jwt),
+    route("GET", "/api/v1/organizations/{organizationId}/whatsapp/templates", A::ListTemplates, F::Messages, Auth::Jwt),
     route(
         "POST",
         "/api/v1/organizations/{organizationId}/whatsapp/phone-numbers/{phoneNumberId}/register",

@@ -3,8 +3,13 @@
 //! writing in, a status changing, Meta rating a number, a business removing the
 //! partner. They are not Graph calls, so they are neither counted nor faulted.
 //!
-//! - `POST /control/inbound` `{"phoneNumberId","from","text","name"?}`
-//! - `POST /control/status` `{"messageId","status"}`
+//! - `POST /control/inbound` `{"phoneNumberId","from","text","name"?,"username"?,"withholdPhone"?}`:
+//!   a customer writes in, named by BSUID always and by username if they adopted one; with
+//!   `withholdPhone` their number is left out, as Meta does for a username.
+//! - `POST /control/status` `{"messageId","status","errorCode"?}` (`failed` with Meta's error)
+//! - `POST /control/error` `{"phoneNumberId","code"}`: value-level `errors` for a phone
+//! - `POST /control/template-status` `{"wabaId","name","event","reason"?}`: a template's new
+//!   status (`PAUSED`, `DISABLED`, `REINSTATED`, …), with `message_template_status_update`
 //! - `POST /control/quality` `{"phoneNumberId","event","currentLimit"?}`
 //! - `POST /control/account-update` `{"wabaId","event"}`
 //! - `GET /control/sent-messages`
@@ -46,7 +51,9 @@ use super::webhook::WebhookError;
 /// The profile name of a customer who did not give one.
 const DEFAULT_CUSTOMER_NAME: &str = "Sandbox Customer";
 
-const PATHS: [&str; 13] = [
+const PATHS: [&str; 15] = [
+    "error",
+    "template-status",
     "inbound",
     "status",
     "quality",
@@ -124,6 +131,10 @@ struct Inbound {
     from: String,
     text: String,
     name: Option<String>,
+    /// A customer who adopted a WhatsApp username.
+    username: Option<String>,
+    /// Their number is withheld from the business (needs a username).
+    withhold_phone: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -131,6 +142,24 @@ struct Inbound {
 struct Status {
     message_id: String,
     status: String,
+    /// With `failed`: the error Meta reports.
+    error_code: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct TemplateStatus {
+    waba_id: String,
+    name: String,
+    event: String,
+    reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ValueError {
+    phone_number_id: String,
+    code: i64,
 }
 
 #[derive(Deserialize)]
@@ -187,6 +216,8 @@ impl Sandbox {
             (&Method::POST, "capability") => self.control_capability(req.body()).await,
             (&Method::POST, "unsubscribe") => self.control_unsubscribe(req.body()),
             (&Method::POST, "business-tokens") => self.control_business_tokens(req.body()),
+            (&Method::POST, "error") => self.control_value_error(req.body()).await,
+            (&Method::POST, "template-status") => self.control_template_status(req.body()).await,
             _ if PATHS.contains(&path) => Err(Refusal::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed.")),
             _ => Err(Refusal::new(StatusCode::NOT_FOUND, "No such sandbox control.")),
         };
@@ -197,15 +228,27 @@ impl Sandbox {
     }
 
     async fn control_inbound(&self, body: &[u8]) -> Result<Value, Refusal> {
-        let Inbound { phone_number_id, from, text, name } = parse(body)?;
+        let Inbound { phone_number_id, from, text, name, username, withhold_phone } = parse(body)?;
         let name = given(name.as_deref()).unwrap_or(DEFAULT_CUSTOMER_NAME);
-        let (message_id, status) = self.inbound_webhook(&phone_number_id, &from, name, &text).await?;
+        let username = given(username.as_deref());
+        let withhold = withhold_phone.unwrap_or(false);
+        let (message_id, status) =
+            self.inbound_webhook(&phone_number_id, &from, name, &text, username, withhold).await?;
         Ok(json!({ "success": true, "messageId": message_id, "webhookStatus": status }))
     }
 
     async fn control_status(&self, body: &[u8]) -> Result<Value, Refusal> {
-        let Status { message_id, status } = parse(body)?;
-        let answered = self.status_webhook(&message_id, &status).await?;
+        let Status { message_id, status, error_code } = parse(body)?;
+        let answered = match (status.as_str(), error_code) {
+            ("failed", Some(code)) => self.failed_webhook(&message_id, code).await?,
+            ("failed", None) => {
+                return Err(Refusal::new(StatusCode::BAD_REQUEST, "A failed status needs its `errorCode`."));
+            }
+            (_, Some(_)) => {
+                return Err(Refusal::new(StatusCode::BAD_REQUEST, "Only a failed status has an `errorCode`."));
+            }
+            (_, None) => self.status_webhook(&message_id, &status).await?,
+        };
         Ok(json!({ "success": true, "webhookStatus": answered }))
     }
 
@@ -219,6 +262,37 @@ impl Sandbox {
     async fn control_account_update(&self, body: &[u8]) -> Result<Value, Refusal> {
         let AccountUpdate { waba_id, event } = parse(body)?;
         let status = self.account_update_webhook(&waba_id, &event).await?;
+        Ok(json!({ "success": true, "webhookStatus": status }))
+    }
+
+    async fn control_template_status(&self, body: &[u8]) -> Result<Value, Refusal> {
+        let TemplateStatus { waba_id, name, event, reason } = parse(body)?;
+        let waba = waba(&waba_id)?;
+        if !super::graph::templates::known(&name) {
+            return Err(Refusal::new(StatusCode::BAD_REQUEST, format!("No template named {name}.")));
+        }
+        if !super::graph::templates::is_status(&event) {
+            return Err(Refusal::new(
+                StatusCode::BAD_REQUEST,
+                "`event` must be a template status such as APPROVED or PAUSED.",
+            ));
+        }
+        let status = if event == "REINSTATED" { "APPROVED" } else { event.as_str() };
+        let mut ids = Vec::new();
+        {
+            let mut state = self.lock();
+            for template in super::graph::templates::TEMPLATES.iter().filter(|t| t.name == name) {
+                state.template_status.insert((waba.id.to_owned(), template.name, template.language), status.to_owned());
+                ids.push(template.language);
+            }
+        }
+        let answered = self.template_status_webhook(waba.id, &name, ids[0], &event, given(reason.as_deref())).await?;
+        Ok(json!({ "success": true, "webhookStatus": answered }))
+    }
+
+    async fn control_value_error(&self, body: &[u8]) -> Result<Value, Refusal> {
+        let ValueError { phone_number_id, code } = parse(body)?;
+        let status = self.value_error_webhook(&phone_number_id, code).await?;
         Ok(json!({ "success": true, "webhookStatus": status }))
     }
 

@@ -124,6 +124,19 @@ pub(super) struct Outbound {
     pub sent_at: u64,
     /// Every status of one message reports the same conversation, as on Meta.
     pub conversation_id: String,
+    /// The recipient's BSUID, which every status names (`recipient_user_id`).
+    pub user_id: String,
+    /// The recipient's phone number, which statuses name only when it may be shared.
+    pub wa_id: Option<String>,
+}
+
+/// A WhatsApp user as one business portfolio sees them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Customer {
+    pub business_id: &'static str,
+    pub wa_id: String,
+    /// The user adopted a username and their number is withheld from this business.
+    pub withheld: bool,
 }
 
 #[derive(Debug, Default)]
@@ -150,6 +163,10 @@ pub(super) struct State {
     /// Seconds a business token has left when the code exchange issues it: a 60-day token
     /// near its end, as if issued long ago.
     pub business_token_secs_left: Option<u64>,
+    /// The BSUIDs given out so far, and who they stand for.
+    pub customers: HashMap<String, Customer>,
+    /// Template statuses a control changed, by (WABA, name, language).
+    pub template_status: HashMap<(String, &'static str, &'static str), String>,
 }
 
 /// An entity that cannot send freely, as `health_status` reports it.
@@ -204,6 +221,19 @@ impl State {
         self.tokens.insert(token.clone(), IssuedToken { kind, grant, expires_at, revoked: false });
         self.issued.push(token.clone());
         (token, lifetime)
+    }
+
+    /// The user's business-scoped user id within a business portfolio: the country of the
+    /// number, a period and digits, stable for the pair (Meta: a new one if the number
+    /// changes).
+    pub fn bsuid(&mut self, business_id: &'static str, wa_id: &str, withheld: bool) -> String {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, format!("{business_id}|{wa_id}").as_bytes());
+        let digits: String = digest.as_ref()[..10].iter().map(|b| format!("{:02}", b % 100)).collect();
+        let id = format!("US.{digits}");
+        // A customer keeps what they chose (a withheld number) whoever names them next.
+        let customer = Customer { business_id, wa_id: wa_id.to_owned(), withheld };
+        self.customers.entry(id.clone()).and_modify(|known| known.withheld |= withheld).or_insert(customer);
+        id
     }
 
     /// Makes a live business token a 60-day one with `seconds` left.

@@ -168,7 +168,7 @@ impl Sandbox {
         name: &str,
         text: &str,
     ) -> Result<(String, u16), String> {
-        self.inbound_webhook(phone_number_id, from, name, text).await.map_err(|error| error.to_string())
+        self.inbound_webhook(phone_number_id, from, name, text, None, false).await.map_err(|error| error.to_string())
     }
 
     /// Posts a status (`sent`, `delivered` or `read`) of a message the Graph API
@@ -188,12 +188,17 @@ impl Sandbox {
         self.account_update_webhook(waba_id, event).await.map_err(|error| error.to_string())
     }
 
+    /// A customer writes in. Every message names the customer's BSUID; one who adopted a
+    /// username (`username`) may have their number withheld (`withhold`), and then the
+    /// message has no `from` at all.
     pub(super) async fn inbound_webhook(
         &self,
         phone_number_id: &str,
         from: &str,
         name: &str,
         text: &str,
+        username: Option<&str>,
+        withhold: bool,
     ) -> Result<(String, u16), WebhookError> {
         let phone = known_phone(phone_number_id)?;
         let from = wa_id(from).ok_or_else(|| {
@@ -205,10 +210,53 @@ impl Sandbox {
         if text.trim().is_empty() {
             return Err(WebhookError::Invalid("`text` must not be empty.".into()));
         }
+        if let Some(username) = username
+            && !(username.starts_with('@') && (2..=36).contains(&username.len()))
+        {
+            return Err(WebhookError::Invalid("`username` must be a WhatsApp username such as @kerry.".into()));
+        }
+        if withhold && username.is_none() {
+            return Err(WebhookError::Invalid("Only a customer with a username has their number withheld.".into()));
+        }
+        let business_id = seed::waba(phone.waba_id).expect("a seeded phone's WABA").business_id;
+        let user_id = self.lock().bsuid(business_id, &from, withhold);
         let message_id = state::new_message_id();
-        let payload = inbound_payload(phone, &from, name, text, &message_id, unix_now());
+        let customer = CustomerIds { wa_id: (!withhold).then_some(from.as_str()), user_id: &user_id, username };
+        let payload = inbound_payload(phone, &customer, name, text, &message_id, unix_now());
         let status = self.webhooks.post("inbound message", &payload).await?;
         Ok((message_id, status))
+    }
+
+    /// `message_template_status_update` for a template of the WABA.
+    pub(super) async fn template_status_webhook(
+        &self,
+        waba_id: &str,
+        name: &str,
+        language: &str,
+        event: &str,
+        reason: Option<&str>,
+    ) -> Result<u16, WebhookError> {
+        let value = json!({
+            "event": event,
+            "message_template_id": 1_234_567_890_u64,
+            "message_template_name": name,
+            "message_template_language": language,
+            "reason": reason.unwrap_or("NONE"),
+        });
+        self.change_webhook(waba_id, "message_template_status_update", value).await
+    }
+
+    /// `errors` of a messages change, reported for a phone (a system, app or account problem).
+    pub(super) async fn value_error_webhook(&self, phone_number_id: &str, code: i64) -> Result<u16, WebhookError> {
+        let phone = known_phone(phone_number_id)?;
+        let (title, details) = error_words(code)
+            .ok_or_else(|| WebhookError::Invalid(format!("`code` must be one of {}.", known_codes())))?;
+        let value = json!({
+            "messaging_product": "whatsapp",
+            "metadata": metadata(phone),
+            "errors": [error_object(code, title, details)],
+        });
+        self.change_webhook(phone.waba_id, "messages", value).await
     }
 
     pub(super) async fn status_webhook(&self, message_id: &str, status: &str) -> Result<u16, WebhookError> {
@@ -219,7 +267,19 @@ impl Sandbox {
             self.lock().outbound(message_id).cloned().ok_or_else(|| {
                 WebhookError::Invalid(format!("No message {message_id} was sent through the sandbox."))
             })?;
-        let payload = status_payload(&outbound, status, unix_now());
+        let payload = status_payload(&outbound, status, None, unix_now());
+        self.webhooks.post("status", &payload).await
+    }
+
+    /// A `failed` status, with Meta's error for it.
+    pub(super) async fn failed_webhook(&self, message_id: &str, code: i64) -> Result<u16, WebhookError> {
+        let (title, details) = error_words(code)
+            .ok_or_else(|| WebhookError::Invalid(format!("`errorCode` must be one of {}.", known_codes())))?;
+        let outbound =
+            self.lock().outbound(message_id).cloned().ok_or_else(|| {
+                WebhookError::Invalid(format!("No message {message_id} was sent through the sandbox."))
+            })?;
+        let payload = status_payload(&outbound, "failed", Some(error_object(code, title, details)), unix_now());
         self.webhooks.post("status", &payload).await
     }
 
@@ -335,7 +395,7 @@ impl Sandbox {
         tokio::spawn(async move {
             for status in ["sent", "delivered"] {
                 tokio::time::sleep(STATUS_GAP).await;
-                let payload = status_payload(&outbound, status, unix_now());
+                let payload = status_payload(&outbound, status, None, unix_now());
                 // A failure is already logged; Meta would retry, the sandbox moves on.
                 let _ = webhooks.post("status", &payload).await;
             }
@@ -379,7 +439,39 @@ fn display_digits(phone: &Phone) -> String {
     phone.display_phone_number.chars().filter(char::is_ascii_digit).collect()
 }
 
-fn inbound_payload(phone: &Phone, from: &str, name: &str, text: &str, message_id: &str, timestamp: u64) -> Value {
+/// How a customer is named in a webhook: by BSUID always, by phone unless withheld, by
+/// username if they adopted one.
+struct CustomerIds<'a> {
+    wa_id: Option<&'a str>,
+    user_id: &'a str,
+    username: Option<&'a str>,
+}
+
+fn inbound_payload(
+    phone: &Phone,
+    customer: &CustomerIds<'_>,
+    name: &str,
+    text: &str,
+    message_id: &str,
+    timestamp: u64,
+) -> Value {
+    let mut profile = json!({ "name": name });
+    let mut contact = json!({ "user_id": customer.user_id });
+    let mut message = json!({
+        "from_user_id": customer.user_id,
+        "id": message_id,
+        "timestamp": timestamp.to_string(),
+        "text": { "body": text },
+        "type": "text",
+    });
+    if let Some(username) = customer.username {
+        profile["username"] = json!(username);
+    }
+    if let Some(wa_id) = customer.wa_id {
+        contact["wa_id"] = json!(wa_id);
+        message["from"] = json!(wa_id);
+    }
+    contact["profile"] = profile;
     json!({
         "object": "whatsapp_business_account",
         "entry": [{
@@ -388,14 +480,8 @@ fn inbound_payload(phone: &Phone, from: &str, name: &str, text: &str, message_id
                 "value": {
                     "messaging_product": "whatsapp",
                     "metadata": metadata(phone),
-                    "contacts": [{ "profile": { "name": name }, "wa_id": from }],
-                    "messages": [{
-                        "from": from,
-                        "id": message_id,
-                        "timestamp": timestamp.to_string(),
-                        "text": { "body": text },
-                        "type": "text",
-                    }],
+                    "contacts": [contact],
+                    "messages": [message],
                 },
                 "field": "messages",
             }],
@@ -403,8 +489,48 @@ fn inbound_payload(phone: &Phone, from: &str, name: &str, text: &str, message_id
     })
 }
 
-fn status_payload(outbound: &Outbound, status: &str, timestamp: u64) -> Value {
+/// Meta's words for the delivery errors the sandbox can report: (title, details).
+fn error_words(code: i64) -> Option<(&'static str, &'static str)> {
+    Some(match code {
+        131_026 => (
+            "Message undeliverable",
+            "Unable to deliver the message. Reasons can include the recipient's phone number not being a WhatsApp phone number.",
+        ),
+        131_047 => (
+            "Re-engagement message",
+            "Message failed to send because more than 24 hours have passed since the customer last replied to this number.",
+        ),
+        131_049 => {
+            ("Meta chose not to deliver.", "This message was not delivered to maintain healthy ecosystem engagement.")
+        }
+        131_042 => (
+            "Business eligibility payment issue",
+            "Message failed to send because there were one or more errors related to your payment method.",
+        ),
+        131_056 => (
+            "Pair rate limit hit",
+            "Too many messages sent from the sender phone number to the same recipient phone number in a short period of time.",
+        ),
+        _ => return None,
+    })
+}
+
+fn known_codes() -> &'static str {
+    "131026, 131042, 131047, 131049, 131056"
+}
+
+fn error_object(code: i64, title: &str, details: &str) -> Value {
     json!({
+        "code": code,
+        "title": title,
+        "message": title,
+        "error_data": { "details": details },
+        "href": "https://developers.facebook.com/documentation/business-messaging/whatsapp/support/error-codes",
+    })
+}
+
+fn status_payload(outbound: &Outbound, status: &str, error: Option<Value>, timestamp: u64) -> Value {
+    let mut payload = json!({
         "object": "whatsapp_business_account",
         "entry": [{
             "id": outbound.phone.waba_id,
@@ -416,7 +542,7 @@ fn status_payload(outbound: &Outbound, status: &str, timestamp: u64) -> Value {
                         "id": outbound.message.message_id,
                         "status": status,
                         "timestamp": timestamp.to_string(),
-                        "recipient_id": outbound.message.to,
+                        "recipient_user_id": outbound.user_id,
                         "conversation": {
                             "id": outbound.conversation_id,
                             "origin": { "type": "service" },
@@ -431,7 +557,19 @@ fn status_payload(outbound: &Outbound, status: &str, timestamp: u64) -> Value {
                 "field": "messages",
             }],
         }],
-    })
+    });
+    let status = &mut payload["entry"][0]["changes"][0]["value"]["statuses"][0];
+    if let Some(wa_id) = &outbound.wa_id {
+        status["recipient_id"] = json!(wa_id);
+    }
+    if let Some(error) = error {
+        // A failed status names no conversation or price, only what went wrong.
+        let object = status.as_object_mut().expect("a status object");
+        object.remove("conversation");
+        object.remove("pricing");
+        object.insert("errors".into(), json!([error]));
+    }
+    payload
 }
 
 fn quality_payload(phone: &Phone, event: &str, current_limit: &str, time: u64) -> Value {

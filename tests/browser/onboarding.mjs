@@ -1,7 +1,8 @@
 // Walks the onboarding page in headless Chromium against a running local stack, the way a
 // person would, on both of Meta's paths:
 //   1. Embedded Signup in Meta's popup (through the sandbox's JS SDK): pick a number that
-//      already has a two-step verification PIN, enter it when asked, chat, disconnect;
+//      already has a two-step verification PIN, enter it when asked, chat (with a customer
+//      known only by username and BSUID, and a template), disconnect;
 //   2. the redirect dialog: consent, choose the account and the number, connected and
 //      registered;
 //   3. Meta revokes the token: a send fails, the number shows "Reconnect needed" with its
@@ -73,6 +74,26 @@ try {
   await page.click("#send-btn");
   await chatShows("Yes, it ships today.");
   await chatShows("✓✓");
+
+  // A customer with a username whose number Meta withholds: named by username, answered
+  // by their business-scoped user ID; then a template from the picker.
+  await page.evaluate(() => { document.querySelector("#sim").open = true; });
+  await page.fill("#s-username", "@kerry");
+  await page.check("#s-withhold");
+  await page.fill("#s-text", "It's me, with my username");
+  await page.click("#sim-form button[type=submit]");
+  await chatShows("@kerry");
+  await page.locator("#msg-list button.bubble", { hasText: "with my username" }).click();
+  if (!/^[A-Z]{2}\./.test(await page.inputValue("#r-to"))) await fail(page, "selecting a username-only customer did not pick their user ID");
+  await page.fill("#r-text", "Hello again, Kerry.");
+  await page.click("#send-btn");
+  await chatShows("Hello again, Kerry.");
+  await page.click("#tpl summary");
+  await page.waitForFunction(() => document.querySelectorAll("#tpl-name option").length > 0);
+  await page.selectOption("#tpl-name", { label: "hello_world (en_US)" });
+  await page.click("#tpl-send");
+  await page.waitForFunction(() => document.querySelector("#tpl-note").innerText === "Sent.");
+  await chatShows("template hello_world");
   await page.screenshot({ path: `${out}/onboarding-inbox.png`, fullPage: true });
   await disconnect();
 

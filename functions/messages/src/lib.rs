@@ -1,15 +1,20 @@
 //! Messages — the "dashboard chat" read point of seed 002.
 //!
-//! `POST /api/v1/organizations/{organizationId}/whatsapp/messages` `{to, text, phoneNumberId?}`
+//! `POST /api/v1/organizations/{organizationId}/whatsapp/messages`
+//! `{to | recipient, text | template, phoneNumberId?}` (`recipient`: a business-scoped user
+//! ID; `template`: `{name, language, components?}`), and `GET …/templates?status&limit&cursor`
+//! lists the WABA's message templates from Meta.
 //! reads the PhoneNumber authority, opens its token and sends through Meta; the sent message
 //! is stored so the inbox shows it. `GET …/messages?limit&cursor` lists the organization's
 //! received messages, sent messages and delivery statuses, newest first.
 
 use serde::Deserialize;
 use serde_json::json;
-use shared::cipher::{Purpose, TokenContext};
-use shared::domain::{AccessToken, Direction, EventKind, MessageEvent, OrganizationId, PhoneNumberId, Source};
+use shared::domain::{
+    Customer, Direction, EventKind, MessageEvent, OrganizationId, PhoneNumber, PhoneNumberId, is_user_id,
+};
 use shared::lifecycle;
+use shared::meta::{Addressee, Content};
 use shared::routes::Action;
 use shared::{ApiError, App, Request, Response, crypto};
 
@@ -21,10 +26,26 @@ const MAX_TEXT_CHARS: usize = 4096;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct Send {
-    to: String,
-    text: String,
+    /// A phone number.
+    to: Option<String>,
+    /// A business-scoped user id, for a customer whose number Meta withholds.
+    recipient: Option<String>,
+    text: Option<String>,
+    /// An approved template: the way to reach a customer outside the 24-hour window.
+    template: Option<TemplateSend>,
     phone_number_id: Option<PhoneNumberId>,
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TemplateSend {
+    name: String,
+    language: String,
+    /// Meta's `components` (the parameters), passed as given.
+    components: Option<serde_json::Value>,
+}
+
+const MAX_TEMPLATE_NAME: usize = 512;
 
 pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
     let caller = request.caller()?;
@@ -33,24 +54,16 @@ pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
     match request.route.action {
         Action::SendMessage => send(app, &organization.id, request.json()?).await,
         Action::ListMessages => list(app, &organization.id, &request).await,
+        Action::ListTemplates => templates(app, &organization.id, &request).await,
         other => Err(ApiError::internal(format!("messages does not serve {other:?}"))),
     }
 }
 
 async fn send(app: &App, organization: &OrganizationId, body: Send) -> Result<Response, ApiError> {
-    let to = recipient(&body.to)?;
-    let text = body.text.trim();
-    if text.is_empty() || text.chars().count() > MAX_TEXT_CHARS {
-        return Err(ApiError::validation(format!("`text` must be 1 to {MAX_TEXT_CHARS} characters")));
-    }
+    let to = addressee(body.to.as_deref(), body.recipient.as_deref())?;
+    let content = content(body.text.as_deref(), body.template)?;
     let phones = app.records.phones(organization).await?;
-    // The given phone, else the first that can send, else the first connected one (whose
-    // refusal then says why it cannot).
-    let phone = match &body.phone_number_id {
-        Some(id) => phones.iter().find(|p| &p.phone_number_id == id && p.is_active()),
-        None => phones.iter().find(|p| p.can_send()).or_else(|| phones.iter().find(|p| p.is_active())),
-    }
-    .ok_or_else(ApiError::not_connected)?;
+    let phone = sending_phone(&phones, body.phone_number_id.as_ref())?;
     // Meta would refuse an unregistered number (133010), a dead token (190) or a restricted
     // account; it is not asked.
     if !phone.registration.allows_sending() {
@@ -58,17 +71,10 @@ async fn send(app: &App, organization: &OrganizationId, body: Send) -> Result<Re
     }
     lifecycle::refuse_send(phone, app.now())?;
 
-    let sealed = phone.token().ok_or_else(ApiError::not_connected)?;
-    let token: AccessToken = app.cipher.open(sealed, TokenContext::new(organization, Purpose::PhoneToken)).await?;
-    let sent = app.meta()?.send_text(&token, &phone.phone_number_id, &to, text).await;
+    let token = lifecycle::phone_token(app, phone).await?;
+    let sent = app.meta()?.send_message(&token, &phone.phone_number_id, &to, &content).await;
     drop(token);
-    let message_id = match sent {
-        Ok(id) => id,
-        Err(refusal) => {
-            lifecycle::graph_refused(app, phone, &refusal, Source::Api).await;
-            return Err(refusal.into());
-        }
-    };
+    let message_id = lifecycle::answered(app, phone, sent).await?;
 
     let now = app.now();
     let sent = MessageEvent {
@@ -78,10 +84,27 @@ async fn send(app: &App, organization: &OrganizationId, body: Send) -> Result<Re
         kind: EventKind::Message { direction: Direction::Outbound },
         message_id: message_id.clone(),
         from: Some(phone.display_digits()),
-        to: Some(to),
+        to: match &to {
+            Addressee::Phone(number) => Some(number.clone()),
+            Addressee::User(_) => None,
+        },
+        customer: Customer {
+            user_id: match to {
+                Addressee::User(user_id) => Some(user_id),
+                Addressee::Phone(_) => None,
+            },
+            ..Customer::default()
+        },
         contact_name: None,
-        message_type: Some("text".into()),
-        text: Some(text.to_owned()),
+        message_type: Some(match &content {
+            Content::Text(_) => "text".into(),
+            Content::Template { .. } => "template".into(),
+        }),
+        text: Some(match content {
+            Content::Text(text) => text,
+            Content::Template { name, language, .. } => format!("[template {name} ({language})]"),
+        }),
+        error: None,
         timestamp: now,
         received_at: now,
         payload: None,
@@ -89,6 +112,79 @@ async fn send(app: &App, organization: &OrganizationId, body: Send) -> Result<Re
     app.records.store_sent(&sent, app.config.message_retention.as_secs() as i64).await?;
     tracing::info!(organization = %organization, phone = %phone.phone_number_id, "message sent");
     Ok(Response::ok(&json!({ "success": true, "messageId": message_id })))
+}
+
+/// The given phone, else the first that can send, else the first connected one (whose
+/// refusal then says why it cannot).
+fn sending_phone<'a>(phones: &'a [PhoneNumber], wanted: Option<&PhoneNumberId>) -> Result<&'a PhoneNumber, ApiError> {
+    match wanted {
+        Some(id) => phones.iter().find(|p| &p.phone_number_id == id && p.is_active()),
+        None => phones.iter().find(|p| p.can_send()).or_else(|| phones.iter().find(|p| p.is_active())),
+    }
+    .ok_or_else(ApiError::not_connected)
+}
+
+/// Exactly one of `text` and `template`.
+fn content(text: Option<&str>, template: Option<TemplateSend>) -> Result<Content, ApiError> {
+    match (text, template) {
+        (Some(text), None) => {
+            let text = text.trim();
+            if text.is_empty() || text.chars().count() > MAX_TEXT_CHARS {
+                return Err(ApiError::validation(format!("`text` must be 1 to {MAX_TEXT_CHARS} characters")));
+            }
+            Ok(Content::Text(text.to_owned()))
+        }
+        (None, Some(TemplateSend { name, language, components })) => {
+            let name_ok = (1..=MAX_TEMPLATE_NAME).contains(&name.len())
+                && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            if !name_ok {
+                return Err(ApiError::validation(
+                    "`template.name` must be a template's name: lowercase letters, digits and _",
+                ));
+            }
+            let language_ok =
+                (2..=15).contains(&language.len()) && language.bytes().all(|b| b.is_ascii_alphabetic() || b == b'_');
+            if !language_ok {
+                return Err(ApiError::validation("`template.language` must be a language code such as en_US"));
+            }
+            if components.as_ref().is_some_and(|c| !c.is_array()) {
+                return Err(ApiError::validation("`template.components` must be a list, as Meta takes it"));
+            }
+            Ok(Content::Template { name, language, components })
+        }
+        _ => Err(ApiError::validation("Give exactly one of `text` and `template`.")),
+    }
+}
+
+/// The WABA's templates from Meta, every page, filtered by `status` when given; paged
+/// here by `limit` and an opaque `cursor`.
+async fn templates(app: &App, organization: &OrganizationId, request: &Request) -> Result<Response, ApiError> {
+    let status = request.query_value("status").map(str::to_ascii_uppercase);
+    if status
+        .as_deref()
+        .is_some_and(|s| !(1..=32).contains(&s.len()) || !s.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'))
+    {
+        return Err(ApiError::validation("`status` must be a template status such as APPROVED"));
+    }
+    let limit = request.page_limit(DEFAULT_PAGE, MAX_PAGE)?;
+    let start = match request.query_value("cursor") {
+        None => 0,
+        Some(raw) => crypto::from_base64url(raw)
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| s.strip_prefix("TPL#").and_then(|n| n.parse::<usize>().ok()))
+            .ok_or_else(|| ApiError::validation("`cursor` is not a cursor this API issued"))?,
+    };
+    let phones = app.records.phones(organization).await?;
+    let phone = sending_phone(&phones, None)?;
+    lifecycle::refuse_send(phone, app.now()).or_else(|e| if e.code == "phone_restricted" { Ok(()) } else { Err(e) })?;
+    let token = lifecycle::phone_token(app, phone).await?;
+    let listed = app.meta()?.message_templates(&token, &phone.waba_id, status.as_deref()).await;
+    drop(token);
+    let all = lifecycle::answered(app, phone, listed).await?;
+    let page: Vec<_> = all.iter().skip(start).take(limit).collect();
+    let next =
+        (start + page.len() < all.len()).then(|| crypto::base64url(format!("TPL#{}", start + page.len()).as_bytes()));
+    Ok(Response::ok(&json!({ "success": true, "templates": page, "nextCursor": next })))
 }
 
 async fn list(app: &App, organization: &OrganizationId, request: &Request) -> Result<Response, ApiError> {
@@ -117,8 +213,22 @@ fn decode_cursor(raw: &str) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::validation("`cursor` is not a cursor this API issued"))
 }
 
+/// Exactly one of `to` (a phone number) and `recipient` (a BSUID).
+fn addressee(to: Option<&str>, recipient: Option<&str>) -> Result<Addressee, ApiError> {
+    match (to, recipient) {
+        (Some(to), None) => phone_number(to).map(Addressee::Phone),
+        (None, Some(user_id)) if is_user_id(user_id.trim()) => Ok(Addressee::User(user_id.trim().to_owned())),
+        (None, Some(_)) => {
+            Err(ApiError::validation("`recipient` must be a business-scoped user ID, e.g. US.13491208655302741918"))
+        }
+        _ => Err(ApiError::validation(
+            "Give exactly one of `to` (a phone number) and `recipient` (a business-scoped user ID).",
+        )),
+    }
+}
+
 /// A WhatsApp recipient: 7 to 15 digits (E.164 without the `+`).
-fn recipient(raw: &str) -> Result<String, ApiError> {
+fn phone_number(raw: &str) -> Result<String, ApiError> {
     let trimmed = raw.trim();
     let number = trimmed.strip_prefix('+').unwrap_or(trimmed);
     if (7..=15).contains(&number.len()) && number.bytes().all(|b| b.is_ascii_digit()) {
@@ -134,10 +244,25 @@ mod tests {
 
     #[test]
     fn recipients_are_e164_digits() {
-        assert_eq!(recipient("+1 631").ok(), None);
-        assert_eq!(recipient("+16315551234").unwrap(), "16315551234");
-        assert!(recipient("16315551234x").is_err());
-        assert!(recipient("123").is_err());
+        assert_eq!(phone_number("+1 631").ok(), None);
+        assert_eq!(phone_number("+16315551234").unwrap(), "16315551234");
+        assert!(phone_number("16315551234x").is_err());
+        assert!(phone_number("123").is_err());
+    }
+
+    #[test]
+    fn a_message_goes_to_a_phone_or_a_bsuid_never_both() {
+        assert_eq!(addressee(Some("+16315551234"), None).unwrap(), Addressee::Phone("16315551234".into()));
+        assert_eq!(
+            addressee(None, Some("US.13491208655302741918")).unwrap(),
+            Addressee::User("US.13491208655302741918".into())
+        );
+        assert!(addressee(None, Some("US.ENT.1181579")).is_ok(), "a parent BSUID");
+        for (to, recipient) in
+            [(None, None), (Some("16315551234"), Some("US.1")), (None, Some("16315551234")), (None, Some("us.1"))]
+        {
+            assert!(addressee(to, recipient).is_err(), "{to:?} {recipient:?}");
+        }
     }
 
     #[test]

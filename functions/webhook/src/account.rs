@@ -6,7 +6,7 @@
 //! redelivery changes nothing twice.
 
 use crate::Router;
-use crate::payload::{AccountChange, Entry};
+use crate::payload::{AccountChange, Entry, MetaProblem};
 use shared::clock::Timestamp;
 use shared::domain::{ConnectionEvent, Effect, HealthReason, OrganizationId, Route, Source, WabaId, digits_of};
 use shared::lifecycle::{self, Clear, Observation, Signal};
@@ -79,6 +79,41 @@ pub(crate) async fn apply(
         }
     }
     Ok(routes.len())
+}
+
+/// Records value-level `errors` of a messages change (a system, app or account problem Meta
+/// reports for the phone) in the trail of every organization the change reaches, once.
+pub(crate) async fn record_errors(
+    app: &shared::App,
+    entry: &Entry<'_>,
+    routes: &[Route],
+    errors: &[MetaProblem<'_>],
+    now: Timestamp,
+) -> Result<usize, ApiError> {
+    let seen = Observation {
+        source: Source::Webhook,
+        at: entry.time.map_or(now, Timestamp),
+        seed: crypto::hex(&crypto::sha256(format!("{}|{:?}|{errors:?}", entry.id, entry.time).as_bytes())[..12]),
+    };
+    let mut events = Vec::new();
+    for route in routes {
+        for error in errors {
+            let code = error.code.map_or_else(|| "unknown".to_owned(), |c| c.to_string());
+            let words: Vec<&str> =
+                [&error.title, &error.message, &error.details].into_iter().filter_map(|w| w.as_deref()).collect();
+            let mut unique = words.clone();
+            unique.dedup();
+            events.push(seen.event(
+                &route.organization_id,
+                &route.waba_id,
+                Some(&route.phone_number_id),
+                "meta_error",
+                (None, Some(code.clone())),
+                format!("Meta reported error {code}: {}", unique.join(" — ")),
+            ));
+        }
+    }
+    app.records.record_events(&events).await
 }
 
 async fn observe(app: &shared::App, route: &Route, signals: &[Signal], seen: &Observation) -> Result<(), ApiError> {

@@ -18,7 +18,9 @@ pub mod payload;
 use payload::{Change, Inbound, Notification, Status};
 use serde_json::json;
 use shared::clock::Timestamp;
-use shared::domain::{Direction, EventKind, MessageEvent, PhoneNumberId, Route, WabaId, is_message_id};
+use shared::domain::{
+    Customer, DeliveryError, Direction, EventKind, MessageEvent, PhoneNumberId, Route, WabaId, is_message_id,
+};
 use shared::routes::Action;
 use shared::{ApiError, App, Request, Response, crypto};
 use std::collections::HashMap;
@@ -103,7 +105,7 @@ pub async fn process(app: &App, notification: &Notification<'_>) -> Result<Outco
     for entry in &notification.entries {
         for change in &entry.changes {
             match change {
-                Change::Messages { phone_number_id, messages, statuses: reported } => {
+                Change::Messages { phone_number_id, messages, statuses: reported, errors } => {
                     let routes = match (entry.id.parse::<WabaId>(), phone_number_id.parse::<PhoneNumberId>()) {
                         (Ok(waba), Ok(phone)) => router.phone(&waba, &phone).await?,
                         _ => Vec::new(),
@@ -116,6 +118,9 @@ pub async fn process(app: &App, notification: &Notification<'_>) -> Result<Outco
                     }
                     for message in messages {
                         events.extend(routes.iter().map(|route| inbound_event(route, message, now)));
+                    }
+                    if !errors.is_empty() {
+                        outcome.lifecycle += account::record_errors(app, entry, &routes, errors, now).await?;
                     }
                     if !reported.is_empty() {
                         targets.push(routes);
@@ -193,9 +198,11 @@ fn rejected(route: &Route, what: &str, id: Option<&str>, raw: &str, reason: Stri
         message_id: identity,
         from: None,
         to: None,
+        customer: Customer::default(),
         contact_name: None,
         message_type: None,
         text: None,
+        error: None,
         timestamp: now,
         received_at: now,
         payload: None,
@@ -214,9 +221,15 @@ fn inbound_event(route: &Route, message: &Inbound, now: Timestamp) -> MessageEve
         message_id: message.id.as_deref().unwrap_or_default().to_owned(),
         from: message.from.as_deref().map(str::to_owned),
         to: Some(route.display_digits.clone()),
+        customer: Customer {
+            user_id: message.from_user_id.as_deref().map(str::to_owned),
+            parent_user_id: message.from_parent_user_id.as_deref().map(str::to_owned),
+            username: message.username.as_deref().map(str::to_owned),
+        },
         contact_name: message.contact_name.as_deref().map(str::to_owned),
         message_type: Some(message.message_type.as_deref().unwrap_or("unknown").to_owned()),
         text: message.text.as_deref().map(str::to_owned),
+        error: None,
         timestamp: message.timestamp.map_or(now, Timestamp),
         received_at: now,
         payload: Some(message.raw.to_owned()),
@@ -238,9 +251,20 @@ fn status_event(route: &Route, status: &Status, now: Timestamp) -> MessageEvent 
         message_id: status.id.as_deref().unwrap_or_default().to_owned(),
         from: Some(route.display_digits.clone()),
         to: status.recipient_id.as_deref().map(str::to_owned),
+        customer: Customer {
+            user_id: status.recipient_user_id.as_deref().map(str::to_owned),
+            parent_user_id: status.recipient_parent_user_id.as_deref().map(str::to_owned),
+            username: None,
+        },
         contact_name: None,
         message_type: None,
         text: None,
+        error: status.error.as_ref().map(|e| DeliveryError {
+            code: e.code.unwrap_or_default(),
+            title: e.title.as_deref().map(str::to_owned),
+            message: e.message.as_deref().map(str::to_owned),
+            details: e.details.as_deref().map(str::to_owned),
+        }),
         timestamp: status.timestamp.map_or(now, Timestamp),
         received_at: now,
         payload: Some(status.raw.to_owned()),

@@ -35,6 +35,8 @@ pub enum Change<'a> {
         phone_number_id: Cow<'a, str>,
         messages: Vec<Inbound<'a>>,
         statuses: Vec<Status<'a>>,
+        /// Value-level `errors`: a system, app or account problem Meta reports for the phone.
+        errors: Vec<MetaProblem<'a>>,
     },
     /// A change about the account, a number or a template rather than a message.
     Account(Box<AccountChange<'a>>),
@@ -87,11 +89,17 @@ pub struct AccountChange<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Inbound<'a> {
     pub id: Option<Cow<'a, str>>,
+    /// The sender's phone number; Meta withholds it for a customer with a username.
     pub from: Option<Cow<'a, str>>,
+    /// The sender's BSUID (`from_user_id`) and parent BSUID.
+    pub from_user_id: Option<Cow<'a, str>>,
+    pub from_parent_user_id: Option<Cow<'a, str>>,
     pub timestamp: Option<i64>,
     pub message_type: Option<Cow<'a, str>>,
     pub text: Option<Cow<'a, str>>,
+    /// From the change's `contacts[]` entry of the sender (by `wa_id` or `user_id`).
     pub contact_name: Option<Cow<'a, str>>,
+    pub username: Option<Cow<'a, str>>,
     pub raw: &'a str,
 }
 
@@ -101,7 +109,62 @@ pub struct Status<'a> {
     pub status: Option<Cow<'a, str>>,
     pub timestamp: Option<i64>,
     pub recipient_id: Option<Cow<'a, str>>,
+    pub recipient_user_id: Option<Cow<'a, str>>,
+    pub recipient_parent_user_id: Option<Cow<'a, str>>,
+    /// A `failed` status's first error.
+    pub error: Option<MetaProblem<'a>>,
     pub raw: &'a str,
+}
+
+/// An error object in a webhook: `{code, title, message, error_data: {details}}`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MetaProblem<'a> {
+    pub code: Option<i64>,
+    pub title: Option<Cow<'a, str>>,
+    pub message: Option<Cow<'a, str>>,
+    pub details: Option<Cow<'a, str>>,
+}
+
+impl<'a> Inbound<'a> {
+    /// A message whose object could not be read at all: kept by its bytes, to be stored as
+    /// rejected.
+    fn unreadable(raw: &'a str) -> Self {
+        Self {
+            id: None,
+            from: None,
+            from_user_id: None,
+            from_parent_user_id: None,
+            timestamp: None,
+            message_type: None,
+            text: None,
+            contact_name: None,
+            username: None,
+            raw,
+        }
+    }
+}
+
+impl<'a> Status<'a> {
+    fn unreadable(raw: &'a str) -> Self {
+        Self {
+            id: None,
+            status: None,
+            timestamp: None,
+            recipient_id: None,
+            recipient_user_id: None,
+            recipient_parent_user_id: None,
+            error: None,
+            raw,
+        }
+    }
+}
+
+/// A `contacts[]` entry of a messages change.
+struct Contact<'a> {
+    wa_id: Option<Cow<'a, str>>,
+    user_id: Option<Cow<'a, str>>,
+    name: Option<Cow<'a, str>>,
+    username: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,6 +249,8 @@ struct RawValueFields<'a> {
     messages: Option<LenientList<Raw<'a>>>,
     #[serde(borrow)]
     statuses: Option<LenientList<Raw<'a>>>,
+    #[serde(borrow)]
+    errors: Option<LenientList<RawProblem<'a>>>,
     // the account-level fields
     #[serde(borrow)]
     display_phone_number: Option<Loose<'a>>,
@@ -250,6 +315,8 @@ struct RawContact<'a> {
     #[serde(borrow)]
     wa_id: Option<Loose<'a>>,
     #[serde(borrow)]
+    user_id: Option<Loose<'a>>,
+    #[serde(borrow)]
     profile: Option<Lenient<RawProfile<'a>>>,
 }
 
@@ -257,6 +324,37 @@ struct RawContact<'a> {
 struct RawProfile<'a> {
     #[serde(borrow)]
     name: Option<Loose<'a>>,
+    #[serde(borrow)]
+    username: Option<Loose<'a>>,
+}
+
+#[derive(Deserialize)]
+struct RawProblem<'a> {
+    #[serde(borrow)]
+    code: Option<Loose<'a>>,
+    #[serde(borrow)]
+    title: Option<Loose<'a>>,
+    #[serde(borrow)]
+    message: Option<Loose<'a>>,
+    #[serde(borrow)]
+    error_data: Option<Lenient<RawErrorData<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct RawErrorData<'a> {
+    #[serde(borrow)]
+    details: Option<Loose<'a>>,
+}
+
+impl<'a> RawProblem<'a> {
+    fn read(self) -> MetaProblem<'a> {
+        MetaProblem {
+            code: self.code.and_then(Loose::text).and_then(|c| c.parse().ok()),
+            title: self.title.and_then(Loose::text),
+            message: self.message.and_then(Loose::text),
+            details: self.error_data.and_then(|d| d.0?.details?.text()),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -266,11 +364,18 @@ struct RawMessage<'a> {
     #[serde(borrow)]
     from: Option<Loose<'a>>,
     #[serde(borrow)]
+    from_user_id: Option<Loose<'a>>,
+    #[serde(borrow)]
+    from_parent_user_id: Option<Loose<'a>>,
+    #[serde(borrow)]
     timestamp: Option<Loose<'a>>,
     #[serde(borrow, rename = "type")]
     message_type: Option<Loose<'a>>,
     #[serde(borrow)]
     text: Option<Lenient<RawText<'a>>>,
+    /// `type: "system"`: a customer changed their number or their BSUID.
+    #[serde(borrow)]
+    system: Option<Lenient<RawText<'a>>>,
 }
 
 #[derive(Deserialize)]
@@ -289,6 +394,12 @@ struct RawStatus<'a> {
     timestamp: Option<Loose<'a>>,
     #[serde(borrow)]
     recipient_id: Option<Loose<'a>>,
+    #[serde(borrow)]
+    recipient_user_id: Option<Loose<'a>>,
+    #[serde(borrow)]
+    recipient_parent_user_id: Option<Loose<'a>>,
+    #[serde(borrow)]
+    errors: Option<LenientList<RawProblem<'a>>>,
 }
 
 #[derive(Deserialize)]
@@ -303,12 +414,25 @@ fn read_change(change: RawChange<'_>) -> Option<Change<'_>> {
     Some(match field.as_ref() {
         "messages" => {
             let phone_number_id = value.metadata.and_then(|m| m.0?.phone_number_id?.text())?;
-            let contacts: Vec<(Cow<str>, Cow<str>)> = value
+            // Each contact by whichever of its ids Meta gave: `wa_id` (the phone) and
+            // `user_id` (the BSUID); a username-only customer has no `wa_id`.
+            let contacts: Vec<Contact> = value
                 .contacts
                 .map(|c| c.items)
                 .unwrap_or_default()
                 .into_iter()
-                .filter_map(|c| Some((c.wa_id?.text()?, c.profile?.0?.name?.text()?)))
+                .map(|c| {
+                    let (name, username) = match c.profile.and_then(|p| p.0) {
+                        Some(p) => (p.name.and_then(Loose::text), p.username.and_then(Loose::text)),
+                        None => (None, None),
+                    };
+                    Contact {
+                        wa_id: c.wa_id.and_then(Loose::text),
+                        user_id: c.user_id.and_then(Loose::text),
+                        name,
+                        username,
+                    }
+                })
                 .collect();
             let messages = value
                 .messages
@@ -317,21 +441,27 @@ fn read_change(change: RawChange<'_>) -> Option<Change<'_>> {
                 .into_iter()
                 .map(|Raw(raw)| {
                     let m = serde_json::from_str::<Lenient<RawMessage>>(raw.get()).ok().and_then(|m| m.0);
-                    let (id, from, timestamp, message_type, text) = match m {
-                        Some(m) => (m.id, m.from, m.timestamp, m.message_type, m.text),
-                        None => (None, None, None, None, None),
-                    };
-                    let from = from.and_then(Loose::text);
-                    let contact_name = from.as_ref().and_then(|from| {
-                        contacts.iter().find(|(wa_id, _)| wa_id == from).map(|(_, name)| name.clone())
+                    let Some(m) = m else { return Inbound::unreadable(raw.get()) };
+                    let from = m.from.and_then(Loose::text);
+                    let from_user_id = m.from_user_id.and_then(Loose::text);
+                    let contact = contacts.iter().find(|c| {
+                        (from.is_some() && c.wa_id == from) || (from_user_id.is_some() && c.user_id == from_user_id)
                     });
                     Inbound {
-                        id: id.and_then(Loose::text),
-                        timestamp: timestamp.and_then(epoch),
-                        message_type: message_type.and_then(Loose::text),
-                        text: text.and_then(|t| t.0?.body?.text()),
-                        contact_name,
+                        id: m.id.and_then(Loose::text),
+                        timestamp: m.timestamp.and_then(epoch),
+                        message_type: m.message_type.and_then(Loose::text),
+                        // A system message's words are its `system.body` ("User … changed from
+                        // … to …"), so the inbox shows what happened.
+                        text: m
+                            .text
+                            .and_then(|t| t.0?.body?.text())
+                            .or_else(|| m.system.and_then(|t| t.0?.body?.text())),
+                        contact_name: contact.and_then(|c| c.name.clone()),
+                        username: contact.and_then(|c| c.username.clone()),
                         from,
+                        from_user_id,
+                        from_parent_user_id: m.from_parent_user_id.and_then(Loose::text),
                         raw: raw.get(),
                     }
                 })
@@ -343,20 +473,21 @@ fn read_change(change: RawChange<'_>) -> Option<Change<'_>> {
                 .into_iter()
                 .map(|Raw(raw)| {
                     let s = serde_json::from_str::<Lenient<RawStatus>>(raw.get()).ok().and_then(|s| s.0);
-                    let (id, status, timestamp, recipient_id) = match s {
-                        Some(s) => (s.id, s.status, s.timestamp, s.recipient_id),
-                        None => (None, None, None, None),
-                    };
+                    let Some(s) = s else { return Status::unreadable(raw.get()) };
                     Status {
-                        id: id.and_then(Loose::text),
-                        status: status.and_then(Loose::text),
-                        timestamp: timestamp.and_then(epoch),
-                        recipient_id: recipient_id.and_then(Loose::text),
+                        id: s.id.and_then(Loose::text),
+                        status: s.status.and_then(Loose::text),
+                        timestamp: s.timestamp.and_then(epoch),
+                        recipient_id: s.recipient_id.and_then(Loose::text),
+                        recipient_user_id: s.recipient_user_id.and_then(Loose::text),
+                        recipient_parent_user_id: s.recipient_parent_user_id.and_then(Loose::text),
+                        error: s.errors.and_then(|e| e.items.into_iter().next()).map(RawProblem::read),
                         raw: raw.get(),
                     }
                 })
                 .collect();
-            Change::Messages { phone_number_id, messages, statuses }
+            let errors = value.errors.map(|e| e.items).unwrap_or_default().into_iter().map(RawProblem::read).collect();
+            Change::Messages { phone_number_id, messages, statuses, errors }
         }
         known if ACCOUNT_FIELDS.contains(&known) => Change::Account(Box::new(AccountChange {
             event: value.event.and_then(Loose::text),
@@ -616,7 +747,7 @@ mod tests {
         let n = parse(body).unwrap();
         assert_eq!(n.skipped, 0);
         assert_eq!(n.entries[0].id, "102290129340398");
-        let Change::Messages { phone_number_id, messages, statuses } = &n.entries[0].changes[0] else { panic!() };
+        let Change::Messages { phone_number_id, messages, statuses, .. } = &n.entries[0].changes[0] else { panic!() };
         assert_eq!(phone_number_id, "106540352242922");
         assert!(statuses.is_empty());
         assert_eq!(messages[0].text.as_deref(), Some("Hello"));
@@ -637,6 +768,36 @@ mod tests {
         let Change::Messages { messages, .. } = &n.entries[0].changes[0] else { panic!() };
         assert_eq!(messages[0].text.as_deref(), Some("café \"q\""));
         assert!(messages[0].raw.contains(r#"caf\u00e9"#));
+    }
+
+    #[test]
+    fn a_customer_with_a_username_is_named_by_bsuid_and_username_without_a_phone() {
+        // Meta's example of a message from a customer whose number is withheld.
+        let body = br#"{"entry":[{"id":"102290129340398","changes":[{"field":"messages","value":{"metadata":{"phone_number_id":"106540352242922"},"contacts":[{"profile":{"name":"Sheena Nelson","username":"@realsheenanelson"},"user_id":"US.13491208655302741918","parent_user_id":"US.ENT.11815799212886844830"}],"messages":[{"from_user_id":"US.13491208655302741918","from_parent_user_id":"US.ENT.11815799212886844830","id":"wamid.B1","timestamp":"1795238940","type":"text","text":{"body":"hi"}}],"statuses":[{"id":"wamid.S1","status":"failed","recipient_user_id":"US.1","errors":[{"code":131047,"title":"Re-engagement message","message":"Re-engagement message","error_data":{"details":"More than 24 hours have passed."}}]}],"errors":[{"code":131042,"title":"Business eligibility payment issue","message":"Business eligibility payment issue","error_data":{"details":"Payment issue."}}]}}]}]}"#;
+        let n = parse(body).unwrap();
+        let Change::Messages { messages, statuses, errors, .. } = &n.entries[0].changes[0] else { panic!() };
+        let m = &messages[0];
+        assert_eq!(m.from, None);
+        assert_eq!(m.from_user_id.as_deref(), Some("US.13491208655302741918"));
+        assert_eq!(m.from_parent_user_id.as_deref(), Some("US.ENT.11815799212886844830"));
+        assert_eq!(
+            (m.contact_name.as_deref(), m.username.as_deref()),
+            (Some("Sheena Nelson"), Some("@realsheenanelson"))
+        );
+        let s = &statuses[0];
+        assert_eq!((s.recipient_id.as_deref(), s.recipient_user_id.as_deref()), (None, Some("US.1")));
+        let error = s.error.as_ref().unwrap();
+        assert_eq!((error.code, error.details.as_deref()), (Some(131047), Some("More than 24 hours have passed.")));
+        assert_eq!(errors[0].code, Some(131042));
+    }
+
+    #[test]
+    fn a_changed_bsuid_arrives_as_a_system_message_with_its_words() {
+        let body = br#"{"entry":[{"id":"1","changes":[{"field":"messages","value":{"metadata":{"phone_number_id":"2"},"messages":[{"from_user_id":"US.1","id":"wamid.S","timestamp":"10","type":"system","system":{"body":"User Sheena changed from US.1 to US.2","user_id":"US.2","type":"user_changed_user_id"}}]}}]}]}"#;
+        let n = parse(body).unwrap();
+        let Change::Messages { messages, .. } = &n.entries[0].changes[0] else { panic!() };
+        assert_eq!(messages[0].message_type.as_deref(), Some("system"));
+        assert_eq!(messages[0].text.as_deref(), Some("User Sheena changed from US.1 to US.2"));
     }
 
     #[test]

@@ -1,6 +1,46 @@
 use super::{OrganizationId, PhoneNumberId, WabaId};
 use crate::clock::Timestamp;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+/// Who the customer is, as Meta names them besides (or instead of) a phone number: since
+/// WhatsApp usernames (2026), a message may carry no phone number at all, only the
+/// customer's business-scoped user id (BSUID).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Customer {
+    /// The BSUID (`US.13491208655302741918`): `from_user_id`, `contacts[].user_id`,
+    /// `recipient_user_id`.
+    pub user_id: Option<String>,
+    /// The parent BSUID shared across a managed business's portfolios (`US.ENT.…`).
+    pub parent_user_id: Option<String>,
+    /// The customer's WhatsApp username (`@name`), when they adopted one.
+    pub username: Option<String>,
+}
+
+/// Why Meta could not deliver a message, from a `failed` status's `errors[0]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryError {
+    pub code: i64,
+    pub title: Option<String>,
+    pub message: Option<String>,
+    /// `error_data.details`: what Meta says to build error handling on.
+    pub details: Option<String>,
+}
+
+/// The longest BSUID kept: a country code, a period and up to 128 alphanumerics, or with
+/// `ENT.` for a parent BSUID.
+const MAX_USER_ID: usize = 140;
+
+/// Whether `id` has the shape of a business-scoped user id: `CC.` then alphanumerics, or
+/// `CC.ENT.` then alphanumerics for a parent BSUID.
+pub fn is_user_id(id: &str) -> bool {
+    let Some((country, rest)) = id.split_once('.') else { return false };
+    let rest = rest.strip_prefix("ENT.").unwrap_or(rest);
+    id.len() <= MAX_USER_ID
+        && country.len() == 2
+        && country.bytes().all(|b| b.is_ascii_uppercase())
+        && !rest.is_empty()
+        && rest.bytes().all(|b| b.is_ascii_alphanumeric())
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -40,10 +80,15 @@ pub struct MessageEvent {
     pub message_id: String,
     pub from: Option<String>,
     pub to: Option<String>,
+    /// The customer (the sender of an inbound message, the recipient otherwise) by BSUID and
+    /// username, as far as Meta said.
+    pub customer: Customer,
     pub contact_name: Option<String>,
     /// Meta's message type (`text`, `image`, …).
     pub message_type: Option<String>,
     pub text: Option<String>,
+    /// A `failed` status's reason.
+    pub error: Option<DeliveryError>,
     /// When it happened, as Meta says (or, for a message sent here, when it was sent).
     pub timestamp: Timestamp,
     pub received_at: Timestamp,
@@ -80,11 +125,15 @@ impl MessageEvent {
             "wabaId": self.waba_id,
             "from": self.from,
             "to": self.to,
+            "userId": self.customer.user_id,
+            "parentUserId": self.customer.parent_user_id,
+            "username": self.customer.username,
             "contactName": self.contact_name,
             "type": self.message_type,
             "text": self.text,
             "status": status,
             "reason": reason,
+            "error": self.error,
             "timestamp": self.timestamp.to_rfc3339(),
         })
     }

@@ -13,7 +13,9 @@ mod state;
 pub use event::{ConnectionEvent, ConnectionEventView, Source};
 pub use health::{Effect, Health, HealthReason, HealthRecord, ReasonView};
 pub use ids::{OrganizationId, PhoneNumberId, UserId, WabaId};
-pub use message::{Direction, EventKind, MAX_MESSAGE_ID, MessageEvent, is_message_id};
+pub use message::{
+    Customer, DeliveryError, Direction, EventKind, MAX_MESSAGE_ID, MessageEvent, is_message_id, is_user_id,
+};
 pub use organization::{
     JsonObject, Organization, OrganizationName, OrganizationPatch, OrganizationSummary, optional_text,
 };

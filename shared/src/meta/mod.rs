@@ -24,6 +24,39 @@ use serde_json::Value;
 use std::time::Duration;
 use types::{GraphErrorEnvelope, ListPage, TokenResponse};
 
+/// What a message says.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Content {
+    Text(String),
+    /// An approved template, with Meta's `components` (the parameters) as given.
+    Template {
+        name: String,
+        language: String,
+        components: Option<Value>,
+    },
+}
+
+/// A message template as Meta lists it.
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize, PartialEq)]
+pub struct TemplateInfo {
+    pub id: Option<String>,
+    pub name: String,
+    pub language: String,
+    pub status: String,
+    pub category: Option<String>,
+    #[serde(default)]
+    pub components: Vec<Value>,
+}
+
+/// Who a message goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Addressee {
+    /// A phone number, digits only (E.164 without the `+`).
+    Phone(String),
+    /// A business-scoped user id (BSUID), for a customer whose number is withheld.
+    User(String),
+}
+
 /// Graph codes that mean "try again later" rather than "you did something wrong".
 const TRANSIENT_CODES: &[i64] =
     &[1, 2, 4, 17, 32, 341, 613, 80001, 80002, 80003, 80004, 80005, 80006, 80007, 80008, 80009, 130429];
@@ -402,6 +435,20 @@ impl MetaClient {
         Ok(())
     }
 
+    /// The WABA's message templates, every page; only those in `status` when given.
+    pub async fn message_templates(
+        &self,
+        token: &AccessToken,
+        waba: &WabaId,
+        status: Option<&str>,
+    ) -> Result<Vec<TemplateInfo>, MetaError> {
+        let mut query = vec![("fields", "id,name,language,status,category,components")];
+        if let Some(status) = status {
+            query.push(("status", status));
+        }
+        self.list(&format!("{waba}/message_templates"), &query, token).await
+    }
+
     /// The ids of the apps subscribed to the WABA's webhooks.
     pub async fn subscribed_apps(&self, token: &AccessToken, waba: &WabaId) -> Result<Vec<String>, MetaError> {
         let apps: Vec<Value> = self.list(&format!("{waba}/subscribed_apps"), &[], token).await?;
@@ -427,22 +474,35 @@ impl MetaClient {
         Ok(())
     }
 
-    /// Sends a text message; returns Meta's message id (`wamid…`). Not retried after an
+    /// Sends a message; returns Meta's message id (`wamid…`). Not retried after an
     /// unanswered attempt, so a message is never sent twice.
-    pub async fn send_text(
+    pub async fn send_message(
         &self,
         token: &AccessToken,
         phone: &PhoneNumberId,
-        to: &str,
-        text: &str,
+        to: &Addressee,
+        content: &Content,
     ) -> Result<String, MetaError> {
-        let body = serde_json::json!({
-            "messaging_product": "whatsapp",
-            "recipient_type": "individual",
-            "to": to,
-            "type": "text",
-            "text": { "preview_url": false, "body": text },
-        });
+        let mut body = serde_json::json!({ "messaging_product": "whatsapp", "recipient_type": "individual" });
+        match content {
+            Content::Text(text) => {
+                body["type"] = "text".into();
+                body["text"] = serde_json::json!({ "preview_url": false, "body": text });
+            }
+            Content::Template { name, language, components } => {
+                body["type"] = "template".into();
+                body["template"] = serde_json::json!({ "name": name, "language": { "code": language } });
+                if let Some(components) = components {
+                    body["template"]["components"] = components.clone();
+                }
+            }
+        }
+        // A phone number goes in `to`, a BSUID in `recipient` (Meta ignores `recipient`
+        // when `to` is there too, so never both).
+        match to {
+            Addressee::Phone(number) => body["to"] = Value::String(number.clone()),
+            Addressee::User(user_id) => body["recipient"] = Value::String(user_id.clone()),
+        }
         let response: Value = self
             .call(
                 reqwest::Method::POST,

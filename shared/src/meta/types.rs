@@ -75,6 +75,28 @@ impl std::error::Error for MetaError {}
 impl From<MetaError> for ApiError {
     fn from(error: MetaError) -> Self {
         match error {
+            // The recipient cannot be reached by BSUID for this message: the caller can fix it.
+            MetaError::Graph(e) if e.code == 131062 => ApiError::new(
+                http::StatusCode::UNPROCESSABLE_ENTITY,
+                "recipient_not_supported",
+                format!("Meta does not accept this business-scoped user ID as the recipient: {}", e.reason()),
+            )
+            .with_action("Send to the customer's phone number (`to`) instead, or reply to the customer from a number of the business portfolio their BSUID belongs to."),
+            // Meta's template errors: what to change is the caller's (or the template's).
+            MetaError::Graph(e) if (132000..=132016).contains(&e.code) => ApiError::new(
+                http::StatusCode::UNPROCESSABLE_ENTITY,
+                "template_error",
+                format!("Meta refused the template: {}", e.reason()),
+            )
+            .with_action(match e.code {
+                132000 | 132012 => "Give exactly the template's parameters, formatted as its variables expect.",
+                132001 => "Use an approved template's exact name and language (GET …/whatsapp/templates?status=APPROVED).",
+                132005 => "Shorten the parameter values: the filled-in text is too long.",
+                132007 => "Change the template in WhatsApp Manager: its content breaks a WhatsApp policy.",
+                132015 => "The template is paused for low quality: edit it in WhatsApp Manager or use another.",
+                132016 => "The template is disabled for good: create a new one in WhatsApp Manager.",
+                _ => "Check the template in WhatsApp Manager.",
+            }),
             MetaError::Graph(e) => {
                 ApiError::meta_error(format!("Meta refused the request: {} (code {}).", e.message, e.code)).with_action(
                     match e.code {

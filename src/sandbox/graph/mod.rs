@@ -1,6 +1,6 @@
 //! The Graph API: `/graph/{version}/...`, split by surface: [`oauth`] (codes and
-//! tokens), [`numbers`] (WABAs, phone numbers, subscriptions, registration) and
-//! [`messages`] (sending). This module routes, authenticates, pages and renders errors.
+//! tokens), [`numbers`] (WABAs, phone numbers, subscriptions, registration),
+//! [`messages`] (sending) and [`templates`]. This module routes, authenticates, pages and renders errors.
 //!
 //! Every answer, success or error, carries an `x-fb-trace-id` header; errors use
 //! Meta's `{"error":{...}}` envelope with the same id as `fbtrace_id`. Cloud API
@@ -9,6 +9,7 @@
 mod messages;
 mod numbers;
 mod oauth;
+pub(in crate::sandbox) mod templates;
 
 pub(in crate::sandbox) use messages::wa_id;
 

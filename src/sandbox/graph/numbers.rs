@@ -75,6 +75,7 @@ impl Sandbox {
                 self.page(call, &items)
             }
             (Node::Waba(waba), "subscribed_apps") => self.subscribed_apps(call, waba),
+            (Node::Waba(waba), "message_templates") => self.message_templates(call, waba),
             (Node::Phone(phone), "register") => self.register(call, phone),
             (Node::Phone(phone), "messages") => self.send_message(call, phone),
             _ => Err(GraphError::unknown_path(edge)),

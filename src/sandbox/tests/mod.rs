@@ -7,6 +7,7 @@ mod health;
 mod messages;
 mod numbers;
 mod oauth;
+mod templates;
 mod webhooks;
 
 use std::time::{Duration, Instant};

@@ -86,6 +86,9 @@ async fn an_inbound_message_is_signed_over_the_exact_bytes_sent() {
     let timestamp = epoch_string(&body["entry"][0]["changes"][0]["value"]["messages"][0]["timestamp"]);
     assert!(timestamp.abs_diff(crate::sandbox::state::unix_now()) < 60);
     body["entry"][0]["changes"][0]["value"]["messages"][0]["timestamp"] = "T".into();
+    // Every message names the customer's business-scoped user ID, as Meta's do since 2026.
+    let user_id = body["entry"][0]["changes"][0]["value"]["contacts"][0]["user_id"].as_str().unwrap().to_owned();
+    assert!(user_id.starts_with("US.") && user_id.len() > 3, "{user_id}");
     assert_eq!(
         body,
         json!({
@@ -99,9 +102,10 @@ async fn an_inbound_message_is_signed_over_the_exact_bytes_sent() {
                             "display_phone_number": "15550100001",
                             "phone_number_id": ACME_SUPPORT_PHONES[0],
                         },
-                        "contacts": [{ "profile": { "name": "Jane Doe" }, "wa_id": "15557654321" }],
+                        "contacts": [{ "profile": { "name": "Jane Doe" }, "wa_id": "15557654321", "user_id": user_id }],
                         "messages": [{
                             "from": "15557654321",
+                            "from_user_id": user_id,
                             "id": message_id,
                             "timestamp": "T",
                             "text": { "body": "Hi, is my order on its way?" },

@@ -1,5 +1,5 @@
 use super::{Reader, Records, StoreError, Value, attr, corrupt, put_opt, s, with_key};
-use crate::domain::{Direction, EventKind, MessageEvent, OrganizationId};
+use crate::domain::{Customer, Direction, EventKind, MessageEvent, OrganizationId};
 use crate::error::ApiError;
 use crate::store::{Cursor, Index, Item, Key, Query, schema};
 
@@ -44,6 +44,11 @@ pub fn message_item(event: MessageEvent, key: Key, retention_seconds: i64) -> It
     put_opt(&mut item, attr::REASON, reason.map(Value::S));
     put_opt(&mut item, attr::FROM, event.from.map(Value::S));
     put_opt(&mut item, attr::TO, event.to.map(Value::S));
+    put_opt(&mut item, attr::USER_ID, event.customer.user_id.map(Value::S));
+    put_opt(&mut item, attr::PARENT_USER_ID, event.customer.parent_user_id.map(Value::S));
+    put_opt(&mut item, attr::USERNAME, event.customer.username.map(Value::S));
+    let error = event.error.map(|e| Value::S(serde_json::to_string(&e).expect("a delivery error serializes")));
+    put_opt(&mut item, attr::ERROR, error);
     put_opt(&mut item, attr::CONTACT_NAME, event.contact_name.map(Value::S));
     put_opt(&mut item, attr::TYPE, event.message_type.map(Value::S));
     put_opt(&mut item, attr::TEXT, event.text.map(Value::S));
@@ -72,6 +77,15 @@ pub fn message_from(item: &Item) -> Result<MessageEvent, StoreError> {
         message_id: r.s(attr::MESSAGE_ID)?,
         from: r.opt_s(attr::FROM),
         to: r.opt_s(attr::TO),
+        customer: Customer {
+            user_id: r.opt_s(attr::USER_ID),
+            parent_user_id: r.opt_s(attr::PARENT_USER_ID),
+            username: r.opt_s(attr::USERNAME),
+        },
+        error: r
+            .opt_s(attr::ERROR)
+            .map(|json| serde_json::from_str(&json).map_err(|_| corrupt(attr::ERROR)))
+            .transpose()?,
         contact_name: r.opt_s(attr::CONTACT_NAME),
         message_type: r.opt_s(attr::TYPE),
         text: r.opt_s(attr::TEXT),

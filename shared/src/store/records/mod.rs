@@ -98,6 +98,10 @@ mod attr {
     pub const OCCURRED_AT: &str = "occurredAt";
     pub const KIND: &str = "kind";
     pub const SOURCE: &str = "source";
+    pub const USER_ID: &str = "userId";
+    pub const PARENT_USER_ID: &str = "parentUserId";
+    pub const USERNAME: &str = "username";
+    pub const ERROR: &str = "error";
     pub const LEASE_OWNER: &str = "leaseOwner";
     pub const LEASE_UNTIL: &str = "leaseUntil";
     pub const SWEEP_POSITION: &str = "position";
