@@ -116,6 +116,9 @@ async fn route(server: &Server, parts: http::request::Parts, body: Bytes) -> Res
     if path == "/" && parts.method == Method::GET {
         return page(&server.index_html);
     }
+    if path == "/openapi.json" && parts.method == Method::GET {
+        return openapi();
+    }
     if let (Some(rest), Some(sandbox)) = (path.strip_prefix(SANDBOX_PREFIX), &server.sandbox) {
         return to_sandbox(sandbox, parts, rest, body).await;
     }
@@ -149,6 +152,17 @@ fn bearer(headers: &http::HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+}
+
+/// The API's description, as `openapi.json` in the repository keeps it.
+fn openapi() -> Response {
+    let mut response = Response {
+        status: StatusCode::OK,
+        headers: http::HeaderMap::new(),
+        body: Bytes::from_static(include_bytes!("../openapi.json")),
+    };
+    response.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
 }
 
 fn page(html: &str) -> Response {

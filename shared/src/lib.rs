@@ -17,6 +17,7 @@ pub mod lambda;
 pub mod lifecycle;
 pub mod meta;
 pub mod onboarding;
+pub mod openapi;
 pub mod registration;
 pub mod routes;
 pub mod store;

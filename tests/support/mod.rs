@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod contract;
+
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::io::Write;
@@ -166,6 +168,7 @@ impl Harness {
         let status = response.status();
         let text = response.text().await.unwrap();
         let value = serde_json::from_str(&text).unwrap_or(Value::String(text.clone()));
+        contract::check(method, path, status.as_u16(), &text);
         self.seen.lock().unwrap().push(text);
         (status, value)
     }
@@ -247,6 +250,8 @@ impl Harness {
     pub async fn callback_json(&self, location: &str) -> (StatusCode, Value) {
         let response = self.browse(location, true).await;
         let (status, _, body) = self.text_of(response).await;
+        let path = location.split_once("://").map_or(location, |(_, rest)| rest.find('/').map_or("/", |i| &rest[i..]));
+        contract::check("GET", path, status.as_u16(), &body);
         (status, serde_json::from_str(&body).unwrap())
     }
 
@@ -341,6 +346,7 @@ impl Harness {
         let response = request.send().await.unwrap();
         let status = response.status();
         let text = response.text().await.unwrap();
+        contract::check("POST", "/webhook", status.as_u16(), &text);
         (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
 

@@ -1,0 +1,484 @@
+//! The API described in OpenAPI 3.1, built from the one route table: every route's path
+//! and method come from [`ROUTES`], and each action says here what it takes and answers.
+//! `openapi.json` at the repository root is this document; a test keeps the two equal, and
+//! the end-to-end tests check every JSON answer they receive against it.
+
+use crate::routes::{Action, Auth, Gateway, ROUTES, Route};
+use serde_json::{Map, Value, json};
+
+/// Every `code` of the error body.
+pub const ERROR_CODES: &[&str] = &[
+    "validation_error",
+    "unauthorized",
+    "forbidden",
+    "not_found",
+    "method_not_allowed",
+    "conflict",
+    "invalid_state",
+    "state_used",
+    "state_expired",
+    "access_denied",
+    "no_waba_found",
+    "no_phone_numbers",
+    "signup_cancelled",
+    "not_registered",
+    "reauthorization_required",
+    "phone_restricted",
+    "waba_banned",
+    "pin_mismatch",
+    "not_connected",
+    "recipient_not_supported",
+    "template_error",
+    "meta_error",
+    "meta_unavailable",
+    "service_unavailable",
+    "internal_error",
+];
+
+fn schema(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn string() -> Value {
+    json!({ "type": "string" })
+}
+
+fn nullable(kind: &str) -> Value {
+    json!({ "type": [kind, "null"] })
+}
+
+fn list(items: Value) -> Value {
+    json!({ "type": "array", "items": items })
+}
+
+/// An object with these properties, the first `required` of which must be present.
+fn object(required: &[&str], properties: Value) -> Value {
+    json!({ "type": "object", "required": required, "properties": properties })
+}
+
+/// A success answer: `{"success": true, …}`.
+fn success(required: &[&str], properties: Value) -> Value {
+    let mut all = vec!["success"];
+    all.extend_from_slice(required);
+    let mut props = properties;
+    props["success"] = json!({ "const": true });
+    object(&all, props)
+}
+
+fn page_of(field: &str, item: Value) -> Value {
+    success(&[field, "nextCursor"], json!({ field: list(item), "nextCursor": nullable("string") }))
+}
+
+fn query(name: &str, required: bool, description: &str) -> Value {
+    json!({ "name": name, "in": "query", "required": required, "description": description, "schema": string() })
+}
+
+const PAGE: [(&str, &str); 2] =
+    [("limit", "Items per page, 1 to 100 (default 20)."), ("cursor", "The `nextCursor` of the previous page.")];
+
+/// What one action takes and answers.
+struct Operation {
+    summary: &'static str,
+    query: Vec<Value>,
+    body: Option<Value>,
+    /// Success status and its JSON body (`None`: not JSON).
+    answers: Vec<(u16, Option<Value>)>,
+}
+
+fn operation(action: Action) -> Operation {
+    let paged = || PAGE.iter().map(|(n, d)| query(n, false, d)).collect::<Vec<_>>();
+    let op = |summary, query, body, answers| Operation { summary, query, body, answers };
+    let ok = |body: Value| vec![(200, Some(body))];
+    match action {
+        Action::CreateOrganization => op(
+            "Create an organization; the caller becomes its owner.",
+            vec![],
+            Some(object(&["name"], json!({ "name": string(), "description": string(), "industry": string() }))),
+            vec![(
+                201,
+                Some(success(&["data", "nextStep"], json!({ "data": schema("Organization"), "nextStep": string() }))),
+            )],
+        ),
+        Action::GetOrganization => {
+            op("An organization, with its WhatsApp summary.", vec![], None, ok(schema("OrganizationAnswer")))
+        }
+        Action::UpdateOrganization => op(
+            "Change an organization's profile.",
+            vec![],
+            Some(object(
+                &[],
+                json!({ "name": string(), "description": string(), "industry": string(), "website": string() }),
+            )),
+            ok(schema("OrganizationAnswer")),
+        ),
+        Action::UpdateSettings | Action::UpdateAgentSettings => op(
+            "Replace a settings object (a JSON object of at most 16 KiB).",
+            vec![],
+            Some(json!({ "type": "object" })),
+            ok(schema("OrganizationAnswer")),
+        ),
+        Action::InitOauth => op(
+            "Start a connection: the OAuth state, the dialog URL and Embedded Signup's launch parameters.",
+            vec![],
+            None,
+            ok(success(
+                &["authUrl", "state", "expiresAt", "message"],
+                json!({
+                    "authUrl": string(), "state": string(), "expiresAt": string(), "message": string(),
+                    "embeddedSignup": object(
+                        &["appId", "configId", "graphVersion", "responseType", "overrideDefaultResponseType", "extras"],
+                        json!({
+                            "appId": string(), "configId": string(), "graphVersion": string(),
+                            "responseType": { "const": "code" }, "overrideDefaultResponseType": { "const": true },
+                            "extras": { "type": "object" },
+                        }),
+                    ),
+                }),
+            )),
+        ),
+        Action::Callback => op(
+            "Meta's redirect after the dialog: exchanges the code and hands the browser a new state (a redirect to FRONTEND_URL, or JSON with `Accept: application/json`).",
+            vec![
+                query("state", true, "The state init-oauth issued."),
+                query("code", false, "Meta's authorization code."),
+                query("error", false, "Set by Meta when the person declined."),
+                query("error_reason", false, "Meta's reason for `error`."),
+            ],
+            None,
+            vec![
+                (200, Some(success(&["state", "message"], json!({ "state": string(), "message": string() })))),
+                (302, None),
+            ],
+        ),
+        Action::Accounts => op(
+            "The WhatsApp Business Accounts the person granted (step 3).",
+            vec![query("state", true, "The state the callback handed back.")],
+            None,
+            ok(success(
+                &["wabaOptions"],
+                json!({ "wabaOptions": list(object(&["id", "name"], json!({ "id": string(), "name": string(), "timezone_id": nullable("string") }))) }),
+            )),
+        ),
+        Action::PhoneNumbers => op(
+            "The phone numbers of a granted WABA, every page (step 4).",
+            vec![query("state", true, "The state the callback handed back."), query("wabaId", true, "A granted WABA.")],
+            None,
+            ok(success(
+                &["phoneOptions"],
+                json!({ "phoneOptions": list(object(
+                    &["id", "displayPhoneNumber", "registered", "coexistence"],
+                    json!({
+                        "id": string(), "displayPhoneNumber": string(), "verifiedName": nullable("string"),
+                        "qualityRating": nullable("string"), "registered": { "type": "boolean" },
+                        "coexistence": { "type": "boolean" }, "nameStatus": nullable("string"),
+                    }),
+                )) }),
+            )),
+        ),
+        Action::SaveConfig => op(
+            "Save the chosen number (step 5): subscribe the app, store the phone, register it.",
+            vec![],
+            Some(object(
+                &["state", "wabaId", "phoneNumberId"],
+                json!({ "state": string(), "wabaId": string(), "phoneNumberId": string() }),
+            )),
+            ok(success(
+                &["data", "message"],
+                json!({
+                    "message": string(),
+                    "data": object(
+                        &["id", "whatsappPhoneId", "whatsappBusinessId", "isActive", "mode", "registration", "canSend"],
+                        json!({
+                            "id": string(), "name": string(), "whatsappPhoneId": string(), "whatsappBusinessId": string(),
+                            "isActive": { "type": "boolean" }, "mode": schema("Mode"), "registration": schema("Registration"),
+                            "registrationReason": nullable("string"), "canSend": { "type": "boolean" },
+                        }),
+                    ),
+                }),
+            )),
+        ),
+        Action::OauthExchange => op(
+            "The one-shot connection: a code from Embedded Signup's popup (with `embeddedSignup`, the popup's message) or from the redirect dialog.",
+            vec![],
+            Some(object(
+                &["state"],
+                json!({
+                    "code": string(), "state": string(), "wabaId": string(),
+                    "embeddedSignup": object(&["event"], json!({ "event": string(), "data": { "type": "object" } })),
+                }),
+            )),
+            ok(success(
+                &["message", "wabaId", "phoneCount", "phones"],
+                json!({
+                    "message": string(), "wabaId": string(), "phoneCount": { "type": "integer" },
+                    "phones": list(object(
+                        &["id", "display", "mode", "registration", "canSend"],
+                        json!({
+                            "id": string(), "display": string(), "mode": schema("Mode"), "registration": schema("Registration"),
+                            "registrationReason": nullable("string"), "canSend": { "type": "boolean" },
+                        }),
+                    )),
+                }),
+            )),
+        ),
+        Action::CallerStatus | Action::OrganizationStatus => {
+            op("The connection's state, per phone, with what a person must do.", vec![], None, ok(schema("Status")))
+        }
+        Action::ListEvents => {
+            op("The event trail, newest first.", paged(), None, ok(page_of("events", schema("ConnectionEvent"))))
+        }
+        Action::CallerDisconnect | Action::OrganizationDisconnect => op(
+            "Disconnect: phones inactive, tokens and PINs erased, the app unsubscribed unless the WABA is shared.",
+            vec![],
+            None,
+            ok(success(&["message"], json!({ "message": string() }))),
+        ),
+        Action::SendMessage => op(
+            "Send a text or an approved template to a phone number (`to`) or a business-scoped user ID (`recipient`).",
+            vec![],
+            Some(json!({
+                "type": "object",
+                "properties": {
+                    "to": string(), "recipient": string(), "text": string(), "phoneNumberId": string(),
+                    "template": object(&["name", "language"], json!({ "name": string(), "language": string(), "components": { "type": "array" } })),
+                },
+                "oneOf": [{ "required": ["to"] }, { "required": ["recipient"] }],
+            })),
+            ok(success(&["messageId"], json!({ "messageId": string() }))),
+        ),
+        Action::ListMessages => op(
+            "Received and sent messages and delivery statuses, newest first.",
+            paged(),
+            None,
+            ok(page_of("messages", schema("Message"))),
+        ),
+        Action::ListTemplates => {
+            let mut params = vec![query("status", false, "Only templates in this status, e.g. APPROVED.")];
+            params.extend(paged());
+            op("The WABA's message templates from Meta.", params, None, ok(page_of("templates", schema("Template"))))
+        }
+        Action::RegisterPhone => op(
+            "Register a number with its two-step verification PIN, or retry a pending or failed registration (no body).",
+            vec![],
+            Some(object(&[], json!({ "pin": { "type": "string", "pattern": "^[0-9]{6}$" } }))),
+            vec![
+                (200, Some(success(&["phone"], json!({ "phone": schema("Phone") })))),
+                (202, Some(success(&["phone"], json!({ "phone": schema("Phone") })))),
+            ],
+        ),
+        Action::WebhookVerify => op(
+            "Meta's subscription check: the challenge, as plain text, when the verify token matches.",
+            vec![
+                query("hub.mode", true, "`subscribe`."),
+                query("hub.verify_token", true, "WEBHOOK_VERIFY_TOKEN."),
+                query("hub.challenge", true, "Echoed back."),
+            ],
+            None,
+            vec![(200, None)],
+        ),
+        Action::WebhookEvent => op(
+            "Meta's notifications, signed (`X-Hub-Signature-256`); every entry and change is routed and stored once.",
+            vec![],
+            Some(
+                json!({ "type": "object", "description": "A WhatsApp Business Account notification, as Meta sends it." }),
+            ),
+            ok(success(
+                &["outcome"],
+                json!({ "outcome": object(
+                    &["stored", "duplicates", "rejected", "unrouted", "lifecycle", "ignored"],
+                    json!({
+                        "stored": { "type": "integer" }, "duplicates": { "type": "integer" }, "rejected": { "type": "integer" },
+                        "unrouted": { "type": "integer" }, "lifecycle": { "type": "integer" }, "ignored": { "type": "integer" },
+                    }),
+                ) }),
+            )),
+        ),
+    }
+}
+
+fn operation_id(action: Action) -> String {
+    let name = format!("{action:?}");
+    let mut chars = name.chars();
+    chars.next().map(|c| c.to_ascii_lowercase().to_string() + chars.as_str()).unwrap_or_default()
+}
+
+fn path_item(route: &Route) -> Value {
+    let Operation { summary, query, body, answers } = operation(route.action);
+    let mut parameters: Vec<Value> = route
+        .path
+        .split('/')
+        .filter_map(|part| part.strip_prefix('{')?.strip_suffix('}'))
+        .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": string() }))
+        .collect();
+    parameters.extend(query);
+    let mut responses = Map::new();
+    for (status, body) in answers {
+        let description = match status {
+            201 => "Created.",
+            202 => "Accepted: Meta asked to wait; retried later.",
+            302 => "A redirect to FRONTEND_URL with `state` (or `error`).",
+            _ => "Success.",
+        };
+        let response = match body {
+            Some(schema) => {
+                json!({ "description": description, "content": { "application/json": { "schema": schema } } })
+            }
+            None if route.action == Action::WebhookVerify => {
+                json!({ "description": "The challenge.", "content": { "text/plain": { "schema": string() } } })
+            }
+            None => json!({ "description": description }),
+        };
+        responses.insert(status.to_string(), response);
+    }
+    responses.insert("default".into(), json!({ "$ref": "#/components/responses/Error" }));
+    let mut op = json!({
+        "operationId": operation_id(route.action),
+        "summary": summary,
+        "tags": [route.function.binary()],
+        "parameters": parameters,
+        "responses": responses,
+    });
+    if let Some(schema) = body {
+        op["requestBody"] = json!({ "required": route.action != Action::RegisterPhone, "content": { "application/json": { "schema": schema } } });
+    }
+    op["security"] = match route.auth {
+        Auth::Jwt => json!([{ "jwt": [] }]),
+        Auth::None | Auth::MetaSignature => json!([]),
+    };
+    if route.gateway == Gateway::FunctionUrl {
+        op["servers"] = json!([{ "url": "{webhookUrl}", "variables": { "webhookUrl": { "default": "http://127.0.0.1:3000", "description": "The webhook function's URL (locally the stack)." } } }]);
+    }
+    op
+}
+
+fn components() -> Value {
+    let phone = object(
+        &[
+            "id",
+            "phoneNumberId",
+            "wabaId",
+            "displayPhone",
+            "isActive",
+            "mode",
+            "registration",
+            "canSend",
+            "health",
+            "healthReasons",
+            "verifiedAt",
+            "createdAt",
+        ],
+        json!({
+            "id": string(), "phoneNumberId": string(), "wabaId": string(), "displayPhone": string(),
+            "verifiedName": nullable("string"), "isActive": { "type": "boolean" }, "mode": schema("Mode"),
+            "registration": schema("Registration"), "registrationReason": nullable("string"), "canSend": { "type": "boolean" },
+            "health": { "enum": ["ok", "needs_reauthorization", "restricted", "banned", "disconnected"] },
+            "healthReasons": list(object(&["code", "message", "since"], json!({ "code": string(), "message": string(), "since": string(), "until": string() }))),
+            "checkedAt": nullable("string"), "qualityRating": nullable("string"), "qualityEvent": nullable("string"),
+            "messagingLimit": nullable("string"), "nameStatus": nullable("string"),
+            "tokenKind": { "enum": ["business", "user", null] }, "tokenExpiresAt": nullable("string"),
+            "verifiedAt": string(), "createdAt": string(),
+        }),
+    );
+    let whatsapp = object(
+        &["connected", "canSend", "wabaId", "phoneNumbers"],
+        json!({ "connected": { "type": "boolean" }, "canSend": { "type": "boolean" }, "wabaId": nullable("string"), "phoneNumbers": list(schema("Phone")) }),
+    );
+    let organization = object(
+        &["id", "name", "ownerId", "settings", "agentSettings", "createdAt", "updatedAt", "whatsapp"],
+        json!({
+            "id": string(), "name": string(), "description": nullable("string"), "industry": nullable("string"),
+            "website": nullable("string"), "ownerId": string(), "settings": { "type": "object" },
+            "agentSettings": { "type": "object" }, "createdAt": string(), "updatedAt": string(), "whatsapp": whatsapp,
+        }),
+    );
+    let mut status = success(
+        &["organizationId", "connected", "canSend", "wabaId", "phoneNumbers"],
+        json!({
+            "organizationId": string(), "connected": { "type": "boolean" }, "canSend": { "type": "boolean" },
+            "wabaId": nullable("string"), "action": nullable("string"), "phoneNumbers": list(schema("Phone")),
+        }),
+    );
+    status["description"] =
+        json!("`connected`: a phone is active; `canSend`: one can send now; `action`: what a person must do.");
+    let message = object(
+        &["id", "kind", "direction", "messageId", "phoneNumberId", "wabaId", "timestamp"],
+        json!({
+            "id": string(), "kind": { "enum": ["message", "status", "rejected"] }, "direction": { "enum": ["inbound", "outbound"] },
+            "messageId": string(), "phoneNumberId": string(), "wabaId": string(),
+            "from": nullable("string"), "to": nullable("string"), "userId": nullable("string"),
+            "parentUserId": nullable("string"), "username": nullable("string"), "contactName": nullable("string"),
+            "type": nullable("string"), "text": nullable("string"), "status": nullable("string"), "reason": nullable("string"),
+            "error": { "oneOf": [{ "type": "null" }, object(&["code"], json!({
+                "code": { "type": "integer" }, "title": nullable("string"), "message": nullable("string"), "details": nullable("string"),
+            }))] },
+            "timestamp": string(),
+        }),
+    );
+    let event = object(
+        &["id", "at", "kind", "wabaId", "reason", "source"],
+        json!({
+            "id": string(), "at": string(), "kind": string(), "wabaId": string(), "phoneNumberId": string(),
+            "from": string(), "to": string(), "reason": string(), "source": { "enum": ["api", "webhook", "sweep"] },
+        }),
+    );
+    let template = object(
+        &["name", "language", "status"],
+        json!({ "id": nullable("string"), "name": string(), "language": string(), "status": string(), "category": nullable("string"), "components": { "type": "array" } }),
+    );
+    let error = object(
+        &["success", "code", "message"],
+        json!({ "success": { "const": false }, "code": { "enum": ERROR_CODES }, "message": string(), "action": string() }),
+    );
+    json!({
+        "schemas": {
+            "Error": error,
+            "Mode": { "enum": ["cloud_api", "coexistence"] },
+            "Registration": { "enum": ["registered", "not_required", "pin_required", "pending", "failed"] },
+            "Phone": phone,
+            "Organization": organization,
+            "OrganizationAnswer": success(&["data"], json!({ "data": schema("Organization") })),
+            "Status": status,
+            "Message": message,
+            "ConnectionEvent": event,
+            "Template": template,
+        },
+        "responses": {
+            "Error": {
+                "description": "An error: a real status code, a stable `code`, and an `action` saying what to do.",
+                "content": { "application/json": { "schema": schema("Error") } },
+            },
+        },
+        "securitySchemes": {
+            "jwt": {
+                "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                "description": "Your identity provider's JWT, validated by API Gateway's authorizer (locally HS256 with LOCAL_JWT_SECRET). The caller is `sub`; ORG_CLAIM names their organization.",
+            },
+        },
+    })
+}
+
+/// The whole document.
+pub fn document() -> Value {
+    let mut paths = Map::new();
+    for route in ROUTES {
+        let item = paths.entry(route.path.to_owned()).or_insert_with(|| json!({}));
+        item[route.method.to_ascii_lowercase()] = path_item(route);
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "waba-connect",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Connect your customers' WhatsApp Business Accounts through Meta's Embedded Signup, keep their tokens safe and their connections healthy, route Meta's webhooks and send messages.",
+            "license": { "name": "Apache-2.0", "identifier": "Apache-2.0" },
+        },
+        "servers": [{ "url": "http://127.0.0.1:3000", "description": "The local stack (`cargo run`); in AWS, the ApiUrl output." }],
+        "paths": paths,
+        "components": components(),
+    })
+}
+
+/// The document as `openapi.json` keeps it: pretty-printed, with a final newline.
+pub fn text() -> String {
+    serde_json::to_string_pretty(&document()).expect("the document serializes") + "\n"
+}
