@@ -74,6 +74,18 @@ async fn a_customer_known_only_by_bsuid_writes_and_is_answered(h: &Harness) {
     let renamed = listed.iter().find(|m| m["text"] == "New name").unwrap();
     assert_eq!((renamed["username"].as_str(), renamed["userId"].as_str()), (Some("@kerry_f"), Some(user_id.as_str())));
 
+    // Meta gives the customer a new BSUID: the inbox gets the change, and the reply goes
+    // to the new one.
+    let changed = h.control("user-id-update", json!({ "phoneNumberId": READY, "from": CUSTOMER })).await;
+    let new_id = changed["userId"].as_str().unwrap().to_owned();
+    assert_ne!(new_id, user_id);
+    let listed = h.messages(&owner, &org).await;
+    assert!(listed.iter().any(|m| m["type"] == "system" && m["userId"] == new_id.as_str()), "{listed:?}");
+    let (status, _) = h.post(&path, &owner, json!({ "recipient": user_id, "text": "To the old id" })).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "the old BSUID no longer reaches the customer");
+    let (status, sent) = h.post(&path, &owner, json!({ "recipient": new_id, "text": "To the new id" })).await;
+    assert_eq!(status, StatusCode::OK, "{sent}");
+
     // A BSUID of no customer of this business: Meta refuses, the caller is told clearly.
     let (status, refused) = h.post(&path, &owner, json!({ "recipient": "US.99999999999", "text": "Hi" })).await;
     assert_eq!((status, refused["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("recipient_not_supported")));
@@ -206,4 +218,35 @@ async fn templates_are_listed_sent_and_refused_on_the_embedded_store() {
 async fn templates_are_listed_sent_and_refused_on_dynamodb_and_kms() {
     let h = Harness::start_on(Backend::Aws, &[("HEALTH_SWEEP_SECONDS", "0")]).await;
     templates_are_listed_sent_and_refused_as_meta_refuses_them(&h).await;
+}
+
+#[tokio::test]
+async fn a_changed_bsuid_reaches_the_inbox_once_under_the_new_id() {
+    for backend in [Backend::Embedded, Backend::Aws] {
+        let h = Harness::start_on(backend, &[("HEALTH_SWEEP_SECONDS", "0")]).await;
+        let owner = h.user("owner-1");
+        let org = h.create_org(&owner, "Acme").await;
+        h.connect(&owner, &org, SUPPORT, READY).await;
+        let body =
+            json!({"object": "whatsapp_business_account", "entry": [{"id": SUPPORT, "time": 1795238940, "changes": [{
+                "field": "user_id_update",
+                "value": {
+                    "messaging_product": "whatsapp",
+                    "metadata": {"display_phone_number": "15550100003", "phone_number_id": READY},
+                    "contacts": [{"profile": {"name": "Kerry"}, "wa_id": CUSTOMER}],
+                    "user_id_update": [{"wa_id": CUSTOMER, "detail": "User id for Kerry has been updated.",
+                        "user_id": {"previous": "US.111", "current": "US.222"}, "timestamp": "1795238940"}],
+                },
+            }]}]})
+            .to_string();
+        for _ in 0..2 {
+            let (status, answer) = h.webhook(body.as_bytes(), None).await;
+            assert_eq!(status, StatusCode::OK, "{answer}");
+        }
+        let listed = h.messages(&owner, &org).await;
+        let changes: Vec<&Value> = listed.iter().filter(|m| m["type"] == "system").collect();
+        assert_eq!(changes.len(), 1, "a redelivery is the same message: {listed:?}");
+        assert_eq!(changes[0]["userId"], "US.222");
+        assert_eq!(changes[0]["text"], "User id for Kerry has been updated.");
+    }
 }

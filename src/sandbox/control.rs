@@ -8,6 +8,8 @@
 //!   `withholdPhone` their number is left out, as Meta does for a username.
 //! - `POST /control/status` `{"messageId","status","errorCode"?}` (`failed` with Meta's error)
 //! - `POST /control/error` `{"phoneNumberId","code"}`: value-level `errors` for a phone
+//! - `POST /control/user-id-update` `{"phoneNumberId","from"}`: the customer gets a new BSUID
+//!   (the old one no longer reaches them), with `user_id_update`
 //! - `POST /control/template-status` `{"wabaId","name","event","reason"?}`: a template's new
 //!   status (`PAUSED`, `DISABLED`, `REINSTATED`, …), with `message_template_status_update`
 //! - `POST /control/quality` `{"phoneNumberId","event","currentLimit"?}`
@@ -51,8 +53,9 @@ use super::webhook::WebhookError;
 /// The profile name of a customer who did not give one.
 const DEFAULT_CUSTOMER_NAME: &str = "Sandbox Customer";
 
-const PATHS: [&str; 15] = [
+const PATHS: [&str; 16] = [
     "error",
+    "user-id-update",
     "template-status",
     "inbound",
     "status",
@@ -148,6 +151,13 @@ struct Status {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct UserIdUpdate {
+    phone_number_id: String,
+    from: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct TemplateStatus {
     waba_id: String,
     name: String,
@@ -217,6 +227,7 @@ impl Sandbox {
             (&Method::POST, "unsubscribe") => self.control_unsubscribe(req.body()),
             (&Method::POST, "business-tokens") => self.control_business_tokens(req.body()),
             (&Method::POST, "error") => self.control_value_error(req.body()).await,
+            (&Method::POST, "user-id-update") => self.control_user_id_update(req.body()).await,
             (&Method::POST, "template-status") => self.control_template_status(req.body()).await,
             _ if PATHS.contains(&path) => Err(Refusal::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed.")),
             _ => Err(Refusal::new(StatusCode::NOT_FOUND, "No such sandbox control.")),
@@ -263,6 +274,12 @@ impl Sandbox {
         let AccountUpdate { waba_id, event } = parse(body)?;
         let status = self.account_update_webhook(&waba_id, &event).await?;
         Ok(json!({ "success": true, "webhookStatus": status }))
+    }
+
+    async fn control_user_id_update(&self, body: &[u8]) -> Result<Value, Refusal> {
+        let UserIdUpdate { phone_number_id, from } = parse(body)?;
+        let (status, user_id) = self.user_id_update_webhook(&phone_number_id, &from).await?;
+        Ok(json!({ "success": true, "webhookStatus": status, "userId": user_id }))
     }
 
     async fn control_template_status(&self, body: &[u8]) -> Result<Value, Refusal> {

@@ -165,6 +165,8 @@ pub(super) struct State {
     pub business_token_secs_left: Option<u64>,
     /// The BSUIDs given out so far, and who they stand for.
     pub customers: HashMap<String, Customer>,
+    /// How many times a user's BSUID changed, per (business, number): Meta gives a new one.
+    pub bsuid_generations: HashMap<(&'static str, String), u32>,
     /// Template statuses a control changed, by (WABA, name, language).
     pub template_status: HashMap<(String, &'static str, &'static str), String>,
 }
@@ -227,13 +229,28 @@ impl State {
     /// number, a period and digits, stable for the pair (Meta: a new one if the number
     /// changes).
     pub fn bsuid(&mut self, business_id: &'static str, wa_id: &str, withheld: bool) -> String {
-        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, format!("{business_id}|{wa_id}").as_bytes());
+        let generation = self.bsuid_generations.get(&(business_id, wa_id.to_owned())).copied().unwrap_or(0);
+        let digest = aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA256,
+            format!("{business_id}|{wa_id}|{generation}").as_bytes(),
+        );
         let digits: String = digest.as_ref()[..10].iter().map(|b| format!("{:02}", b % 100)).collect();
         let id = format!("US.{digits}");
         // A customer keeps what they chose (a withheld number) whoever names them next.
         let customer = Customer { business_id, wa_id: wa_id.to_owned(), withheld };
         self.customers.entry(id.clone()).and_modify(|known| known.withheld |= withheld).or_insert(customer);
         id
+    }
+
+    /// Gives the user a new BSUID within the business (the old one no longer reaches them):
+    /// the previous and the current one.
+    pub fn change_bsuid(&mut self, business_id: &'static str, wa_id: &str) -> (String, String) {
+        let withheld = self.customers.values().any(|c| c.business_id == business_id && c.wa_id == wa_id && c.withheld);
+        let previous = self.bsuid(business_id, wa_id, withheld);
+        self.customers.remove(&previous);
+        *self.bsuid_generations.entry((business_id, wa_id.to_owned())).or_insert(0) += 1;
+        let current = self.bsuid(business_id, wa_id, withheld);
+        (previous, current)
     }
 
     /// Makes a live business token a 60-day one with `seconds` left.

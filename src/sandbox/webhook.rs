@@ -227,6 +227,33 @@ impl Sandbox {
         Ok((message_id, status))
     }
 
+    /// `user_id_update`: the customer's BSUID within the phone's business changed.
+    pub(super) async fn user_id_update_webhook(
+        &self,
+        phone_number_id: &str,
+        from: &str,
+    ) -> Result<(u16, String), WebhookError> {
+        let phone = known_phone(phone_number_id)?;
+        let wa_id = wa_id(from).ok_or_else(|| {
+            WebhookError::Invalid("`from` must be a phone number: 7 to 15 digits, optionally after a '+'.".into())
+        })?;
+        let business_id = seed::waba(phone.waba_id).expect("a seeded phone's WABA").business_id;
+        let (previous, current) = self.lock().change_bsuid(business_id, &wa_id);
+        let value = json!({
+            "messaging_product": "whatsapp",
+            "metadata": metadata(phone),
+            "contacts": [{ "profile": { "name": "Sandbox Customer" }, "wa_id": wa_id }],
+            "user_id_update": [{
+                "wa_id": wa_id,
+                "detail": "User id for Sandbox Customer has been updated.",
+                "user_id": { "previous": previous, "current": current },
+                "timestamp": unix_now().to_string(),
+            }],
+        });
+        let status = self.change_webhook(phone.waba_id, "user_id_update", value).await?;
+        Ok((status, current))
+    }
+
     /// `message_template_status_update` for a template of the WABA.
     pub(super) async fn template_status_webhook(
         &self,

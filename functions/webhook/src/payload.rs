@@ -251,6 +251,9 @@ struct RawValueFields<'a> {
     statuses: Option<LenientList<Raw<'a>>>,
     #[serde(borrow)]
     errors: Option<LenientList<RawProblem<'a>>>,
+    // user_id_update
+    #[serde(borrow)]
+    user_id_update: Option<LenientList<Raw<'a>>>,
     // the account-level fields
     #[serde(borrow)]
     display_phone_number: Option<Loose<'a>>,
@@ -402,6 +405,64 @@ struct RawStatus<'a> {
     errors: Option<LenientList<RawProblem<'a>>>,
 }
 
+/// One entry of a `user_id_update` change: a customer's BSUID (and parent BSUID) changed.
+#[derive(Deserialize)]
+struct RawUserIdUpdate<'a> {
+    #[serde(borrow)]
+    wa_id: Option<Loose<'a>>,
+    #[serde(borrow)]
+    detail: Option<Loose<'a>>,
+    #[serde(borrow)]
+    user_id: Option<Lenient<RawIdPair<'a>>>,
+    #[serde(borrow)]
+    parent_user_id: Option<Lenient<RawIdPair<'a>>>,
+    #[serde(borrow)]
+    timestamp: Option<Loose<'a>>,
+}
+
+#[derive(Deserialize)]
+struct RawIdPair<'a> {
+    #[serde(borrow)]
+    previous: Option<Loose<'a>>,
+    #[serde(borrow)]
+    current: Option<Loose<'a>>,
+}
+
+/// `{previous, current}`, each when it is a usable string.
+fn ids(pair: Option<Lenient<RawIdPair<'_>>>) -> (Option<Cow<'_, str>>, Option<Cow<'_, str>>) {
+    match pair.and_then(|p| p.0) {
+        Some(p) => (p.previous.and_then(Loose::text), p.current.and_then(Loose::text)),
+        None => (None, None),
+    }
+}
+
+/// A `user_id_update` entry as an inbound system message of the customer: the inbox shows
+/// the change, later replies go to the new BSUID, and its id (both BSUIDs) makes a
+/// redelivery the same message.
+fn user_id_update(raw: &RawValue) -> Inbound<'_> {
+    let Some(update) = serde_json::from_str::<Lenient<RawUserIdUpdate>>(raw.get()).ok().and_then(|u| u.0) else {
+        return Inbound::unreadable(raw.get());
+    };
+    let (previous, current) = ids(update.user_id);
+    let (_, parent) = ids(update.parent_user_id);
+    let id = match (&previous, &current) {
+        (Some(previous), Some(current)) => Some(Cow::Owned(format!("user_id_update.{previous}.{current}"))),
+        _ => None,
+    };
+    Inbound {
+        id,
+        from: update.wa_id.and_then(Loose::text),
+        from_user_id: current,
+        from_parent_user_id: parent,
+        timestamp: update.timestamp.and_then(epoch),
+        message_type: Some(Cow::Borrowed("system")),
+        text: update.detail.and_then(Loose::text),
+        contact_name: None,
+        username: None,
+        raw: raw.get(),
+    }
+}
+
 #[derive(Deserialize)]
 struct RawWabaInfo<'a> {
     #[serde(borrow)]
@@ -488,6 +549,17 @@ fn read_change(change: RawChange<'_>) -> Option<Change<'_>> {
                 .collect();
             let errors = value.errors.map(|e| e.items).unwrap_or_default().into_iter().map(RawProblem::read).collect();
             Change::Messages { phone_number_id, messages, statuses, errors }
+        }
+        "user_id_update" => {
+            let phone_number_id = value.metadata.and_then(|m| m.0?.phone_number_id?.text())?;
+            let messages = value
+                .user_id_update
+                .map(|u| u.items)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|Raw(raw)| user_id_update(raw))
+                .collect();
+            Change::Messages { phone_number_id, messages, statuses: Vec::new(), errors: Vec::new() }
         }
         known if ACCOUNT_FIELDS.contains(&known) => Change::Account(Box::new(AccountChange {
             event: value.event.and_then(Loose::text),
@@ -789,6 +861,22 @@ mod tests {
         let error = s.error.as_ref().unwrap();
         assert_eq!((error.code, error.details.as_deref()), (Some(131047), Some("More than 24 hours have passed.")));
         assert_eq!(errors[0].code, Some(131042));
+    }
+
+    #[test]
+    fn a_user_id_update_is_a_system_message_of_the_customer_under_their_new_bsuid() {
+        let body = br#"{"entry":[{"id":"1","changes":[{"field":"user_id_update","value":{"messaging_product":"whatsapp","metadata":{"phone_number_id":"2"},"contacts":[{"profile":{"name":"Sheena"},"wa_id":"16505551234"}],"user_id_update":[{"wa_id":"16505551234","detail":"User id for Sheena has been updated.","user_id":{"previous":"US.1","current":"US.2"},"parent_user_id":{"previous":"US.ENT.1","current":"US.ENT.2"},"timestamp":"1795238940"},{"detail":"no ids"}]}}]}]}"#;
+        let n = parse(body).unwrap();
+        let Change::Messages { phone_number_id, messages, .. } = &n.entries[0].changes[0] else { panic!() };
+        assert_eq!(phone_number_id, "2");
+        let m = &messages[0];
+        assert_eq!(m.id.as_deref(), Some("user_id_update.US.1.US.2"), "the same change keeps the same id");
+        assert_eq!((m.from_user_id.as_deref(), m.from_parent_user_id.as_deref()), (Some("US.2"), Some("US.ENT.2")));
+        assert_eq!(
+            (m.message_type.as_deref(), m.text.as_deref()),
+            (Some("system"), Some("User id for Sheena has been updated."))
+        );
+        assert_eq!(messages[1].id, None, "an entry without both ids is kept, to be stored as rejected");
     }
 
     #[test]

@@ -86,6 +86,9 @@ const WORDS: &[&str] = &[
     "business_capability_update",
     "max_daily_conversations_per_business",
     "message_template_status_update",
+    "user_id_update",
+    "previous",
+    "current",
 ];
 
 /// Genuine notifications of the 2026 shapes, beside the inbound batch, for the mutator.

@@ -101,3 +101,32 @@ async fn messaging_levers_refuse_bad_input() {
         assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{path} {body}: {}", answer.text());
     }
 }
+
+#[tokio::test]
+async fn a_changed_bsuid_is_announced_and_the_old_one_no_longer_reaches_the_customer() {
+    let (url, mut received) = super::webhooks::webhook_receiver(StatusCode::OK).await;
+    let sb = sandbox_posting_to(&url);
+    let token = business_token_for(&sb, &[ACME_SUPPORT_WABA]).await;
+    let old = sb.lock().bsuid(ACME_BUSINESS, "15557654321", false);
+    let answer = send_json(
+        &sb,
+        Method::POST,
+        "/control/user-id-update",
+        &json!({ "phoneNumberId": ACME_SUPPORT_PHONES[2], "from": "15557654321" }),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    let new = answer.json()["userId"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+    let delivery = super::webhooks::verified(&super::webhooks::next_webhook(&mut received).await);
+    let change = &delivery["entry"][0]["changes"][0];
+    assert_eq!(change["field"], "user_id_update");
+    assert_eq!(change["value"]["user_id_update"][0]["user_id"], json!({ "previous": old, "current": new }));
+    let to = |recipient: &str| json!({ "messaging_product": "whatsapp", "recipient": recipient, "type": "text", "text": { "body": "Hi" } });
+    let phone = ACME_SUPPORT_PHONES[2];
+    assert_eq!(send_text(&sb, &token, phone, &to(&old)).await.error().0, 131062, "the old BSUID is gone");
+    assert_eq!(send_text(&sb, &token, phone, &to(&new)).await.status, StatusCode::OK);
+    let bad =
+        send_json(&sb, Method::POST, "/control/user-id-update", &json!({ "phoneNumberId": phone, "from": "x" })).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+}
