@@ -322,3 +322,47 @@ async fn the_event_trail_pages_newest_first_and_a_cursor_reads_only_its_own_orga
         assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("validation_error")), "{bad}");
     }
 }
+
+#[tokio::test]
+async fn a_restriction_a_refused_send_left_ends_when_meta_says_the_number_can_send() {
+    let h = Harness::start(&[("HEALTH_SWEEP_SECONDS", "0")]).await;
+    let owner = h.user("owner-1");
+    let org = connected(&h, &owner, "Acme", SUPPORT, READY).await;
+    h.control("number-health", json!({ "phoneNumberId": READY, "canSendMessage": "BLOCKED" })).await;
+    let (status, _) = send(&h, &owner, &org).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "Meta refused with 368");
+    assert_eq!(phone(&h.status(&owner, &org).await, READY)["health"], "restricted");
+    h.control("number-health", json!({ "phoneNumberId": READY, "canSendMessage": "AVAILABLE" })).await;
+    h.sweep().await;
+    let status = h.status(&owner, &org).await;
+    assert_eq!(phone(&status, READY)["health"], "ok", "{status}");
+    let (status, _) = send(&h, &owner, &org).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_notice_older_than_the_connection_does_not_end_it() {
+    let h = Harness::start(&[("HEALTH_SWEEP_SECONDS", "0")]).await;
+    let owner = h.user("owner-1");
+    let org = connected(&h, &owner, "Acme", SUPPORT, READY).await;
+    let long_ago = shared::clock::Timestamp::now().plus_seconds(-3600).0;
+    let body = json!({"object": "whatsapp_business_account", "entry": [{"id": SUPPORT, "time": long_ago, "changes": [{
+        "field": "account_update", "value": {"event": "PARTNER_REMOVED", "waba_info": {"waba_id": SUPPORT}}}]}]});
+    let (status, _) = h.webhook(body.to_string().as_bytes(), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(h.status(&owner, &org).await["connected"], true, "a late notice leaves the new connection alone");
+}
+
+#[tokio::test]
+async fn a_waba_meta_keeps_failing_for_does_not_stop_the_sweep() {
+    let h = Harness::start(&[("HEALTH_SWEEP_SECONDS", "0")]).await;
+    for i in 0..3 {
+        let owner = h.user(&format!("owner-{i}"));
+        connected(&h, &owner, &format!("Org {i}"), SUPPORT, READY).await;
+    }
+    // Every attempt of the checks under way fails with a server error: those checks are
+    // inconclusive, and the sweep goes on to the end.
+    h.sandbox().inject_faults_on("debug_token", Fault::ServerError, 9);
+    let report = h.sweep().await;
+    assert_eq!((report.stopped.as_deref(), report.finished), (None, true), "{report:?}");
+}

@@ -148,3 +148,19 @@ fn each_function_gets_the_key_and_the_app_secret_only_if_its_main_uses_them() {
         assert!(allowed_actions(function).iter().all(|a| a.starts_with("dynamodb:")), "{lean}");
     }
 }
+
+#[test]
+fn functions_may_read_in_batches_and_read_indexes_where_their_code_does() {
+    let template = template();
+    let all = functions(&template);
+    let policy_of = |binary: &str| {
+        let (_, function) = all.iter().find(|(b, _)| b == binary).unwrap();
+        serde_yaml::to_string(&function["Properties"]["Policies"]).unwrap()
+    };
+    // The webhook reads what is already stored, and who sent a message, in batches.
+    assert!(policy_of("webhook").contains("dynamodb:BatchGetItem"));
+    // The messages listing and the caller's organization are read through indexes.
+    for binary in ["messages", "status", "disconnect"] {
+        assert!(policy_of(binary).contains("/index/*"), "{binary}");
+    }
+}

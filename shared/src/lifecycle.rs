@@ -22,6 +22,9 @@ pub const TOKEN_INVALID: i64 = 190;
 /// Graph codes that mean Meta will not let this number or account send for now: 131031
 /// (the account is locked), 368 (temporarily blocked for policy violations).
 pub const RESTRICTING_CODES: &[i64] = &[131031, 368];
+/// The origin of the reasons a refused Graph call raised: the sweep clears them when Meta's
+/// `health_status` says the number can send again.
+pub const GRAPH_REFUSAL: &str = "graph";
 /// The reason a user token gets when it ends within [`EXPIRY_NOTICE_SECONDS`].
 pub const TOKEN_EXPIRING: &str = "token_expiring";
 pub const EXPIRY_NOTICE_SECONDS: i64 = 7 * 86_400;
@@ -257,9 +260,22 @@ pub async fn observe(
     seen: &Observation,
     extra: &[ConnectionEvent],
 ) -> Result<bool, ApiError> {
+    observe_while(app, phone, signals, seen, extra, None).await
+}
+
+/// [`observe`], only while the phone holds `token`: what a refused token says must not land
+/// on the phone once it was reconnected with a new one.
+async fn observe_while(
+    app: &App,
+    phone: PhoneNumber,
+    signals: &[Signal],
+    seen: &Observation,
+    extra: &[ConnectionEvent],
+    token: Option<&Ciphertext>,
+) -> Result<bool, ApiError> {
     let mut current = phone;
     for _ in 0..ATTEMPTS {
-        if !current.is_active() {
+        if !current.is_active() || token.is_some_and(|t| current.token() != Some(t)) {
             return Ok(false);
         }
         let mut after = current.clone();
@@ -300,7 +316,8 @@ pub async fn graph_refused(app: &App, phone: &PhoneNumber, error: &MetaError, so
             None => Ok(()),
         }
     } else if RESTRICTING_CODES.contains(&graph.code) {
-        let reason = HealthReason::new(code, graph.message.clone(), Effect::Restrict, seen.at);
+        let reason =
+            HealthReason::new(code, graph.message.clone(), Effect::Restrict, seen.at).from_report(GRAPH_REFUSAL);
         observe(app, phone.clone(), &[Signal::Raise(reason)], &seen, &[]).await.map(drop)
     } else {
         Ok(())
@@ -340,7 +357,7 @@ async fn mark_token(
     let signals = [Signal::Raise(reason)];
     for phone in app.records.phones(organization).await? {
         if phone.token() == Some(token) {
-            observe(app, phone, &signals, seen, &[]).await?;
+            observe_while(app, phone, &signals, seen, &[], Some(token)).await?;
         }
     }
     Ok(())
@@ -363,12 +380,20 @@ pub async fn end_connection(
     }
     let active: Vec<PhoneNumber> =
         app.records.phones(organization).await?.into_iter().filter(|p| p.is_active() && &p.waba_id == waba).collect();
-    app.records.disconnect(&current, &active, seen.at).await?;
+    // Meta said it before the organization connected (again): a late or redelivered
+    // notice must not end the new connection.
+    if seen.source == Source::Webhook && active.iter().any(|p| p.verified_at > seen.at) {
+        tracing::info!(%organization, %waba, "a connection-ending notice older than the connection is ignored");
+        return Ok(false);
+    }
     let mut events: Vec<ConnectionEvent> = extra.to_vec();
     for phone in &active {
         events.extend(transitions(Some(phone), &retired(phone), seen));
     }
+    // Recorded first: a redelivery after a failed disconnect finds the events (stored once)
+    // and completes the disconnect.
     app.records.record_events(&events).await?;
+    app.records.disconnect(&current, &active, seen.at).await?;
     Ok(true)
 }
 

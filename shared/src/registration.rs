@@ -142,7 +142,7 @@ pub fn outcome(result: Result<(), MetaError>) -> Registration {
             Registration::Pending { reason: e.reason() }
         }
         Err(MetaError::Graph(e)) => Registration::Failed { reason: e.reason() },
-        Err(MetaError::Unavailable(reason)) => {
+        Err(MetaError::Unavailable(reason) | MetaError::Throttled(reason)) => {
             Registration::Pending { reason: format!("Meta did not answer in time: {reason}") }
         }
         // A 2xx Meta did not explain may have registered the number: check again later.

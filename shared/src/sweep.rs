@@ -89,11 +89,44 @@ pub async fn sweep(app: &App, settings: &SweepSettings) -> Result<SweepReport, A
         return Ok(report);
     };
 
+    // The lease is given back however the pass ends, with the position it reached.
+    let pass = sweep_pass(app, settings, started, &mut position, &mut report).await;
+    let released = app.records.release_sweep(&owner, position.as_deref()).await;
+    pass?;
+    if !released? {
+        tracing::warn!("the sweep's lease was taken over before it ended; its position was not kept");
+    }
+    report.graph_calls = meta.requests_sent() - calls_before;
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    tracing::info!(
+        connections_checked = report.connections_checked,
+        changes = report.changes,
+        renewed = report.renewed,
+        resubscribed = report.resubscribed,
+        registrations_retried = report.registrations_retried,
+        graph_calls = report.graph_calls,
+        duration_ms = report.duration_ms,
+        finished = report.finished,
+        stopped = report.stopped.as_deref().unwrap_or(""),
+        "health sweep"
+    );
+    Ok(report)
+}
+
+/// Checks connections from `position` on, page by page, until the last one, the time budget
+/// or a Meta rate limit; `position` is left where the next sweep starts.
+async fn sweep_pass(
+    app: &App,
+    settings: &SweepSettings,
+    started: Instant,
+    position: &mut Option<String>,
+    report: &mut SweepReport,
+) -> Result<(), ApiError> {
     'pages: loop {
         let page = app.records.connections(position.as_deref(), settings.page).await?;
         if page.is_empty() {
             report.finished = true;
-            position = None;
+            *position = None;
             break;
         }
         for chunk in page.chunks(settings.concurrency.max(1)) {
@@ -124,40 +157,30 @@ pub async fn sweep(app: &App, settings: &SweepSettings) -> Result<SweepReport, A
                 report.stopped = Some("Meta rate limit".into());
                 break 'pages;
             }
-            position = chunk.last().map(|l| l.position.clone());
+            *position = chunk.last().map(|l| l.position.clone());
         }
         if page.len() < settings.page {
             report.finished = true;
-            position = None;
+            *position = None;
             break;
         }
     }
 
-    app.records.release_sweep(&owner, position.as_deref()).await?;
-    report.graph_calls = meta.requests_sent() - calls_before;
-    report.duration_ms = started.elapsed().as_millis() as u64;
-    tracing::info!(
-        connections_checked = report.connections_checked,
-        changes = report.changes,
-        renewed = report.renewed,
-        resubscribed = report.resubscribed,
-        registrations_retried = report.registrations_retried,
-        graph_calls = report.graph_calls,
-        duration_ms = report.duration_ms,
-        finished = report.finished,
-        stopped = report.stopped.as_deref().unwrap_or(""),
-        "health sweep"
-    );
-    Ok(report)
+    Ok(())
 }
 
-/// Whether an answer means "stop asking for now" rather than "this connection is unwell".
+/// Whether an answer means "stop asking for now" (Meta's app-wide rate limit) rather than
+/// "this connection could not be checked": a WABA that keeps failing must not stop every
+/// sweep at the same place.
 fn throttles(error: &MetaError) -> bool {
-    match error {
-        MetaError::Unavailable(_) => true,
-        MetaError::Graph(graph) => graph.is_transient(),
-        MetaError::Malformed(_) => false,
-    }
+    matches!(error, MetaError::Throttled(_))
+}
+
+/// A failure that says nothing about the connection (Meta did not answer, or answered
+/// transiently): logged, and the sweep moves on.
+fn inconclusive(error: &MetaError) -> bool {
+    matches!(error, MetaError::Unavailable(_) | MetaError::Malformed(_))
+        || matches!(error, MetaError::Graph(graph) if graph.is_transient())
 }
 
 /// Checks one connection: every active phone of the organization on the WABA, grouped by
@@ -208,6 +231,10 @@ async fn check_token_group(
             checked.throttled = true;
             return Ok(());
         }
+        Err(error) if inconclusive(&error) => {
+            tracing::warn!(%error, %organization, "the token could not be checked; the next sweep tries again");
+            return Ok(());
+        }
         Err(error) => {
             lifecycle::graph_refused(app, &first, &error, Source::Sweep).await;
             checked.changes += phones.len();
@@ -255,7 +282,10 @@ async fn check_token_group(
             return Ok(());
         }
         Err(error) => {
-            lifecycle::graph_refused(app, &first, &error, Source::Sweep).await;
+            if !inconclusive(&error) {
+                lifecycle::graph_refused(app, &first, &error, Source::Sweep).await;
+            }
+            tracing::warn!(%error, %organization, "the numbers could not be read; the next sweep tries again");
             return Ok(());
         }
     };
@@ -363,6 +393,12 @@ fn number_signals(number: &PhoneInfo, at: Timestamp) -> Vec<Signal> {
     if let Some(health) = &number.health_status {
         signals.push(Signal::Clear(Clear::Origin(HEALTH_STATUS)));
         signals.extend(health_status_reasons(health, at).into_iter().map(Signal::Raise));
+        // Meta says the number and everything it depends on can send: a restriction a
+        // refused send left, or a ban whose reinstatement never reached us, is over.
+        if health.can_send_message.as_deref() == Some("AVAILABLE") {
+            signals.push(Signal::Clear(Clear::Origin(lifecycle::GRAPH_REFUSAL)));
+            signals.push(Signal::Clear(Clear::Codes(vec!["DISABLE".into()])));
+        }
     }
     signals
 }

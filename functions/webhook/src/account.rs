@@ -208,8 +208,12 @@ fn describe(change: &AccountChange<'_>) -> String {
         Some(until) => format!("restriction: {kind} until {until}"),
         None => format!("restriction: {kind}"),
     }));
-    format!("{} ({})", change.field, text.join("; "))
+    let described = format!("{} ({})", change.field, text.join("; "));
+    // Bounded, so an event always fits in a stored item.
+    described.chars().take(MAX_DESCRIPTION).collect()
 }
+
+const MAX_DESCRIPTION: usize = 4000;
 
 #[cfg(test)]
 mod tests {

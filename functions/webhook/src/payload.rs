@@ -173,6 +173,9 @@ pub enum ParseError {
     NotANotification,
 }
 
+/// The restrictions of one `account_update` that are read.
+const MAX_RESTRICTIONS: usize = 16;
+
 /// Meta sends at most 1000 updates per delivery; anything far beyond that is not Meta.
 pub const MAX_ITEMS: usize = 10_000;
 
@@ -575,6 +578,9 @@ fn read_change(change: RawChange<'_>) -> Option<Change<'_>> {
                 .unwrap_or_default()
                 .into_iter()
                 .filter_map(|r| Some((r.restriction_type?.text()?, r.expiration.and_then(Loose::text))))
+                // Meta lists a handful; more is not a restriction list, and must not grow an
+                // event past what can be stored.
+                .take(MAX_RESTRICTIONS)
                 .collect(),
             violation_type: value.violation_info.and_then(|v| v.0?.violation_type?.text()),
             decision: value.decision.and_then(Loose::text),

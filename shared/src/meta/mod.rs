@@ -60,6 +60,9 @@ pub enum Addressee {
 /// Graph codes that mean "try again later" rather than "you did something wrong".
 const TRANSIENT_CODES: &[i64] =
     &[1, 2, 4, 17, 32, 341, 613, 80001, 80002, 80003, 80004, 80005, 80006, 80007, 80008, 80009, 130429];
+/// Graph's app-wide and account-wide rate limits: whatever is asked next is refused too, so
+/// a batch job (the health sweep) stops. Other transient answers concern one call.
+const APP_RATE_LIMITS: &[i64] = &[4, 17, 32, 613];
 /// A list edge longer than this many pages is a loop, not data.
 const MAX_PAGES: usize = 100;
 /// The least time worth giving one Graph request.
@@ -196,7 +199,12 @@ impl MetaClient {
                 return Err(match failure {
                     Attempt::Refused(error) if error.is_transient() => {
                         tracing::warn!(path, code = error.code, fbtrace_id = ?error.fbtrace_id, attempt, "Meta kept refusing transiently");
-                        MetaError::Unavailable(format!("Meta answered code {} after {attempt} attempts", error.code))
+                        let reason = format!("Meta answered code {} after {attempt} attempts", error.code);
+                        if APP_RATE_LIMITS.contains(&error.code) {
+                            MetaError::Throttled(reason)
+                        } else {
+                            MetaError::Unavailable(reason)
+                        }
                     }
                     Attempt::Refused(error) => {
                         tracing::warn!(path, code = error.code, subcode = ?error.subcode, fbtrace_id = ?error.fbtrace_id, message = %error.message, "Meta refused the request");

@@ -54,8 +54,10 @@ impl GraphError {
 pub enum MetaError {
     /// Meta answered with an error that retrying will not fix.
     Graph(Box<GraphError>),
-    /// Meta timed out, failed or rate-limited through every bounded retry.
+    /// Meta timed out or failed through every bounded retry.
     Unavailable(String),
+    /// Meta's app-wide rate limit held through every bounded retry: stop asking for now.
+    Throttled(String),
     /// Meta answered something this client does not understand.
     Malformed(String),
 }
@@ -65,6 +67,7 @@ impl std::fmt::Display for MetaError {
         match self {
             MetaError::Graph(e) => write!(f, "Graph error {} ({}): {}", e.code, e.kind, e.message),
             MetaError::Unavailable(m) => write!(f, "Meta unavailable: {m}"),
+            MetaError::Throttled(m) => write!(f, "Meta rate-limited: {m}"),
             MetaError::Malformed(m) => write!(f, "unexpected answer from Meta: {m}"),
         }
     }
@@ -108,7 +111,7 @@ impl From<MetaError> for ApiError {
                     },
                 )
             }
-            MetaError::Unavailable(_) => ApiError::meta_unavailable(),
+            MetaError::Unavailable(_) | MetaError::Throttled(_) => ApiError::meta_unavailable(),
             MetaError::Malformed(m) => ApiError::meta_error(format!("Meta answered in an unexpected way: {m}")),
         }
     }

@@ -85,23 +85,36 @@ impl Records {
         let mut set: Vec<(String, Value)> =
             health_attributes(after, after.updated_at).into_iter().map(|(n, v)| (n.to_owned(), v)).collect();
         set.push((attr::UPDATED_AT.into(), Value::N(after.updated_at.0)));
-        let optional = [
-            (attr::QUALITY_RATING, &after.quality_rating),
-            (attr::QUALITY_EVENT, &after.quality_event),
-            (attr::MESSAGING_LIMIT, &after.messaging_limit),
-            (attr::NAME_STATUS, &after.name_status),
+        let mut conditions = vec![
+            Condition::Exists,
+            Condition::Equals(attr::IS_ACTIVE.into(), Value::Bool(true)),
+            Condition::Equals(attr::UPDATED_AT.into(), Value::N(before.updated_at.0)),
+            unchanged,
         ];
-        set.extend(optional.iter().filter_map(|(name, value)| Some(((*name).to_owned(), s((*value).clone()?)))));
+        // A field is written only when this change changes it, and only if it is still as
+        // read: `updatedAt` counts whole seconds, so it alone cannot tell two writers apart.
+        let optional = [
+            (attr::QUALITY_RATING, &before.quality_rating, &after.quality_rating),
+            (attr::QUALITY_EVENT, &before.quality_event, &after.quality_event),
+            (attr::MESSAGING_LIMIT, &before.messaging_limit, &after.messaging_limit),
+            (attr::NAME_STATUS, &before.name_status, &after.name_status),
+        ];
+        for (name, was, now) in optional {
+            let Some(value) = now.as_ref().filter(|_| was != now) else { continue };
+            set.push((name.to_owned(), s(value.clone())));
+            conditions.push(match was {
+                Some(was) => Condition::Equals(name.into(), s(was.clone())),
+                None => Condition::AttributeMissing(name.into()),
+            });
+        }
+        if let Some(token) = after.token() {
+            conditions.push(Condition::Equals(attr::TOKEN.into(), Value::B(token.as_bytes().to_vec())));
+        }
         let mut ops = vec![WriteOp::Update {
             key: phone_key(&after.organization_id, &after.phone_number_id),
             set,
             remove: Vec::new(),
-            condition: Some(Condition::And(vec![
-                Condition::Exists,
-                Condition::Equals(attr::IS_ACTIVE.into(), Value::Bool(true)),
-                Condition::Equals(attr::UPDATED_AT.into(), Value::N(before.updated_at.0)),
-                unchanged,
-            ])),
+            condition: Some(Condition::And(conditions)),
         }];
         ops.extend(events.iter().map(put_new));
         match self.store.write(ops).await {
