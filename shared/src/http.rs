@@ -51,6 +51,11 @@ impl Request {
         self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
     }
 
+    /// A listing's `cursor`, when given: see [`decode_cursor`].
+    pub fn cursor<T>(&self, issued: impl FnOnce(&str) -> Option<T>) -> Result<Option<T>, ApiError> {
+        self.query_value("cursor").map(|raw| decode_cursor(raw, issued)).transpose()
+    }
+
     /// A listing's `limit`: `default` when absent, else a whole number from 1 to `max`.
     pub fn page_limit(&self, default: usize, max: usize) -> Result<usize, ApiError> {
         match self.query_value("limit") {
@@ -156,4 +161,19 @@ pub async fn respond(
             error.into()
         }
     }
+}
+
+/// Where a listing's next page starts, as the API hands it out: an opaque encoding of a
+/// position, which only [`decode_cursor`] reads back.
+pub fn encode_cursor(position: &str) -> String {
+    crate::crypto::base64url(position.as_bytes())
+}
+
+/// A cursor this API issued, read back as the position `issued` recognises (and, for a
+/// store position, confines to the caller's own partition); anything else is refused.
+pub fn decode_cursor<T>(raw: &str, issued: impl FnOnce(&str) -> Option<T>) -> Result<T, ApiError> {
+    crate::crypto::from_base64url(raw)
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|position| issued(&position))
+        .ok_or_else(|| ApiError::validation("`cursor` is not a cursor this API issued"))
 }

@@ -10,8 +10,8 @@ use crate::cipher::{Purpose, TokenContext};
 use crate::clock::Timestamp;
 use crate::crypto;
 use crate::domain::{
-    AccessToken, Ciphertext, ConnectionEvent, Effect, Health, HealthReason, OrganizationId, PhoneNumber, PhoneNumberId,
-    Source, WabaId,
+    AccessToken, Ciphertext, ConnectionEvent, Effect, Health, HealthReason, Organization, OrganizationId, PhoneNumber,
+    PhoneNumberId, Source, WabaId,
 };
 use crate::error::ApiError;
 use crate::meta::MetaError;
@@ -386,15 +386,27 @@ pub async fn end_connection(
         tracing::info!(%organization, %waba, "a connection-ending notice older than the connection is ignored");
         return Ok(false);
     }
+    disconnect(app, &current, &active, seen, extra).await?;
+    Ok(true)
+}
+
+/// Retires `active` (inactive, token and PIN erased, routes removed) and clears the
+/// organization's WABA reference, with the events that tell it and `extra` ones. The events
+/// are recorded first: a disconnect repeated after a failure finds them (stored once) and
+/// completes.
+pub async fn disconnect(
+    app: &App,
+    organization: &Organization,
+    active: &[PhoneNumber],
+    seen: &Observation,
+    extra: &[ConnectionEvent],
+) -> Result<(), ApiError> {
     let mut events: Vec<ConnectionEvent> = extra.to_vec();
-    for phone in &active {
+    for phone in active {
         events.extend(transitions(Some(phone), &retired(phone), seen));
     }
-    // Recorded first: a redelivery after a failed disconnect finds the events (stored once)
-    // and completes the disconnect.
     app.records.record_events(&events).await?;
-    app.records.disconnect(&current, &active, seen.at).await?;
-    Ok(true)
+    app.records.disconnect(organization, active, seen.at).await
 }
 
 /// A phone as a disconnect leaves it.

@@ -310,13 +310,15 @@ pub async fn connect(app: &App, request: Connect<'_>) -> Result<Vec<PhoneNumber>
 
     let now = app.now();
     let existing = app.records.phones(&organization.id).await?;
+    let existing_by_id: std::collections::HashMap<&PhoneNumberId, &PhoneNumber> =
+        existing.iter().map(|p| (&p.phone_number_id, p)).collect();
     let mut saved = Vec::with_capacity(phones.len());
     let mut plans = Vec::with_capacity(phones.len());
     for PhoneToConnect { info, mode } in phones {
         let id: PhoneNumberId = info.id.parse().map_err(ApiError::meta_error)?;
         // Reconnecting the same number repairs it in place: its history, creation time,
         // registration attempts and PIN stay.
-        let known = existing.iter().find(|p| p.phone_number_id == id);
+        let known = existing_by_id.get(&id).copied();
         let plan = registration::plan(app, &organization.id, &info, mode, known).await?;
         saved.push(PhoneNumber {
             organization_id: organization.id.clone(),
@@ -345,8 +347,6 @@ pub async fn connect(app: &App, request: Connect<'_>) -> Result<Vec<PhoneNumber>
     // Phones of another WABA cannot stay active once the organization points elsewhere.
     let retire: Vec<PhoneNumber> = existing.iter().filter(|p| p.is_active() && &p.waba_id != waba).cloned().collect();
     let retired_before = retire.clone();
-    let existing_by_id: std::collections::HashMap<&PhoneNumberId, &PhoneNumber> =
-        existing.iter().map(|p| (&p.phone_number_id, p)).collect();
 
     let connection = Connection { organization, state, waba_id: waba, phones: saved.clone(), retire, now };
     match app.records.save_connection(connection).await {

@@ -7,7 +7,6 @@
 //! state is already correct whatever Meta answers).
 
 use serde_json::json;
-use shared::cipher::{Purpose, TokenContext};
 use shared::domain::{AccessToken, Organization, OrganizationId, PhoneNumber, Source, WabaId};
 use shared::lifecycle::{self, Observation};
 use shared::routes::Action;
@@ -29,20 +28,14 @@ pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
     }
 
     // Open a token before the ciphertexts are erased: the unsubscribe call needs one.
-    let unsubscribe = match (organization.waba_id.clone(), active.first().and_then(PhoneNumber::token)) {
-        (Some(waba), Some(sealed)) => {
-            let context = TokenContext::new(&organization.id, Purpose::PhoneToken);
-            app.cipher.open::<AccessToken>(sealed, context).await.ok().map(|token| (waba, token))
-        }
+    let unsubscribe = match (organization.waba_id.clone(), active.first()) {
+        (Some(waba), Some(phone)) => lifecycle::phone_token(app, phone).await.ok().map(|token| (waba, token)),
         _ => None,
     };
 
     let seen = Observation::new(Source::Api, app.now());
-    app.records.disconnect(&organization, &active, seen.at).await?;
+    lifecycle::disconnect(app, &organization, &active, &seen, &[]).await?;
     tracing::info!(organization = %organization.id, phones = active.len(), "WhatsApp disconnected");
-    let events: Vec<_> =
-        active.iter().flat_map(|p| lifecycle::transitions(Some(p), &lifecycle::retired(p), &seen)).collect();
-    app.records.record_events(&events).await?;
 
     if let Some((waba, token)) = unsubscribe {
         unsubscribe_unless_shared(app, &organization, &waba, &token).await;

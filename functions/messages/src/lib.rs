@@ -16,7 +16,7 @@ use shared::domain::{
 use shared::lifecycle;
 use shared::meta::{Addressee, Content};
 use shared::routes::Action;
-use shared::{ApiError, App, Request, Response, crypto};
+use shared::{ApiError, App, Request, Response, crypto, http};
 
 const DEFAULT_PAGE: usize = 20;
 const MAX_PAGE: usize = 100;
@@ -167,13 +167,7 @@ async fn templates(app: &App, organization: &OrganizationId, request: &Request) 
         return Err(ApiError::validation("`status` must be a template status such as APPROVED"));
     }
     let limit = request.page_limit(DEFAULT_PAGE, MAX_PAGE)?;
-    let start = match request.query_value("cursor") {
-        None => 0,
-        Some(raw) => crypto::from_base64url(raw)
-            .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|s| s.strip_prefix("TPL#").and_then(|n| n.parse::<usize>().ok()))
-            .ok_or_else(|| ApiError::validation("`cursor` is not a cursor this API issued"))?,
-    };
+    let start = request.cursor(|position| position.strip_prefix("TPL#")?.parse::<usize>().ok())?.unwrap_or(0);
     let phones = app.records.phones(organization).await?;
     let phone = sending_phone(&phones, None)?;
     lifecycle::refuse_send(phone, app.now()).or_else(|e| if e.code == "phone_restricted" { Ok(()) } else { Err(e) })?;
@@ -194,23 +188,21 @@ async fn list(app: &App, organization: &OrganizationId, request: &Request) -> Re
     Ok(Response::ok(&json!({
         "success": true,
         "messages": events.iter().map(MessageEvent::view).collect::<Vec<_>>(),
-        "nextCursor": next.map(|sk| crypto::base64url(sk.as_bytes())),
+        "nextCursor": next.as_deref().map(http::encode_cursor),
     })))
 }
 
 /// A cursor is an opaque encoding of a position (`{time}#{identity}`) inside the caller's
 /// own partition, so it can only ever page through the organization it was issued for.
 fn decode_cursor(raw: &str) -> Result<String, ApiError> {
-    crypto::from_base64url(raw)
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .filter(|position| {
-            let (time, identity) = position.split_once('#').unwrap_or_default();
-            time.len() == 10
-                && time.bytes().all(|b| b.is_ascii_digit())
-                && !identity.is_empty()
-                && position.len() < 1024
-        })
-        .ok_or_else(|| ApiError::validation("`cursor` is not a cursor this API issued"))
+    http::decode_cursor(raw, |position| {
+        let (time, identity) = position.split_once('#').unwrap_or_default();
+        let issued = time.len() == 10
+            && time.bytes().all(|b| b.is_ascii_digit())
+            && !identity.is_empty()
+            && position.len() < 1024;
+        issued.then(|| position.to_owned())
+    })
 }
 
 /// Exactly one of `to` (a phone number) and `recipient` (a BSUID).

@@ -12,8 +12,8 @@ use http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
 use shared::cipher::{Purpose, TokenContext};
-use shared::domain::{AccessToken, OrganizationId, PhoneNumberId, Registration, RegistrationPin};
-use shared::{ApiError, App, Request, Response, registration};
+use shared::domain::{OrganizationId, PhoneNumberId, Registration, RegistrationPin};
+use shared::{ApiError, App, Request, Response, lifecycle, registration};
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -33,7 +33,7 @@ pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
         .phone(&organization.id, &phone_id)
         .await?
         .ok_or_else(|| ApiError::not_found("This organization has no such phone number."))?;
-    let sealed_token = phone.token().cloned().ok_or_else(ApiError::not_connected)?;
+    phone.token().ok_or_else(ApiError::not_connected)?;
     if phone.registration.allows_sending() {
         return Ok(answer(StatusCode::OK, &phone));
     }
@@ -50,8 +50,7 @@ pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
                 .with_action("Send {\"pin\": \"<6 digits>\"}: the PIN set for this number in WhatsApp Manager."));
         }
     };
-    let token: AccessToken =
-        app.cipher.open(&sealed_token, TokenContext::new(&organization.id, Purpose::PhoneToken)).await?;
+    let token = lifecycle::phone_token(app, &phone).await?;
     registration::register(app, &mut phone, &token, &pin, store_pin.as_ref(), shared::domain::Source::Api).await;
     match &phone.registration {
         Registration::Registered | Registration::NotRequired => Ok(answer(StatusCode::OK, &phone)),

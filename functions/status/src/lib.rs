@@ -11,7 +11,7 @@ use serde_json::json;
 use shared::domain::{ConnectionEvent, OrganizationId, PhoneNumber};
 use shared::routes::Action;
 use shared::store::records::EVENT_PREFIX;
-use shared::{ApiError, App, Request, Response, crypto, lifecycle};
+use shared::{ApiError, App, Request, Response, http, lifecycle};
 
 const DEFAULT_PAGE: usize = 20;
 const MAX_PAGE: usize = 100;
@@ -49,7 +49,7 @@ async fn events(app: &App, organization: &OrganizationId, request: &Request) -> 
     Ok(Response::ok(&json!({
         "success": true,
         "events": events.iter().map(ConnectionEvent::view).collect::<Vec<_>>(),
-        "nextCursor": next.map(|sk| crypto::base64url(sk.as_bytes())),
+        "nextCursor": next.as_deref().map(http::encode_cursor),
     })))
 }
 
@@ -57,15 +57,13 @@ async fn events(app: &App, organization: &OrganizationId, request: &Request) -> 
 /// always in the caller's own partition: a cursor from another organization names no event
 /// of this one.
 fn decode_cursor(raw: &str) -> Result<String, ApiError> {
-    crypto::from_base64url(raw)
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .filter(|sk| sk.starts_with(EVENT_PREFIX) && sk.len() < 256)
-        .ok_or_else(|| ApiError::validation("`cursor` is not a cursor this API issued"))
+    http::decode_cursor(raw, |sk| (sk.starts_with(EVENT_PREFIX) && sk.len() < 256).then(|| sk.to_owned()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shared::crypto;
 
     #[test]
     fn cursors_only_name_event_keys() {
