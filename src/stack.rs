@@ -12,6 +12,7 @@ use shared::config::Config;
 use shared::store::Store;
 use shared::store::dynamo::DynamoStore;
 use shared::store::embedded::EmbeddedStore;
+use shared::stream::ChangeFeed;
 use shared::{App, BoxError};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -131,24 +132,29 @@ pub async fn start(source: impl Fn(&str) -> Option<String>) -> Result<RunningSta
     });
 
     let backend = get("LOCAL_BACKEND").unwrap_or_else(|| "embedded".into());
-    let (store, cipher, backend): (Arc<dyn Store>, Arc<dyn Cipher>, &'static str) = match backend.as_str() {
+    let dir = PathBuf::from(get("DATA_DIR").unwrap_or_else(|| "./.local".into()));
+    type Backend = (Arc<dyn Store>, Arc<dyn Cipher>, Arc<dyn ChangeFeed>, &'static str);
+    let (store, cipher, feed, backend): Backend = match backend.as_str() {
         "embedded" => {
-            let dir = PathBuf::from(get("DATA_DIR").unwrap_or_else(|| "./.local".into()));
             let store = EmbeddedStore::open(&dir.join("store.redb"))?;
             let cipher = LocalCipher::load_or_create(&dir.join("local-kms.key"))?;
-            (Arc::new(store), Arc::new(cipher), "embedded")
+            (Arc::new(store.clone()), Arc::new(cipher), Arc::new(store), "embedded")
         }
         "aws" => {
             let aws = shared::aws::load(get)?;
             let table = config.table_name.clone().unwrap_or_else(|| LOCAL_TABLE.into());
             let key = config.kms_key_id.clone().unwrap_or_else(|| LOCAL_KEY_ALIAS.into());
-            let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table);
+            let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
+            let store = DynamoStore::new(dynamodb.clone(), table.clone());
             store.ensure_table().await?;
             let kms = aws_sdk_kms::Client::new(&aws);
             if key.starts_with("alias/") {
                 KmsCipher::ensure_key(&kms, &key).await?;
             }
-            (Arc::new(store), Arc::new(KmsCipher::new(kms, key)), "aws")
+            shared::store::embedded::private_dir(&dir)?;
+            let positions = dir.join(format!("stream-positions-{table}.json"));
+            let feed = crate::feed::DynamoStreamFeed::new(&aws, &dynamodb, &table, positions).await?;
+            (Arc::new(store), Arc::new(KmsCipher::new(kms, key)), Arc::new(feed), "aws")
         }
         other => return Err(format!("LOCAL_BACKEND must be `embedded` or `aws`, not `{other}`").into()),
     };
@@ -170,6 +176,8 @@ pub async fn start(source: impl Fn(&str) -> Option<String>) -> Result<RunningSta
     if let Some(every) = server.app.config.health_sweep_every {
         tokio::spawn(sweep_every(server.clone(), every, stopped.clone()));
     }
+    // The table's stream, handed to what follows it as its triggers do in AWS.
+    tokio::spawn(crate::feed::follow(server.clone(), feed, stopped.clone()));
     let task = tokio::spawn(server::serve(listener, server.clone(), stopped));
     Ok(RunningStack { addr, base_url, demo_token, jwt_secret, sandbox, server, backend, stop, task })
 }

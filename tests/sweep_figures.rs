@@ -18,7 +18,7 @@ use shared::domain::{
     AccessToken, Organization, OrganizationName, PhoneLink, PhoneMode, PhoneNumber, Registration, TokenKind,
 };
 use shared::store::records::{connection_item, organization_item, phone_item, route_item};
-use shared::store::{Item, Key, Page, Query, Store, StoreError, WriteOp};
+use shared::store::{Condition, Item, Key, Page, Query, Store, StoreError, WriteOp};
 use shared::sweep::{SweepSettings, sweep};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -51,9 +51,9 @@ impl Store for Counting {
         self.writes.fetch_add(1, Ordering::Relaxed);
         self.inner.write(ops).await
     }
-    async fn put_each_if_absent(&self, items: Vec<Item>) -> Result<Vec<bool>, StoreError> {
-        self.writes.fetch_add(items.len(), Ordering::Relaxed);
-        self.inner.put_each_if_absent(items).await
+    async fn put_each(&self, puts: Vec<(Item, Condition)>) -> Result<Vec<bool>, StoreError> {
+        self.writes.fetch_add(puts.len(), Ordering::Relaxed);
+        self.inner.put_each(puts).await
     }
 }
 
@@ -83,6 +83,7 @@ async fn seed_connections(h: &Harness, count: usize) {
             mode: PhoneMode::CloudApi,
             registration: Registration::Registered,
             registration_attempts: Vec::new(),
+            registration_limited_until: None,
             pin: None,
             display_phone: number.display_phone_number.into(),
             verified_name: None,
@@ -91,6 +92,7 @@ async fn seed_connections(h: &Harness, count: usize) {
             messaging_limit: None,
             name_status: Some("APPROVED".into()),
             health: Default::default(),
+            sync: None,
             verified_at: now,
             created_at: now,
             updated_at: now,

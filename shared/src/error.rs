@@ -131,6 +131,20 @@ impl ApiError {
             .with_action(action.unwrap_or_else(|| "Request a review in WhatsApp Manager.".into()))
     }
 
+    /// Meta's registration allowance is spent (ten attempts in 72 hours, or its block after
+    /// 133016): nothing is asked of Meta before `next`.
+    pub fn registration_limited(next: crate::clock::Timestamp) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "registration_limited",
+            "Meta allows no registration attempt for this number now (10 per number in 72 hours).",
+        )
+        .with_action(format!(
+            "Try again after {}; a pending registration is retried then by itself.",
+            next.to_rfc3339()
+        ))
+    }
+
     pub fn pin_mismatch() -> Self {
         Self::new(StatusCode::BAD_REQUEST, "pin_mismatch", "Meta refused this two-step verification PIN.")
             .with_action("Enter the PIN set for this number in WhatsApp Manager, or reset it there and try again.")

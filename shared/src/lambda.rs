@@ -29,23 +29,32 @@ where
     .await
 }
 
-/// Serves a function that EventBridge invokes on a schedule: each invocation runs `handler`
-/// with the time it may take (the invocation's, less a margin to answer and keep its
-/// place) and answers what it reports. A failure is the invocation's error, which Lambda
-/// records and EventBridge's retry policy may repeat.
-pub async fn serve_scheduled<F, Fut, T>(handler: F) -> Result<(), lambda_http::Error>
+/// Why a function that serves no route was invoked.
+pub enum Invocation {
+    /// EventBridge's schedule: run for at most `budget`.
+    Scheduled { budget: std::time::Duration },
+    /// A batch of the table's stream (an event source mapping).
+    Stream(Vec<crate::stream::Change>),
+}
+
+/// Serves a function that EventBridge invokes on a schedule and the table's stream feeds
+/// (each through its own trigger in `template.yaml`). The handler answers what Lambda
+/// expects: a scheduled run's report, or a stream batch's `batchItemFailures`.
+pub async fn serve_invocations<F, Fut>(handler: F) -> Result<(), lambda_http::Error>
 where
-    F: Fn(std::time::Duration) -> Fut + Sync,
-    Fut: Future<Output = Result<T, ApiError>> + Send,
-    T: serde::Serialize,
+    F: Fn(Invocation) -> Fut + Sync,
+    Fut: Future<Output = Result<serde_json::Value, ApiError>> + Send,
 {
     use lambda_http::lambda_runtime::{self, LambdaEvent};
     let handler = &handler;
     lambda_runtime::run(lambda_runtime::service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
         let left = event.context.deadline().duration_since(std::time::SystemTime::now()).unwrap_or_default();
-        let budget = left.saturating_sub(SCHEDULED_MARGIN);
         let deadline = tokio::time::Instant::now() + left.saturating_sub(crate::deadline::ANSWER_MARGIN);
-        crate::deadline::within(deadline, handler(budget))
+        let invocation = match crate::stream::from_lambda_event(&event.payload) {
+            Some(changes) => Invocation::Stream(changes),
+            None => Invocation::Scheduled { budget: left.saturating_sub(SCHEDULED_MARGIN) },
+        };
+        crate::deadline::within(deadline, handler(invocation))
             .await
             .map_err(|error| lambda_http::Error::from(error.message.into_owned()))
     }))

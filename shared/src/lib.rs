@@ -7,6 +7,7 @@ pub mod app;
 pub mod aws;
 pub mod cipher;
 pub mod clock;
+pub mod coexistence;
 pub mod config;
 pub mod crypto;
 pub mod deadline;
@@ -21,6 +22,7 @@ pub mod openapi;
 pub mod registration;
 pub mod routes;
 pub mod store;
+pub mod stream;
 pub mod sweep;
 pub mod telemetry;
 

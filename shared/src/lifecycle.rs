@@ -10,13 +10,15 @@ use crate::cipher::{Purpose, TokenContext};
 use crate::clock::Timestamp;
 use crate::crypto;
 use crate::domain::{
-    AccessToken, Ciphertext, ConnectionEvent, Effect, Health, HealthReason, Organization, OrganizationId, PhoneNumber,
-    PhoneNumberId, Source, WabaId,
+    AccessToken, Ciphertext, ConnectionEvent, Effect, Health, HealthReason, Organization, OrganizationId, PhoneMode,
+    PhoneNumber, PhoneNumberId, Registration, Source, SyncKind, SyncState, WabaId,
 };
 use crate::error::ApiError;
 use crate::meta::MetaError;
 use crate::store::records::Applied;
 
+/// Graph's answer for sending from a number Cloud API no longer has registered.
+pub const NOT_REGISTERED: i64 = 133010;
 /// Graph's code for a token that no longer works (expired, revoked, the app removed).
 pub const TOKEN_INVALID: i64 = 190;
 /// Graph codes that mean Meta will not let this number or account send for now: 131031
@@ -47,6 +49,17 @@ pub enum Signal {
     NameStatus(String),
     /// The sweep asked Meta about the phone now.
     Checked(Timestamp),
+    /// Meta no longer has the number registered for Cloud API (a send refused with 133010,
+    /// or the sweep reading another `platform_type`): it is `pending` until registered
+    /// again. Only a number on Cloud API that was registered drifts.
+    Unregistered {
+        reason: String,
+    },
+    /// A coexistence sync moved on, as Meta's answer or webhooks tell.
+    Sync(SyncKind, SyncState),
+    /// Meta refused a sync request in a way that shows it did not take it (a rate limit):
+    /// the sync may be asked for again.
+    SyncNotTaken(SyncKind),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -99,9 +112,43 @@ pub fn apply(phone: &mut PhoneNumber, signals: &[Signal]) -> bool {
                 phone.health.checked_at = Some(*at);
                 true
             }
+            Signal::Unregistered { reason } => {
+                let drifts = phone.mode == PhoneMode::CloudApi && phone.registration == Registration::Registered;
+                if drifts {
+                    phone.registration = Registration::Pending { reason: reason.clone() };
+                }
+                drifts
+            }
+            Signal::SyncNotTaken(kind) => match phone.sync.as_mut() {
+                Some(sync) if *sync.get(*kind) == SyncState::Requested => {
+                    *sync.get_mut(*kind) = SyncState::NotRequested;
+                    true
+                }
+                _ => false,
+            },
+            Signal::Sync(kind, state) => match phone.sync.as_mut() {
+                Some(sync) if sync.get(*kind) != state && sync_may_become(sync.get(*kind), state) => {
+                    *sync.get_mut(*kind) = state.clone();
+                    true
+                }
+                _ => false,
+            },
         };
     }
     changed
+}
+
+/// Whether a sync in `from` may move to `to`: forward only, so a late or redelivered
+/// webhook never takes a finished sync back (a first batch of contacts after Meta's answer,
+/// progress after completion), and a refusal never overrides what Meta already sent.
+fn sync_may_become(from: &SyncState, to: &SyncState) -> bool {
+    let rank = |state: &SyncState| match state {
+        SyncState::NotRequested => 0,
+        SyncState::Requested => 1,
+        SyncState::Failed { .. } => 2,
+        SyncState::Complete | SyncState::Declined => 3,
+    };
+    rank(to) > rank(from)
 }
 
 /// Who observed what, when: the context every event of one observation shares.
@@ -195,6 +242,17 @@ pub fn transitions(before: Option<&PhoneNumber>, after: &PhoneNumber, seen: &Obs
         Some(after.can_send_at(now).to_string()),
         action(after, now).unwrap_or_default(),
     );
+    if let Some(sync) = &after.sync {
+        for kind in SyncKind::ALL {
+            let state = sync.get(kind);
+            push(
+                &format!("sync_{}", kind.as_str()),
+                before.and_then(|p| p.sync.as_ref()).map(|s| s.get(kind).as_str().to_owned()),
+                Some(state.as_str().to_owned()),
+                state.reason().unwrap_or("").to_owned(),
+            );
+        }
+    }
     let had = |p: &PhoneNumber, code: &str| p.health.reasons.iter().any(|r| r.code == code);
     for reason in &after.health.reasons {
         if before.is_none_or(|b| !had(b, &reason.code)) {
@@ -233,13 +291,50 @@ pub fn action(phone: &PhoneNumber, now: Timestamp) -> Option<String> {
         )),
         Health::Ok | Health::Disconnected => None,
     };
-    health.or_else(|| crate::registration::action(phone))
+    health.or_else(|| registration_action(phone, now)).or_else(|| sync_action(phone))
 }
 
-/// The refusal a send meets, without calling Meta, when the phone's health says Meta would
-/// refuse it.
+/// What a phone's registration asks of a person, if anything.
+fn registration_action(phone: &PhoneNumber, now: Timestamp) -> Option<String> {
+    let (display, id) = (&phone.display_phone, &phone.phone_number_id);
+    let waiting = phone.next_registration_attempt(now).map(Timestamp::to_rfc3339);
+    match &phone.registration {
+        Registration::PinRequired => Some(format!(
+            "Enter the two-step verification PIN of {display} (POST …/phone-numbers/{id}/register with {{\"pin\"}}), or reset it in WhatsApp Manager."
+        )),
+        Registration::VerificationRequired => Some(format!(
+            "Verify {display}: request a code (POST …/phone-numbers/{id}/request-code with {{\"method\": \"SMS\"}}), then enter it (POST …/phone-numbers/{id}/verify-code with {{\"code\"}})."
+        )),
+        Registration::Failed { reason } => Some(format!(
+            "Meta refused to register {display}: {reason} Fix it in WhatsApp Manager, then retry the registration."
+        )),
+        Registration::Pending { .. } => waiting.map(|at| {
+            format!("Meta allows no registration of {display} before {at}; it is registered again then, by itself.")
+        }),
+        Registration::Registered | Registration::NotRequired => None,
+    }
+}
+
+/// What a coexistence number's failed sync asks of a person: Meta syncs once per onboarding.
+fn sync_action(phone: &PhoneNumber) -> Option<String> {
+    let sync = phone.sync.as_ref()?;
+    SyncKind::ALL.iter().find(|k| matches!(sync.get(**k), SyncState::Failed { .. })).map(|kind| {
+        format!(
+            "Meta did not sync the {} of {}; Meta syncs once per onboarding, so to sync again the business must \
+             disconnect the app from WhatsApp Business and connect again.",
+            kind.as_str(),
+            phone.display_phone
+        )
+    })
+}
+
+/// The refusal a send meets, without calling Meta, when the phone's registration or health
+/// says Meta would refuse it.
 pub fn refuse_send(phone: &PhoneNumber, now: Timestamp) -> Result<(), ApiError> {
     let action = action(phone, now);
+    if phone.is_active() && !phone.registration.allows_sending() {
+        return Err(ApiError::not_registered(registration_action(phone, now).or(action)));
+    }
     match phone.health_at(now) {
         Health::Ok => Ok(()),
         Health::NeedsReauthorization => Err(ApiError::reauthorization_required(action)),
@@ -319,12 +414,22 @@ pub async fn graph_refused(app: &App, phone: &PhoneNumber, error: &MetaError, so
         let reason =
             HealthReason::new(code, graph.message.clone(), Effect::Restrict, seen.at).from_report(GRAPH_REFUSAL);
         observe(app, phone.clone(), &[Signal::Raise(reason)], &seen, &[]).await.map(drop)
+    } else if graph.code == NOT_REGISTERED {
+        let drift =
+            Signal::Unregistered { reason: format!("Meta no longer has the number registered: {}", graph.reason()) };
+        observe(app, phone.clone(), &[drift], &seen, &[]).await.map(drop)
     } else {
         Ok(())
     };
     if let Err(error) = outcome {
         tracing::error!(%error, organization = %phone.organization_id, "a refused token could not be recorded");
     }
+}
+
+/// Whether a Graph refusal says something about the connection itself (its token, a
+/// restriction, a lost registration) rather than about the request.
+pub fn concerns_connection(error: &crate::meta::GraphError) -> bool {
+    error.code == TOKEN_INVALID || RESTRICTING_CODES.contains(&error.code) || error.code == NOT_REGISTERED
 }
 
 /// Opens the token a connected phone was sealed with, for a call to Meta on its behalf.
@@ -432,6 +537,7 @@ mod tests {
             mode: PhoneMode::CloudApi,
             registration: Registration::Registered,
             registration_attempts: Vec::new(),
+            registration_limited_until: None,
             pin: None,
             display_phone: "+1 555-010-0001".into(),
             verified_name: None,
@@ -440,6 +546,7 @@ mod tests {
             messaging_limit: None,
             name_status: None,
             health: HealthRecord::default(),
+            sync: None,
             verified_at: Timestamp(0),
             created_at: Timestamp(0),
             updated_at: Timestamp(0),

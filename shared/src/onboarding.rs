@@ -7,8 +7,9 @@ use crate::app::App;
 use crate::cipher::{Purpose, TokenContext};
 use crate::clock::Timestamp;
 use crate::domain::{
-    AccessToken, Authorization, Effect, HealthRecord, OAuthState, Organization, PhoneLink, PhoneMode, PhoneNumber,
-    PhoneNumberId, Source, StateKey, StateStep, StateToken, TokenKind, UserId, WabaId,
+    AccessToken, Authorization, CoexistenceSync, Effect, HealthRecord, OAuthState, Organization, PhoneLink, PhoneMode,
+    PhoneNumber, PhoneNumberId, Source, StateKey, StateStep, StateToken, SyncKind, SyncState, TokenKind, UserId,
+    WabaId,
 };
 use crate::error::ApiError;
 use crate::lifecycle::{self, Observation};
@@ -328,6 +329,7 @@ pub async fn connect(app: &App, request: Connect<'_>) -> Result<Vec<PhoneNumber>
             mode,
             registration: plan.registration(),
             registration_attempts: known.map(|p| p.registration_attempts.clone()).unwrap_or_default(),
+            registration_limited_until: known.and_then(|p| p.registration_limited_until),
             pin: plan.sealed_pin().cloned().or_else(|| known.and_then(|p| p.pin.clone())),
             display_phone: info.display_phone_number.clone(),
             verified_name: info.verified_name.clone(),
@@ -338,6 +340,7 @@ pub async fn connect(app: &App, request: Connect<'_>) -> Result<Vec<PhoneNumber>
             // A new token repairs what the old one could not do; what Meta says about the
             // number or the WABA stays until Meta says otherwise.
             health: repaired(known),
+            sync: (mode == PhoneMode::Coexistence).then(|| onboarded(known)),
             verified_at: now,
             created_at: known.map_or(now, |p| p.created_at),
             updated_at: now,
@@ -405,6 +408,19 @@ fn repaired(known: Option<&PhoneNumber>) -> HealthRecord {
     let mut health = known.map(|p| p.health.clone()).unwrap_or_default();
     health.clear(|r| r.effect == Effect::Reauthorize || r.code == lifecycle::TOKEN_EXPIRING);
     health
+}
+
+/// A coexistence number's syncs after an onboarding: what Meta already sent (or has taken)
+/// stays; a sync that failed, or never happened, may be asked for again, since every
+/// Embedded Signup is a new onboarding to Meta.
+fn onboarded(known: Option<&PhoneNumber>) -> CoexistenceSync {
+    let mut sync = known.and_then(|p| p.sync.clone()).unwrap_or_else(CoexistenceSync::fresh);
+    for kind in SyncKind::ALL {
+        if matches!(sync.get(kind), SyncState::Failed { .. }) {
+            *sync.get_mut(kind) = SyncState::NotRequested;
+        }
+    }
+    sync
 }
 
 /// How the API shows a connected phone in the answer of a save.

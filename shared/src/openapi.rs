@@ -26,6 +26,10 @@ pub const ERROR_CODES: &[&str] = &[
     "phone_restricted",
     "waba_banned",
     "pin_mismatch",
+    "registration_limited",
+    "verification_required",
+    "verification_refused",
+    "invalid_code",
     "not_connected",
     "recipient_not_supported",
     "template_error",
@@ -119,7 +123,11 @@ fn operation(action: Action) -> Operation {
         ),
         Action::InitOauth => op(
             "Start a connection: the OAuth state, the dialog URL and Embedded Signup's launch parameters.",
-            vec![],
+            vec![json!({
+                "name": "featureType", "in": "query", "required": false,
+                "description": "`whatsapp_business_app_onboarding`: a business that keeps its WhatsApp Business app (coexistence).",
+                "schema": { "enum": ["whatsapp_business_app_onboarding"] },
+            })],
             None,
             ok(success(
                 &["authUrl", "state", "expiresAt", "message"],
@@ -143,6 +151,11 @@ fn operation(action: Action) -> Operation {
                 query("code", false, "Meta's authorization code."),
                 query("error", false, "Set by Meta when the person declined."),
                 query("error_reason", false, "Meta's reason for `error`."),
+                json!({
+                    "name": "source", "in": "query", "required": false,
+                    "description": "`js_sdk`: the code came from Embedded Signup's popup (exchanged without redirect_uri), when no session event came with it.",
+                    "schema": { "enum": ["js_sdk"] },
+                }),
             ],
             None,
             vec![
@@ -266,6 +279,30 @@ fn operation(action: Action) -> Operation {
                 (202, Some(success(&["phone"], json!({ "phone": schema("Phone") })))),
             ],
         ),
+        Action::RequestVerificationCode => op(
+            "Have Meta send a verification code (SMS or voice call) to a number it has not verified.",
+            vec![],
+            Some(object(
+                &["method"],
+                json!({ "method": { "enum": ["SMS", "VOICE"] }, "language": { "type": "string", "description": "Default en_US." } }),
+            )),
+            ok(success(&["message", "phone"], json!({ "message": string(), "phone": schema("Phone") }))),
+        ),
+        Action::VerifyCode => op(
+            "Verify a number with the code Meta sent to it; the number is then registered at once.",
+            vec![],
+            Some(object(&["code"], json!({ "code": { "type": "string", "pattern": "^[0-9 -]{4,12}$" } }))),
+            vec![
+                (200, Some(success(&["phone"], json!({ "phone": schema("Phone") })))),
+                (202, Some(success(&["phone"], json!({ "phone": schema("Phone") })))),
+            ],
+        ),
+        Action::ListContacts => op(
+            "The contacts of the organization's coexistence numbers, as the WhatsApp Business app synced them.",
+            paged(),
+            None,
+            ok(page_of("contacts", schema("Contact"))),
+        ),
         Action::WebhookVerify => op(
             "Meta's subscription check: the challenge, as plain text, when the verify token matches.",
             vec![
@@ -285,10 +322,11 @@ fn operation(action: Action) -> Operation {
             ok(success(
                 &["outcome"],
                 json!({ "outcome": object(
-                    &["stored", "duplicates", "rejected", "unrouted", "lifecycle", "ignored"],
+                    &["stored", "duplicates", "rejected", "unrouted", "lifecycle", "contacts", "ignored"],
                     json!({
                         "stored": { "type": "integer" }, "duplicates": { "type": "integer" }, "rejected": { "type": "integer" },
-                        "unrouted": { "type": "integer" }, "lifecycle": { "type": "integer" }, "ignored": { "type": "integer" },
+                        "unrouted": { "type": "integer" }, "lifecycle": { "type": "integer" }, "contacts": { "type": "integer" },
+                        "ignored": { "type": "integer" },
                     }),
                 ) }),
             )),
@@ -376,7 +414,11 @@ fn components() -> Value {
             "checkedAt": nullable("string"), "qualityRating": nullable("string"), "qualityEvent": nullable("string"),
             "messagingLimit": nullable("string"), "nameStatus": nullable("string"),
             "tokenKind": { "enum": ["business", "user", null] }, "tokenExpiresAt": nullable("string"),
-            "verifiedAt": string(), "createdAt": string(),
+            "verifiedAt": string(), "createdAt": string(), "registrationPossibleAfter": string(),
+            "sync": object(&["contacts", "history"], json!({
+                "contacts": schema("SyncState"), "history": schema("SyncState"),
+                "contactsReason": string(), "historyReason": string(),
+            })),
         }),
     );
     let whatsapp = object(
@@ -412,7 +454,16 @@ fn components() -> Value {
                 "code": { "type": "integer" }, "title": nullable("string"), "message": nullable("string"), "details": nullable("string"),
             }))] },
             "timestamp": string(),
+            "history": { "type": "boolean", "description": "Imported from a coexistence number's chat history." },
+            "source": { "enum": ["business_app", null], "description": "`business_app`: sent from the WhatsApp Business app (an echo)." },
+            "system": { "oneOf": [{ "type": "null" }, object(&["type"], json!({
+                "type": string(), "previousWaId": string(), "waId": string(), "previousUserId": string(), "userId": string(),
+            }))] },
         }),
+    );
+    let contact = object(
+        &["phoneNumberId", "phone", "name", "updatedAt"],
+        json!({ "phoneNumberId": string(), "phone": string(), "name": nullable("string"), "updatedAt": string() }),
     );
     let event = object(
         &["id", "at", "kind", "wabaId", "reason", "source"],
@@ -433,7 +484,9 @@ fn components() -> Value {
         "schemas": {
             "Error": error,
             "Mode": { "enum": ["cloud_api", "coexistence"] },
-            "Registration": { "enum": ["registered", "not_required", "pin_required", "pending", "failed"] },
+            "Registration": { "enum": ["registered", "not_required", "pin_required", "verification_required", "pending", "failed"] },
+            "SyncState": { "enum": ["not_requested", "requested", "complete", "declined", "failed"] },
+            "Contact": contact,
             "Phone": phone,
             "Organization": organization,
             "OrganizationAnswer": success(&["data"], json!({ "data": schema("Organization") })),

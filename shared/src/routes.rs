@@ -88,6 +88,9 @@ pub enum Action {
     ListMessages,
     ListTemplates,
     RegisterPhone,
+    RequestVerificationCode,
+    VerifyCode,
+    ListContacts,
     WebhookVerify,
     WebhookEvent,
 }
@@ -191,6 +194,21 @@ pub static ROUTES: &[Route] = &[
         F::Register,
         Auth::Jwt,
     ),
+    route(
+        "POST",
+        "/api/v1/organizations/{organizationId}/whatsapp/phone-numbers/{phoneNumberId}/request-code",
+        A::RequestVerificationCode,
+        F::Register,
+        Auth::Jwt,
+    ),
+    route(
+        "POST",
+        "/api/v1/organizations/{organizationId}/whatsapp/phone-numbers/{phoneNumberId}/verify-code",
+        A::VerifyCode,
+        F::Register,
+        Auth::Jwt,
+    ),
+    route("GET", "/api/v1/organizations/{organizationId}/whatsapp/contacts", A::ListContacts, F::Messages, Auth::Jwt),
     function_url("GET", "/webhook", A::WebhookVerify),
     function_url("POST", "/webhook", A::WebhookEvent),
 ];

@@ -13,8 +13,7 @@ use crate::App;
 use crate::cipher::{Purpose, TokenContext};
 use crate::clock::Timestamp;
 use crate::domain::{
-    AccessToken, Ciphertext, Effect, HealthReason, OrganizationId, PhoneNumber, Registration, RegistrationPin, Source,
-    TokenKind, WabaId,
+    AccessToken, Ciphertext, Effect, HealthReason, OrganizationId, PhoneNumber, Source, TokenKind, WabaId,
 };
 use crate::error::ApiError;
 use crate::lifecycle::{self, Clear, EXPIRY_NOTICE_SECONDS, Observation, Signal, TOKEN_EXPIRING};
@@ -289,7 +288,8 @@ async fn check_token_group(
             return Ok(());
         }
     };
-    for phone in &phones {
+    let mut current = Vec::with_capacity(phones.len());
+    for phone in phones {
         let mut signals = token_signals.clone();
         if let Some(number) = numbers.iter().find(|n| n.id == phone.phone_number_id.as_str()) {
             signals.extend(number_signals(number, seen.at));
@@ -297,18 +297,29 @@ async fn check_token_group(
         signals.push(Signal::Checked(seen.at));
         // As read at the start of the check: if anything wrote the phone since (a renewal, a
         // webhook), `observe` finds it stale and reads it again.
-        if lifecycle::observe(app, phone.clone(), &signals, &seen, &[]).await? && changed_visibly(phone, &signals) {
+        let wrote = lifecycle::observe(app, phone.clone(), &signals, &seen, &[]).await?;
+        if wrote && changed_visibly(&phone, &signals) {
             checked.changes += 1;
+        }
+        // What the next steps act on is the phone as it now is (a drift just noticed is
+        // registered again in this sweep).
+        let phone = match wrote {
+            true => app.records.phone(organization, &phone.phone_number_id).await?.unwrap_or(phone),
+            false => phone,
+        };
+        current.push(phone);
+    }
+
+    // Registrations Meta asked to wait for, or that drifted, within Meta's allowance.
+    for phone in &current {
+        if crate::registration::register_again(app, phone, &token, Source::Sweep).await {
+            checked.registrations_retried += 1;
         }
     }
 
-    // Registrations Meta asked to wait for.
-    for phone in &phones {
-        if let Some(pin) = retryable_registration(app, phone, seen.at).await? {
-            let mut phone = phone.clone();
-            crate::registration::register(app, &mut phone, &token, &pin, None, Source::Sweep).await;
-            checked.registrations_retried += 1;
-        }
+    // Coexistence syncs Meta did not take (a rate limit), within its 24 hours.
+    for phone in current.iter().filter(|p| p.sync.as_ref().is_some_and(|s| s.is_due())) {
+        crate::coexistence::request_syncs(app, phone, Source::Sweep).await?;
     }
 
     // The app's subscription to the WABA's webhooks.
@@ -384,9 +395,16 @@ async fn renew(
     Ok(Some(grant.token))
 }
 
-/// What a phone's fields say: quality, name status, and `health_status`.
+/// What a phone's fields say: quality, name status, `health_status`, and whether Meta still
+/// has it on Cloud API.
 fn number_signals(number: &PhoneInfo, at: Timestamp) -> Vec<Signal> {
     let mut signals = vec![Signal::Quality { rating: number.quality_rating.clone(), event: None, limit: None }];
+    // Only what Meta says: a number whose platform Meta did not report has not drifted.
+    if let Some(platform) = number.platform_type.as_deref().filter(|_| !number.is_on_cloud_api()) {
+        signals.push(Signal::Unregistered {
+            reason: format!("Meta reports the number's platform as {platform}, no longer Cloud API."),
+        });
+    }
     if let Some(status) = &number.name_status {
         signals.push(Signal::NameStatus(status.clone()));
     }
@@ -441,20 +459,6 @@ fn health_status_reasons(health: &HealthStatus, at: Timestamp) -> Vec<HealthReas
         );
     }
     reasons
-}
-
-/// The PIN to retry a `pending` registration with, when one is due and allowed.
-async fn retryable_registration(
-    app: &App,
-    phone: &PhoneNumber,
-    now: Timestamp,
-) -> Result<Option<RegistrationPin>, ApiError> {
-    let (Registration::Pending { .. }, Some(sealed)) = (&phone.registration, &phone.pin) else { return Ok(None) };
-    if phone.registration_attempts_left(now) == 0 {
-        return Ok(None);
-    }
-    let context = TokenContext::new(&phone.organization_id, Purpose::RegistrationPin);
-    Ok(Some(app.cipher.open(sealed, context).await?))
 }
 
 #[cfg(test)]

@@ -32,3 +32,41 @@ pub fn init_local() {
     use tracing_subscriber::prelude::*;
     tracing_subscriber::registry().with(tracing_subscriber::fmt::layer().with_target(false)).with(filter()).init();
 }
+
+/// A value from outside (a webhook's ids, a header) as a log field: control characters are
+/// escaped and the length is bounded, so no value can start a forged log line or flood one.
+/// Lambda's JSON lines escape them anyway; the local stack's readable lines need this.
+pub struct Field<'a>(pub &'a str);
+
+/// The longest outside value a log line shows.
+const MAX_FIELD: usize = 200;
+
+impl std::fmt::Display for Field<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (shown, c) in self.0.chars().enumerate() {
+            if shown >= MAX_FIELD {
+                return f.write_str("…");
+            }
+            if c.is_control() || c == '\u{2028}' || c == '\u{2029}' {
+                write!(f, "{}", c.escape_default())?;
+            } else {
+                std::fmt::Write::write_char(f, c)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Field;
+
+    #[test]
+    fn outside_values_cannot_forge_a_log_line() {
+        let forged = "102\n2026-12-01T00:00:00Z  INFO handled status=200\r\u{1b}[2J";
+        let shown = Field(forged).to_string();
+        assert!(!shown.chars().any(char::is_control), "{shown:?}");
+        assert!(shown.starts_with("102\\n2026") && shown.contains("\\r\\u{1b}"));
+        assert_eq!(Field(&"x".repeat(500)).to_string().chars().count(), 201, "bounded, with an ellipsis");
+    }
+}

@@ -345,6 +345,19 @@ async fn put_each_if_absent_stores_each_key_once(store: &dyn Store) {
     assert_eq!(store.query(&query).await.unwrap().items.len(), 42);
 }
 
+async fn put_each_applies_each_items_own_condition(store: &dyn Store) {
+    // Newest wins: each put holds only where the stored item is older (or absent).
+    let newer = |sk: &str, at: i64| {
+        let condition = Condition::Or(vec![Condition::NotExists, Condition::LessThan("at".into(), Value::N(at))]);
+        (item("P#12", sk, &[("at", Value::N(at))]), condition)
+    };
+    assert_eq!(store.put_each(vec![newer("A", 10), newer("B", 10)]).await.unwrap(), vec![true, true]);
+    let written = store.put_each(vec![newer("A", 5), newer("B", 20), newer("A", 10), newer("C", 1)]).await.unwrap();
+    assert_eq!(written, vec![false, true, false, true], "older and equal lose, newer and new win");
+    assert_eq!(store.get(&Key::new("P#12", "A")).await.unwrap().unwrap()["at"], Value::N(10));
+    assert_eq!(store.get(&Key::new("P#12", "B")).await.unwrap().unwrap()["at"], Value::N(20));
+}
+
 macro_rules! contract {
     ($($case:ident),* $(,)?) => {
         mod embedded {
@@ -381,7 +394,42 @@ contract!(
     get_many_reads_each_key_in_order,
     concurrent_guarded_writes_have_one_winner,
     put_each_if_absent_stores_each_key_once,
+    put_each_applies_each_items_own_condition,
 );
+
+/// The embedded store keeps the table's stream as DynamoDB Streams does: every committed
+/// write, in order, with its new image; nothing of a write that failed; each consumer at
+/// its own position, kept across a reopen.
+#[tokio::test]
+async fn the_embedded_store_streams_its_changes_to_each_consumer() {
+    use shared::stream::ChangeFeed;
+    let dir = common::TempDir::new();
+    let path = dir.0.join("store.redb");
+    let store = shared::store::embedded::EmbeddedStore::open(&path).unwrap();
+    store.subscribe("a").await.unwrap();
+    store.subscribe("b").await.unwrap();
+    assert!(store.read("a", 10).await.unwrap().is_empty());
+    store.write(vec![put(item("P#20", "A", &[("v", Value::N(1))]), None)]).await.unwrap();
+    let refused =
+        store.write(vec![put(item("P#20", "B", &[]), None), put(item("P#20", "A", &[]), Some(Condition::NotExists))]);
+    assert!(refused.await.is_err());
+    store.put_each_if_absent(vec![item("P#20", "C", &[]), item("P#20", "A", &[])]).await.unwrap();
+    store.write(vec![WriteOp::Delete { key: Key::new("P#20", "C"), condition: None }]).await.unwrap();
+    let changes = store.read("a", 10).await.unwrap();
+    let seen: Vec<(&str, Option<&Value>)> =
+        changes.iter().map(|c| (c.key.sk.as_str(), c.image.as_ref().and_then(|i| i.get("v")))).collect();
+    assert_eq!(seen, vec![("A", Some(&Value::N(1))), ("C", None), ("C", None)]);
+    assert!(changes[1].image.is_some() && changes[2].image.is_none(), "a put, then a deletion");
+
+    store.commit("a", &changes[0]).await.unwrap();
+    assert_eq!(store.read("a", 10).await.unwrap().len(), 2, "a consumer reads on from its position");
+    assert_eq!(store.read("b", 10).await.unwrap().len(), 3, "another consumer has its own, kept for it");
+    store.commit("b", &changes[2]).await.unwrap();
+    drop(store);
+    let reopened = shared::store::embedded::EmbeddedStore::open(&path).unwrap();
+    assert_eq!(reopened.read("a", 10).await.unwrap(), changes[1..].to_vec(), "positions and changes are durable");
+    assert!(reopened.read("b", 10).await.unwrap().is_empty());
+}
 
 #[tokio::test]
 async fn the_embedded_store_is_durable_across_reopen() {

@@ -34,6 +34,17 @@
 //!   60-day tokens with that many seconds left, from the next code exchange on (and, with
 //!   `wabaId`, the live ones granted for it); `null` issues them as configured again.
 //!
+//! A number's registration and verification, and Embedded Signup's popup:
+//! - `POST /control/unregister` `{"phoneNumberId"}`: Meta no longer has the number registered
+//!   (the customer deregistered it, or moved it): its sends are refused with 133010.
+//! - `GET /control/verification-code?phoneNumberId=`: the code Meta last sent to a number it
+//!   has not verified — what the person reads on the phone.
+//! - `POST /control/popup` `{"sessionEvent": "first"|"last"|"none"}`: whether the popup posts
+//!   its session event before the code, after it, or not at all (a known Meta behaviour).
+//!
+//! A coexistence number's controls (history, echoes, contacts, offboarding) are described
+//! in `coexistence.rs`.
+//!
 //! Webhooks are delivered before the answer, which carries the status the
 //! service answered (`webhookStatus`). Errors are `{"success":false,"message"}`:
 //! 400 for bad input, 502 when the webhook could not be delivered.
@@ -47,13 +58,22 @@ use serde_json::{Value, json};
 
 use super::Sandbox;
 use super::seed::MESSAGING_LIMIT_TIER;
-use super::state::Blocked;
+use super::state::{Blocked, PopupBehaviour};
 use super::webhook::WebhookError;
 
 /// The profile name of a customer who did not give one.
 const DEFAULT_CUSTOMER_NAME: &str = "Sandbox Customer";
 
-const PATHS: [&str; 16] = [
+const PATHS: [&str; 25] = [
+    "unregister",
+    "verification-code",
+    "popup",
+    "history",
+    "history-sharing",
+    "echo",
+    "contacts",
+    "offboard",
+    "reconnect",
     "error",
     "user-id-update",
     "template-status",
@@ -78,6 +98,18 @@ const DEFAULT_RESTRICTION: &str = "RESTRICTED_BIZ_INITIATED_MESSAGING";
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Waba {
     waba_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Phone {
+    phone_number_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Popup {
+    session_event: String,
 }
 
 #[derive(Deserialize)]
@@ -229,6 +261,12 @@ impl Sandbox {
             (&Method::POST, "error") => self.control_value_error(req.body()).await,
             (&Method::POST, "user-id-update") => self.control_user_id_update(req.body()).await,
             (&Method::POST, "template-status") => self.control_template_status(req.body()).await,
+            (&Method::POST, "unregister") => self.control_unregister(req.body()),
+            (&Method::GET, "verification-code") => self.control_verification_code(req.uri().query()),
+            (&Method::POST, "popup") => self.control_popup(req.body()),
+            (&Method::POST, "history" | "history-sharing" | "echo" | "contacts" | "offboard" | "reconnect") => {
+                self.control_coexistence(path, req.body()).await
+            }
             _ if PATHS.contains(&path) => Err(Refusal::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed.")),
             _ => Err(Refusal::new(StatusCode::NOT_FOUND, "No such sandbox control.")),
         };
@@ -450,6 +488,62 @@ impl Sandbox {
         Ok(json!({ "success": true, "shortened": shortened }))
     }
 
+    /// A coexistence number's controls (see `coexistence.rs`).
+    async fn control_coexistence(&self, path: &str, body: &[u8]) -> Result<Value, Refusal> {
+        Ok(match path {
+            "history" => json!({ "success": true, "webhookStatus": self.history_chunk_webhook(parse(body)?).await? }),
+            "history-sharing" => {
+                self.set_history_sharing(parse(body)?)?;
+                json!({ "success": true })
+            }
+            "echo" => {
+                let (message_id, status) = self.echo_webhook(parse(body)?).await?;
+                json!({ "success": true, "messageId": message_id, "webhookStatus": status })
+            }
+            "contacts" => json!({ "success": true, "webhookStatus": self.contacts_webhook(parse(body)?).await? }),
+            _ => {
+                let Waba { waba_id } = parse(body)?;
+                let event = if path == "offboard" { "ACCOUNT_OFFBOARDED" } else { "ACCOUNT_RECONNECTED" };
+                json!({ "success": true, "webhookStatus": self.coexistence_account_webhook(&waba_id, event).await? })
+            }
+        })
+    }
+
+    fn control_unregister(&self, body: &[u8]) -> Result<Value, Refusal> {
+        let Phone { phone_number_id } = parse(body)?;
+        let phone = phone(&phone_number_id)?;
+        if phone.coexistence {
+            return Err(Refusal::new(StatusCode::BAD_REQUEST, "A WhatsApp Business app number is never registered."));
+        }
+        let was = std::mem::replace(&mut self.lock().number(phone).registered, false);
+        tracing::info!(phone = phone.id, "meta sandbox: number unregistered behind the service's back");
+        Ok(json!({ "success": true, "wasRegistered": was }))
+    }
+
+    fn control_verification_code(&self, query: Option<&str>) -> Result<Value, Refusal> {
+        let phone_number_id = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .find(|(k, _)| k == "phoneNumberId")
+            .map(|(_, v)| v.into_owned())
+            .ok_or_else(|| Refusal::new(StatusCode::BAD_REQUEST, "`phoneNumberId` is required."))?;
+        let phone = phone(&phone_number_id)?;
+        let code = self.verification_code(phone.id).ok_or_else(|| {
+            Refusal::new(StatusCode::NOT_FOUND, "No valid verification code was sent to this number.")
+        })?;
+        Ok(json!({ "success": true, "code": code }))
+    }
+
+    fn control_popup(&self, body: &[u8]) -> Result<Value, Refusal> {
+        let Popup { session_event } = parse(body)?;
+        let behaviour = match session_event.as_str() {
+            "first" => PopupBehaviour::SessionFirst,
+            "last" => PopupBehaviour::CodeFirst,
+            "none" => PopupBehaviour::NoSession,
+            _ => return Err(Refusal::new(StatusCode::BAD_REQUEST, "`sessionEvent` must be first, last or none.")),
+        };
+        self.lock().popup = behaviour;
+        Ok(json!({ "success": true }))
+    }
+
     fn control_sent_messages(&self) -> Value {
         let data: Vec<Value> = self
             .lock()
@@ -473,6 +567,11 @@ impl Sandbox {
 /// "not given" too.
 fn given(value: Option<&str>) -> Option<&str> {
     value.map(str::trim).filter(|value| !value.is_empty())
+}
+
+fn phone(phone_number_id: &str) -> Result<&'static super::seed::Phone, Refusal> {
+    super::seed::phone(phone_number_id)
+        .ok_or_else(|| Refusal::new(StatusCode::BAD_REQUEST, format!("Unknown phone number id {phone_number_id}.")))
 }
 
 fn waba(waba_id: &str) -> Result<&'static super::seed::Waba, Refusal> {

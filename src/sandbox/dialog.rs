@@ -24,7 +24,7 @@ use url::{Url, form_urlencoded};
 use super::Sandbox;
 use super::request::{Params, is_version};
 use super::seed;
-use super::state::{Grant, TokenKind, unix_now};
+use super::state::{Grant, PopupBehaviour, TokenKind, unix_now};
 
 /// Permissions the dialog knows; anything else is refused as Meta refuses it.
 const KNOWN_SCOPES: [&str; 6] = [
@@ -157,6 +157,26 @@ impl Sandbox {
                 let Some(choice) = params.get("choice").and_then(Choice::parse) else {
                     return error_page(StatusCode::BAD_REQUEST, "Choose a WhatsApp Business Account and a number.");
                 };
+                let app_flow = is_app_onboarding(params);
+                match choice.phone {
+                    Some(p) if p.coexistence && !app_flow => {
+                        return error_page(
+                            StatusCode::BAD_REQUEST,
+                            "This number is in use with the WhatsApp Business app: onboard it with the WhatsApp \
+                             Business app flow (featureType whatsapp_business_app_onboarding).",
+                        );
+                    }
+                    Some(p) if !p.coexistence && app_flow => {
+                        return error_page(
+                            StatusCode::BAD_REQUEST,
+                            "This number is not a WhatsApp Business app number.",
+                        );
+                    }
+                    None if app_flow => {
+                        return error_page(StatusCode::BAD_REQUEST, "Choose your WhatsApp Business app number.");
+                    }
+                    _ => {}
+                }
                 let grant = Grant { waba_ids: vec![choice.waba.id], granular: true, granted_at: unix_now() };
                 let code = self.lock().issue_code(&self.config.app_id, None, token, grant);
                 tracing::info!(
@@ -167,7 +187,8 @@ impl Sandbox {
             }
             _ => return error_page(StatusCode::BAD_REQUEST, "The decision must be finish or cancel."),
         };
-        html_with_script(&render_finish(origin, &session, code.as_deref()))
+        let behaviour = self.lock().popup;
+        html_with_script(&render_finish(origin, &session, code.as_deref(), behaviour))
     }
 
     /// What the popup needs: this app, a known configuration with the code grant, and
@@ -258,14 +279,29 @@ impl Choice {
         }
     }
 
-    /// The `message` event's data, as Meta posts it.
+    /// The `message` event's data, as Meta posts it: a WhatsApp Business app onboarding
+    /// names the WABA alone.
     fn session(&self) -> serde_json::Value {
-        let mut data = json!({ "waba_id": self.waba.id, "business_id": self.waba.business_id });
-        if let Some(phone) = self.phone {
-            data["phone_number_id"] = phone.id.into();
+        let mut data = json!({ "waba_id": self.waba.id });
+        match self.phone {
+            Some(phone) if phone.coexistence => {}
+            Some(phone) => {
+                data["business_id"] = self.waba.business_id.into();
+                data["phone_number_id"] = phone.id.into();
+            }
+            None => data["business_id"] = self.waba.business_id.into(),
         }
         json!({ "type": "WA_EMBEDDED_SIGNUP", "event": self.event(), "data": data })
     }
+}
+
+/// Whether the dialog runs Embedded Signup's flow for a WhatsApp Business app number
+/// (`extras.featureType`).
+fn is_app_onboarding(params: &Params) -> bool {
+    params
+        .get("extras")
+        .and_then(|extras| serde_json::from_str::<serde_json::Value>(extras).ok())
+        .is_some_and(|extras| extras["featureType"] == "whatsapp_business_app_onboarding")
 }
 
 /// Where the dialog sends the browser back to.
@@ -422,19 +458,26 @@ fn render_signup(action: &str, params: &Params) -> String {
     }
     body.push_str("<input type=\"hidden\" name=\"display\" value=\"popup\">\n");
     let mut first = true;
+    // The WhatsApp Business app flow offers the business's app numbers; the default one
+    // every other number (an app number cannot be taken off the app this way).
+    let app_flow = is_app_onboarding(params);
+    if app_flow {
+        body.push_str("<p>Keep using the WhatsApp Business app: your chats and contacts are shared.</p>\n");
+    }
     for business in &seed::BUSINESSES {
         let _ = writeln!(body, "<fieldset><legend>{}</legend>", escape(business.name));
         for waba in seed::wabas_of(business.id) {
-            let phones: Vec<&seed::Phone> = seed::phones_of(waba.id).collect();
-            let choices: Vec<Choice> = if phones.is_empty() {
-                vec![Choice { waba, phone: None }]
-            } else {
-                phones.into_iter().map(|p| Choice { waba, phone: Some(p) }).collect()
+            let phones: Vec<&seed::Phone> = seed::phones_of(waba.id).filter(|p| p.coexistence == app_flow).collect();
+            let choices: Vec<Choice> = match (phones.is_empty(), app_flow) {
+                (true, true) => continue,
+                (true, false) => vec![Choice { waba, phone: None }],
+                (false, _) => phones.into_iter().map(|p| Choice { waba, phone: Some(p) }).collect(),
             };
             for choice in choices {
                 let label = match choice.phone {
                     None => "no phone number yet".to_owned(),
                     Some(p) if p.coexistence => format!("{} (WhatsApp Business app)", p.display_phone_number),
+                    Some(p) if !p.verified => format!("{} (new number, not verified yet)", p.display_phone_number),
                     Some(p) => p.display_phone_number.to_owned(),
                 };
                 let _ = writeln!(
@@ -461,23 +504,28 @@ fn render_signup(action: &str, params: &Params) -> String {
 }
 
 /// The page the popup ends on: it posts the session info (a JSON string, as Meta's
-/// popup does) and the SDK's code to the opener, then closes.
-fn render_finish(origin: &str, session: &serde_json::Value, code: Option<&str>) -> String {
+/// popup does) and the SDK's code to the opener, in the order `behaviour` says (or the
+/// code alone), then closes.
+fn render_finish(origin: &str, session: &serde_json::Value, code: Option<&str>, behaviour: PopupBehaviour) -> String {
     // Inside a <script>, `<` is escaped so no value can close the element.
     let script_json = |value: &serde_json::Value| value.to_string().replace('<', "\\u003c");
     let login = json!({ "type": "sandbox-sdk:login", "code": code });
+    let post_session = format!("window.opener.postMessage(JSON.stringify({}), origin);\n", script_json(session));
+    let post_login = format!("window.opener.postMessage({}, origin);\n", script_json(&login));
+    let posts = match behaviour {
+        PopupBehaviour::SessionFirst => format!("{post_session}{post_login}"),
+        PopupBehaviour::CodeFirst => format!("{post_login}{post_session}"),
+        PopupBehaviour::NoSession => post_login,
+    };
     let script = format!(
         "(function () {{\n\
          var origin = {origin};\n\
          if (window.opener) {{\n\
-         window.opener.postMessage(JSON.stringify({session}), origin);\n\
-         window.opener.postMessage({login}, origin);\n\
+         {posts}\
          }}\n\
          window.close();\n\
          }})();",
         origin = script_json(&json!(origin)),
-        session = script_json(session),
-        login = script_json(&login),
     );
     page_with_script("Embedded Signup", "<h1>You can close this window.</h1>\n", &script)
 }

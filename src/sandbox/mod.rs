@@ -20,6 +20,7 @@
 //! the JavaScript SDK a page loads for Embedded Signup, and `/control/...` the
 //! sandbox's own switches for playing the customer's side of a chat.
 
+mod coexistence;
 mod control;
 mod dialog;
 mod graph;
@@ -212,6 +213,14 @@ impl Sandbox {
             .collect()
     }
 
+    /// The verification code Meta last sent to a number (what the person reads on the
+    /// phone), while it is valid.
+    pub fn verification_code(&self, phone_id: &str) -> Option<String> {
+        let state = self.lock();
+        let code = state.numbers.get(phone_id)?.code.as_ref()?;
+        (code.expires_at > state::unix_now() && code.wrong_tries < state::CODE_TRIES).then(|| code.code.clone())
+    }
+
     /// Whether a number is registered for Cloud API.
     pub fn is_registered(&self, phone_id: &str) -> bool {
         seed::phone(phone_id).is_some_and(|p| self.lock().is_registered(p))
@@ -220,6 +229,22 @@ impl Sandbox {
     /// How many registration attempts a number has had in the last 72 hours.
     pub fn registration_attempts(&self, phone_id: &str) -> usize {
         seed::phone(phone_id).map_or(0, |p| self.lock().numbers.get(p.id).map_or(0, |n| n.recent_attempts()))
+    }
+
+    /// Ends every verification code sent so far, as if ten minutes had passed.
+    pub fn expire_verification_codes(&self) {
+        for number in self.lock().numbers.values_mut() {
+            if let Some(code) = number.code.as_mut() {
+                code.expires_at = state::unix_now();
+            }
+        }
+    }
+
+    /// Moves every coexistence onboarding `seconds` into the past.
+    pub fn age_onboardings(&self, seconds: u64) {
+        for number in self.lock().numbers.values_mut() {
+            number.onboarded_at = number.onboarded_at.map(|at| at.saturating_sub(seconds));
+        }
     }
 
     /// Expires every code issued so far, as if ten minutes had passed.

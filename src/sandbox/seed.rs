@@ -1,5 +1,5 @@
-//! The sandbox's fixed world: one Meta user, two businesses, four WhatsApp
-//! Business Accounts and five phone numbers, and the app's Login for Business
+//! The sandbox's fixed world: one Meta user, two businesses, five WhatsApp
+//! Business Accounts and six phone numbers, and the app's Login for Business
 //! configurations.
 //!
 //! Ids are deterministic numeric strings, shaped like Meta's, so tests and demo
@@ -7,7 +7,8 @@
 //! interesting paths: a WABA with more phones than one page holds, a WABA with a
 //! single phone, a WABA with none, and the registration cases: numbers waiting to
 //! be registered, one that already has a two-step verification PIN of its own,
-//! one already on Cloud API, and a WhatsApp Business app number (coexistence).
+//! one already on Cloud API, a WhatsApp Business app number (coexistence, with the
+//! contacts and chat history its app syncs), and a new number Meta has not verified yet.
 
 /// The person clicking through the consent dialog.
 pub const USER_ID: &str = "10231345678901234";
@@ -33,6 +34,11 @@ pub const ACME_CAFE_PHONE: &str = "106540352243077";
 
 /// "Beta Empty": no phone numbers at all.
 pub const BETA_EMPTY_WABA: &str = "102290129340311";
+
+/// "Acme Pop-up": one number the customer just added in Embedded Signup v4, which Meta has
+/// not verified: it must be verified with a code before it can be registered.
+pub const ACME_POPUP_WABA: &str = "102290129340300";
+pub const ACME_POPUP_PHONE: &str = "106540352243099";
 
 /// The two-step verification PIN "+1 555-010-0002" already has: registering it with
 /// any other PIN is refused (133005) until the person enters this one.
@@ -80,6 +86,8 @@ pub struct Phone {
     pub two_step_pin: Option<&'static str>,
     /// In use with the WhatsApp Business app and shared with Cloud API.
     pub coexistence: bool,
+    /// Meta has verified the number (`code_verification_status: VERIFIED`).
+    pub verified: bool,
 }
 
 pub static BUSINESSES: [Business; 2] =
@@ -87,7 +95,7 @@ pub static BUSINESSES: [Business; 2] =
 
 /// Most recently created first: that is the order in which Meta lists WABAs and
 /// grants, and clients that pick "the first granted WABA" rely on it.
-pub static WABAS: [Waba; 4] = [
+pub static WABAS: [Waba; 5] = [
     Waba {
         id: ACME_SUPPORT_WABA,
         name: "Acme Support",
@@ -116,9 +124,16 @@ pub static WABAS: [Waba; 4] = [
         timezone_id: "1",
         message_template_namespace: "0d9f4a72_5c1e_4b6a_8e3f_2a7c9b1d5e64",
     },
+    Waba {
+        id: ACME_POPUP_WABA,
+        name: "Acme Pop-up",
+        business_id: ACME_BUSINESS,
+        timezone_id: "7",
+        message_template_namespace: "9a1c7e55_3d2b_4f08_a6e1_c4b2d9f7e013",
+    },
 ];
 
-pub static PHONES: [Phone; 5] = [
+pub static PHONES: [Phone; 6] = [
     Phone {
         id: ACME_SUPPORT_PHONES[0],
         waba_id: ACME_SUPPORT_WABA,
@@ -128,6 +143,7 @@ pub static PHONES: [Phone; 5] = [
         registered: false,
         two_step_pin: None,
         coexistence: false,
+        verified: true,
     },
     Phone {
         id: ACME_SUPPORT_PHONES[1],
@@ -138,6 +154,7 @@ pub static PHONES: [Phone; 5] = [
         registered: false,
         two_step_pin: Some(EXISTING_TWO_STEP_PIN),
         coexistence: false,
+        verified: true,
     },
     Phone {
         id: ACME_SUPPORT_PHONES[2],
@@ -148,6 +165,7 @@ pub static PHONES: [Phone; 5] = [
         registered: true,
         two_step_pin: Some("739104"),
         coexistence: false,
+        verified: true,
     },
     Phone {
         id: ACME_SALES_PHONE,
@@ -158,6 +176,7 @@ pub static PHONES: [Phone; 5] = [
         registered: false,
         two_step_pin: None,
         coexistence: false,
+        verified: true,
     },
     Phone {
         id: ACME_CAFE_PHONE,
@@ -168,11 +187,43 @@ pub static PHONES: [Phone; 5] = [
         registered: false,
         two_step_pin: None,
         coexistence: true,
+        verified: true,
+    },
+    Phone {
+        id: ACME_POPUP_PHONE,
+        waba_id: ACME_POPUP_WABA,
+        display_phone_number: "+1 555-010-0006",
+        verified_name: "Acme Pop-up",
+        quality_rating: "UNKNOWN",
+        registered: false,
+        two_step_pin: None,
+        coexistence: false,
+        verified: false,
     },
 ];
 
-/// Every phone seeded is verified and in the 1K tier.
-pub const CODE_VERIFICATION_STATUS: &str = "VERIFIED";
+/// The contacts in the coexistence number's WhatsApp Business app, which its first
+/// contacts sync sends: (phone, full name).
+pub static CAFE_CONTACTS: [(&str, &str); 3] =
+    [("16505551234", "Pablo Morales"), ("16505559876", "Sheena Nelson"), ("447700900123", "Amira Khan")];
+
+/// A message of a seeded chat: (written by the business?, text, seconds before the sync).
+pub type HistoryMessage = (bool, &'static str, u64);
+
+/// The coexistence number's chats, which its history sync sends: per thread (the
+/// customer's number), its messages.
+pub static CAFE_HISTORY: [(&str, &[HistoryMessage]); 2] = [
+    (
+        "16505551234",
+        &[(false, "Hola! Are you open on Sunday?", 86_400 * 3), (true, "Yes, from 9 to 3. See you!", 86_400 * 3 - 120)],
+    ),
+    (
+        "447700900123",
+        &[(false, "Can I book a table for four at 7pm?", 86_400), (true, "Booked: table for 4 at 7pm.", 86_400 - 300)],
+    ),
+];
+
+/// Every phone seeded is in the 1K tier.
 pub const MESSAGING_LIMIT_TIER: &str = "TIER_1K";
 
 pub fn business(id: &str) -> Option<&'static Business> {

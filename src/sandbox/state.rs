@@ -92,7 +92,17 @@ impl IssuedToken {
     }
 }
 
-/// A number's Cloud API registration, as Meta keeps it.
+/// How long a verification code Meta sent to a number is accepted.
+pub(super) const VERIFICATION_CODE_SECS: u64 = 10 * 60;
+/// Codes a number may be sent per hour; more are refused (136024).
+pub(super) const CODE_REQUESTS_PER_HOUR: usize = 3;
+/// Wrong tries one code survives; then it is void and a new one must be requested.
+pub(super) const CODE_TRIES: u32 = 3;
+/// Meta accepts a coexistence sync only within 24 hours of the onboarding (2593108).
+pub(super) const SYNC_WINDOW_SECS: u64 = 24 * 3600;
+
+/// A number's Cloud API registration, verification and coexistence syncs, as Meta keeps
+/// them.
 #[derive(Debug, Clone)]
 pub(super) struct NumberState {
     pub registered: bool,
@@ -100,11 +110,41 @@ pub(super) struct NumberState {
     pub pin: Option<String>,
     /// Registration attempts, for the 72-hour allowance.
     pub attempts: Vec<Instant>,
+    /// Meta has verified the number (`code_verification_status`).
+    pub verified: bool,
+    /// The verification code last sent to the number.
+    pub code: Option<SentCode>,
+    /// When codes were requested (Unix seconds), for the hourly limit.
+    pub code_requests: Vec<u64>,
+    /// A coexistence number's last onboarding (Unix seconds), and the syncs asked since.
+    pub onboarded_at: Option<u64>,
+    pub synced: Vec<&'static str>,
+    /// The business turned history sharing off in the WhatsApp Business app.
+    pub history_declined: bool,
+}
+
+/// A verification code as Meta sent it (by SMS or voice) to the number.
+#[derive(Debug, Clone)]
+pub(super) struct SentCode {
+    pub code: String,
+    /// Unix seconds.
+    pub expires_at: u64,
+    pub wrong_tries: u32,
 }
 
 impl NumberState {
     pub fn seeded(phone: &Phone) -> Self {
-        Self { registered: phone.registered, pin: phone.two_step_pin.map(str::to_owned), attempts: Vec::new() }
+        Self {
+            registered: phone.registered,
+            pin: phone.two_step_pin.map(str::to_owned),
+            attempts: Vec::new(),
+            verified: phone.verified,
+            code: None,
+            code_requests: Vec::new(),
+            onboarded_at: None,
+            synced: Vec::new(),
+            history_declined: false,
+        }
     }
 
     /// Attempts within the moving window.
@@ -169,6 +209,21 @@ pub(super) struct State {
     pub bsuid_generations: HashMap<(&'static str, String), u32>,
     /// Template statuses a control changed, by (WABA, name, language).
     pub template_status: HashMap<(String, &'static str, &'static str), String>,
+    /// How Embedded Signup's popup hands over its session event and its code.
+    pub popup: PopupBehaviour,
+}
+
+/// The order in which Embedded Signup's popup posts the session event and hands the SDK
+/// its code: Meta documents neither, and a known Meta behaviour loses the session event.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum PopupBehaviour {
+    /// The session event, then the code.
+    #[default]
+    SessionFirst,
+    /// The code, then the session event.
+    CodeFirst,
+    /// The code alone: the session event never comes.
+    NoSession,
 }
 
 /// An entity that cannot send freely, as `health_status` reports it.
@@ -272,6 +327,10 @@ impl State {
         self.numbers.get(phone.id).map_or(phone.registered, |n| n.registered)
     }
 
+    pub fn is_verified(&self, phone: &Phone) -> bool {
+        self.numbers.get(phone.id).map_or(phone.verified, |n| n.verified)
+    }
+
     /// The message a `wamid` names, if the Graph API sent it.
     pub fn outbound(&self, message_id: &str) -> Option<&Outbound> {
         self.sent.iter().find(|sent| sent.message.message_id == message_id)
@@ -346,6 +405,19 @@ pub(super) fn new_trace_id() -> String {
 /// base64 of an opaque structure; clients must treat them as opaque strings.
 pub(super) fn new_message_id() -> String {
     format!("wamid.{}", URL_SAFE_NO_PAD.encode(random_bytes::<24>()))
+}
+
+/// A verification code: six digits.
+pub(super) fn new_verification_code() -> String {
+    let mut code = String::with_capacity(6);
+    while code.len() < 6 {
+        for byte in random_bytes::<16>() {
+            if byte < 250 && code.len() < 6 {
+                code.push(char::from(b'0' + byte % 10));
+            }
+        }
+    }
+    code
 }
 
 /// A conversation id: 32 lowercase hex digits, like Meta's.

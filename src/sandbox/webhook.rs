@@ -104,7 +104,7 @@ impl Webhooks {
 
     /// Posts `payload` and returns the status the service answered. `kind` names
     /// the webhook in the log, which never shows the body or the signature.
-    async fn post(&self, kind: &'static str, payload: &Value) -> Result<u16, WebhookError> {
+    pub(super) async fn post(&self, kind: &'static str, payload: &Value) -> Result<u16, WebhookError> {
         let Some(target) = &self.target else {
             return Err(WebhookError::Undelivered("The sandbox has no webhook URL to send to.".into()));
         };
@@ -371,12 +371,13 @@ impl Sandbox {
     }
 
     /// One change of `field` for the WABA, signed and delivered now.
-    async fn change_webhook(&self, waba_id: &str, field: &'static str, value: Value) -> Result<u16, WebhookError> {
-        let payload = json!({
-            "object": "whatsapp_business_account",
-            "entry": [{ "id": waba_id, "time": unix_now(), "changes": [{ "value": value, "field": field }] }],
-        });
-        self.webhooks.post(field, &payload).await
+    pub(super) async fn change_webhook(
+        &self,
+        waba_id: &str,
+        field: &'static str,
+        value: Value,
+    ) -> Result<u16, WebhookError> {
+        self.webhooks.post(field, &change_payload(waba_id, field, value)).await
     }
 
     pub(super) async fn quality_webhook(
@@ -442,7 +443,7 @@ fn limit_tier(tier: &str, name: &str) -> Result<(), WebhookError> {
     }
 }
 
-fn known_phone(phone_number_id: &str) -> Result<&'static Phone, WebhookError> {
+pub(super) fn known_phone(phone_number_id: &str) -> Result<&'static Phone, WebhookError> {
     seed::phone(phone_number_id)
         .ok_or_else(|| WebhookError::Invalid(format!("Unknown phone number id {phone_number_id}.")))
 }
@@ -452,8 +453,16 @@ fn known_phone(phone_number_id: &str) -> Result<&'static Phone, WebhookError> {
 // Meta's shapes, field for field. Timestamps inside `value` are epoch seconds
 // as strings; an entry's `time` is a number.
 
+/// A notification of one change of `field` for the WABA.
+pub(super) fn change_payload(waba_id: &str, field: &str, value: Value) -> Value {
+    json!({
+        "object": "whatsapp_business_account",
+        "entry": [{ "id": waba_id, "time": unix_now(), "changes": [{ "value": value, "field": field }] }],
+    })
+}
+
 /// The phone as the `messages` field describes it.
-fn metadata(phone: &Phone) -> Value {
+pub(super) fn metadata(phone: &Phone) -> Value {
     json!({
         "display_phone_number": display_digits(phone),
         "phone_number_id": phone.id,
@@ -462,7 +471,7 @@ fn metadata(phone: &Phone) -> Value {
 
 /// Webhooks write the display number as digits only: "+1 555-010-0001" is
 /// "15550100001".
-fn display_digits(phone: &Phone) -> String {
+pub(super) fn display_digits(phone: &Phone) -> String {
     phone.display_phone_number.chars().filter(char::is_ascii_digit).collect()
 }
 

@@ -271,7 +271,12 @@ impl Harness {
     /// `choice` (`{waba}:{phone}` or `{waba}:`): the state, and the popup's `message` event
     /// (minus `type`) and code, as a frontend receives them.
     pub async fn embedded_signup(&self, token: &str, org: &str, choice: &str) -> (String, Value, Option<String>) {
-        let (status, init) = self.get(&format!("/api/v1/organizations/{org}/whatsapp/init-oauth"), token).await;
+        // A WhatsApp Business app number is onboarded through Embedded Signup's app flow.
+        let app_number =
+            choice.split_once(':').and_then(|(_, phone)| seed::phone(phone)).is_some_and(|p| p.coexistence);
+        let feature = if app_number { "?featureType=whatsapp_business_app_onboarding" } else { "" };
+        let (status, init) =
+            self.get(&format!("/api/v1/organizations/{org}/whatsapp/init-oauth{feature}"), token).await;
         assert_eq!(status, StatusCode::OK, "{init}");
         let launch = &init["embeddedSignup"];
         assert_eq!(launch["responseType"], "code");

@@ -7,6 +7,11 @@
 //! **new** state handed back to this browser: steps 3–5 accept only that one. Browsers are
 //! redirected to `FRONTEND_URL` with `state` (or `error`); clients sending
 //! `Accept: application/json` get JSON.
+//!
+//! `source=js_sdk` says the code came from Embedded Signup's popup instead, which Meta issued
+//! for no redirect URI: it is exchanged without one. A page whose popup handed it a code but
+//! no session event (a known Meta behaviour) continues this way, with the account and
+//! number pickers of steps 3–5, rather than failing.
 
 use serde_json::json;
 use shared::domain::StateToken;
@@ -50,8 +55,13 @@ async fn authorize(app: &App, request: &Request) -> Result<String, ApiError> {
     let token: StateToken = request.query("state").map_err(|_| ApiError::invalid_state())?;
     let code = request.query_value("code").ok_or_else(|| ApiError::validation("query parameter `code` is required"))?;
     let state = app.records.state(&token.key()).await?.ok_or_else(ApiError::invalid_state)?;
+    let source = match request.query_value("source") {
+        None => onboarding::CodeSource::Dialog,
+        Some("js_sdk") => onboarding::CodeSource::JsSdk,
+        Some(_) => return Err(ApiError::validation("`source` must be js_sdk, or absent")),
+    };
     let state = onboarding::checked(app, state).await?;
-    let handed_back = onboarding::hand_back(app, state, &token, code, onboarding::CodeSource::Dialog).await?;
+    let handed_back = onboarding::hand_back(app, state, &token, code, source).await?;
     Ok(handed_back.as_str().to_owned())
 }
 

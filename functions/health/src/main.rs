@@ -1,9 +1,10 @@
 //! Lambda entry point: build the app (configuration, DynamoDB, KMS, the Meta client and its
-//! app secret) once per cold start, then run one health sweep per scheduled invocation.
+//! app secret) once per cold start, then run what each invocation asks: a health sweep on
+//! the schedule, or the coexistence syncs of the phones the table's stream hands over.
 
 #[tokio::main]
 async fn main() -> Result<(), shared::BoxError> {
     shared::telemetry::init_lambda();
     let app = shared::App::lambda()?.with_kms()?.with_meta().await?.build()?.leak();
-    shared::lambda::serve_scheduled(|budget| health::handle(app, budget)).await
+    shared::lambda::serve_invocations(|invocation| health::invoked(app, invocation)).await
 }

@@ -4,14 +4,39 @@
 //! `OAUTH_STATE_TTL_SECONDS`, and both ways to get a code with it: the URL of Meta's
 //! redirect dialog, and (with a Login for Business configuration, `META_CONFIG_ID`) what
 //! the frontend passes to Meta's JS SDK to open Embedded Signup v4 in a popup.
+//! `?featureType=whatsapp_business_app_onboarding` opens Embedded Signup for a business
+//! that keeps using the WhatsApp Business app on its number (coexistence).
 
 use serde_json::json;
 use shared::domain::{OAuthState, OrganizationId, StateStep, StateToken};
 use shared::{ApiError, App, Request, Response};
 
+/// Embedded Signup's flow for a WhatsApp Business app number shared with Cloud API.
+pub const COEXISTENCE: &str = "whatsapp_business_app_onboarding";
+
+/// Embedded Signup's `extras`: `setup`, and the flow when it is not the default one.
+pub fn extras(feature_type: Option<&str>) -> serde_json::Value {
+    let mut extras = json!({ "setup": {} });
+    if let Some(feature) = feature_type {
+        extras["featureType"] = feature.into();
+    }
+    extras
+}
+
+/// The `featureType` query parameter: absent, or the one flow Embedded Signup offers besides
+/// the default.
+pub fn feature_type(request: &Request) -> Result<Option<&'static str>, ApiError> {
+    match request.query_value("featureType") {
+        None => Ok(None),
+        Some(COEXISTENCE) => Ok(Some(COEXISTENCE)),
+        Some(_) => Err(ApiError::validation(format!("`featureType` must be {COEXISTENCE}, or absent"))),
+    }
+}
+
 pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
     let caller = request.caller()?;
     let organization_id: OrganizationId = request.path("organizationId")?;
+    let feature = feature_type(&request)?;
     let organization = app.owned_organization(&caller, &organization_id).await?;
 
     let now = app.now();
@@ -30,7 +55,7 @@ pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
 
     let mut answer = json!({
         "success": true,
-        "authUrl": dialog_url(app, &token, &state.redirect_uri),
+        "authUrl": dialog_url(app, &token, &state.redirect_uri, feature),
         "state": token.as_str(),
         "expiresAt": state.expires_at.to_rfc3339(),
         "message": "Open Embedded Signup with embeddedSignup (FB.login), or redirect the user to authUrl.",
@@ -43,7 +68,7 @@ pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
             "graphVersion": app.config.meta.graph_version,
             "responseType": "code",
             "overrideDefaultResponseType": true,
-            "extras": { "setup": {} },
+            "extras": extras(feature),
         });
     }
     Ok(Response::ok(&answer))
@@ -53,7 +78,7 @@ pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
 /// Business) instead of `scope` when one is configured. A configuration that issues
 /// business tokens needs the authorization-code grant, so the dialog must be told to
 /// override its default response type.
-fn dialog_url(app: &App, state: &StateToken, redirect_uri: &str) -> String {
+fn dialog_url(app: &App, state: &StateToken, redirect_uri: &str, feature: Option<&str>) -> String {
     let meta = &app.config.meta;
     let mut url =
         url::Url::parse(&format!("{}/{}/dialog/oauth", meta.dialog_url.trim_end_matches('/'), meta.graph_version))
@@ -66,9 +91,12 @@ fn dialog_url(app: &App, state: &StateToken, redirect_uri: &str) -> String {
             .append_pair("state", state.as_str())
             .append_pair("response_type", "code");
         match &meta.config_id {
-            Some(config_id) => {
-                query.append_pair("config_id", config_id).append_pair("override_default_response_type", "true")
-            }
+            // The JS SDK hands `extras` to the dialog this way; the dialog opened directly
+            // takes it the same.
+            Some(config_id) => query
+                .append_pair("config_id", config_id)
+                .append_pair("override_default_response_type", "true")
+                .append_pair("extras", &extras(feature).to_string()),
             None => query.append_pair("scope", "whatsapp_business_management,whatsapp_business_messaging"),
         };
     }

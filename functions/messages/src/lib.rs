@@ -2,20 +2,25 @@
 //!
 //! `POST /api/v1/organizations/{organizationId}/whatsapp/messages`
 //! `{to | recipient, text | template, phoneNumberId?}` (`recipient`: a business-scoped user
-//! ID; `template`: `{name, language, components?}`), and `GET …/templates?status&limit&cursor`
-//! lists the WABA's message templates from Meta.
-//! reads the PhoneNumber authority, opens its token and sends through Meta; the sent message
-//! is stored so the inbox shows it. `GET …/messages?limit&cursor` lists the organization's
-//! received messages, sent messages and delivery statuses, newest first.
+//! ID; `template`: `{name, language, components?}`) reads the PhoneNumber authority, opens
+//! its token and sends through Meta; the sent message is stored so the inbox shows it. A
+//! send Meta refuses because it no longer has the number registered (133010) marks the
+//! number `pending` and registers it again at once with its sealed PIN.
+//! `GET …/messages?limit&cursor` lists the organization's received messages, sent messages
+//! and delivery statuses, newest first; `GET …/templates?status&limit&cursor` the WABA's
+//! message templates from Meta; `GET …/contacts?limit&cursor` the contacts a coexistence
+//! number's WhatsApp Business app synced.
 
 use serde::Deserialize;
 use serde_json::json;
 use shared::domain::{
-    Customer, Direction, EventKind, MessageEvent, OrganizationId, PhoneNumber, PhoneNumberId, is_user_id,
+    AccessToken, Contact, Customer, Direction, EventKind, MessageEvent, OrganizationId, PhoneNumber, PhoneNumberId,
+    Source, is_user_id,
 };
 use shared::lifecycle;
-use shared::meta::{Addressee, Content};
+use shared::meta::{Addressee, Content, MetaError};
 use shared::routes::Action;
+use shared::store::records::CONTACT_PREFIX;
 use shared::{ApiError, App, Request, Response, crypto, http};
 
 const DEFAULT_PAGE: usize = 20;
@@ -55,6 +60,7 @@ pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
         Action::SendMessage => send(app, &organization.id, request.json()?).await,
         Action::ListMessages => list(app, &organization.id, &request).await,
         Action::ListTemplates => templates(app, &organization.id, &request).await,
+        Action::ListContacts => contacts(app, &organization.id, &request).await,
         other => Err(ApiError::internal(format!("messages does not serve {other:?}"))),
     }
 }
@@ -66,13 +72,15 @@ async fn send(app: &App, organization: &OrganizationId, body: Send) -> Result<Re
     let phone = sending_phone(&phones, body.phone_number_id.as_ref())?;
     // Meta would refuse an unregistered number (133010), a dead token (190) or a restricted
     // account; it is not asked.
-    if !phone.registration.allows_sending() {
-        return Err(ApiError::not_registered(shared::registration::action(phone)));
-    }
     lifecycle::refuse_send(phone, app.now())?;
 
     let token = lifecycle::phone_token(app, phone).await?;
     let sent = app.meta()?.send_message(&token, &phone.phone_number_id, &to, &content).await;
+    if let Err(MetaError::Graph(refusal)) = &sent
+        && refusal.code == lifecycle::NOT_REGISTERED
+    {
+        return Err(registered_again(app, phone, &token, sent.unwrap_err()).await);
+    }
     drop(token);
     let message_id = lifecycle::answered(app, phone, sent).await?;
 
@@ -108,10 +116,53 @@ async fn send(app: &App, organization: &OrganizationId, body: Send) -> Result<Re
         timestamp: now,
         received_at: now,
         payload: None,
+        history: false,
+        source: None,
+        identity_change: None,
     };
     app.records.store_sent(&sent, app.config.message_retention.as_secs() as i64).await?;
     tracing::info!(organization = %organization, phone = %phone.phone_number_id, "message sent");
     Ok(Response::ok(&json!({ "success": true, "messageId": message_id })))
+}
+
+/// Meta no longer has the number registered (it was deregistered, moved, or reset): the
+/// phone becomes `pending` and is registered again at once with its sealed PIN. The send
+/// answers 409 `not_registered`, saying whether the number can send again.
+async fn registered_again(app: &App, phone: &PhoneNumber, token: &AccessToken, refusal: MetaError) -> ApiError {
+    lifecycle::graph_refused(app, phone, &refusal, Source::Api).await;
+    let fresh = match app.records.phone(&phone.organization_id, &phone.phone_number_id).await {
+        Ok(Some(fresh)) => fresh,
+        Ok(None) => return ApiError::not_connected(),
+        Err(error) => return error,
+    };
+    shared::registration::register_again(app, &fresh, token, Source::Api).await;
+    let now = app.now();
+    match app.records.phone(&phone.organization_id, &phone.phone_number_id).await {
+        Ok(Some(after)) if after.registration.allows_sending() => ApiError::not_registered(Some(
+            "Meta no longer had the number registered; it was registered again just now: send the message again."
+                .into(),
+        )),
+        Ok(Some(after)) => ApiError::not_registered(lifecycle::action(&after, now).or_else(|| {
+            Some("Meta no longer has the number registered; it is registered again as soon as Meta allows.".into())
+        })),
+        Ok(None) => ApiError::not_connected(),
+        Err(error) => error,
+    }
+}
+
+/// The organization's contacts from its coexistence numbers' apps, one page.
+async fn contacts(app: &App, organization: &OrganizationId, request: &Request) -> Result<Response, ApiError> {
+    let limit = request.page_limit(DEFAULT_PAGE, MAX_PAGE)?;
+    let after = request.cursor(|position| {
+        let shaped = position.starts_with(CONTACT_PREFIX) && position.len() < 256 && !position.contains('\0');
+        shaped.then(|| position.to_owned())
+    })?;
+    let (contacts, next) = app.records.contacts(organization, limit, after).await?;
+    Ok(Response::ok(&json!({
+        "success": true,
+        "contacts": contacts.iter().map(Contact::view).collect::<Vec<_>>(),
+        "nextCursor": next.as_deref().map(http::encode_cursor),
+    })))
 }
 
 /// The given phone, else the first that can send, else the first connected one (whose

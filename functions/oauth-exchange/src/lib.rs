@@ -5,7 +5,10 @@
 //! page, minus `type` — the code came from Meta's JS SDK: it is exchanged at once and
 //! without `redirect_uri`, and only the phone the customer picked in the popup is
 //! connected. `FINISH` connects and registers it; `FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING`
-//! connects a WhatsApp Business app number (coexistence), never registered;
+//! connects the WABA's WhatsApp Business app number (coexistence), never registered — Meta's
+//! event names no phone, so the number is the one Graph shows `is_on_biz_app` (and a
+//! number Graph shows is not on the app is registered like any other, whatever the event
+//! said);
 //! `FINISH_ONLY_WABA` saves nothing (there is no number yet); `CANCEL` and `ERROR` call
 //! nobody and leave the state usable.
 //!
@@ -142,7 +145,8 @@ pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
 /// The number the customer picked in Embedded Signup's popup.
 struct Picked {
     waba: WabaId,
-    phone: String,
+    /// `None` for a coexistence onboarding: Meta's event names only the WABA.
+    phone: Option<String>,
     mode: PhoneMode,
 }
 
@@ -156,11 +160,15 @@ fn picked_phone(data: &SessionData, waba_in_body: Option<&WabaId>, mode: PhoneMo
     if waba_in_body.is_some_and(|w| *w != waba) {
         return Err(ApiError::validation("`wabaId` differs from the WABA of the Embedded Signup session"));
     }
-    let phone = data.phone_number_id.clone().ok_or_else(|| {
-        ApiError::no_phone_numbers().with_action(
-            "Embedded Signup finished without a phone number; add one in WhatsApp Manager, then connect again.",
-        )
-    })?;
+    let phone = match (data.phone_number_id.clone(), mode) {
+        (Some(phone), _) => Some(phone),
+        (None, PhoneMode::Coexistence) => None,
+        (None, PhoneMode::CloudApi) => {
+            return Err(ApiError::no_phone_numbers().with_action(
+                "Embedded Signup finished without a phone number; add one in WhatsApp Manager, then connect again.",
+            ));
+        }
+    };
     tracing::debug!(business = ?data.business_id, "Embedded Signup session");
     Ok(Picked { waba, phone, mode })
 }
@@ -187,23 +195,36 @@ async fn connect_chosen(
         (None, None) => chosen.granted_wabas.first().cloned().ok_or_else(ApiError::no_waba_found)?,
     };
     let listed = app.meta()?.phone_numbers(token, &waba).await?;
+    // How a number reaches WhatsApp is what Graph says of it, never what the browser said.
+    let as_meta_says = |info: PhoneInfo| {
+        let mode = if info.is_on_biz_app { PhoneMode::Coexistence } else { PhoneMode::CloudApi };
+        PhoneToConnect { info, mode }
+    };
     let phones: Vec<PhoneToConnect> = match chosen.picked {
-        Some(picked) => {
-            let info: PhoneInfo = listed.into_iter().find(|p| p.id == picked.phone).ok_or_else(|| {
+        Some(Picked { phone: Some(phone), mode, .. }) => {
+            let info: PhoneInfo = listed.into_iter().find(|p| p.id == phone).ok_or_else(|| {
                 ApiError::validation(
                     "The phone number of the Embedded Signup session does not belong to its WhatsApp Business Account.",
                 )
             })?;
-            let mode = if info.is_on_biz_app { PhoneMode::Coexistence } else { picked.mode };
-            vec![PhoneToConnect { info, mode }]
+            if mode == PhoneMode::Coexistence && !info.is_on_biz_app {
+                tracing::warn!(phone = %info.id, "a coexistence finish for a number Meta shows is not on the WhatsApp Business app: registered as any number");
+            }
+            vec![as_meta_says(info)]
         }
-        None => listed
-            .into_iter()
-            .map(|info| {
-                let mode = if info.is_on_biz_app { PhoneMode::Coexistence } else { PhoneMode::CloudApi };
-                PhoneToConnect { info, mode }
-            })
-            .collect(),
+        // A coexistence finish names no number: the WABA's WhatsApp Business app numbers.
+        Some(Picked { phone: None, .. }) => {
+            let app_numbers: Vec<PhoneToConnect> =
+                listed.into_iter().filter(|p| p.is_on_biz_app).map(as_meta_says).collect();
+            if app_numbers.is_empty() {
+                return Err(ApiError::no_phone_numbers().with_action(
+                    "Meta shows no WhatsApp Business app number in this account; finish the app's onboarding on the \
+                     phone, then connect again.",
+                ));
+            }
+            app_numbers
+        }
+        None => listed.into_iter().map(as_meta_says).collect(),
     };
     if phones.is_empty() {
         return Err(ApiError::no_phone_numbers());

@@ -8,12 +8,19 @@
 use crate::Router;
 use crate::payload::{AccountChange, Entry, MetaProblem};
 use shared::clock::Timestamp;
-use shared::domain::{ConnectionEvent, Effect, HealthReason, OrganizationId, Route, Source, WabaId, digits_of};
+use shared::domain::{
+    ConnectionEvent, Effect, HealthReason, OrganizationId, PhoneMode, Route, Source, WabaId, digits_of,
+};
 use shared::lifecycle::{self, Clear, Observation, Signal};
 use shared::{ApiError, crypto};
 
 /// `account_update` events after which the app can no longer act for the WABA.
-const ENDING_EVENTS: &[&str] = &["PARTNER_REMOVED", "PARTNER_APP_UNINSTALLED", "ACCOUNT_DELETED", "ACCOUNT_OFFBOARDED"];
+const ENDING_EVENTS: &[&str] = &["PARTNER_REMOVED", "PARTNER_APP_UNINSTALLED", "ACCOUNT_DELETED"];
+/// A coexistence business changed device or reinstalled the app: Meta offboards the Cloud
+/// API side and, typically within minutes, re-onboards it by itself (`ACCOUNT_RECONNECTED`).
+/// The connection and its token stay; the number cannot send meanwhile.
+const OFFBOARDED: &str = "ACCOUNT_OFFBOARDED";
+const RECONNECTED: &str = "ACCOUNT_RECONNECTED";
 /// Restrictions that leave sending as it was (Meta's `restriction_info[].restriction_type`).
 const NOT_ABOUT_SENDING: &[&str] = &["RESTRICTED_ADD_PHONE_NUMBER_ACTION"];
 
@@ -73,9 +80,11 @@ pub(crate) async fn apply(
     let records: Vec<ConnectionEvent> = organizations.iter().map(|o| record(o)).collect();
     app.records.record_events(&records).await?;
     let signals = signals(change, seen.at);
+    // Offboarding concerns the WABA's WhatsApp Business app number, not its others.
+    let only_coexistence = change.field == "account_update" && matches!(event, OFFBOARDED | RECONNECTED);
     if !signals.is_empty() {
         for route in &routes {
-            observe(app, route, &signals, &seen).await?;
+            observe(app, route, &signals, &seen, only_coexistence).await?;
         }
     }
     Ok(routes.len())
@@ -116,8 +125,16 @@ pub(crate) async fn record_errors(
     app.records.record_events(&events).await
 }
 
-async fn observe(app: &shared::App, route: &Route, signals: &[Signal], seen: &Observation) -> Result<(), ApiError> {
-    if let Some(phone) = app.records.phone(&route.organization_id, &route.phone_number_id).await? {
+async fn observe(
+    app: &shared::App,
+    route: &Route,
+    signals: &[Signal],
+    seen: &Observation,
+    only_coexistence: bool,
+) -> Result<(), ApiError> {
+    if let Some(phone) = app.records.phone(&route.organization_id, &route.phone_number_id).await?
+        && (!only_coexistence || phone.mode == PhoneMode::Coexistence)
+    {
         lifecycle::observe(app, phone, signals, seen, &[]).await?;
     }
     Ok(())
@@ -148,6 +165,14 @@ fn signals(change: &AccountChange<'_>, at: Timestamp) -> Vec<Signal> {
             ))],
             _ => Vec::new(),
         },
+        ("account_update", OFFBOARDED) => vec![Signal::Raise(HealthReason::new(
+            OFFBOARDED,
+            "Meta offboarded the number from Cloud API while the business changes device or reinstalls the \
+             WhatsApp Business app; Meta reconnects it by itself, usually within minutes.",
+            Effect::Restrict,
+            at,
+        ))],
+        ("account_update", RECONNECTED) => vec![Signal::Clear(Clear::Codes(vec![OFFBOARDED.into()]))],
         ("account_update", "ACCOUNT_RESTRICTION") => change
             .restrictions
             .iter()
@@ -235,6 +260,18 @@ mod tests {
             matches!(&signals(&reinstate, at)[..], [Signal::Clear(Clear::Codes(codes))] if codes.contains(&"DISABLE".to_owned()))
         );
         assert!(signals(&change("account_update", "ACCOUNT_VIOLATION"), at).is_empty(), "recorded only");
+    }
+
+    #[test]
+    fn an_offboarded_coexistence_number_is_restricted_until_meta_reconnects_it() {
+        let offboarded = signals(&change("account_update", OFFBOARDED), Timestamp(5));
+        assert!(
+            matches!(&offboarded[..], [Signal::Raise(r)] if r.code == OFFBOARDED && r.effect == Effect::Restrict),
+            "kept, and refused to send, not ended"
+        );
+        assert!(!ENDING_EVENTS.contains(&OFFBOARDED));
+        let reconnected = signals(&change("account_update", RECONNECTED), Timestamp(6));
+        assert_eq!(reconnected, vec![Signal::Clear(Clear::Codes(vec![OFFBOARDED.into()]))]);
     }
 
     #[test]

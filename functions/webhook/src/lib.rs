@@ -13,13 +13,15 @@
 //! logged. A delivery fails (5xx) only when retrying can help: the store was unavailable.
 
 mod account;
+mod coexistence;
 pub mod payload;
 
 use payload::{Change, Inbound, Notification, Status};
 use serde_json::json;
 use shared::clock::Timestamp;
 use shared::domain::{
-    Customer, DeliveryError, Direction, EventKind, MessageEvent, PhoneNumberId, Route, WabaId, is_message_id,
+    Customer, DeliveryError, Direction, EventKind, IdentityChange, MessageEvent, PhoneNumberId, Route, WabaId,
+    is_message_id,
 };
 use shared::routes::Action;
 use shared::{ApiError, App, Request, Response, crypto};
@@ -90,6 +92,8 @@ pub struct Outcome {
     /// Changes for a WABA or phone no organization is connected to.
     pub unrouted: usize,
     pub lifecycle: usize,
+    /// Contacts of a coexistence number's app stored (newer than what was kept).
+    pub contacts: usize,
     pub ignored: usize,
 }
 
@@ -106,13 +110,8 @@ pub async fn process(app: &App, notification: &Notification<'_>) -> Result<Outco
         for change in &entry.changes {
             match change {
                 Change::Messages { phone_number_id, messages, statuses: reported, errors } => {
-                    let routes = match (entry.id.parse::<WabaId>(), phone_number_id.parse::<PhoneNumberId>()) {
-                        (Ok(waba), Ok(phone)) => router.phone(&waba, &phone).await?,
-                        _ => Vec::new(),
-                    };
-
+                    let routes = router.change(&entry.id, phone_number_id).await?;
                     if routes.is_empty() {
-                        tracing::info!(waba = %entry.id, phone = %phone_number_id, "webhook for no connected phone");
                         outcome.unrouted += 1;
                         continue;
                     }
@@ -126,6 +125,43 @@ pub async fn process(app: &App, notification: &Notification<'_>) -> Result<Outco
                         targets.push(routes);
                         statuses.extend(reported.iter().map(|status| (targets.len() - 1, status)));
                     }
+                }
+                Change::History { phone_number_id, chunks, messages } => {
+                    let routes = router.change(&entry.id, phone_number_id).await?;
+                    if routes.is_empty() {
+                        outcome.unrouted += 1;
+                        continue;
+                    }
+                    for route in &routes {
+                        for chunk in chunks {
+                            for thread in &chunk.threads {
+                                for message in &thread.messages {
+                                    events.push(coexistence::history_event(route, thread.id.as_deref(), message, now));
+                                }
+                            }
+                        }
+                        // The media of messages first sent as placeholders.
+                        events.extend(messages.iter().map(|m| coexistence::history_event(route, None, m, now)));
+                    }
+                    outcome.lifecycle += coexistence::history_progress(app, entry, &routes, chunks, now).await?;
+                }
+                Change::Echoes { phone_number_id, echoes } => {
+                    let routes = router.change(&entry.id, phone_number_id).await?;
+                    if routes.is_empty() {
+                        outcome.unrouted += 1;
+                        continue;
+                    }
+                    for echo in echoes {
+                        events.extend(routes.iter().map(|route| coexistence::echo_event(route, echo, now)));
+                    }
+                }
+                Change::ContactSync { phone_number_id, contacts } => {
+                    let routes = router.change(&entry.id, phone_number_id).await?;
+                    if routes.is_empty() {
+                        outcome.unrouted += 1;
+                        continue;
+                    }
+                    outcome.contacts += coexistence::store_contacts(app, entry, &routes, contacts, now).await?;
                 }
                 Change::Account(change) => {
                     let applied = account::apply(&mut router, entry, change, now).await?;
@@ -165,6 +201,7 @@ pub async fn process(app: &App, notification: &Notification<'_>) -> Result<Outco
         rejected = outcome.rejected,
         unrouted = outcome.unrouted,
         lifecycle = outcome.lifecycle,
+        contacts = outcome.contacts,
         "webhook processed"
     );
     Ok(outcome)
@@ -206,10 +243,25 @@ fn rejected(route: &Route, what: &str, id: Option<&str>, raw: &str, reason: Stri
         timestamp: now,
         received_at: now,
         payload: None,
+        history: false,
+        source: None,
+        identity_change: None,
     }
 }
 
 fn inbound_event(route: &Route, message: &Inbound, now: Timestamp) -> MessageEvent {
+    message_event(route, message, Direction::Inbound, Some(route.display_digits.clone()), now)
+}
+
+/// A message of either direction as the organization's inbox keeps it; `to` is the
+/// recipient as the caller knows it.
+fn message_event(
+    route: &Route,
+    message: &Inbound,
+    direction: Direction,
+    to: Option<String>,
+    now: Timestamp,
+) -> MessageEvent {
     if let Some(reason) = unstorable(message.id.as_deref(), message.raw) {
         return rejected(route, "message", message.id.as_deref(), message.raw, reason, now);
     }
@@ -217,10 +269,10 @@ fn inbound_event(route: &Route, message: &Inbound, now: Timestamp) -> MessageEve
         organization_id: route.organization_id.clone(),
         phone_number_id: route.phone_number_id.clone(),
         waba_id: route.waba_id.clone(),
-        kind: EventKind::Message { direction: Direction::Inbound },
+        kind: EventKind::Message { direction },
         message_id: message.id.as_deref().unwrap_or_default().to_owned(),
         from: message.from.as_deref().map(str::to_owned),
-        to: Some(route.display_digits.clone()),
+        to,
         customer: Customer {
             user_id: message.from_user_id.as_deref().map(str::to_owned),
             parent_user_id: message.from_parent_user_id.as_deref().map(str::to_owned),
@@ -233,7 +285,28 @@ fn inbound_event(route: &Route, message: &Inbound, now: Timestamp) -> MessageEve
         timestamp: message.timestamp.map_or(now, Timestamp),
         received_at: now,
         payload: Some(message.raw.to_owned()),
+        history: false,
+        source: None,
+        identity_change: identity_change(message),
     }
+}
+
+/// What a system message says changed about the customer, old and new: the old number or
+/// BSUID is the one the message comes from (or, for `user_id_update`, Meta's `previous`).
+fn identity_change(message: &Inbound) -> Option<IdentityChange> {
+    let system = message.system.as_ref()?;
+    let owned = |value: &Option<std::borrow::Cow<'_, str>>| value.as_deref().map(str::to_owned);
+    let kind = owned(&system.kind).unwrap_or_else(|| "system".into());
+    let number_changed = kind == "user_changed_number";
+    Some(IdentityChange {
+        previous_wa_id: if number_changed { owned(&message.from) } else { None },
+        wa_id: owned(&system.wa_id),
+        previous_user_id: owned(&system.previous_user_id)
+            .or_else(|| (!number_changed).then(|| owned(&message.from_user_id)).flatten())
+            .filter(|previous| Some(previous) != system.user_id.as_deref().map(str::to_owned).as_ref()),
+        user_id: owned(&system.user_id),
+        kind,
+    })
 }
 
 fn status_event(route: &Route, status: &Status, now: Timestamp) -> MessageEvent {
@@ -268,6 +341,9 @@ fn status_event(route: &Route, status: &Status, now: Timestamp) -> MessageEvent 
         timestamp: status.timestamp.map_or(now, Timestamp),
         received_at: now,
         payload: Some(status.raw.to_owned()),
+        history: false,
+        source: None,
+        identity_change: None,
     }
 }
 
@@ -279,6 +355,18 @@ struct Router<'a> {
 }
 
 impl Router<'_> {
+    /// Every organization connected to the phone a change names, in the entry's WABA.
+    async fn change(&mut self, waba: &str, phone: &str) -> Result<Vec<Route>, ApiError> {
+        let routes = match (waba.parse::<WabaId>(), phone.parse::<PhoneNumberId>()) {
+            (Ok(waba), Ok(phone)) => self.phone(&waba, &phone).await?,
+            _ => Vec::new(),
+        };
+        if routes.is_empty() {
+            tracing::info!(waba = %shared::telemetry::Field(waba), phone = %shared::telemetry::Field(phone), "webhook for no connected phone");
+        }
+        Ok(routes)
+    }
+
     /// Every organization connected to this phone of the WABA.
     async fn phone(&mut self, waba: &WabaId, phone: &PhoneNumberId) -> Result<Vec<Route>, ApiError> {
         Ok(self.waba(waba).await?.into_iter().filter(|r| &r.phone_number_id == phone).collect())

@@ -42,6 +42,28 @@ pub fn is_user_id(id: &str) -> bool {
         && rest.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
+/// A customer's new identity, from a system message: a new number (`user_changed_number`)
+/// or a new BSUID (`user_changed_user_id`, `user_id_update`). The old one is what the
+/// customer was known by until then, so both are kept and linked.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IdentityChange {
+    /// Meta's system message type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_wa_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wa_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_user_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+}
+
+/// Where a business's message was written, when not through this service.
+pub const FROM_BUSINESS_APP: &str = "business_app";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
@@ -94,6 +116,13 @@ pub struct MessageEvent {
     pub received_at: Timestamp,
     /// The message or status object exactly as Meta sent it, for consumers that need more.
     pub payload: Option<String>,
+    /// Imported from the coexistence number's chat history (Meta's `history` webhook).
+    pub history: bool,
+    /// Where an outbound message was written: [`FROM_BUSINESS_APP`] for what the business
+    /// sent from the WhatsApp Business app (an echo); `None` for this service's sends.
+    pub source: Option<String>,
+    /// A system message's identity change: the customer's old and new number or BSUID.
+    pub identity_change: Option<IdentityChange>,
 }
 
 impl MessageEvent {
@@ -135,6 +164,35 @@ impl MessageEvent {
             "reason": reason,
             "error": self.error,
             "timestamp": self.timestamp.to_rfc3339(),
+            "history": self.history,
+            "source": self.source,
+            "system": self.identity_change,
+        })
+    }
+}
+
+/// A contact of a coexistence number's WhatsApp Business app, as Meta syncs it
+/// (`smb_app_state_sync`): added or edited, or removed (kept, so an older change arriving
+/// late cannot bring it back).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contact {
+    pub organization_id: OrganizationId,
+    pub phone_number_id: PhoneNumberId,
+    /// The contact's phone number, as Meta gives it.
+    pub phone: String,
+    pub name: Option<String>,
+    /// When the contact changed in the app, as Meta says.
+    pub updated_at: Timestamp,
+    pub removed: bool,
+}
+
+impl Contact {
+    pub fn view(&self) -> serde_json::Value {
+        serde_json::json!({
+            "phoneNumberId": self.phone_number_id,
+            "phone": self.phone,
+            "name": self.name,
+            "updatedAt": self.updated_at.to_rfc3339(),
         })
     }
 }

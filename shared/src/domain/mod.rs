@@ -9,12 +9,14 @@ mod organization;
 mod phone;
 mod secret;
 mod state;
+mod sync;
 
 pub use event::{ConnectionEvent, ConnectionEventView, Source};
 pub use health::{Effect, Health, HealthReason, HealthRecord, ReasonView};
 pub use ids::{OrganizationId, PhoneNumberId, UserId, WabaId};
 pub use message::{
-    Customer, DeliveryError, Direction, EventKind, MAX_MESSAGE_ID, MessageEvent, is_message_id, is_user_id,
+    Contact, Customer, DeliveryError, Direction, EventKind, FROM_BUSINESS_APP, IdentityChange, MAX_MESSAGE_ID,
+    MessageEvent, is_message_id, is_user_id,
 };
 pub use organization::{
     JsonObject, Organization, OrganizationName, OrganizationPatch, OrganizationSummary, optional_text,
@@ -23,5 +25,6 @@ pub use phone::{
     PhoneLink, PhoneMode, PhoneNumber, PhoneView, REGISTRATION_ATTEMPTS, REGISTRATION_WINDOW_SECONDS, Registration,
     Route, TokenKind, digits_of,
 };
-pub use secret::{AccessToken, Ciphertext, RegistrationPin, Sealable, Secret};
+pub use secret::{AccessToken, Ciphertext, RegistrationPin, Sealable, Secret, VerificationCode};
 pub use state::{Authorization, Exchange, OAuthState, StateKey, StateStep, StateToken};
+pub use sync::{CoexistenceSync, SYNC_WINDOW_SECONDS, SyncKind, SyncState, SyncView, within_window};

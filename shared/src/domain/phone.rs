@@ -1,4 +1,6 @@
-use super::{Ciphertext, Health, HealthRecord, OrganizationId, PhoneNumberId, ReasonView, WabaId};
+use super::{
+    Ciphertext, CoexistenceSync, Health, HealthRecord, OrganizationId, PhoneNumberId, ReasonView, SyncView, WabaId,
+};
 use crate::clock::Timestamp;
 use serde::Serialize;
 
@@ -80,6 +82,9 @@ pub enum Registration {
     /// The number already has a two-step verification PIN (Meta's 133005): the person
     /// must enter it.
     PinRequired,
+    /// Meta has not verified the number (`code_verification_status` is not `VERIFIED`), and
+    /// refuses to register it (133006) until the person enters the code Meta sends to it.
+    VerificationRequired,
     /// Meta asked to wait (rate limit, a recent deletion) or did not answer: tried again
     /// later, never in a loop.
     Pending {
@@ -97,6 +102,7 @@ impl Registration {
             Registration::Registered => "registered",
             Registration::NotRequired => "not_required",
             Registration::PinRequired => "pin_required",
+            Registration::VerificationRequired => "verification_required",
             Registration::Pending { .. } => "pending",
             Registration::Failed { .. } => "failed",
         }
@@ -119,6 +125,7 @@ impl Registration {
             "registered" => Registration::Registered,
             "not_required" => Registration::NotRequired,
             "pin_required" => Registration::PinRequired,
+            "verification_required" => Registration::VerificationRequired,
             "pending" => Registration::Pending { reason: reason.unwrap_or_default() },
             "failed" => Registration::Failed { reason: reason.unwrap_or_default() },
             _ => return None,
@@ -141,6 +148,9 @@ pub struct PhoneNumber {
     pub registration: Registration,
     /// When registration was attempted within the last 72 hours, oldest first.
     pub registration_attempts: Vec<Timestamp>,
+    /// Until when Meta refuses to register the number after answering 133016 (its 72 hours
+    /// start then, whatever this service counted): no `/register` is made before.
+    pub registration_limited_until: Option<Timestamp>,
     /// The two-step verification PIN the number was registered with, sealed; erased with
     /// the token on disconnect.
     pub pin: Option<Ciphertext>,
@@ -155,6 +165,8 @@ pub struct PhoneNumber {
     pub name_status: Option<String>,
     /// Why the phone may not work (Meta's reasons), and when Meta was last asked.
     pub health: HealthRecord,
+    /// A coexistence number's one-time syncs of contacts and history (`None` otherwise).
+    pub sync: Option<CoexistenceSync>,
     pub verified_at: Timestamp,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -227,12 +239,14 @@ impl PhoneNumber {
         REGISTRATION_ATTEMPTS.saturating_sub(recent)
     }
 
-    /// When the next attempt is allowed, if the window is full.
+    /// When the next attempt is allowed, if it is not now: after Meta's 133016 block, and
+    /// once the moving window has room.
     pub fn next_registration_attempt(&self, now: Timestamp) -> Option<Timestamp> {
-        if self.registration_attempts_left(now) > 0 {
-            return None;
-        }
-        self.recent_attempts(now).next().map(|t| t.plus_seconds(REGISTRATION_WINDOW_SECONDS))
+        let blocked = self.registration_limited_until.filter(|until| *until > now);
+        let full = (self.registration_attempts_left(now) == 0)
+            .then(|| self.recent_attempts(now).next().map(|t| t.plus_seconds(REGISTRATION_WINDOW_SECONDS)))
+            .flatten();
+        blocked.into_iter().chain(full).max()
     }
 
     fn recent_attempts(&self, now: Timestamp) -> impl Iterator<Item = Timestamp> + '_ {
@@ -257,6 +271,7 @@ impl PhoneNumber {
             mode: self.mode.as_str(),
             registration: self.registration.as_str(),
             registration_reason: self.registration.reason(),
+            registration_possible_after: self.next_registration_attempt(now).map(Timestamp::to_rfc3339),
             can_send: self.can_send_at(now),
             health: self.health_at(now).as_str(),
             health_reasons: self.health.reasons.iter().filter(|r| r.is_live(now)).map(|r| r.view()).collect(),
@@ -269,6 +284,7 @@ impl PhoneNumber {
             token_expires_at: self.token_expires_at().map(Timestamp::to_rfc3339),
             verified_at: self.verified_at.to_rfc3339(),
             created_at: self.created_at.to_rfc3339(),
+            sync: self.sync.as_ref().map(CoexistenceSync::view),
         }
     }
 }
@@ -286,6 +302,9 @@ pub struct PhoneView<'a> {
     pub mode: &'static str,
     pub registration: &'static str,
     pub registration_reason: Option<&'a str>,
+    /// When Meta allows the next registration attempt, while it does not allow one now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registration_possible_after: Option<String>,
     pub can_send: bool,
     pub health: &'static str,
     pub health_reasons: Vec<ReasonView<'a>>,
@@ -301,6 +320,9 @@ pub struct PhoneView<'a> {
     pub token_expires_at: Option<String>,
     pub verified_at: String,
     pub created_at: String,
+    /// A coexistence number's contacts and history syncs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sync: Option<SyncView<'a>>,
 }
 
 #[cfg(test)]
@@ -322,6 +344,7 @@ mod tests {
             mode: PhoneMode::CloudApi,
             registration: Registration::Pending { reason: String::new() },
             registration_attempts: Vec::new(),
+            registration_limited_until: None,
             pin: None,
             display_phone: String::new(),
             verified_name: None,
@@ -330,6 +353,7 @@ mod tests {
             messaging_limit: None,
             name_status: None,
             health: HealthRecord::default(),
+            sync: None,
             verified_at: Timestamp(0),
             created_at: Timestamp(0),
             updated_at: Timestamp(0),
@@ -348,5 +372,11 @@ mod tests {
         assert_eq!(phone.registration_attempts_left(later), 1, "the first attempt left the window");
         phone.record_registration_attempt(later);
         assert_eq!(phone.registration_attempts.len(), 10, "attempts outside the window are forgotten");
+        // Meta's own block after 133016 holds whatever this service counted.
+        phone.registration_attempts.clear();
+        let blocked_until = later.plus_seconds(REGISTRATION_WINDOW_SECONDS);
+        phone.registration_limited_until = Some(blocked_until);
+        assert_eq!(phone.next_registration_attempt(later.plus_seconds(1)), Some(blocked_until));
+        assert_eq!(phone.next_registration_attempt(blocked_until), None, "the block ends on time");
     }
 }

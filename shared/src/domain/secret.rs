@@ -110,6 +110,41 @@ impl RegistrationPin {
     }
 }
 
+/// The code Meta sends to a number it has not verified (SMS or voice), which the person
+/// types in to verify it. A secret like a PIN, but never stored at all, not even sealed: it
+/// lives for the one call to Meta's `verify_code`.
+pub struct VerificationCode(String);
+
+impl VerificationCode {
+    /// A code as a person types it: 4 to 8 digits (Meta's are six), spaces and dashes
+    /// between groups dropped.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let digits: String = raw.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+        if (4..=8).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(Self(digits))
+        } else {
+            Err("`code` must be the digits of the verification code Meta sent to the number".into())
+        }
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for VerificationCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("VerificationCode(***)")
+    }
+}
+
+impl Drop for VerificationCode {
+    fn drop(&mut self) {
+        // SAFETY: zero bytes are valid UTF-8, so the string stays well-formed.
+        unsafe { self.0.as_bytes_mut() }.fill(0);
+    }
+}
+
 /// A secret sealed by a [`crate::cipher::Cipher`] under a context naming the owning
 /// organization and its purpose. The only form in which a token or PIN is ever stored.
 #[derive(Clone, PartialEq, Eq)]
@@ -142,6 +177,7 @@ mod tests {
         assert_eq!(format!("{:?}", Secret::new("s3cr3t")), "Secret(***)");
         assert_eq!(token.expose(), "EAAGsecretvalue");
         assert_eq!(format!("{:?}", RegistrationPin::generate()), "RegistrationPin(***)");
+        assert_eq!(format!("{:?}", VerificationCode::parse("123-456").unwrap()), "VerificationCode(***)");
     }
 
     #[test]
@@ -165,5 +201,13 @@ mod tests {
             assert!(RegistrationPin::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(RegistrationPin::parse("012345").unwrap().expose(), "012345");
+    }
+
+    #[test]
+    fn verification_codes_are_digits_as_typed() {
+        assert_eq!(VerificationCode::parse("123 456").unwrap().expose(), "123456");
+        for bad in ["", "123", "12345678901", "12a456", "１２３４５６"] {
+            assert!(VerificationCode::parse(bad).is_err(), "{bad}");
+        }
     }
 }

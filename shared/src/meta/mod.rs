@@ -18,7 +18,9 @@ platform_type,status,throughput,name_status,account_mode,is_on_biz_app,health_st
 
 use crate::clock::Timestamp;
 use crate::crypto;
-use crate::domain::{AccessToken, PhoneNumberId, RegistrationPin, Secret, TokenKind, WabaId};
+use crate::domain::{
+    AccessToken, PhoneNumberId, RegistrationPin, Secret, SyncKind, TokenKind, VerificationCode, WabaId,
+};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::time::Duration;
@@ -60,9 +62,12 @@ pub enum Addressee {
 /// Graph codes that mean "try again later" rather than "you did something wrong".
 const TRANSIENT_CODES: &[i64] =
     &[1, 2, 4, 17, 32, 341, 613, 80001, 80002, 80003, 80004, 80005, 80006, 80007, 80008, 80009, 130429];
-/// Graph's app-wide and account-wide rate limits: whatever is asked next is refused too, so
-/// a batch job (the health sweep) stops. Other transient answers concern one call.
-const APP_RATE_LIMITS: &[i64] = &[4, 17, 32, 613];
+/// Graph's app-wide rate limit: whatever is asked next is refused too, so a batch job (the
+/// health sweep) stops. The others concern one token (17 per user, 32 per page, 613 per
+/// call type) or one WABA (80008): the next connection is asked as usual.
+const APP_RATE_LIMITS: &[i64] = &[4];
+/// Graph's rate limits: a refusal with one of them shows Meta did not act on the request.
+pub const RATE_LIMIT_CODES: &[i64] = &[4, 17, 32, 613, 80007, 80008, 130429];
 /// A list edge longer than this many pages is a loop, not data.
 const MAX_PAGES: usize = 100;
 /// The least time worth giving one Graph request.
@@ -197,7 +202,9 @@ impl MetaClient {
             };
             if !retryable || attempt >= self.settings.attempts {
                 return Err(match failure {
-                    Attempt::Refused(error) if error.is_transient() => {
+                    // A call made once hands its caller Meta's refusal as it is: what a
+                    // transient code means for that call (taken or not) is the caller's to say.
+                    Attempt::Refused(error) if error.is_transient() && retry != Retry::Never => {
                         tracing::warn!(path, code = error.code, fbtrace_id = ?error.fbtrace_id, attempt, "Meta kept refusing transiently");
                         let reason = format!("Meta answered code {} after {attempt} attempts", error.code);
                         if APP_RATE_LIMITS.contains(&error.code) {
@@ -426,6 +433,87 @@ impl MetaClient {
             )
             .await?;
         Ok(())
+    }
+
+    /// Asks Meta to send a verification code to a number it has not verified, by SMS or voice
+    /// call, in `language` (Meta requires one). One attempt: Meta limits how often a code
+    /// may be requested.
+    pub async fn request_code(
+        &self,
+        token: &AccessToken,
+        phone: &PhoneNumberId,
+        method: &str,
+        language: &str,
+    ) -> Result<(), MetaError> {
+        let body = serde_json::json!({ "code_method": method, "language": language });
+        let _: Value = self
+            .call(
+                reqwest::Method::POST,
+                &format!("{phone}/request_code"),
+                &[],
+                Body::Json(&body),
+                Auth::User(token),
+                Retry::Never,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Verifies a number with the code Meta sent to it. One attempt: a code is not guessed.
+    pub async fn verify_code(
+        &self,
+        token: &AccessToken,
+        phone: &PhoneNumberId,
+        code: &VerificationCode,
+    ) -> Result<(), MetaError> {
+        let body = serde_json::json!({ "code": code.expose() });
+        let _: Value = self
+            .call(
+                reqwest::Method::POST,
+                &format!("{phone}/verify_code"),
+                &[],
+                Body::Json(&body),
+                Auth::User(token),
+                Retry::Never,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Asks Meta once for a coexistence number's contacts or chat history
+    /// (`smb_app_data`); Meta answers with a request id and sends the data as webhooks.
+    /// One attempt: Meta allows each sync once per onboarding.
+    pub async fn smb_app_data(
+        &self,
+        token: &AccessToken,
+        phone: &PhoneNumberId,
+        kind: SyncKind,
+    ) -> Result<Option<String>, MetaError> {
+        let body = serde_json::json!({ "messaging_product": "whatsapp", "sync_type": kind.sync_type() });
+        let answer: Value = self
+            .call(
+                reqwest::Method::POST,
+                &format!("{phone}/smb_app_data"),
+                &[],
+                Body::Json(&body),
+                Auth::User(token),
+                Retry::Never,
+            )
+            .await?;
+        Ok(answer["request_id"].as_str().map(str::to_owned))
+    }
+
+    /// One phone number's fields, [`PHONE_FIELDS`].
+    pub async fn phone(&self, token: &AccessToken, phone: &PhoneNumberId) -> Result<PhoneInfo, MetaError> {
+        self.call(
+            reqwest::Method::GET,
+            phone.as_str(),
+            &[("fields", PHONE_FIELDS)],
+            Body::None,
+            Auth::User(token),
+            Retry::Safe,
+        )
+        .await
     }
 
     /// Subscribes this app to the WABA's webhooks (idempotent at Meta).

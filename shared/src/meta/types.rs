@@ -279,6 +279,19 @@ pub struct Throughput {
 }
 
 impl PhoneInfo {
+    /// Whether Meta has verified the number (`code_verification_status`). Meta writes
+    /// `NOT_VERIFIED` in one place and `UNVERIFIED` in another; a number it does not
+    /// describe is taken as verified, as every number was before v4 allowed others.
+    pub fn needs_verification(&self) -> bool {
+        matches!(self.code_verification_status.as_deref(), Some("NOT_VERIFIED" | "UNVERIFIED" | "EXPIRED"))
+    }
+
+    /// Whether Meta says the number is on Cloud API, whatever its status: what tells a
+    /// number Meta unregistered behind the service's back.
+    pub fn is_on_cloud_api(&self) -> bool {
+        self.platform_type.as_deref() == Some("CLOUD_API")
+    }
+
     /// Whether Meta reports the number as already on Cloud API, so registering it again
     /// would only spend one of its ten attempts.
     pub fn is_registered(&self) -> bool {

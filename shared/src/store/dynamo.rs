@@ -10,8 +10,8 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkErro
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, KeysAndAttributes, Projection, ProjectionType, Put, ScalarAttributeType, TimeToLiveSpecification,
-    TransactWriteItem, Update,
+    KeyType, KeysAndAttributes, Projection, ProjectionType, Put, ScalarAttributeType, StreamSpecification,
+    StreamViewType, TimeToLiveSpecification, TransactWriteItem, Update,
 };
 use std::collections::HashMap;
 
@@ -78,7 +78,13 @@ impl DynamoStore {
                     .map_err(invalid)?,
             );
         }
-        request.send().await.map_err(backend)?;
+        // The stream the local stack reads, as the functions' triggers read it in AWS.
+        let stream = StreamSpecification::builder()
+            .stream_enabled(true)
+            .stream_view_type(StreamViewType::from(schema.stream_specification.stream_view_type.as_str()))
+            .build()
+            .map_err(invalid)?;
+        request.stream_specification(stream).send().await.map_err(backend)?;
         let ttl = &schema.time_to_live_specification;
         self.client
             .update_time_to_live()
@@ -107,6 +113,13 @@ pub struct TableSchema {
     pub key_schema: Vec<KeyElement>,
     pub global_secondary_indexes: Vec<IndexSpec>,
     pub time_to_live_specification: TtlSpec,
+    pub stream_specification: StreamSpec,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StreamSpec {
+    pub stream_view_type: String,
 }
 
 #[derive(serde::Deserialize)]
@@ -511,13 +524,13 @@ impl Store for DynamoStore {
     /// not writes. The condition stays, for a concurrent delivery of the same events;
     /// BatchWriteItem cannot carry conditions, and a transaction would fail every event for
     /// one duplicate.
-    async fn put_each_if_absent(&self, items: Vec<Item>) -> Result<Vec<bool>, StoreError> {
+    async fn put_each(&self, puts: Vec<(Item, Condition)>) -> Result<Vec<bool>, StoreError> {
         use futures_util::stream::{self, StreamExt, TryStreamExt};
         // Each put's condition decides; callers that expect many to exist already (a
         // redelivery) read them first and pass only the new ones.
-        stream::iter(items)
-            .map(|item| async move {
-                match self.write_one(WriteOp::Put { item, condition: Some(Condition::NotExists) }).await {
+        stream::iter(puts)
+            .map(|(item, condition)| async move {
+                match self.write_one(WriteOp::Put { item, condition: Some(condition) }).await {
                     Ok(()) => Ok(true),
                     Err(StoreError::ConditionFailed { .. }) => Ok(false),
                     Err(other) => Err(other),

@@ -4,6 +4,7 @@
 //! TransactWriteItems.
 
 use super::{Condition, Cursor, Index, Item, Key, Page, Query, Store, StoreError, Value, WriteOp, check_batch, schema};
+use crate::stream::{Change, ChangeFeed};
 use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
 use serde::Deserialize;
@@ -20,6 +21,11 @@ const INDEX: TableDefinition<&[u8], ()> = TableDefinition::new("index2");
 /// The tables of earlier versions, keyed by `&str`: copied over once, then dropped.
 const OLD_ITEMS: TableDefinition<&str, &[u8]> = TableDefinition::new("items");
 const OLD_INDEX: TableDefinition<&str, ()> = TableDefinition::new("index");
+/// The table's change stream, as DynamoDB Streams keeps it in AWS: each write's new image
+/// (or its deletion) under an increasing position, in the write's own transaction.
+const CHANGES: TableDefinition<u64, &[u8]> = TableDefinition::new("changes");
+/// How far each consumer of the stream has handled it.
+const FEED_POSITIONS: TableDefinition<&str, u64> = TableDefinition::new("feed_positions");
 const SEP: char = '\u{0}';
 
 /// Attribute values as the JSON format of earlier versions wrote them.
@@ -42,7 +48,7 @@ impl EmbeddedStore {
     /// tokens and everything the organizations connected.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(unavailable)?;
+            private_dir(parent).map_err(unavailable)?;
         }
         owner_only(path).map_err(unavailable)?;
         let db = Database::create(path).map_err(unavailable)?;
@@ -81,6 +87,18 @@ impl EmbeddedStore {
             .await
             .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
     }
+}
+
+/// Creates the data directory with mode 0700 when missing (and its parents as usual), and
+/// narrows an existing one to it: it holds sealed tokens and the local key.
+pub fn private_dir(path: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
 }
 
 /// Creates `path` with mode 0600 when missing, and narrows an existing file to it.
@@ -357,24 +375,77 @@ fn write_all(db: &Database, ops: Vec<WriteOp>) -> Result<(), StoreError> {
                 planned.push((key, current, next));
             }
         }
+        let mut stream = Stream::open(&txn)?;
         for (key, current, next) in planned {
-            for entry in current.as_ref().map(index_entries).unwrap_or_default() {
-                index.remove(entry.as_bytes()).map_err(unavailable)?;
-            }
-            match next {
-                Some(item) => {
-                    for entry in index_entries(&item) {
-                        index.insert(entry.as_bytes(), ()).map_err(unavailable)?;
-                    }
-                    items.insert(item_key(&key).as_bytes(), encode(&item).as_slice()).map_err(unavailable)?;
-                }
-                None => {
-                    items.remove(item_key(&key).as_bytes()).map_err(unavailable)?;
-                }
-            }
+            store_item(&mut items, &mut index, &key, current.as_ref(), next.as_ref())?;
+            stream.record(&key, next.as_ref())?;
         }
     }
     txn.commit().map_err(unavailable)
+}
+
+/// Writes `next` in place of `current` (or deletes the item), keeping the indexes in step.
+fn store_item(
+    items: &mut redb::Table<&[u8], &[u8]>,
+    index: &mut redb::Table<&[u8], ()>,
+    key: &Key,
+    current: Option<&Item>,
+    next: Option<&Item>,
+) -> Result<(), StoreError> {
+    for entry in current.map(index_entries).unwrap_or_default() {
+        index.remove(entry.as_bytes()).map_err(unavailable)?;
+    }
+    match next {
+        Some(item) => {
+            for entry in index_entries(item) {
+                index.insert(entry.as_bytes(), ()).map_err(unavailable)?;
+            }
+            items.insert(item_key(key).as_bytes(), encode(item).as_slice()).map_err(unavailable)?;
+        }
+        None => {
+            items.remove(item_key(key).as_bytes()).map_err(unavailable)?;
+        }
+    }
+    Ok(())
+}
+
+/// The change stream inside one write transaction.
+struct Stream<'t> {
+    changes: redb::Table<'t, u64, &'static [u8]>,
+    next: u64,
+}
+
+impl<'t> Stream<'t> {
+    fn open(txn: &'t redb::WriteTransaction) -> Result<Self, StoreError> {
+        let changes = txn.open_table(CHANGES).map_err(unavailable)?;
+        let next = changes.last().map_err(unavailable)?.map_or(1, |(k, _)| k.value() + 1);
+        Ok(Self { changes, next })
+    }
+
+    /// A change: the key, then the new image when there is one.
+    fn record(&mut self, key: &Key, image: Option<&Item>) -> Result<(), StoreError> {
+        let mut bytes = Vec::new();
+        for part in [&key.pk, &key.sk] {
+            bytes.extend_from_slice(&(part.len() as u32).to_le_bytes());
+            bytes.extend_from_slice(part.as_bytes());
+        }
+        if let Some(image) = image {
+            bytes.extend_from_slice(&encode(image));
+        }
+        self.changes.insert(self.next, bytes.as_slice()).map_err(unavailable)?;
+        self.next += 1;
+        Ok(())
+    }
+}
+
+fn decode_change(position: u64, bytes: &[u8]) -> Result<Change, StoreError> {
+    let mut r = Bytes(bytes);
+    let n = r.length()?;
+    let pk = r.text(n)?;
+    let n = r.length()?;
+    let sk = r.text(n)?;
+    let image = if r.0.is_empty() { None } else { Some(decode(r.0)?) };
+    Ok(Change { sequence: position.to_string(), key: Key::new(pk, sk), image })
 }
 
 /// A query reads only the keys it returns (and one more, to tell whether another page
@@ -504,30 +575,98 @@ impl Store for EmbeddedStore {
 
     /// One redb transaction for the whole batch: one fsync however many events a delivery
     /// carries.
-    async fn put_each_if_absent(&self, items: Vec<Item>) -> Result<Vec<bool>, StoreError> {
-        if items.iter().any(|item| Key::of(item).is_none()) {
+    async fn put_each(&self, puts: Vec<(Item, Condition)>) -> Result<Vec<bool>, StoreError> {
+        if puts.iter().any(|(item, _)| Key::of(item).is_none()) {
             return Err(StoreError::Invalid("an item lacks pk or sk".into()));
         }
         self.blocking(move |db| {
             let txn = db.begin_write().map_err(unavailable)?;
-            let mut written = Vec::with_capacity(items.len());
+            let mut written = Vec::with_capacity(puts.len());
             {
                 let mut table = txn.open_table(ITEMS).map_err(unavailable)?;
                 let mut index = txn.open_table(INDEX).map_err(unavailable)?;
-                for item in &items {
-                    let key = item_key(&Key::of(item).expect("checked above"));
-                    let exists = table.get(key.as_bytes()).map_err(unavailable)?.is_some();
-                    if !exists {
-                        table.insert(key.as_bytes(), encode(item).as_slice()).map_err(unavailable)?;
-                        for entry in index_entries(item) {
-                            index.insert(entry.as_bytes(), ()).map_err(unavailable)?;
-                        }
+                let mut stream = Stream::open(&txn)?;
+                for (item, condition) in &puts {
+                    let key = Key::of(item).expect("checked above");
+                    let stored = table.get(item_key(&key).as_bytes()).map_err(unavailable)?.map(|v| v.value().to_vec());
+                    // The store-once write decides on existence alone, without decoding.
+                    let current = match (condition, &stored) {
+                        (Condition::NotExists, _) | (_, None) => None,
+                        (_, Some(bytes)) => Some(decode(bytes)?),
+                    };
+                    let holds = match condition {
+                        Condition::NotExists => stored.is_none(),
+                        other => holds(other, current.as_ref()),
+                    };
+                    if holds {
+                        store_item(&mut table, &mut index, &key, current.as_ref(), Some(item))?;
+                        stream.record(&key, Some(item))?;
                     }
-                    written.push(!exists);
+                    written.push(holds);
                 }
             }
             txn.commit().map_err(unavailable)?;
             Ok(written)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl ChangeFeed for EmbeddedStore {
+    async fn subscribe(&self, consumer: &str) -> Result<(), StoreError> {
+        let consumer = consumer.to_owned();
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(unavailable)?;
+            {
+                let mut positions = txn.open_table(FEED_POSITIONS).map_err(unavailable)?;
+                if positions.get(consumer.as_str()).map_err(unavailable)?.is_none() {
+                    positions.insert(consumer.as_str(), 0).map_err(unavailable)?;
+                }
+            }
+            txn.commit().map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn read(&self, consumer: &str, limit: usize) -> Result<Vec<Change>, StoreError> {
+        let txn = self.db.begin_read().map_err(unavailable)?;
+        let after = match txn.open_table(FEED_POSITIONS) {
+            Ok(positions) => positions.get(consumer).map_err(unavailable)?.map_or(0, |v| v.value()),
+            Err(redb::TableError::TableDoesNotExist(_)) => 0,
+            Err(other) => return Err(unavailable(other)),
+        };
+        let changes = match txn.open_table(CHANGES) {
+            Ok(changes) => changes,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(other) => return Err(unavailable(other)),
+        };
+        let mut out = Vec::new();
+        for row in changes.range(after + 1..).map_err(unavailable)?.take(limit) {
+            let (position, bytes) = row.map_err(unavailable)?;
+            out.push(decode_change(position.value(), bytes.value())?);
+        }
+        Ok(out)
+    }
+
+    /// Moves the consumer on, then drops what every consumer has handled.
+    async fn commit(&self, consumer: &str, through: &Change) -> Result<(), StoreError> {
+        let position: u64 = through.sequence.parse().map_err(|_| StoreError::Invalid("not a feed position".into()))?;
+        let consumer = consumer.to_owned();
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(unavailable)?;
+            {
+                let mut positions = txn.open_table(FEED_POSITIONS).map_err(unavailable)?;
+                let known = positions.get(consumer.as_str()).map_err(unavailable)?.map_or(0, |v| v.value());
+                positions.insert(consumer.as_str(), known.max(position)).map_err(unavailable)?;
+                let mut handled = u64::MAX;
+                for row in positions.iter().map_err(unavailable)? {
+                    handled = handled.min(row.map_err(unavailable)?.1.value());
+                }
+                let mut changes = txn.open_table(CHANGES).map_err(unavailable)?;
+                changes.retain_in(..=handled, |_, _| false).map_err(unavailable)?;
+            }
+            txn.commit().map_err(unavailable)
         })
         .await
     }

@@ -213,10 +213,16 @@ pub trait Store: Send + Sync {
     /// either every operation applies or none does.
     async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError>;
 
-    /// Writes each item unless an item with its key exists, independently (not a
-    /// transaction): the store-once write of webhook events. Returns, per item, whether it
-    /// was written. Adapters batch or parallelize so a delivery of many events stays fast.
-    async fn put_each_if_absent(&self, items: Vec<Item>) -> Result<Vec<bool>, StoreError>;
+    /// Puts each item where its condition holds, independently (not a transaction): the
+    /// store-once write of webhook events, the newest-wins write of contacts. Returns, per
+    /// item, whether it was written. Adapters batch or parallelize so a delivery of many
+    /// items stays fast.
+    async fn put_each(&self, puts: Vec<(Item, Condition)>) -> Result<Vec<bool>, StoreError>;
+
+    /// Writes each item unless an item with its key exists.
+    async fn put_each_if_absent(&self, items: Vec<Item>) -> Result<Vec<bool>, StoreError> {
+        self.put_each(items.into_iter().map(|item| (item, Condition::NotExists)).collect()).await
+    }
 }
 
 /// Checks what both adapters refuse the same way before touching the backend.

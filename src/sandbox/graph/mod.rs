@@ -1,15 +1,18 @@
 //! The Graph API: `/graph/{version}/...`, split by surface: [`oauth`] (codes and
 //! tokens), [`numbers`] (WABAs, phone numbers, subscriptions, registration),
-//! [`messages`] (sending) and [`templates`]. This module routes, authenticates, pages and renders errors.
+//! [`verification`] (codes for numbers Meta has not verified), [`coexistence`] (a
+//! WhatsApp Business app number's syncs), [`messages`] (sending) and [`templates`]. This module routes, authenticates, pages and renders errors.
 //!
 //! Every answer, success or error, carries an `x-fb-trace-id` header; errors use
 //! Meta's `{"error":{...}}` envelope with the same id as `fbtrace_id`. Cloud API
 //! errors add the `error_data` Meta gives them.
 
+mod coexistence;
 mod messages;
 mod numbers;
 mod oauth;
 pub(in crate::sandbox) mod templates;
+mod verification;
 
 pub(in crate::sandbox) use messages::wa_id;
 

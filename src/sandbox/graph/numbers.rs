@@ -1,6 +1,8 @@
 //! WhatsApp Business Accounts and their numbers: the objects, their edges, the app's
 //! webhook subscription, and Cloud API registration (`POST /{phone}/register`) with its
-//! two-step verification PIN and its allowance of ten attempts per 72 hours.
+//! two-step verification PIN and its allowance of ten attempts per 72 hours. A number's
+//! verification is in [`super::verification`], a coexistence number's syncs in
+//! [`super::coexistence`].
 
 use http::Method;
 use serde_json::{Value, json};
@@ -77,6 +79,9 @@ impl Sandbox {
             (Node::Waba(waba), "subscribed_apps") => self.subscribed_apps(call, waba),
             (Node::Waba(waba), "message_templates") => self.message_templates(call, waba),
             (Node::Phone(phone), "register") => self.register(call, phone),
+            (Node::Phone(phone), "request_code") => self.request_code(call, phone),
+            (Node::Phone(phone), "verify_code") => self.verify_code(call, phone),
+            (Node::Phone(phone), "smb_app_data") => self.smb_app_data(call, phone),
             (Node::Phone(phone), "messages") => self.send_message(call, phone),
             _ => Err(GraphError::unknown_path(edge)),
         }
@@ -143,6 +148,11 @@ impl Sandbox {
         }
         let mut state = self.lock();
         let number = state.number(phone);
+        if !number.verified {
+            tracing::info!(phone = phone.id, "meta sandbox: registration of an unverified number");
+            return Err(GraphError::oauth(133_006, "(#133006) Phone number re-verification needed")
+                .with_details("Phone number needs to be verified before registering."));
+        }
         if number.recent_attempts() >= REGISTRATION_ATTEMPTS {
             tracing::info!(phone = phone.id, "meta sandbox: registration rate limit reached");
             return Err(GraphError::oauth(133_016, "(#133016) Account register deregister rate limit exceeded")
@@ -202,7 +212,7 @@ fn phone_fields(state: &State, p: &Phone) -> Value {
         "display_phone_number": p.display_phone_number,
         "verified_name": p.verified_name,
         "quality_rating": p.quality_rating,
-        "code_verification_status": seed::CODE_VERIFICATION_STATUS,
+        "code_verification_status": if state.is_verified(p) { "VERIFIED" } else { "NOT_VERIFIED" },
         "platform_type": if on_cloud_api { "CLOUD_API" } else { "NOT_APPLICABLE" },
         "messaging_limit_tier": seed::MESSAGING_LIMIT_TIER,
         "throughput": { "level": if on_cloud_api { "STANDARD" } else { "NOT_APPLICABLE" } },

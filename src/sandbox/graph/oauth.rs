@@ -68,6 +68,14 @@ impl Sandbox {
             .with_subcode(36008));
         }
         let (yields, grant) = (entry.yields, entry.grant.clone());
+        // An onboarding: a WhatsApp Business app number of a granted WABA may have its app's
+        // contacts and history synced, once each, within the next 24 hours.
+        let now = super::super::state::unix_now();
+        for phone in seed::PHONES.iter().filter(|p| p.coexistence && grant.allows(p.waba_id)) {
+            let number = state.number(phone);
+            number.onboarded_at = Some(now);
+            number.synced.clear();
+        }
         let (token, mut expires_in) = state.issue_token(yields, grant);
         if let (TokenKind::Business { .. }, Some(left)) = (yields, state.business_token_secs_left) {
             state.shorten(&token, left);

@@ -75,16 +75,54 @@ fn popup_uri(extra: &[(&str, &str)]) -> String {
 }
 
 #[tokio::test]
-async fn the_popup_offers_every_number_and_the_phoneless_waba() {
+async fn the_popup_offers_every_number_of_its_flow_and_the_phoneless_waba() {
     let sb = sandbox();
     let answer = get(&sb, &popup_uri(&[])).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
     let page = answer.text();
-    for phone in ACME_SUPPORT_PHONES.iter().chain([&ACME_SALES_PHONE, &ACME_CAFE_PHONE]) {
+    for phone in ACME_SUPPORT_PHONES.iter().chain([&ACME_SALES_PHONE, &seed::ACME_POPUP_PHONE]) {
         assert!(page.contains(&format!(":{phone}\"")), "{phone}");
     }
     assert!(page.contains(&format!("value=\"{BETA_EMPTY_WABA}:\"")));
-    assert!(page.contains("WhatsApp Business app"), "the coexistence number is told apart");
+    assert!(page.contains("not verified yet"), "a new number is told apart");
+    assert!(!page.contains(ACME_CAFE_PHONE), "an app number is not offered in the default flow");
+    // The WhatsApp Business app flow offers the app's numbers alone.
+    let answer = get(&sb, &popup_uri(&[("extras", APP_ONBOARDING)])).await;
+    let page = answer.text();
+    assert!(page.contains(&format!("value=\"{ACME_CAFE_WABA}:{ACME_CAFE_PHONE}\"")), "{page}");
+    assert!(!page.contains(ACME_SALES_PHONE) && !page.contains(&format!("{BETA_EMPTY_WABA}:")));
+}
+
+#[tokio::test]
+async fn each_flow_refuses_the_other_flows_numbers() {
+    let sb = sandbox();
+    let cafe = format!("{ACME_CAFE_WABA}:{ACME_CAFE_PHONE}");
+    let answer = finish_signup(&sb, CONFIG_ID, Some(&cafe), "finish").await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert!(answer.text().contains("WhatsApp Business app flow"));
+    let sales = format!("{ACME_SALES_WABA}:{ACME_SALES_PHONE}");
+    let answer = finish_signup_with(&sb, CONFIG_ID, Some(&sales), "finish", APP_ONBOARDING).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert!(answer.text().contains("not a WhatsApp Business app number"));
+    let phoneless = format!("{BETA_EMPTY_WABA}:");
+    let answer = finish_signup_with(&sb, CONFIG_ID, Some(&phoneless), "finish", APP_ONBOARDING).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn the_popup_posts_its_session_event_first_last_or_never_as_told() {
+    let sb = sandbox();
+    let sales = format!("{ACME_SALES_WABA}:{ACME_SALES_PHONE}");
+    for (behaviour, order) in [("first", Some(true)), ("last", Some(false)), ("none", None)] {
+        let answer = control(&sb, "popup", json!({ "sessionEvent": behaviour })).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+        let page = finish_signup(&sb, CONFIG_ID, Some(&sales), "finish").await.text();
+        let session = page.find("postMessage(JSON.stringify(");
+        let code = page.find("sandbox-sdk:login").expect("the code is always handed over");
+        assert_eq!(session.map(|s| s < code), order, "{behaviour}");
+    }
+    let answer = control(&sb, "popup", json!({ "sessionEvent": "sometimes" })).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]
@@ -112,12 +150,13 @@ async fn the_popup_refuses_what_meta_refuses() {
 #[tokio::test]
 async fn finishing_the_popup_posts_metas_session_info_and_an_sdk_code() {
     let sb = sandbox();
-    for (choice, event) in [
-        (format!("{ACME_SALES_WABA}:{ACME_SALES_PHONE}"), "FINISH"),
-        (format!("{ACME_CAFE_WABA}:{ACME_CAFE_PHONE}"), "FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING"),
-        (format!("{BETA_EMPTY_WABA}:"), "FINISH_ONLY_WABA"),
+    let default = "{\"setup\":{}}";
+    for (choice, event, extras) in [
+        (format!("{ACME_SALES_WABA}:{ACME_SALES_PHONE}"), "FINISH", default),
+        (format!("{ACME_CAFE_WABA}:{ACME_CAFE_PHONE}"), "FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING", APP_ONBOARDING),
+        (format!("{BETA_EMPTY_WABA}:"), "FINISH_ONLY_WABA", default),
     ] {
-        let answer = finish_signup(&sb, CONFIG_ID, Some(&choice), "finish").await;
+        let answer = finish_signup_with(&sb, CONFIG_ID, Some(&choice), "finish", extras).await;
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
         let csp = answer.headers["content-security-policy"].to_str().unwrap();
         assert!(csp.contains("script-src 'unsafe-inline'") && csp.contains("default-src 'none'"));
@@ -127,11 +166,15 @@ async fn finishing_the_popup_posts_metas_session_info_and_an_sdk_code() {
         assert_eq!(session["event"], event);
         let (waba, phone) = choice.split_once(':').unwrap();
         assert_eq!(session["data"]["waba_id"], waba);
-        assert_eq!(session["data"]["business_id"], seed::waba(waba).unwrap().business_id);
-        assert_eq!(
-            session["data"].get("phone_number_id").and_then(Value::as_str),
-            Some(phone).filter(|p| !p.is_empty())
-        );
+        if event == "FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING" {
+            assert_eq!(session["data"], json!({ "waba_id": waba }), "Meta's app onboarding names the WABA alone");
+        } else {
+            assert_eq!(session["data"]["business_id"], seed::waba(waba).unwrap().business_id);
+            assert_eq!(
+                session["data"].get("phone_number_id").and_then(Value::as_str),
+                Some(phone).filter(|p| !p.is_empty())
+            );
+        }
         assert!(code.is_some_and(|c| c.starts_with("AQ")), "{event}: a code for the SDK");
     }
 }

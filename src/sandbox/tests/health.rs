@@ -7,10 +7,6 @@ fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
 }
 
-async fn control(sb: &Sandbox, lever: &str, body: Value) -> Answer {
-    send_json(sb, Method::POST, &format!("/control/{lever}"), &body).await
-}
-
 fn health_status(phone: &Value) -> &Value {
     &phone["health_status"]
 }

@@ -1,6 +1,7 @@
 //! The sandbox's own tests: each refusal Meta makes, made here too. One file per Meta
 //! surface, as the sandbox itself is split.
 
+mod coexistence;
 mod dialog;
 mod graph;
 mod health;
@@ -8,6 +9,7 @@ mod messages;
 mod numbers;
 mod oauth;
 mod templates;
+mod verification;
 mod webhooks;
 
 use std::time::{Duration, Instant};
@@ -166,7 +168,22 @@ const PAGE_ORIGIN: &str = "http://127.0.0.1:3000";
 /// Answers Embedded Signup's popup: `decision` is `finish` (with `choice`, `{waba}:{phone}`)
 /// or `cancel`.
 async fn finish_signup(sb: &Sandbox, config_id: &str, choice: Option<&str>, decision: &str) -> Answer {
+    finish_signup_with(sb, config_id, choice, decision, "{\"setup\":{}}").await
+}
+
+/// Embedded Signup's `extras` for a business keeping its WhatsApp Business app.
+const APP_ONBOARDING: &str = "{\"setup\":{},\"featureType\":\"whatsapp_business_app_onboarding\"}";
+
+/// [`finish_signup`] for the flow `extras` names.
+async fn finish_signup_with(
+    sb: &Sandbox,
+    config_id: &str,
+    choice: Option<&str>,
+    decision: &str,
+    extras: &str,
+) -> Answer {
     let mut pairs = vec![
+        ("extras", extras),
         ("client_id", APP_ID),
         ("display", "popup"),
         ("config_id", config_id),
@@ -200,9 +217,17 @@ fn popup_messages(answer: &Answer) -> (Value, Option<String>) {
     (session, login["code"].as_str().map(str::to_owned))
 }
 
-/// A code from Embedded Signup's popup, for `waba` and `phone`.
+/// Pulls one of the sandbox's levers.
+async fn control(sb: &Sandbox, lever: &str, body: Value) -> Answer {
+    send_json(sb, Method::POST, &format!("/control/{lever}"), &body).await
+}
+
+/// A code from Embedded Signup's popup, for `waba` and `phone` (a WhatsApp Business app
+/// number through the app flow).
 async fn sdk_code(sb: &Sandbox, waba: &str, phone: &str) -> String {
-    let answer = finish_signup(sb, CONFIG_ID, Some(&format!("{waba}:{phone}")), "finish").await;
+    let extras =
+        if super::seed::phone(phone).is_some_and(|p| p.coexistence) { APP_ONBOARDING } else { "{\"setup\":{}}" };
+    let answer = finish_signup_with(sb, CONFIG_ID, Some(&format!("{waba}:{phone}")), "finish", extras).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
     popup_messages(&answer).1.expect("a code")
 }
@@ -282,6 +307,15 @@ fn text_message(to: &str, body: &str) -> Value {
 }
 
 /// Registers `phone` with `pin` using `token`, as Cloud API expects it.
+/// `POST /{object}/{edge}` with a JSON body, as the service's Graph client sends it.
+async fn graph_post(sb: &Sandbox, token: &str, object: &str, edge: &str, body: Value) -> Answer {
+    let uri = format!(
+        "/graph/v24.0/{object}/{edge}?{}",
+        query(&[("access_token", token), ("appsecret_proof", &proof(token))])
+    );
+    send_json(sb, Method::POST, &uri, &body).await
+}
+
 async fn register(sb: &Sandbox, token: &str, phone: &str, pin: &str) -> Answer {
     let uri = format!(
         "/graph/v24.0/{phone}/register?{}",

@@ -1,8 +1,10 @@
-use super::phone::{health_attributes, phone_key};
+use super::phone::{
+    health_attributes, phone_key, registration_absent, registration_attributes, sync_absent, sync_attributes,
+};
 use super::{
     Condition, Index, Query, Reader, Records, StoreError, Value, WriteOp, attr, corrupt, put_opt, s, with_key,
 };
-use crate::domain::{ConnectionEvent, OrganizationId, PhoneNumber, Source};
+use crate::domain::{ConnectionEvent, OrganizationId, PhoneNumber, Source, SyncKind};
 use crate::error::ApiError;
 use crate::store::{Cursor, Item, Key};
 
@@ -107,13 +109,37 @@ impl Records {
                 None => Condition::AttributeMissing(name.into()),
             });
         }
+        let mut remove = Vec::new();
+        // Registration (drift, the lifecycle's re-registration) and the coexistence syncs:
+        // written when they change, conditioned on being as read.
+        if (&before.registration, before.registration_limited_until)
+            != (&after.registration, after.registration_limited_until)
+        {
+            conditions.push(Condition::Equals(attr::REGISTRATION.into(), s(before.registration.as_str())));
+            set.extend(registration_attributes(after).into_iter().map(|(n, v)| (n.to_owned(), v)));
+            remove.extend(registration_absent(after));
+        }
+        if before.sync != after.sync
+            && let Some(sync) = &after.sync
+        {
+            for kind in SyncKind::ALL {
+                let was = before.sync.as_ref().map(|b| b.get(kind).as_str());
+                let name = if kind == SyncKind::Contacts { attr::SYNC_CONTACTS } else { attr::SYNC_HISTORY };
+                conditions.push(match was {
+                    Some(was) => Condition::Equals(name.into(), s(was)),
+                    None => Condition::AttributeMissing(name.into()),
+                });
+            }
+            set.extend(sync_attributes(sync).into_iter().map(|(n, v)| (n.to_owned(), v)));
+            remove.extend(sync_absent(sync));
+        }
         if let Some(token) = after.token() {
             conditions.push(Condition::Equals(attr::TOKEN.into(), Value::B(token.as_bytes().to_vec())));
         }
         let mut ops = vec![WriteOp::Update {
             key: phone_key(&after.organization_id, &after.phone_number_id),
             set,
-            remove: Vec::new(),
+            remove,
             condition: Some(Condition::And(conditions)),
         }];
         ops.extend(events.iter().map(put_new));

@@ -1,7 +1,7 @@
 use super::{Reader, Records, StoreError, Value, attr, corrupt, put_opt, s, with_key};
 use crate::domain::{Customer, Direction, EventKind, MessageEvent, OrganizationId};
 use crate::error::ApiError;
-use crate::store::{Cursor, Index, Item, Key, Query, schema};
+use crate::store::{Condition, Cursor, Index, Item, Key, Query, schema};
 
 pub const MESSAGE_PREFIX: &str = "MSG#";
 
@@ -53,6 +53,12 @@ pub fn message_item(event: MessageEvent, key: Key, retention_seconds: i64) -> It
     put_opt(&mut item, attr::TYPE, event.message_type.map(Value::S));
     put_opt(&mut item, attr::TEXT, event.text.map(Value::S));
     put_opt(&mut item, attr::PAYLOAD, event.payload.map(Value::S));
+    if event.history {
+        item.insert(attr::HISTORY.into(), Value::Bool(true));
+    }
+    put_opt(&mut item, attr::SOURCE, event.source.map(Value::S));
+    let system = event.identity_change.map(|c| Value::S(serde_json::to_string(&c).expect("a change serializes")));
+    put_opt(&mut item, attr::SYSTEM, system);
     item.insert(attr::TIMESTAMP.into(), Value::N(event.timestamp.0));
     item.insert(attr::RECEIVED_AT.into(), Value::N(event.received_at.0));
     // Kept well past Meta's 7-day redelivery window, so a late redelivery still finds it.
@@ -92,7 +98,31 @@ pub fn message_from(item: &Item) -> Result<MessageEvent, StoreError> {
         timestamp: r.time(attr::TIMESTAMP)?,
         received_at: r.time(attr::RECEIVED_AT)?,
         payload: r.opt_s(attr::PAYLOAD),
+        history: r.bool(attr::HISTORY),
+        source: r.opt_s(attr::SOURCE),
+        identity_change: r
+            .opt_s(attr::SYSTEM)
+            .map(|json| serde_json::from_str(&json).map_err(|_| corrupt(attr::SYSTEM)))
+            .transpose()?,
     })
+}
+
+/// Meta's stand-in for a media message in a coexistence history: the message with its
+/// media follows under the same id, and replaces it.
+const MEDIA_PLACEHOLDER: &str = "media_placeholder";
+
+fn is_placeholder(item: &Item) -> bool {
+    item.get(attr::TYPE).and_then(Value::as_s) == Some(MEDIA_PLACEHOLDER)
+}
+
+fn is_placeholder_event(event: &MessageEvent) -> bool {
+    event.message_type.as_deref() == Some(MEDIA_PLACEHOLDER)
+}
+
+/// The condition under which an event takes the place of a stored placeholder: it is still
+/// one (or gone).
+fn placeholder() -> Condition {
+    Condition::Or(vec![Condition::NotExists, Condition::Equals(attr::TYPE.into(), Value::S(MEDIA_PLACEHOLDER.into()))])
 }
 
 impl Records {
@@ -107,17 +137,23 @@ impl Records {
         }
         let keys: Vec<Key> = events.iter().map(message_key).collect();
         let existing = self.store.get_many(&keys).await?;
-        let new: Vec<Item> = events
+        let new: Vec<(Item, Condition)> = events
             .into_iter()
             .zip(keys)
             .zip(existing)
-            .filter(|(_, stored)| stored.is_none())
-            .map(|((event, key), _)| message_item(event, key, retention_seconds))
+            .filter_map(|((event, key), stored)| {
+                let condition = match stored {
+                    None => Condition::NotExists,
+                    Some(stored) if is_placeholder(&stored) && !is_placeholder_event(&event) => placeholder(),
+                    Some(_) => return None,
+                };
+                Some((message_item(event, key, retention_seconds), condition))
+            })
             .collect();
         if new.is_empty() {
             return Ok(0);
         }
-        let written = self.store.put_each_if_absent(new).await?;
+        let written = self.store.put_each(new).await?;
         Ok(written.into_iter().filter(|w| *w).count())
     }
 

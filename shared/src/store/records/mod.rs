@@ -12,7 +12,9 @@
 //! | Event        | `ORG#{id}`       | `EVENT#{seconds}#{id}`        | the event trail, stored once, newest first |
 //! | Connection   | `CONNECTIONS`    | `ORG#{id}`                    | while connected: what the health sweep checks |
 //! | Sweep        | `SWEEP`          | `STATE`                       | the sweep's lease and where it stopped     |
+//! | Contact      | `ORG#{id}`       | `CONTACT#{phone id}#{phone}`  | a coexistence app's contacts, newest wins  |
 
+mod contact;
 mod event;
 mod message;
 mod organization;
@@ -20,6 +22,7 @@ mod phone;
 mod state;
 mod sweep;
 
+pub use contact::{CONTACT_PREFIX, contact_from, contact_item, contact_key, contact_time};
 pub use event::{Applied, EVENT_PREFIX, event_from, event_item, event_key};
 pub use message::{MESSAGE_PREFIX, message_from, message_item, message_key};
 pub use organization::{organization_from, organization_item, organization_key};
@@ -105,6 +108,18 @@ mod attr {
     pub const LEASE_OWNER: &str = "leaseOwner";
     pub const LEASE_UNTIL: &str = "leaseUntil";
     pub const SWEEP_POSITION: &str = "position";
+    pub const REGISTRATION_LIMITED_UNTIL: &str = "registrationLimitedUntil";
+    pub const SYNC_CONTACTS: &str = "syncContacts";
+    pub const SYNC_HISTORY: &str = "syncHistory";
+    pub const SYNC_CONTACTS_REASON: &str = "syncContactsReason";
+    pub const SYNC_HISTORY_REASON: &str = "syncHistoryReason";
+    /// Present (true) while a coexistence sync waits to be asked for: what the table
+    /// stream's filter hands to the function that asks.
+    pub const SYNC_DUE: &str = "syncDue";
+    pub const HISTORY: &str = "history";
+    pub const SYSTEM: &str = "system";
+    pub const PHONE: &str = "phone";
+    pub const REMOVED: &str = "removed";
 }
 
 fn s(value: impl Into<String>) -> Value {

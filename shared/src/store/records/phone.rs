@@ -5,8 +5,8 @@ use super::{
 };
 use crate::clock::Timestamp;
 use crate::domain::{
-    Ciphertext, HealthRecord, Organization, OrganizationId, PhoneLink, PhoneMode, PhoneNumber, PhoneNumberId,
-    Registration, Route, StateKey, TokenKind, WabaId,
+    Ciphertext, CoexistenceSync, HealthRecord, Organization, OrganizationId, PhoneLink, PhoneMode, PhoneNumber,
+    PhoneNumberId, Registration, Route, StateKey, SyncKind, SyncState, TokenKind, WabaId,
 };
 use crate::error::ApiError;
 use crate::store::{Item, Key, MAX_TRANSACTION_ITEMS};
@@ -129,8 +129,13 @@ pub fn phone_item(phone: &PhoneNumber) -> Item {
         put_opt(&mut item, attr::TOKEN_EXPIRES_AT, expires_at.map(|t| Value::N(t.0)));
     }
     item.insert(attr::MODE.into(), s(phone.mode.as_str()));
-    for (name, value) in registration_attributes(&phone.registration, &phone.registration_attempts) {
+    for (name, value) in registration_attributes(phone) {
         item.insert(name.into(), value);
+    }
+    if let Some(sync) = &phone.sync {
+        for (name, value) in sync_attributes(sync) {
+            item.insert(name.into(), value);
+        }
     }
     put_opt(&mut item, attr::PIN, phone.pin.as_ref().map(|p| Value::B(p.as_bytes().to_vec())));
     put_opt(&mut item, attr::NAME_STATUS, phone.name_status.clone().map(Value::S));
@@ -148,17 +153,81 @@ pub fn phone_item(phone: &PhoneNumber) -> Item {
     item
 }
 
-/// The registration attributes: status, Meta's reason when there is one, and the attempts
-/// within Meta's window (as seconds, in a string list).
-fn registration_attributes(registration: &Registration, attempts: &[Timestamp]) -> Vec<(&'static str, Value)> {
+/// The registration attributes: status, Meta's reason when there is one, the attempts
+/// within Meta's window (as seconds, in a string list) and Meta's block after 133016.
+pub(super) fn registration_attributes(phone: &PhoneNumber) -> Vec<(&'static str, Value)> {
+    let attempts = &phone.registration_attempts;
     let mut attributes = vec![
-        (attr::REGISTRATION, s(registration.as_str())),
+        (attr::REGISTRATION, s(phone.registration.as_str())),
         (attr::REGISTRATION_ATTEMPTS, Value::L(attempts.iter().map(|t| t.0.to_string()).collect())),
     ];
-    if let Some(reason) = registration.reason() {
+    if let Some(reason) = phone.registration.reason() {
         attributes.push((attr::REGISTRATION_REASON, s(reason)));
     }
+    if let Some(until) = phone.registration_limited_until {
+        attributes.push((attr::REGISTRATION_LIMITED_UNTIL, Value::N(until.0)));
+    }
     attributes
+}
+
+/// The attributes an optional registration or sync field leaves out when it has no value:
+/// an update removes them, so an old value never outlives the state that had it.
+pub(super) fn registration_absent(phone: &PhoneNumber) -> Vec<String> {
+    let mut absent = Vec::new();
+    if phone.registration.reason().is_none() {
+        absent.push(attr::REGISTRATION_REASON.into());
+    }
+    if phone.registration_limited_until.is_none() {
+        absent.push(attr::REGISTRATION_LIMITED_UNTIL.into());
+    }
+    absent
+}
+
+fn sync_attribute_names(kind: SyncKind) -> (&'static str, &'static str) {
+    match kind {
+        SyncKind::Contacts => (attr::SYNC_CONTACTS, attr::SYNC_CONTACTS_REASON),
+        SyncKind::History => (attr::SYNC_HISTORY, attr::SYNC_HISTORY_REASON),
+    }
+}
+
+/// A coexistence number's sync attributes, with `syncDue` while one waits to be asked for.
+pub(super) fn sync_attributes(sync: &CoexistenceSync) -> Vec<(&'static str, Value)> {
+    let mut attributes = Vec::new();
+    for kind in SyncKind::ALL {
+        let (status, reason) = sync_attribute_names(kind);
+        attributes.push((status, s(sync.get(kind).as_str())));
+        if let Some(text) = sync.get(kind).reason() {
+            attributes.push((reason, s(text)));
+        }
+    }
+    if sync.is_due() {
+        attributes.push((attr::SYNC_DUE, Value::Bool(true)));
+    }
+    attributes
+}
+
+pub(super) fn sync_absent(sync: &CoexistenceSync) -> Vec<String> {
+    let mut absent = Vec::new();
+    for kind in SyncKind::ALL {
+        if sync.get(kind).reason().is_none() {
+            absent.push(sync_attribute_names(kind).1.into());
+        }
+    }
+    if !sync.is_due() {
+        absent.push(attr::SYNC_DUE.into());
+    }
+    absent
+}
+
+fn sync_from(r: &Reader<'_>) -> Result<Option<CoexistenceSync>, StoreError> {
+    let read = |kind: SyncKind| -> Result<Option<SyncState>, StoreError> {
+        let (status, reason) = sync_attribute_names(kind);
+        r.opt_s(status).map(|v| SyncState::from_parts(&v, r.opt_s(reason)).ok_or_else(|| corrupt(status))).transpose()
+    };
+    Ok(match (read(SyncKind::Contacts)?, read(SyncKind::History)?) {
+        (Some(contacts), Some(history)) => Some(CoexistenceSync { contacts, history }),
+        _ => None,
+    })
 }
 
 /// The health attributes: the reasons (a JSON list, read back by [`phone_from`]), when Meta
@@ -193,6 +262,7 @@ pub fn phone_from(item: &Item) -> Result<PhoneNumber, StoreError> {
         Some(status) => Registration::from_parts(&status, r.opt_s(attr::REGISTRATION_REASON))
             .ok_or_else(|| corrupt(attr::REGISTRATION))?,
     };
+    let sync = sync_from(&r)?;
     let registration_attempts = r
         .list(attr::REGISTRATION_ATTEMPTS)
         .iter()
@@ -210,6 +280,7 @@ pub fn phone_from(item: &Item) -> Result<PhoneNumber, StoreError> {
             .ok_or_else(|| corrupt(attr::MODE))?,
         registration,
         registration_attempts,
+        registration_limited_until: r.opt_n(attr::REGISTRATION_LIMITED_UNTIL).map(Timestamp),
         pin: r.bytes(attr::PIN).map(Ciphertext::from_bytes),
         name_status: r.opt_s(attr::NAME_STATUS),
         health: HealthRecord {
@@ -219,6 +290,7 @@ pub fn phone_from(item: &Item) -> Result<PhoneNumber, StoreError> {
             },
             checked_at: r.opt_n(attr::CHECKED_AT).map(Timestamp),
         },
+        sync,
         display_phone: r.s(attr::DISPLAY_PHONE)?,
         verified_name: r.opt_s(attr::VERIFIED_NAME),
         quality_rating: r.opt_s(attr::QUALITY_RATING),
@@ -387,18 +459,13 @@ impl Records {
         pin: Option<&Ciphertext>,
         now: Timestamp,
     ) -> Result<bool, ApiError> {
-        let mut set: Vec<(String, Value)> = registration_attributes(&phone.registration, &phone.registration_attempts)
-            .into_iter()
-            .map(|(n, v)| (n.to_owned(), v))
-            .collect();
+        let mut set: Vec<(String, Value)> =
+            registration_attributes(phone).into_iter().map(|(n, v)| (n.to_owned(), v)).collect();
         set.push((attr::UPDATED_AT.into(), Value::N(now.0)));
         if let Some(pin) = pin {
             set.push((attr::PIN.into(), Value::B(pin.as_bytes().to_vec())));
         }
-        let mut remove = Vec::new();
-        if phone.registration.reason().is_none() {
-            remove.push(attr::REGISTRATION_REASON.into());
-        }
+        let mut remove = registration_absent(phone);
         if phone.registration == Registration::PinRequired {
             // Meta refused the PIN kept so far: it is not the number's, so it is not kept.
             remove.push(attr::PIN.into());

@@ -1,0 +1,138 @@
+//! The table's change stream, and the work that follows a change rather than a request.
+//!
+//! In AWS, DynamoDB Streams hands each function its changes (an event source mapping with a
+//! filter per function) and the function reports the ones it could not handle, so Lambda
+//! retries them. On one machine the embedded store keeps the same stream itself (a
+//! [`ChangeFeed`]): the local stack reads it and hands the changes to the same handlers.
+//! Either way a change is handled at least once, after the request that made it has
+//! answered, and a handler that fails leaves the change to be handled again.
+
+use crate::store::{Item, Key, StoreError, Value};
+use async_trait::async_trait;
+use base64::Engine as _;
+use serde_json::{Map, Value as Json, json};
+
+/// One change to an item: what the item is now (its new image), or `None` once deleted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// Where the change stands in the stream (DynamoDB's sequence number; the embedded
+    /// store's position): what a partial failure reports back.
+    pub sequence: String,
+    pub key: Key,
+    pub image: Option<Item>,
+}
+
+impl Change {
+    /// The new image's `entity` (`phone_number`, `message`, …).
+    pub fn entity(&self) -> Option<&str> {
+        self.image.as_ref()?.get("entity")?.as_s()
+    }
+}
+
+/// A durable stream of the table's changes that a consumer reads at its own pace: the
+/// embedded store's, for the local stack.
+#[async_trait]
+pub trait ChangeFeed: Send + Sync {
+    /// Makes `consumer` known, from the oldest change kept if it is new: no change is
+    /// dropped before every known consumer has handled it.
+    async fn subscribe(&self, consumer: &str) -> Result<(), StoreError>;
+    /// Up to `limit` changes after what `consumer` committed, oldest first.
+    async fn read(&self, consumer: &str, limit: usize) -> Result<Vec<Change>, StoreError>;
+    /// `consumer` has handled every change up to and including `through`.
+    async fn commit(&self, consumer: &str, through: &Change) -> Result<(), StoreError>;
+}
+
+/// The changes of a DynamoDB stream event, as Lambda delivers them (`Records[].dynamodb`
+/// with `Keys`, `NewImage` and `SequenceNumber`); `None` for any other event.
+pub fn from_lambda_event(event: &Json) -> Option<Vec<Change>> {
+    let records = event.get("Records")?.as_array()?;
+    records
+        .iter()
+        .map(|record| {
+            if record.get("eventSource")?.as_str()? != "aws:dynamodb" {
+                return None;
+            }
+            let dynamodb = record.get("dynamodb")?;
+            let keys = item_from_json(dynamodb.get("Keys")?)?;
+            let key = Key::of(&keys)?;
+            let image = match dynamodb.get("NewImage") {
+                Some(image) => Some(item_from_json(image)?),
+                None => None,
+            };
+            Some(Change { sequence: dynamodb.get("SequenceNumber")?.as_str()?.to_owned(), key, image })
+        })
+        .collect()
+}
+
+/// What a stream handler answers Lambda: the changes to retry (`ReportBatchItemFailures`).
+/// Lambda retries from the first of them, so everything before it counts as handled.
+pub fn batch_response(failed: &[&Change]) -> Json {
+    json!({ "batchItemFailures": failed.iter().map(|c| json!({ "itemIdentifier": c.sequence })).collect::<Vec<_>>() })
+}
+
+/// An item in DynamoDB's JSON (`{"name": {"S": "…"}}`), as stream records carry it.
+pub fn item_from_json(json: &Json) -> Option<Item> {
+    json.as_object()?.iter().map(|(name, value)| Some((name.clone(), value_from_json(value)?))).collect()
+}
+
+fn value_from_json(json: &Json) -> Option<Value> {
+    let (kind, value) = json.as_object()?.iter().next()?;
+    Some(match kind.as_str() {
+        "S" => Value::S(value.as_str()?.to_owned()),
+        "N" => Value::N(value.as_str()?.parse().ok()?),
+        "B" => Value::B(base64::engine::general_purpose::STANDARD.decode(value.as_str()?).ok()?),
+        "BOOL" => Value::Bool(value.as_bool()?),
+        "L" => {
+            Value::L(value.as_array()?.iter().map(|v| Some(v.get("S")?.as_str()?.to_owned())).collect::<Option<_>>()?)
+        }
+        _ => return None,
+    })
+}
+
+/// An item in DynamoDB's JSON: the inverse of [`item_from_json`], for tests and tools that
+/// play the stream.
+pub fn item_to_json(item: &Item) -> Json {
+    let mut out = Map::new();
+    for (name, value) in item {
+        let encoded = match value {
+            Value::S(s) => json!({ "S": s }),
+            Value::N(n) => json!({ "N": n.to_string() }),
+            Value::B(b) => json!({ "B": base64::engine::general_purpose::STANDARD.encode(b) }),
+            Value::Bool(b) => json!({ "BOOL": b }),
+            Value::L(l) => json!({ "L": l.iter().map(|s| json!({ "S": s })).collect::<Vec<_>>() }),
+        };
+        out.insert(name.clone(), encoded);
+    }
+    Json::Object(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stream_event_becomes_changes_and_failures_name_their_sequence() {
+        let image = Item::from([
+            ("pk".to_owned(), Value::S("ORG#org_1".into())),
+            ("sk".to_owned(), Value::S("PHONE#1".into())),
+            ("entity".to_owned(), Value::S("phone_number".into())),
+            ("isActive".to_owned(), Value::Bool(true)),
+            ("n".to_owned(), Value::N(-5)),
+            ("b".to_owned(), Value::B(vec![0, 255])),
+            ("l".to_owned(), Value::L(vec!["1".into()])),
+        ]);
+        let event = json!({ "Records": [
+            { "eventSource": "aws:dynamodb", "eventName": "MODIFY", "dynamodb": {
+                "Keys": { "pk": { "S": "ORG#org_1" }, "sk": { "S": "PHONE#1" } },
+                "NewImage": item_to_json(&image), "SequenceNumber": "100" } },
+            { "eventSource": "aws:dynamodb", "eventName": "REMOVE", "dynamodb": {
+                "Keys": { "pk": { "S": "ORG#org_1" }, "sk": { "S": "PHONE#2" } }, "SequenceNumber": "101" } },
+        ] });
+        let changes = from_lambda_event(&event).unwrap();
+        assert_eq!(changes[0].image.as_ref(), Some(&image));
+        assert_eq!(changes[0].entity(), Some("phone_number"));
+        assert_eq!((changes[1].key.sk.as_str(), changes[1].image.is_none()), ("PHONE#2", true));
+        assert_eq!(batch_response(&[&changes[1]]), json!({ "batchItemFailures": [{ "itemIdentifier": "101" }] }));
+        assert!(from_lambda_event(&json!({ "source": "aws.events" })).is_none(), "a schedule is no stream event");
+    }
+}
