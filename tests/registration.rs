@@ -118,9 +118,11 @@ async fn registration_stays_within_metas_ten_attempts() {
     }
     assert_eq!(h.sandbox().calls("/register"), 10);
     let (status, answer) = h.post(&register_path(&org, phone), &owner, json!({})).await;
-    assert_eq!(status, StatusCode::ACCEPTED);
-    assert!(answer["phone"]["registrationReason"].as_str().unwrap().contains("10 registration attempts"), "{answer}");
+    assert_eq!((status, answer["code"].as_str()), (StatusCode::CONFLICT, Some("registration_limited")), "{answer}");
+    assert!(answer["action"].as_str().unwrap().contains("Try again after"), "{answer}");
     assert_eq!(h.sandbox().calls("/register"), 10, "the eleventh attempt is not made");
+    let status = h.status(&owner, &org).await;
+    assert!(status["phoneNumbers"][0]["registrationPossibleAfter"].is_string(), "{status}");
 }
 
 #[tokio::test]

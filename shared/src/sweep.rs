@@ -301,13 +301,13 @@ async fn check_token_group(
         if wrote && changed_visibly(&phone, &signals) {
             checked.changes += 1;
         }
-        // What the next steps act on is the phone as it now is (a drift just noticed is
-        // registered again in this sweep).
-        let phone = match wrote {
-            true => app.records.phone(organization, &phone.phone_number_id).await?.unwrap_or(phone),
-            false => phone,
-        };
-        current.push(phone);
+        // What the next steps act on is the phone as the signals left it (a drift just
+        // noticed is registered again in this sweep), without reading it again.
+        let mut after = phone;
+        if wrote {
+            lifecycle::apply(&mut after, &signals);
+        }
+        current.push(after);
     }
 
     // Registrations Meta asked to wait for, or that drifted, within Meta's allowance.
