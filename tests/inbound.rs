@@ -259,3 +259,53 @@ async fn meta_verifies_the_webhook_with_the_verify_token() {
     assert_eq!(ok.text().await.unwrap(), "1158201444");
     assert_eq!(verify("wrong").await.unwrap().status(), StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn a_customers_new_number_or_bsuid_keeps_the_old_one_beside_it() {
+    let h = Harness::start(&[]).await;
+    let owner = h.user("owner-1");
+    let phone = seed::ACME_SUPPORT_PHONES[0];
+    let org = connected(&h, "owner-1", SUPPORT, phone).await;
+    let system = |id: &str, from: Value, system: Value| {
+        let mut message = json!({ "id": id, "timestamp": "1795238940", "type": "system", "system": system });
+        message.as_object_mut().unwrap().extend(from.as_object().unwrap().clone());
+        json!({ "object": "whatsapp_business_account", "entry": [{ "id": SUPPORT, "changes": [{ "field": "messages",
+            "value": { "messaging_product": "whatsapp",
+                "metadata": { "display_phone_number": "15550100001", "phone_number_id": phone },
+                "messages": [message] } }] }] })
+    };
+    // Meta's examples of both system messages.
+    let number = system(
+        "wamid.SYS1",
+        json!({ "from": "16505551234" }),
+        json!({ "body": "User Sheena Nelson changed from 16505551234 to 12195555358", "wa_id": "12195555358", "type": "user_changed_number" }),
+    );
+    let bsuid = system(
+        "wamid.SYS2",
+        json!({ "from_user_id": "US.13491208655302741918" }),
+        json!({ "body": "User Sheena changed from US.13491208655302741918 to US.99", "user_id": "US.99", "type": "user_changed_user_id" }),
+    );
+    for body in [&number, &bsuid] {
+        assert_eq!(h.webhook(body.to_string().as_bytes(), None).await.0, StatusCode::OK);
+    }
+    let messages = eventually(&h, &owner, &org, |m| m.len() >= 2).await;
+    let find = |id: &str| messages.iter().find(|m| m["messageId"] == id).unwrap().clone();
+    let changed = find("wamid.SYS1");
+    assert_eq!(
+        changed["system"],
+        json!({ "type": "user_changed_number", "previousWaId": "16505551234", "waId": "12195555358" })
+    );
+    assert!(changed["text"].as_str().unwrap().contains("changed from"), "the inbox shows Meta's words");
+    let changed = find("wamid.SYS2");
+    assert_eq!(
+        changed["system"],
+        json!({ "type": "user_changed_user_id", "previousUserId": "US.13491208655302741918", "userId": "US.99" })
+    );
+    // Meta's user_id_update (through the sandbox's lever) is the same kind of change.
+    let answer = h.control("user-id-update", json!({ "phoneNumberId": phone, "from": CUSTOMER })).await;
+    let messages = h.messages(&owner, &org).await;
+    let update = messages.iter().find(|m| m["system"]["type"] == "user_id_update").expect("the update is listed");
+    assert_eq!(update["system"]["userId"], answer["userId"]);
+    assert!(update["system"]["previousUserId"].is_string() && update["system"]["previousUserId"] != answer["userId"]);
+    assert_eq!(update["system"]["waId"], CUSTOMER);
+}

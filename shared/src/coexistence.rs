@@ -28,7 +28,8 @@ const OUT_OF_WINDOW: &str =
 
 /// Asks Meta for every sync of `phone` that is due, contacts first. A sync Meta refuses, or
 /// may have taken without answering, is `failed` with the reason; one Meta refused with a
-/// rate limit stays due, for the sweep. Fails only when the store does.
+/// rate limit stays due (and so does the next), for the sweep. Fails only when the store
+/// does.
 pub async fn request_syncs(app: &App, phone: &PhoneNumber, source: Source) -> Result<(), ApiError> {
     let mut current = phone.clone();
     for kind in SyncKind::ALL {
@@ -73,9 +74,14 @@ pub async fn request_syncs(app: &App, phone: &PhoneNumber, source: Source) -> Re
         if let Err(refusal) = answer {
             lifecycle::graph_refused(app, &current, &refusal, source).await;
         }
+        let not_taken = matches!(signal, Some(Signal::SyncNotTaken(_)));
         if let Some(signal) = signal {
             lifecycle::observe(app, current.clone(), &[signal], &seen, &[]).await?;
             current = reread(app, &current).await?;
+        }
+        // A rate limit refuses what is asked next too: both wait for the sweep, in order.
+        if not_taken {
+            break;
         }
     }
     Ok(())
@@ -91,8 +97,9 @@ async fn reread(app: &App, phone: &PhoneNumber) -> Result<PhoneNumber, ApiError>
     Ok(app.records.phone(&phone.organization_id, &phone.phone_number_id).await?.unwrap_or_else(|| phone.clone()))
 }
 
-/// Whether a change is a connected coexistence phone with a sync due: what the stream hands
-/// here (in AWS the event source mapping's filter says the same).
+/// Whether a change is a coexistence phone just connected, with its syncs due: what the
+/// stream hands here (in AWS the event source mapping's filter says the same). A sync Meta
+/// did not take is not this (its change removed `syncDue`): the sweep asks again.
 pub fn is_due(change: &Change) -> bool {
     let Some(image) = &change.image else { return false };
     change.entity() == Some("phone_number")

@@ -429,6 +429,13 @@ async fn the_embedded_store_streams_its_changes_to_each_consumer() {
     let reopened = shared::store::embedded::EmbeddedStore::open(&path).unwrap();
     assert_eq!(reopened.read("a", 10).await.unwrap(), changes[1..].to_vec(), "positions and changes are durable");
     assert!(reopened.read("b", 10).await.unwrap().is_empty());
+    // Once every consumer has handled everything, what comes next is still next.
+    let last = reopened.read("a", 10).await.unwrap().pop().unwrap();
+    reopened.commit("a", &last).await.unwrap();
+    reopened.write(vec![put(item("P#20", "D", &[]), None)]).await.unwrap();
+    let after: Vec<String> = reopened.read("a", 10).await.unwrap().iter().map(|c| c.key.sk.clone()).collect();
+    assert_eq!(after, vec!["D".to_owned()]);
+    assert_eq!(reopened.read("b", 10).await.unwrap().len(), 1);
 }
 
 #[tokio::test]

@@ -221,6 +221,11 @@ impl Sandbox {
         (code.expires_at > state::unix_now() && code.wrong_tries < state::CODE_TRIES).then(|| code.code.clone())
     }
 
+    /// Every verification code Meta sent, so tests can look for leaks.
+    pub fn verification_codes_sent(&self) -> Vec<String> {
+        self.lock().codes_sent.clone()
+    }
+
     /// Whether a number is registered for Cloud API.
     pub fn is_registered(&self, phone_id: &str) -> bool {
         seed::phone(phone_id).is_some_and(|p| self.lock().is_registered(p))

@@ -211,6 +211,8 @@ pub(super) struct State {
     pub template_status: HashMap<(String, &'static str, &'static str), String>,
     /// How Embedded Signup's popup hands over its session event and its code.
     pub popup: PopupBehaviour,
+    /// Every verification code sent, so tests can look for leaks.
+    pub codes_sent: Vec<String>,
 }
 
 /// The order in which Embedded Signup's popup posts the session event and hands the SDK

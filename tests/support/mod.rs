@@ -33,16 +33,22 @@ impl Write for Capture {
     }
 }
 
-/// Installs a process-wide subscriber at DEBUG for everything (TRACE for the service's own
-/// crates) that writes into memory.
+/// The log filter of the capture: DEBUG for everything, TRACE for every crate of the
+/// service — the shared crate, the local stack and each function of the route table, so a
+/// function added later is covered without anyone remembering to list it.
+pub fn capture_filter() -> String {
+    let mut filter = vec!["debug".to_owned(), "shared=trace".to_owned(), "waba_connect=trace".to_owned()];
+    filter.extend(shared::routes::Function::ALL.iter().map(|f| format!("{}=trace", f.binary().replace('-', "_"))));
+    filter.join(",")
+}
+
+/// Installs a process-wide subscriber with [`capture_filter`] that writes into memory.
 fn capture_logs() -> Arc<Mutex<Vec<u8>>> {
     LOGS.get_or_init(|| {
         let buffer = Arc::new(Mutex::new(Vec::new()));
         let writer = Capture(buffer.clone());
         let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new(
-                "debug,shared=trace,waba_connect=trace,organizations=trace,init_oauth=trace,callback=trace,accounts=trace,phone_numbers=trace,save_config=trace,oauth_exchange=trace,status=trace,disconnect=trace",
-            ))
+            .with_env_filter(tracing_subscriber::EnvFilter::new(capture_filter()))
             .with_ansi(false)
             .with_writer(move || writer.clone())
             .try_init();
@@ -415,10 +421,9 @@ impl Harness {
         // A PIN is six digits, which an unrelated number can contain by chance; only the
         // PINs this service set or was given are checked, in their quoted forms.
         tokens.extend(
-            self.sandbox()
-                .two_step_pins()
-                .into_iter()
-                .flat_map(|pin| [format!("\"{pin}\""), format!("pin={pin}"), format!("pin: {pin}")]),
+            self.sandbox().two_step_pins().into_iter().chain(self.sandbox().verification_codes_sent()).flat_map(
+                |pin| [format!("\"{pin}\""), format!("pin={pin}"), format!("pin: {pin}"), format!("code={pin}")],
+            ),
         );
         let seen = self.seen.lock().unwrap().join("\n");
         let logs = logs();

@@ -663,8 +663,10 @@ impl ChangeFeed for EmbeddedStore {
                 for row in positions.iter().map_err(unavailable)? {
                     handled = handled.min(row.map_err(unavailable)?.1.value());
                 }
+                // The last change every consumer handled stays: the next position counts on
+                // from it.
                 let mut changes = txn.open_table(CHANGES).map_err(unavailable)?;
-                changes.retain_in(..=handled, |_, _| false).map_err(unavailable)?;
+                changes.retain_in(..handled, |_, _| false).map_err(unavailable)?;
             }
             txn.commit().map_err(unavailable)
         })

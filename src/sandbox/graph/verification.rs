@@ -47,8 +47,9 @@ impl Sandbox {
             return Err(request_refused("Too many code requests for this phone number. Wait before requesting again."));
         }
         number.code_requests.push(now);
-        number.code =
-            Some(SentCode { code: new_verification_code(), expires_at: now + VERIFICATION_CODE_SECS, wrong_tries: 0 });
+        let code = new_verification_code();
+        number.code = Some(SentCode { code: code.clone(), expires_at: now + VERIFICATION_CODE_SECS, wrong_tries: 0 });
+        state.codes_sent.push(code);
         tracing::info!(phone = phone.id, method, "meta sandbox: verification code sent");
         Ok(json!({ "success": true }))
     }

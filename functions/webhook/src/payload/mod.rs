@@ -383,6 +383,68 @@ mod tests {
     }
 
     #[test]
+    fn reads_metas_history_example_and_its_declined_shape() {
+        // Meta's example of an approved history sync (the `history` webhook reference).
+        let body = br#"{"object":"whatsapp_business_account","entry":[{"id":"102290129340398","changes":[{"value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550783881","phone_number_id":"106540352242922"},"history":[{"metadata":{"phase":0,"chunk_order":1,"progress":55},"threads":[{"id":"16505551234","messages":[{"from":"15550783881","id":"wamid.HBgLMTY0NjcwNDM1OTUVAgARGBIyNDlBOEI5QUQ4NDc0N0FCNjMA","timestamp":"1739230955","type":"text","text":{"body":"Here's the info you requested! https://www.meta.com/quest/quest-3/"},"history_context":{"status":"READ"}},{"from":"15550783881","id":"wamid.QyNUEHBgLMTY0NjcwNDM1OTUVAgARGBI1Rj3NEYxMzAzMzQ5MkEA","timestamp":"1739230970","type":"media_placeholder","history_context":{"status":"PLAYED"}},{"from":"16505551234","id":"wamid.N0FCNjMAHBgLMTY0NjcwNDM1OTUVAgARGBIyNDlBOEI5QUQ4NDc0","timestamp":"1739230970","type":"text","text":{"body":"Thanks!"},"history_context":{"status":"READ"}}]},{"id":"12125557890","messages":[{"from":"15550783881","id":"wamid.BIyNDlBOEI5N0FCNjMAHBgLMTY0NjcwNDM1OTUVAgARGQUQ4NDc0","timestamp":"1739230970","type":"text","text":{"body":"Thanks for your order!"},"history_context":{"status":"DELIVERED"}}]}]}]},"field":"history"}]}]}"#;
+        let n = parse(body).unwrap();
+        let Change::History { phone_number_id, chunks, messages } = &n.entries[0].changes[0] else { panic!() };
+        assert_eq!(phone_number_id, "106540352242922");
+        assert!(messages.is_empty());
+        assert_eq!((chunks[0].phase, chunks[0].chunk_order, chunks[0].progress), (Some(0), Some(1), Some(55)));
+        let thread = &chunks[0].threads[0];
+        assert_eq!(thread.id.as_deref(), Some("16505551234"));
+        assert_eq!(thread.messages.len(), 3);
+        assert_eq!(thread.messages[1].message_type.as_deref(), Some("media_placeholder"));
+        assert_eq!(thread.messages[2].text.as_deref(), Some("Thanks!"));
+        assert_eq!(chunks[0].threads[1].messages[0].timestamp, Some(1_739_230_970));
+        // The business declined: Meta's error inside the history entry, with no threads.
+        let declined = br#"{"entry":[{"id":"1","changes":[{"field":"history","value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550783881","phone_number_id":"2"},"history":[{"errors":[{"code":2593109,"title":"History sync is turned off by the business from the WhatsApp Business App","message":"History sync is turned off by the business from the WhatsApp Business App","error_data":{"details":"History sharing is turned off by the business"}}]}]}}]}]}"#;
+        let n = parse(declined).unwrap();
+        let Change::History { chunks, .. } = &n.entries[0].changes[0] else { panic!() };
+        assert_eq!(chunks[0].errors[0].code, Some(2_593_109));
+        assert!(chunks[0].threads.is_empty() && chunks[0].progress.is_none());
+    }
+
+    #[test]
+    fn reads_echoes_and_the_apps_contacts() {
+        // Meta's echo example (with the comma its page misses).
+        let echoes = br#"{"object":"whatsapp_business_account","entry":[{"id":"102290129340398","changes":[{"value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550783881","phone_number_id":"106540352242922"},"message_echoes":[{"from":"15550783881","to":"16505551234","id":"wamid.HBgLMTY0NjcwNDM1OTUVAgARGBIyNDlBOEI5QUQ4NDc0N0FCNjMA","timestamp":"1739321024","type":"text","text":{"body":"Here's the info you requested!"}}]},"field":"smb_message_echoes"}]}]}"#;
+        let n = parse(echoes).unwrap();
+        let Change::Echoes { echoes, .. } = &n.entries[0].changes[0] else { panic!() };
+        assert_eq!((echoes[0].from.as_deref(), echoes[0].to.as_deref()), (Some("15550783881"), Some("16505551234")));
+        assert_eq!(echoes[0].text.as_deref(), Some("Here's the info you requested!"));
+        // Meta's smb_app_state_sync example, and a removal (which names no one).
+        let contacts = br#"{"object":"whatsapp_business_account","entry":[{"id":"102290129340398","changes":[{"value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550783881","phone_number_id":"106540352242922"},"state_sync":[{"type":"contact","contact":{"full_name":"Pablo Morales","first_name":"Pablo","phone_number":"16505551234"},"action":"add","metadata":{"timestamp":"1739321024"}},{"type":"contact","contact":{"phone_number":"16505550000"},"action":"remove","metadata":{"timestamp":"1739321025"}}]},"field":"smb_app_state_sync"}]}]}"#;
+        let n = parse(contacts).unwrap();
+        let Change::ContactSync { contacts, .. } = &n.entries[0].changes[0] else { panic!() };
+        assert_eq!(contacts[0].full_name.as_deref(), Some("Pablo Morales"));
+        assert_eq!((contacts[0].action.as_deref(), contacts[0].timestamp), (Some("add"), Some(1_739_321_024)));
+        assert_eq!((contacts[1].action.as_deref(), contacts[1].full_name.as_deref()), (Some("remove"), None));
+    }
+
+    #[test]
+    fn system_messages_name_the_customers_new_number_or_bsuid() {
+        let body = br#"{"entry":[{"id":"1","changes":[{"field":"messages","value":{"metadata":{"phone_number_id":"2"},"messages":[{"from":"16505551234","id":"wamid.A","timestamp":"1750269342","system":{"body":"User Sheena Nelson changed from 16505551234 to 12195555358","wa_id":"12195555358","type":"user_changed_number"},"type":"system"},{"from":"1","id":"wamid.B","type":"system","system":{"new_wa_id":"2","type":"customer_changed_number"}}]}}]}]}"#;
+        let n = parse(body).unwrap();
+        let Change::Messages { messages, .. } = &n.entries[0].changes[0] else { panic!() };
+        let system = messages[0].system.as_ref().unwrap();
+        assert_eq!(
+            (system.kind.as_deref(), system.wa_id.as_deref()),
+            (Some("user_changed_number"), Some("12195555358"))
+        );
+        assert_eq!(messages[1].system.as_ref().unwrap().wa_id.as_deref(), Some("2"), "the pre-v12 name too");
+    }
+
+    #[test]
+    fn an_offboarding_names_nothing_but_its_event() {
+        let body = br#"{ "entry": [ { "id": "862475293675413", "time": 1768477204, "changes": [ { "value": { "event": "ACCOUNT_OFFBOARDED" }, "field": "account_update" } ] } ], "object": "whatsapp_business_account" }"#;
+        let n = parse(body).unwrap();
+        let Change::Account(change) = &n.entries[0].changes[0] else { panic!() };
+        assert_eq!((change.event.as_deref(), change.waba_id.as_deref()), (Some("ACCOUNT_OFFBOARDED"), None));
+        assert_eq!(n.entries[0].id, "862475293675413", "routed by the entry's WABA");
+    }
+
+    #[test]
     fn non_notifications_are_refused() {
         assert_eq!(parse(b"not json"), Err(ParseError::NotJson));
         assert_eq!(parse(b"\xff\xfe"), Err(ParseError::NotJson));

@@ -42,8 +42,9 @@ pub fn contact_from(item: &Item) -> Result<Contact, StoreError> {
 
 impl Records {
     /// Stores each contact change unless a later one for the same contact is stored (Meta's
-    /// timestamp decides, so a redelivery or a late change never undoes a newer one). How
-    /// many were written.
+    /// timestamp decides, so a late change never undoes a newer one; of two in the same
+    /// second, which Meta's timestamps cannot order, the one that arrives last). How many
+    /// were written.
     pub async fn store_contacts(&self, contacts: &[Contact]) -> Result<usize, ApiError> {
         if contacts.is_empty() {
             return Ok(0);
@@ -51,9 +52,11 @@ impl Records {
         let puts = contacts
             .iter()
             .map(|contact| {
+                let at = Value::N(contact.updated_at.0);
                 let newer = Condition::Or(vec![
                     Condition::NotExists,
-                    Condition::LessThan(attr::UPDATED_AT.into(), Value::N(contact.updated_at.0)),
+                    Condition::LessThan(attr::UPDATED_AT.into(), at.clone()),
+                    Condition::Equals(attr::UPDATED_AT.into(), at),
                 ]);
                 (contact_item(contact), newer)
             })

@@ -113,8 +113,8 @@ mod attr {
     pub const SYNC_HISTORY: &str = "syncHistory";
     pub const SYNC_CONTACTS_REASON: &str = "syncContactsReason";
     pub const SYNC_HISTORY_REASON: &str = "syncHistoryReason";
-    /// Present (true) while a coexistence sync waits to be asked for: what the table
-    /// stream's filter hands to the function that asks.
+    /// Set by a coexistence connect while its syncs wait to be asked for: what the table
+    /// stream's filter hands to the function that asks (removed by any change of a sync).
     pub const SYNC_DUE: &str = "syncDue";
     pub const HISTORY: &str = "history";
     pub const SYSTEM: &str = "system";

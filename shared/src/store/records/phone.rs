@@ -136,6 +136,12 @@ pub fn phone_item(phone: &PhoneNumber) -> Item {
         for (name, value) in sync_attributes(sync) {
             item.insert(name.into(), value);
         }
+        // Written by a connect alone: the table's stream hands the phone to whoever asks
+        // Meta for its syncs. Any later change of a sync removes it, so a sync Meta did not
+        // take is asked for again by the sweep, not in a loop through the stream.
+        if sync.is_due() {
+            item.insert(attr::SYNC_DUE.into(), Value::Bool(true));
+        }
     }
     put_opt(&mut item, attr::PIN, phone.pin.as_ref().map(|p| Value::B(p.as_bytes().to_vec())));
     put_opt(&mut item, attr::NAME_STATUS, phone.name_status.clone().map(Value::S));
@@ -190,7 +196,7 @@ fn sync_attribute_names(kind: SyncKind) -> (&'static str, &'static str) {
     }
 }
 
-/// A coexistence number's sync attributes, with `syncDue` while one waits to be asked for.
+/// A coexistence number's sync attributes.
 pub(super) fn sync_attributes(sync: &CoexistenceSync) -> Vec<(&'static str, Value)> {
     let mut attributes = Vec::new();
     for kind in SyncKind::ALL {
@@ -200,21 +206,17 @@ pub(super) fn sync_attributes(sync: &CoexistenceSync) -> Vec<(&'static str, Valu
             attributes.push((reason, s(text)));
         }
     }
-    if sync.is_due() {
-        attributes.push((attr::SYNC_DUE, Value::Bool(true)));
-    }
     attributes
 }
 
+/// What a change of a sync removes: the reasons it no longer has, and the connect's
+/// `syncDue`.
 pub(super) fn sync_absent(sync: &CoexistenceSync) -> Vec<String> {
-    let mut absent = Vec::new();
+    let mut absent = vec![attr::SYNC_DUE.to_owned()];
     for kind in SyncKind::ALL {
         if sync.get(kind).reason().is_none() {
             absent.push(sync_attribute_names(kind).1.into());
         }
-    }
-    if !sync.is_due() {
-        absent.push(attr::SYNC_DUE.into());
     }
     absent
 }
