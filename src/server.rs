@@ -114,7 +114,12 @@ async fn handle(server: &Server, request: hyper::Request<Incoming>) -> hyper::Re
 async fn route(server: &Server, parts: http::request::Parts, body: Bytes) -> Response {
     let path = parts.uri.path().to_owned();
     if path == "/" && parts.method == Method::GET {
-        return page(&server.index_html);
+        return page(&server.index_html, server.sandbox.is_some());
+    }
+    if let Some(script) = SCRIPTS.iter().find(|(name, _)| *name == path).map(|(_, script)| *script)
+        && parts.method == Method::GET
+    {
+        return script_response(script);
     }
     if path == "/openapi.json" && parts.method == Method::GET {
         return openapi();
@@ -165,12 +170,44 @@ fn openapi() -> Response {
     response
 }
 
-fn page(html: &str) -> Response {
+/// The onboarding page's scripts: its own, and the browser side of Embedded Signup it
+/// shares with the hosted page of an onboarding link.
+const SCRIPTS: [(&str, &str); 2] =
+    [("/app.js", include_str!("../static/app.js")), ("/signup.js", include_str!("../static/signup.js"))];
+
+/// What the onboarding page may load and where it may go: its own scripts and Meta's SDK
+/// (the sandbox's on this stack), no inline script, no framing.
+fn page_policy(sandbox: bool) -> &'static str {
+    if sandbox {
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
+         connect-src 'self'; frame-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    } else {
+        "default-src 'self'; script-src 'self' https://connect.facebook.net; style-src 'self' 'unsafe-inline'; \
+         img-src 'self' data: https://*.facebook.com https://*.fbcdn.net; connect-src 'self' https://*.facebook.com; \
+         frame-src https://*.facebook.com; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    }
+}
+
+fn page(html: &str, sandbox: bool) -> Response {
     let mut response =
         Response { status: StatusCode::OK, headers: http::HeaderMap::new(), body: Bytes::from(html.to_owned()) };
     response.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     response.headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response.headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    response.headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response.headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(page_policy(sandbox)));
+    response
+}
+
+fn script_response(script: &'static str) -> Response {
+    let mut response = Response {
+        status: StatusCode::OK,
+        headers: http::HeaderMap::new(),
+        body: Bytes::from_static(script.as_bytes()),
+    };
+    response.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8"));
+    response.headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response.headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     response
 }
 

@@ -63,16 +63,18 @@ impl RunningStack {
 }
 
 /// The onboarding page with its demo token, and Meta's JavaScript SDK: the sandbox's, served
-/// by this stack, or Meta's own when the stack talks to Meta.
+/// by this stack (whose origin the page then also accepts Embedded Signup's messages from),
+/// or Meta's own when the stack talks to Meta. Values go into `<meta>` tags, never into a
+/// script.
 fn onboarding_page(demo_token: &str, sandbox_base: Option<&str>) -> String {
-    let (sdk, origin) = match sandbox_base {
+    let (sdk, sandbox_origin) = match sandbox_base {
         Some(base) => (format!("{base}{SANDBOX_PREFIX}/connect/en_US/sdk.js"), base.to_owned()),
-        None => ("https://connect.facebook.net/en_US/sdk.js".to_owned(), "https://www.facebook.com".to_owned()),
+        None => ("https://connect.facebook.net/en_US/sdk.js".to_owned(), String::new()),
     };
     INDEX_HTML
         .replace("__DEMO_TOKEN__", demo_token)
         .replace("__META_SDK_URL__", &sdk)
-        .replace("__META_ORIGIN__", &origin)
+        .replace("__META_SANDBOX_ORIGIN__", &sandbox_origin)
 }
 
 /// The health sweep, as EventBridge runs the `health` function in AWS: the same code, every

@@ -6,7 +6,13 @@
 //   2. the redirect dialog: consent, choose the account and the number, connected and
 //      registered;
 //   3. Meta revokes the token: a send fails, the number shows "Reconnect needed" with its
-//      action and events, disconnect.
+//      action and events, disconnect;
+//   4. a business that keeps its WhatsApp Business app (the popup posting its session event
+//      after the code): its contacts and chat history arrive, and what it sends from the
+//      app shows in the inbox;
+//   5. the popup hands over a code and no session event (a known Meta behaviour): the page
+//      lets the person pick the account and number, and a new number is verified with the
+//      code Meta sends it, then registered.
 // Usage: node onboarding.mjs BASE_URL OUT_DIR
 import { chromium } from "playwright-core";
 
@@ -24,6 +30,8 @@ const page = await browser.newPage();
 page.on("dialog", (dialog) => dialog.accept());
 const textOf = (selector) => page.locator(selector).innerText();
 const shows = (text) => page.waitForFunction((t) => document.body.innerText.includes(t), text);
+const chatShows = (text) =>
+  page.waitForFunction((t) => (document.querySelector("#msg-list")?.innerText ?? "").includes(t), text);
 
 async function disconnect() {
   await page.click("#disconnect-btn");
@@ -59,8 +67,6 @@ try {
 
   // The inbox: a customer writes (the sandbox signs and delivers Meta's webhook), the
   // owner replies with the stored token, and the sandbox reports the reply delivered.
-  const chatShows = (text) =>
-    page.waitForFunction((t) => (document.querySelector("#msg-list")?.innerText ?? "").includes(t), text);
   await page.waitForSelector("#inbox", { state: "visible" });
   await page.click("#sim summary");
   await page.fill("#s-text", "Is my order on its way?");
@@ -138,7 +144,62 @@ try {
   await page.waitForFunction(() => document.querySelector("#event-list").innerText.includes("needs_reauthorization"));
   await page.screenshot({ path: `${out}/onboarding-reconnect.png`, fullPage: true });
   await disconnect();
-  console.log("onboarding page: Embedded Signup popup with PIN, chat, redirect dialog, a revoked token and its reconnect, disconnects — ok");
+
+  const control = (lever, body) => page.evaluate(([lever, body]) => fetch("/meta-sandbox/control/" + lever, {
+    method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
+  }).then((r) => r.json()), [lever, body]);
+
+  // ---- 4. The WhatsApp Business app (coexistence) --------------------------------------
+  await control("popup", { sessionEvent: "last" });
+  const [appPopup] = await Promise.all([page.waitForEvent("popup"), page.click("#app-btn")]);
+  await appPopup.waitForLoadState();
+  if (!(await appPopup.locator("body").innerText()).includes("WhatsApp Business app")) await fail(page, "the popup is not the app flow");
+  await appPopup.check("input[name=choice][value$=':106540352243077']"); // +1 555-010-0005, the café's app number
+  await Promise.all([appPopup.waitForEvent("close"), appPopup.click("button[name=decision][value=finish]")]);
+  await page.waitForSelector("#disconnect-btn", { state: "visible" });
+  if (!(await textOf("#status-rows")).includes("WhatsApp Business app")) await fail(page, "the app number is not shown as such");
+  // The syncs run right after the connect; the page shows them done once Meta has sent both.
+  for (let i = 0; i < 50 && !(await textOf("#status-rows")).includes("Contacts done · history done"); i++) {
+    await page.waitForTimeout(200);
+    await page.click("#refresh-btn");
+  }
+  if (!(await textOf("#status-rows")).includes("Contacts done · history done")) await fail(page, "the syncs did not finish");
+  await page.click("#contacts summary");
+  if (!(await textOf("#contact-list")).includes("Pablo Morales")) await fail(page, "the app's contacts are not listed");
+  await chatShows("Yes, from 9 to 3. See you!");
+  await chatShows("from the chat history");
+  await control("echo", { phoneNumberId: "106540352243077", to: "16505551234", text: "Your table is ready" });
+  await chatShows("Your table is ready");
+  await chatShows("sent from the WhatsApp Business app");
+  await page.screenshot({ path: `${out}/onboarding-coexistence.png`, fullPage: true });
+  await disconnect();
+
+  // ---- 5. A code without a session event, and a number to verify ------------------------
+  await control("popup", { sessionEvent: "none" });
+  const [lostPopup] = await Promise.all([page.waitForEvent("popup"), page.click("#connect-btn")]);
+  await lostPopup.waitForLoadState();
+  await lostPopup.check("input[name=choice][value$=':106540352243099']"); // +1 555-010-0006, not verified yet
+  await Promise.all([lostPopup.waitForEvent("close"), lostPopup.click("button[name=decision][value=finish]")]);
+  await page.waitForSelector("#step-account input[type=radio]", { state: "visible", timeout: 15000 });
+  if (!(await textOf("#step-account")).includes("Acme Pop-up")) await fail(page, "the fallback does not list the granted account");
+  await page.locator("#step-account input[type=radio]").first().check();
+  await page.click("#waba-next");
+  await page.waitForSelector("#step-phone input[type=radio]", { state: "visible" });
+  await page.locator("#step-phone input[type=radio]").first().check();
+  await page.click("#save-btn");
+  await page.waitForSelector("#verify-form", { state: "visible" });
+  if (!(await textOf("#status-rows")).includes("Verify the number")) await fail(page, "the number is not shown as needing verification");
+  await page.click("#code-btn");
+  await page.waitForFunction(() => /[0-9]{6}/.test(document.querySelector("#code-hint").innerText));
+  const code = (await textOf("#code-hint")).match(/[0-9]{6}/)[0];
+  await page.fill("#code", code);
+  await page.click("#verify-btn");
+  await page.waitForSelector("#verify-form", { state: "hidden" });
+  if (!(await textOf("#status-rows")).includes("Registered")) await fail(page, "the verified number is not registered");
+  await page.screenshot({ path: `${out}/onboarding-verified.png`, fullPage: true });
+  await control("popup", { sessionEvent: "first" });
+  await disconnect();
+  console.log("onboarding page: Embedded Signup popup with PIN, chat, redirect dialog, a revoked token and its reconnect, the WhatsApp Business app with its contacts, history and echoes, a lost session event with a number to verify, disconnects — ok");
 } finally {
   await browser.close();
 }
