@@ -33,11 +33,32 @@ impl Consumer {
         }
     }
 
+    /// The function whose stream trigger this consumer plays.
+    pub fn function(self) -> shared::routes::Function {
+        match self {
+            Consumer::CoexistenceSync => shared::routes::Function::Health,
+        }
+    }
+
     /// Hands a batch to the consumer's handler; the changes it could not handle.
     async fn handle<'c>(self, app: &App, changes: &'c [Change]) -> Vec<&'c Change> {
         match self {
             Consumer::CoexistenceSync => health::on_changes(app, changes).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Consumer;
+    use shared::routes::Function;
+
+    #[test]
+    fn the_local_stack_plays_every_stream_trigger() {
+        for function in Function::ALL.into_iter().filter(|f| f.follows_stream()) {
+            assert!(Consumer::ALL.iter().any(|c| c.function() == function), "{function:?}");
+        }
+        assert!(Consumer::ALL.iter().all(|c| c.function().follows_stream()));
     }
 }
 

@@ -18,6 +18,7 @@ fn the_template_serves_exactly_the_route_table() {
     let template = template();
     let mut deployed: BTreeSet<RouteRow> = BTreeSet::new();
     let mut function_urls = BTreeSet::new();
+    let mut streamed = BTreeSet::new();
     for (binary, function) in functions(&template) {
         let properties = &function["Properties"];
         if let Some(url) = properties.get("FunctionUrlConfig") {
@@ -25,6 +26,22 @@ fn the_template_serves_exactly_the_route_table() {
             function_urls.insert(binary.clone());
         }
         for event in properties["Events"].as_mapping().into_iter().flat_map(|m| m.values()) {
+            if event["Type"] == "DynamoDB" {
+                let follows = Function::ALL.iter().find(|f| f.binary() == binary).is_some_and(|f| f.follows_stream());
+                assert!(follows, "{binary} follows the table's stream in the template but not in the route table");
+                let p = &event["Properties"];
+                assert_eq!(serde_yaml::to_string(&p["Stream"]).unwrap().trim(), "!GetAtt Table.StreamArn", "{binary}");
+                let reports = p["FunctionResponseTypes"]
+                    .as_sequence()
+                    .is_some_and(|t| t.iter().any(|t| t == "ReportBatchItemFailures"));
+                assert!(reports, "{binary}: a failed change is retried alone, and never blocks the shard");
+                assert!(
+                    p["FilterCriteria"]["Filters"].as_sequence().is_some_and(|f| !f.is_empty()),
+                    "{binary}: filtered"
+                );
+                streamed.insert(binary.clone());
+                continue;
+            }
             if event["Type"] == "Schedule" {
                 let scheduled = Function::ALL.iter().find(|f| f.binary() == binary).is_some_and(|f| f.is_scheduled());
                 assert!(scheduled, "{binary} is scheduled in the template but not in the route table");
@@ -53,6 +70,9 @@ fn the_template_serves_exactly_the_route_table() {
     let expected_urls: BTreeSet<String> =
         ROUTES.iter().filter(|r| r.gateway == Gateway::FunctionUrl).map(|r| r.function.binary().to_owned()).collect();
     assert_eq!(function_urls, expected_urls);
+    let expected_streamed: BTreeSet<String> =
+        Function::ALL.iter().filter(|f| f.follows_stream()).map(|f| f.binary().to_owned()).collect();
+    assert_eq!(streamed, expected_streamed, "every function that follows the stream has its trigger");
 }
 
 #[test]

@@ -45,6 +45,12 @@ impl Function {
         self == Function::Health
     }
 
+    /// Whether the table's stream feeds the function (a DynamoDB event source mapping in
+    /// AWS; the local stack's feed on one machine).
+    pub fn follows_stream(self) -> bool {
+        self == Function::Health
+    }
+
     /// The binary (and crate) name under `functions/`.
     pub fn binary(self) -> &'static str {
         match self {
