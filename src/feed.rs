@@ -8,9 +8,9 @@
 
 use crate::server::Server;
 use async_trait::async_trait;
-use shared::App;
+
 use shared::store::{Item, Key, StoreError, Value};
-use shared::stream::{Change, ChangeFeed};
+use shared::stream::{Change, ChangeFeed, ChangeKind};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,14 +22,17 @@ use tokio::sync::Mutex;
 pub enum Consumer {
     /// The health function's stream trigger: coexistence syncs after a connect.
     CoexistenceSync,
+    /// The events function's: every recorded change to the bus and the endpoints.
+    Events,
 }
 
 impl Consumer {
-    pub const ALL: [Consumer; 1] = [Consumer::CoexistenceSync];
+    pub const ALL: [Consumer; 2] = [Consumer::CoexistenceSync, Consumer::Events];
 
     pub fn name(self) -> &'static str {
         match self {
             Consumer::CoexistenceSync => shared::coexistence::CONSUMER,
+            Consumer::Events => "events",
         }
     }
 
@@ -37,28 +40,50 @@ impl Consumer {
     pub fn function(self) -> shared::routes::Function {
         match self {
             Consumer::CoexistenceSync => shared::routes::Function::Health,
+            Consumer::Events => shared::routes::Function::Events,
         }
     }
 
     /// Hands a batch to the consumer's handler; the changes it could not handle.
-    async fn handle<'c>(self, app: &App, changes: &'c [Change]) -> Vec<&'c Change> {
+    async fn handle<'c>(self, server: &Server, changes: &'c [Change]) -> Vec<&'c Change> {
         match self {
-            Consumer::CoexistenceSync => health::on_changes(app, changes).await,
+            Consumer::CoexistenceSync => health::on_changes(&server.app, changes).await,
+            Consumer::Events => events::on_changes(&server.app, &server.outbox, changes).await,
         }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::Consumer;
-    use shared::routes::Function;
-
-    #[test]
-    fn the_local_stack_plays_every_stream_trigger() {
-        for function in Function::ALL.into_iter().filter(|f| f.follows_stream()) {
-            assert!(Consumer::ALL.iter().any(|c| c.function() == function), "{function:?}");
+/// The events' retries, as SQS hands them to the `events` function in AWS: each due one is
+/// attempted, then leaves the queue (a retry attempted again is queued anew). One that
+/// could not be attempted (the store failed) stays, and is tried again a moment later.
+pub async fn retry_events(server: Arc<Server>, mut stopped: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        let mut pause = IDLE;
+        match server.retries.due(server.app.now(), BATCH).await {
+            Ok(due) => {
+                for (handle, job) in due {
+                    match events::retry(&server.app, &server.outbox, job).await {
+                        Ok(_) => {
+                            if let Err(error) = server.retries.done(&handle).await {
+                                tracing::warn!(%error, "a retry could not leave the queue");
+                            }
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, "a retry could not be attempted; it stays queued");
+                            pause = RETRY_AFTER;
+                        }
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "the retry queue could not be read");
+                pause = RETRY_AFTER;
+            }
         }
-        assert!(Consumer::ALL.iter().all(|c| c.function().follows_stream()));
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = stopped.changed() => return,
+        }
     }
 }
 
@@ -84,7 +109,7 @@ pub async fn follow(server: Arc<Server>, feed: Arc<dyn ChangeFeed>, mut stopped:
             if waiting.get(&consumer).is_some_and(|until| *until > tokio::time::Instant::now()) {
                 continue;
             }
-            match pass(&server.app, feed.as_ref(), consumer).await {
+            match pass(&server, feed.as_ref(), consumer).await {
                 Ok(Pass::Idle) => {}
                 Ok(Pass::Handled) => busy = true,
                 Ok(Pass::Failed) => {
@@ -115,12 +140,12 @@ enum Pass {
 /// One batch for one consumer: what it handled is committed; from the first change it
 /// could not handle on, the batch is handed over again later, as Lambda does with
 /// `ReportBatchItemFailures`.
-async fn pass(app: &App, feed: &dyn ChangeFeed, consumer: Consumer) -> Result<Pass, StoreError> {
+async fn pass(server: &Server, feed: &dyn ChangeFeed, consumer: Consumer) -> Result<Pass, StoreError> {
     let changes = feed.read(consumer.name(), BATCH).await?;
     if changes.is_empty() {
         return Ok(Pass::Idle);
     }
-    let failed = consumer.handle(app, &changes).await;
+    let failed = consumer.handle(server, &changes).await;
     let first_failed = changes.iter().position(|c| failed.iter().any(|f| std::ptr::eq(*f, c)));
     let handled = first_failed.unwrap_or(changes.len());
     if handled > 0 {
@@ -211,8 +236,9 @@ impl ChangeFeed for DynamoStreamFeed {
                     let data = record.dynamodb()?;
                     let key = Key::of(&item(data.keys()?)?)?;
                     let image = data.new_image().and_then(item);
+                    let kind = ChangeKind::parse(record.event_name()?.as_str())?;
                     // A change of this shard: its position names the shard too.
-                    Some(Change { sequence: format!("{shard}|{}", data.sequence_number()?), key, image })
+                    Some(Change { sequence: format!("{shard}|{}", data.sequence_number()?), kind, key, image })
                 })
                 .collect();
             if !changes.is_empty() {
@@ -249,4 +275,18 @@ fn item(attributes: &HashMap<String, aws_sdk_dynamodbstreams::types::AttributeVa
             Some((name.clone(), value))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Consumer;
+    use shared::routes::Function;
+
+    #[test]
+    fn the_local_stack_plays_every_stream_trigger() {
+        for function in Function::ALL.into_iter().filter(|f| f.follows_stream()) {
+            assert!(Consumer::ALL.iter().any(|c| c.function() == function), "{function:?}");
+        }
+        assert!(Consumer::ALL.iter().all(|c| c.function().follows_stream()));
+    }
 }

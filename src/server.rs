@@ -32,6 +32,10 @@ const MAX_CONNECTIONS: usize = 512;
 
 pub struct Server {
     pub app: App,
+    /// Where events go: endpoints (and their retries, queued in the store), as the `events`
+    /// function sends them in AWS.
+    pub outbox: events::Outbox,
+    pub retries: Arc<shared::events::queue::StoreQueue>,
     pub sandbox: Option<Arc<Sandbox>>,
     pub jwt_secret: Vec<u8>,
     pub index_html: String,
@@ -53,6 +57,7 @@ pub async fn dispatch(app: &App, request: Request) -> Result<Response, ApiError>
         Function::Messages => messages::handle(app, request).await,
         Function::Register => register::handle(app, request).await,
         Function::Webhook => webhook::handle(app, request).await,
+        Function::Events => events::handle(app, request).await,
         // Scheduled, never routed: the stack runs it on its own timer (`stack::sweep_every`).
         Function::Health => Err(ApiError::internal("the health sweep serves no route")),
     }
@@ -61,19 +66,22 @@ pub async fn dispatch(app: &App, request: Request) -> Result<Response, ApiError>
 pub async fn serve(listener: TcpListener, server: Arc<Server>, shutdown: tokio::sync::watch::Receiver<bool>) {
     let mut stop = shutdown.clone();
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    // The connections belong to the server: when it goes (however it goes), so do they.
+    let mut connections = tokio::task::JoinSet::new();
     loop {
+        while connections.try_join_next().is_some() {}
         let slot = tokio::select! {
             slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
-            _ = stop.changed() => return,
+            _ = stop.changed() => break,
         };
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
-            _ = stop.changed() => return,
+            _ = stop.changed() => break,
         };
         let Ok((stream, _)) = accepted else { continue };
         let server = server.clone();
         let mut stop = shutdown.clone();
-        tokio::spawn(async move {
+        connections.spawn(async move {
             let _slot = slot;
             let service = service_fn(move |request| {
                 let server = server.clone();
@@ -90,6 +98,8 @@ pub async fn serve(listener: TcpListener, server: Arc<Server>, shutdown: tokio::
             }
         });
     }
+    // Stopped: each connection finishes what it is answering.
+    while connections.join_next().await.is_some() {}
 }
 
 async fn handle(server: &Server, request: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {

@@ -9,6 +9,8 @@ use shared::cipher::Cipher;
 use shared::cipher::kms::KmsCipher;
 use shared::cipher::local::LocalCipher;
 use shared::config::Config;
+use shared::events::delivery::Deliverer;
+use shared::events::queue::StoreQueue;
 use shared::store::Store;
 use shared::store::dynamo::DynamoStore;
 use shared::store::embedded::EmbeddedStore;
@@ -38,6 +40,8 @@ pub struct RunningStack {
     pub backend: &'static str,
     stop: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
+    /// What runs beside the server: the stream's consumers, the retries, the sweep.
+    background: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningStack {
@@ -53,6 +57,22 @@ impl RunningStack {
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;
+        for task in self.background {
+            let _ = task.await;
+        }
+    }
+
+    /// Stops every task at once, wherever it is, as `kill -9` would: what was written stays,
+    /// what was under way is lost. Returns once they are gone (and the store closed).
+    pub async fn crash(self) {
+        self.task.abort();
+        for task in &self.background {
+            task.abort();
+        }
+        let _ = self.task.await;
+        for task in self.background {
+            let _ = task.await;
+        }
     }
 
     /// Serves until the process is interrupted.
@@ -105,6 +125,8 @@ pub async fn start(source: impl Fn(&str) -> Option<String>) -> Result<RunningSta
         ("META_REDIRECT_URI", format!("{base_url}/api/v1/organizations/whatsapp/callback")),
         ("FRONTEND_URL", format!("{base_url}/")),
         ("WEBHOOK_VERIFY_TOKEN", LOCAL_VERIFY_TOKEN.to_owned()),
+        // A developer's receiver runs on their own machine.
+        ("EVENT_ENDPOINTS_ALLOW_PRIVATE", "true".to_owned()),
     ]);
     let use_sandbox = get("META_GRAPH_URL").is_none() || get("META_DIALOG_URL").is_none();
     if use_sandbox {
@@ -168,18 +190,26 @@ pub async fn start(source: impl Fn(&str) -> Option<String>) -> Result<RunningSta
         30 * 24 * 3600,
         &jwt_secret,
     );
+    let retries = Arc::new(StoreQueue::new(shared::store::Records::new(store.clone())));
+    let outbox =
+        events::Outbox { deliverer: Deliverer::new(config.events_allow_private), queue: retries.clone(), bus: None };
     let server = Arc::new(Server {
         app: App::new(config, store, cipher),
+        outbox,
+        retries,
         sandbox: sandbox.clone(),
         jwt_secret: jwt_secret.clone(),
         index_html: onboarding_page(&demo_token, use_sandbox.then_some(base_url.as_str())),
     });
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut background = Vec::new();
     if let Some(every) = server.app.config.health_sweep_every {
-        tokio::spawn(sweep_every(server.clone(), every, stopped.clone()));
+        background.push(tokio::spawn(sweep_every(server.clone(), every, stopped.clone())));
     }
-    // The table's stream, handed to what follows it as its triggers do in AWS.
-    tokio::spawn(crate::feed::follow(server.clone(), feed, stopped.clone()));
+    // The table's stream, handed to what follows it as its triggers do in AWS, and the events'
+    // retry queue, as SQS hands it to the `events` function.
+    background.push(tokio::spawn(crate::feed::follow(server.clone(), feed, stopped.clone())));
+    background.push(tokio::spawn(crate::feed::retry_events(server.clone(), stopped.clone())));
     let task = tokio::spawn(server::serve(listener, server.clone(), stopped));
-    Ok(RunningStack { addr, base_url, demo_token, jwt_secret, sandbox, server, backend, stop, task })
+    Ok(RunningStack { addr, base_url, demo_token, jwt_secret, sandbox, server, backend, stop, task, background })
 }

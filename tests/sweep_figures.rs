@@ -51,7 +51,7 @@ impl Store for Counting {
         self.writes.fetch_add(1, Ordering::Relaxed);
         self.inner.write(ops).await
     }
-    async fn put_each(&self, puts: Vec<(Item, Condition)>) -> Result<Vec<bool>, StoreError> {
+    async fn put_each(&self, puts: Vec<(Item, Option<Condition>)>) -> Result<Vec<bool>, StoreError> {
         self.writes.fetch_add(puts.len(), Ordering::Relaxed);
         self.inner.put_each(puts).await
     }

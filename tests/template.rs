@@ -42,6 +42,15 @@ fn the_template_serves_exactly_the_route_table() {
                 streamed.insert(binary.clone());
                 continue;
             }
+            if event["Type"] == "SQS" {
+                let follows = Function::ALL.iter().find(|f| f.binary() == binary).is_some_and(|f| f.follows_queue());
+                assert!(follows, "{binary} follows a queue in the template but not in the route table");
+                let reports = event["Properties"]["FunctionResponseTypes"]
+                    .as_sequence()
+                    .is_some_and(|t| t.iter().any(|t| t == "ReportBatchItemFailures"));
+                assert!(reports, "{binary}: a failed message is retried alone");
+                continue;
+            }
             if event["Type"] == "Schedule" {
                 let scheduled = Function::ALL.iter().find(|f| f.binary() == binary).is_some_and(|f| f.is_scheduled());
                 assert!(scheduled, "{binary} is scheduled in the template but not in the route table");
@@ -187,5 +196,29 @@ fn functions_may_read_in_batches_and_read_indexes_where_their_code_does() {
     // The messages listing and the caller's organization are read through indexes.
     for binary in ["messages", "status", "disconnect"] {
         assert!(policy_of(binary).contains("/index/*"), "{binary}");
+    }
+}
+
+#[test]
+fn the_alarms_watch_every_function() {
+    let template = template();
+    let functions: BTreeSet<String> = template["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
+        .map(|(name, _)| name.as_str().unwrap().to_owned())
+        .collect();
+    for alarm in ["FunctionErrorsAlarm", "FunctionThrottlesAlarm"] {
+        let watched: BTreeSet<String> = template["Resources"][alarm]["Properties"]["Metrics"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .filter_map(|m| match &m["MetricStat"]["Metric"]["Dimensions"][0]["Value"] {
+                Value::Tagged(tagged) => tagged.value.as_str().map(str::to_owned),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(watched, functions, "{alarm}");
     }
 }

@@ -115,6 +115,11 @@ impl LambdaWiring {
         Ok(Self { config, aws, cipher: Arc::new(NoKey), meta: None, app_secret_arn, app_secret })
     }
 
+    /// The AWS configuration, for a function's own clients.
+    pub fn aws(&self) -> &SdkConfig {
+        &self.aws
+    }
+
     /// KMS under `KMS_KEY_ID`, for the functions that seal or open tokens and PINs.
     pub fn with_kms(mut self) -> Result<Self, crate::BoxError> {
         let key = self.config.kms_key_id.clone().ok_or("KMS_KEY_ID is required")?;

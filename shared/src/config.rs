@@ -23,6 +23,13 @@ pub struct Config {
     /// Local stack: how often the health sweep runs (`HEALTH_SWEEP_SECONDS`, default an
     /// hour); `None` when set to 0. In AWS the `HealthSweepSchedule` parameter decides.
     pub health_sweep_every: Option<Duration>,
+    /// Event endpoints may be `http://` and private or loopback addresses
+    /// (`EVENT_ENDPOINTS_ALLOW_PRIVATE`; the local stack's default, never AWS's).
+    pub events_allow_private: bool,
+    /// In AWS: the stack's EventBridge bus (`EVENT_BUS_NAME`) and the queue of delivery
+    /// retries (`EVENT_RETRY_QUEUE_URL`).
+    pub event_bus_name: Option<String>,
+    pub event_retry_queue_url: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -125,6 +132,17 @@ impl Config {
                 Some("0") => None,
                 _ => Some(Duration::from_secs(seconds("HEALTH_SWEEP_SECONDS", 3600)?)),
             },
+            events_allow_private: match get("EVENT_ENDPOINTS_ALLOW_PRIVATE").as_deref() {
+                None | Some("false") => false,
+                Some("true") => true,
+                Some(other) => {
+                    return Err(ConfigError(format!(
+                        "EVENT_ENDPOINTS_ALLOW_PRIVATE must be true or false, got `{other}`"
+                    )));
+                }
+            },
+            event_bus_name: get("EVENT_BUS_NAME"),
+            event_retry_queue_url: get("EVENT_RETRY_QUEUE_URL"),
         })
     }
 }
@@ -158,6 +176,10 @@ mod tests {
         let mut pairs = MINIMAL.to_vec();
         pairs.push(("HEALTH_SWEEP_SECONDS", "0"));
         assert_eq!(load(&pairs).unwrap().health_sweep_every, None, "0 turns the local sweep off");
+        assert!(!config.events_allow_private, "private event endpoints only when asked for");
+        let mut pairs = MINIMAL.to_vec();
+        pairs.push(("EVENT_ENDPOINTS_ALLOW_PRIVATE", "yes"));
+        assert!(load(&pairs).unwrap_err().0.contains("EVENT_ENDPOINTS_ALLOW_PRIVATE"));
     }
 
     #[test]

@@ -58,6 +58,16 @@ pub fn from_base64url(text: &str) -> Option<Vec<u8>> {
     URL_SAFE_NO_PAD.decode(text).ok()
 }
 
+/// Standard base64, with padding (what Standard Webhooks writes).
+pub fn base64_standard(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Standard base64, padding optional.
+pub fn from_base64_standard(text: &str) -> Option<Vec<u8>> {
+    base64::engine::general_purpose::STANDARD_NO_PAD.decode(text.trim_end_matches('=')).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

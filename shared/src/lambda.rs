@@ -29,12 +29,95 @@ where
     .await
 }
 
-/// Why a function that serves no route was invoked.
+/// Why a function was invoked, when not for an API route.
 pub enum Invocation {
     /// EventBridge's schedule: run for at most `budget`.
     Scheduled { budget: std::time::Duration },
     /// A batch of the table's stream (an event source mapping).
     Stream(Vec<crate::stream::Change>),
+    /// A batch of an SQS queue (an event source mapping).
+    Queue(Vec<QueueMessage>),
+}
+
+/// One message of an SQS batch.
+pub struct QueueMessage {
+    /// What a partial failure names (`batchItemFailures[].itemIdentifier`).
+    pub id: String,
+    pub body: String,
+}
+
+/// The messages of an SQS event, as Lambda delivers them; `None` for any other event.
+fn queue_messages(event: &serde_json::Value) -> Option<Vec<QueueMessage>> {
+    event
+        .get("Records")?
+        .as_array()?
+        .iter()
+        .map(|record| {
+            (record.get("eventSource")?.as_str()? == "aws:sqs").then_some(())?;
+            Some(QueueMessage {
+                id: record.get("messageId")?.as_str()?.to_owned(),
+                body: record.get("body")?.as_str()?.to_owned(),
+            })
+        })
+        .collect()
+}
+
+fn invocation(payload: &serde_json::Value, left: std::time::Duration) -> Invocation {
+    if let Some(changes) = crate::stream::from_lambda_event(payload) {
+        return Invocation::Stream(changes);
+    }
+    if let Some(messages) = queue_messages(payload) {
+        return Invocation::Queue(messages);
+    }
+    Invocation::Scheduled { budget: left.saturating_sub(SCHEDULED_MARGIN) }
+}
+
+/// Serves a function that answers API routes and also follows a stream or a queue: each
+/// invocation is told apart by its event (API Gateway's carries a `requestContext`).
+pub async fn serve_mixed<F, Fut, G, Gut>(function: Function, http: F, other: G) -> Result<(), lambda_http::Error>
+where
+    F: Fn(Request) -> Fut + Sync,
+    Fut: Future<Output = Result<Response, ApiError>> + Send,
+    G: Fn(Invocation) -> Gut + Sync,
+    Gut: Future<Output = Result<serde_json::Value, ApiError>> + Send,
+{
+    use lambda_http::lambda_runtime::{self, LambdaEvent};
+    let (http, other) = (&http, &other);
+    lambda_runtime::run(lambda_runtime::service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
+        let left = event.context.deadline().duration_since(std::time::SystemTime::now()).unwrap_or_default();
+        let deadline = tokio::time::Instant::now() + left.saturating_sub(crate::deadline::ANSWER_MARGIN);
+        if event.payload.get("requestContext").is_some() {
+            let request = lambda_http::request::from_str(&event.payload.to_string())
+                .map_err(|e| lambda_http::Error::from(format!("an API event that cannot be read: {e}")))?;
+            let response = match from_lambda(request, function) {
+                Ok(request) => {
+                    let route = request.route;
+                    crate::deadline::within(deadline, respond(route, http(request))).await
+                }
+                Err(error) => error.into(),
+            };
+            return Ok(api_gateway_answer(response));
+        }
+        crate::deadline::within(deadline, other(invocation(&event.payload, left)))
+            .await
+            .map_err(|error| lambda_http::Error::from(error.message.into_owned()))
+    }))
+    .await
+}
+
+/// A response in API Gateway's payload format 2.0.
+fn api_gateway_answer(response: Response) -> serde_json::Value {
+    let headers: serde_json::Map<String, serde_json::Value> = response
+        .headers
+        .iter()
+        .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.into())))
+        .collect();
+    serde_json::json!({
+        "statusCode": response.status.as_u16(),
+        "headers": headers,
+        "body": String::from_utf8_lossy(&response.body),
+        "isBase64Encoded": false,
+    })
 }
 
 /// Serves a function that EventBridge invokes on a schedule and the table's stream feeds
@@ -50,11 +133,7 @@ where
     lambda_runtime::run(lambda_runtime::service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
         let left = event.context.deadline().duration_since(std::time::SystemTime::now()).unwrap_or_default();
         let deadline = tokio::time::Instant::now() + left.saturating_sub(crate::deadline::ANSWER_MARGIN);
-        let invocation = match crate::stream::from_lambda_event(&event.payload) {
-            Some(changes) => Invocation::Stream(changes),
-            None => Invocation::Scheduled { budget: left.saturating_sub(SCHEDULED_MARGIN) },
-        };
-        crate::deadline::within(deadline, handler(invocation))
+        crate::deadline::within(deadline, handler(invocation(&event.payload, left)))
             .await
             .map_err(|error| lambda_http::Error::from(error.message.into_owned()))
     }))

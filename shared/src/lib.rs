@@ -13,6 +13,7 @@ pub mod crypto;
 pub mod deadline;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod lambda;
 pub mod lifecycle;

@@ -188,7 +188,7 @@ impl Observation {
             id: crypto::hex(&crypto::sha256(identity.as_bytes())[..12]),
             at: self.at,
             kind: kind.to_owned(),
-            waba_id: waba.clone(),
+            waba_id: Some(waba.clone()),
             phone_number_id: phone.cloned(),
             from,
             to,

@@ -303,6 +303,33 @@ fn operation(action: Action) -> Operation {
             None,
             ok(page_of("contacts", schema("Contact"))),
         ),
+        Action::CreateEventEndpoint => op(
+            "Add an endpoint the organization's events are delivered to (Standard Webhooks); its signing secret is shown only in this answer.",
+            vec![],
+            Some(json!({
+                "type": "object", "required": ["url"], "additionalProperties": false,
+                "properties": {
+                    "url": { "type": "string", "format": "uri", "description": "https:// and public (http:// and private addresses only where EVENT_ENDPOINTS_ALLOW_PRIVATE allows)." },
+                    "types": { "type": "array", "minItems": 1, "items": schema("EventType"), "description": "Left out: every type." },
+                },
+            })),
+            vec![(201, Some(success(&["data"], json!({ "data": schema("NewEventEndpoint") }))))],
+        ),
+        Action::ListEventEndpoints => op(
+            "The organization's event endpoints (never their secrets).",
+            vec![],
+            None,
+            ok(success(&["endpoints"], json!({ "endpoints": list(schema("EventEndpoint")) }))),
+        ),
+        Action::DeleteEventEndpoint => {
+            op("Remove an event endpoint: nothing more is delivered to it.", vec![], None, ok(success(&[], json!({}))))
+        }
+        Action::ListDeliveries => op(
+            "An endpoint's deliveries, newest first: attempts, the last answer, and what comes next.",
+            paged(),
+            None,
+            ok(page_of("deliveries", schema("Delivery"))),
+        ),
         Action::WebhookVerify => op(
             "Meta's subscription check: the challenge, as plain text, when the verify token matches.",
             vec![
@@ -461,12 +488,34 @@ fn components() -> Value {
             }))] },
         }),
     );
+    let endpoint_properties = json!({
+        "id": string(), "url": string(), "types": { "oneOf": [{ "type": "null" }, list(schema("EventType"))] },
+        "createdAt": string(), "status": { "enum": ["active", "disabled"] }, "failingSince": nullable("string"),
+        "disabledAt": string(), "disabledReason": string(),
+    });
+    let endpoint = object(&["id", "url", "types", "createdAt", "status"], endpoint_properties.clone());
+    let mut new_endpoint_properties = endpoint_properties;
+    new_endpoint_properties["secret"] = json!({ "type": "string", "pattern": "^whsec_[A-Za-z0-9+/=]+$", "description": "Shown only here: verify each delivery's `webhook-signature` with it." });
+    let new_endpoint = object(&["id", "url", "types", "createdAt", "status", "secret"], new_endpoint_properties);
+    let delivery = object(
+        &["eventId", "type", "attempts", "lastStatus", "failed"],
+        json!({
+            "eventId": string(), "type": schema("EventType"), "attempts": { "type": "integer" },
+            "lastStatus": { "type": ["integer", "null"], "description": "The endpoint's HTTP status; null when it did not answer." },
+            "lastError": nullable("string"), "nextAttemptAt": nullable("string"), "deliveredAt": nullable("string"),
+            "failed": { "type": "boolean", "description": "Retried for a day without success: given up." },
+        }),
+    );
+    let contact_change = object(
+        &["phoneNumberId", "phone", "name", "updatedAt", "removed"],
+        json!({ "phoneNumberId": string(), "phone": string(), "name": nullable("string"), "updatedAt": string(), "removed": { "type": "boolean" } }),
+    );
     let contact = object(
         &["phoneNumberId", "phone", "name", "updatedAt"],
         json!({ "phoneNumberId": string(), "phone": string(), "name": nullable("string"), "updatedAt": string() }),
     );
     let event = object(
-        &["id", "at", "kind", "wabaId", "reason", "source"],
+        &["id", "at", "kind", "reason", "source"],
         json!({
             "id": string(), "at": string(), "kind": string(), "wabaId": string(), "phoneNumberId": string(),
             "from": string(), "to": string(), "reason": string(), "source": { "enum": ["api", "webhook", "sweep"] },
@@ -487,6 +536,11 @@ fn components() -> Value {
             "Registration": { "enum": ["registered", "not_required", "pin_required", "verification_required", "pending", "failed"] },
             "SyncState": { "enum": ["not_requested", "requested", "complete", "declined", "failed"] },
             "Contact": contact,
+            "ContactChange": contact_change,
+            "EventType": { "enum": crate::events::EventType::ALL.iter().map(|t| t.as_str()).collect::<Vec<_>>() },
+            "EventEndpoint": endpoint,
+            "NewEventEndpoint": new_endpoint,
+            "Delivery": delivery,
             "Phone": phone,
             "Organization": organization,
             "OrganizationAnswer": success(&["data"], json!({ "data": schema("Organization") })),
@@ -527,8 +581,42 @@ pub fn document() -> Value {
         },
         "servers": [{ "url": "http://127.0.0.1:3000", "description": "The local stack (`cargo run`); in AWS, the ApiUrl output." }],
         "paths": paths,
+        "webhooks": webhooks(),
         "components": components(),
     })
+}
+
+/// The events this service delivers to an organization's endpoints, one per type: what each
+/// request carries, and the Standard Webhooks headers that sign it.
+fn webhooks() -> Value {
+    let mut all = Map::new();
+    for kind in crate::events::EventType::ALL {
+        let body = object(
+            &["id", "type", "version", "createdAt", "organizationId", "data"],
+            json!({
+                "id": { "type": "string", "description": "The same on every attempt; also the `webhook-id` header." },
+                "type": { "const": kind.as_str() },
+                "version": { "const": crate::events::EVENT_VERSION },
+                "createdAt": string(), "organizationId": string(), "data": schema(kind.data_schema()),
+            }),
+        );
+        let header = |name: &str, description: &str| json!({ "name": name, "in": "header", "required": true, "description": description, "schema": string() });
+        all.insert(
+            kind.as_str().to_owned(),
+            json!({ "post": {
+                "operationId": format!("event_{}", kind.as_str().replace('.', "_")),
+                "summary": format!("The `{}` event, delivered to an event endpoint.", kind.as_str()),
+                "parameters": [
+                    header("webhook-id", "The event's id: the same on every attempt, so a consumer can drop a repeat."),
+                    header("webhook-timestamp", "When this attempt was made, in Unix seconds."),
+                    header("webhook-signature", "`v1,` and the base64 HMAC-SHA256, under the endpoint's secret (the bytes after `whsec_`, base64-decoded), of `{webhook-id}.{webhook-timestamp}.{body}`."),
+                ],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": body } } },
+                "responses": { "2XX": { "description": "Delivered. Anything else, or no answer within 10 seconds, is retried." } },
+            } }),
+        );
+    }
+    Value::Object(all)
 }
 
 /// The document as `openapi.json` keeps it: pretty-printed, with a final newline.

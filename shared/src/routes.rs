@@ -21,10 +21,13 @@ pub enum Function {
     Webhook,
     /// The health sweep, on a schedule rather than a route.
     Health,
+    /// Events to the organization's systems: the endpoints' routes, the table's stream, the
+    /// retry queue.
+    Events,
 }
 
 impl Function {
-    pub const ALL: [Function; 13] = [
+    pub const ALL: [Function; 14] = [
         Function::Organizations,
         Function::InitOauth,
         Function::Callback,
@@ -38,6 +41,7 @@ impl Function {
         Function::Register,
         Function::Webhook,
         Function::Health,
+        Function::Events,
     ];
 
     /// Whether EventBridge invokes the function on a schedule instead of a route.
@@ -48,7 +52,12 @@ impl Function {
     /// Whether the table's stream feeds the function (a DynamoDB event source mapping in
     /// AWS; the local stack's feed on one machine).
     pub fn follows_stream(self) -> bool {
-        self == Function::Health
+        matches!(self, Function::Health | Function::Events)
+    }
+
+    /// Whether an SQS queue of the stack feeds the function (the events' retries).
+    pub fn follows_queue(self) -> bool {
+        self == Function::Events
     }
 
     /// The binary (and crate) name under `functions/`.
@@ -67,6 +76,7 @@ impl Function {
             Function::Register => "register",
             Function::Webhook => "webhook",
             Function::Health => "health",
+            Function::Events => "events",
         }
     }
 }
@@ -97,6 +107,10 @@ pub enum Action {
     RequestVerificationCode,
     VerifyCode,
     ListContacts,
+    CreateEventEndpoint,
+    ListEventEndpoints,
+    DeleteEventEndpoint,
+    ListDeliveries,
     WebhookVerify,
     WebhookEvent,
 }
@@ -215,6 +229,34 @@ pub static ROUTES: &[Route] = &[
         Auth::Jwt,
     ),
     route("GET", "/api/v1/organizations/{organizationId}/whatsapp/contacts", A::ListContacts, F::Messages, Auth::Jwt),
+    route(
+        "POST",
+        "/api/v1/organizations/{organizationId}/whatsapp/event-endpoints",
+        A::CreateEventEndpoint,
+        F::Events,
+        Auth::Jwt,
+    ),
+    route(
+        "GET",
+        "/api/v1/organizations/{organizationId}/whatsapp/event-endpoints",
+        A::ListEventEndpoints,
+        F::Events,
+        Auth::Jwt,
+    ),
+    route(
+        "DELETE",
+        "/api/v1/organizations/{organizationId}/whatsapp/event-endpoints/{endpointId}",
+        A::DeleteEventEndpoint,
+        F::Events,
+        Auth::Jwt,
+    ),
+    route(
+        "GET",
+        "/api/v1/organizations/{organizationId}/whatsapp/event-endpoints/{endpointId}/deliveries",
+        A::ListDeliveries,
+        F::Events,
+        Auth::Jwt,
+    ),
     function_url("GET", "/webhook", A::WebhookVerify),
     function_url("POST", "/webhook", A::WebhookEvent),
 ];
@@ -341,7 +383,9 @@ mod tests {
     #[test]
     fn every_function_serves_a_route_or_a_schedule() {
         for function in Function::ALL {
-            assert_ne!(ROUTES.iter().any(|r| r.function == function), function.is_scheduled(), "{function:?}");
+            let routed = ROUTES.iter().any(|r| r.function == function);
+            assert!(routed || function.is_scheduled(), "{function:?} has no trigger");
+            assert!(!(routed && function.is_scheduled()), "{function:?}: a route and a schedule");
         }
     }
 }

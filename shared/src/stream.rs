@@ -18,8 +18,30 @@ pub struct Change {
     /// Where the change stands in the stream (DynamoDB's sequence number; the embedded
     /// store's position): what a partial failure reports back.
     pub sequence: String,
+    pub kind: ChangeKind,
     pub key: Key,
     pub image: Option<Item>,
+}
+
+/// What a change did to its item (DynamoDB's `eventName`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// The item is new.
+    Insert,
+    /// The item was there and is changed.
+    Modify,
+    Remove,
+}
+
+impl ChangeKind {
+    pub fn parse(event_name: &str) -> Option<Self> {
+        match event_name {
+            "INSERT" => Some(ChangeKind::Insert),
+            "MODIFY" => Some(ChangeKind::Modify),
+            "REMOVE" => Some(ChangeKind::Remove),
+            _ => None,
+        }
+    }
 }
 
 impl Change {
@@ -59,7 +81,8 @@ pub fn from_lambda_event(event: &Json) -> Option<Vec<Change>> {
                 Some(image) => Some(item_from_json(image)?),
                 None => None,
             };
-            Some(Change { sequence: dynamodb.get("SequenceNumber")?.as_str()?.to_owned(), key, image })
+            let kind = ChangeKind::parse(record.get("eventName")?.as_str()?)?;
+            Some(Change { sequence: dynamodb.get("SequenceNumber")?.as_str()?.to_owned(), kind, key, image })
         })
         .collect()
 }
@@ -132,6 +155,7 @@ mod tests {
         assert_eq!(changes[0].image.as_ref(), Some(&image));
         assert_eq!(changes[0].entity(), Some("phone_number"));
         assert_eq!((changes[1].key.sk.as_str(), changes[1].image.is_none()), ("PHONE#2", true));
+        assert_eq!((changes[0].kind, changes[1].kind), (ChangeKind::Modify, ChangeKind::Remove));
         assert_eq!(batch_response(&[&changes[1]]), json!({ "batchItemFailures": [{ "itemIdentifier": "101" }] }));
         assert!(from_lambda_event(&json!({ "source": "aws.events" })).is_none(), "a schedule is no stream event");
     }

@@ -349,13 +349,16 @@ async fn put_each_applies_each_items_own_condition(store: &dyn Store) {
     // Newest wins: each put holds only where the stored item is older (or absent).
     let newer = |sk: &str, at: i64| {
         let condition = Condition::Or(vec![Condition::NotExists, Condition::LessThan("at".into(), Value::N(at))]);
-        (item("P#12", sk, &[("at", Value::N(at))]), condition)
+        (item("P#12", sk, &[("at", Value::N(at))]), Some(condition))
     };
     assert_eq!(store.put_each(vec![newer("A", 10), newer("B", 10)]).await.unwrap(), vec![true, true]);
     let written = store.put_each(vec![newer("A", 5), newer("B", 20), newer("A", 10), newer("C", 1)]).await.unwrap();
     assert_eq!(written, vec![false, true, false, true], "older and equal lose, newer and new win");
     assert_eq!(store.get(&Key::new("P#12", "A")).await.unwrap().unwrap()["at"], Value::N(10));
     assert_eq!(store.get(&Key::new("P#12", "B")).await.unwrap().unwrap()["at"], Value::N(20));
+    let always = store.put_each(vec![(item("P#12", "A", &[("at", Value::N(1))]), None)]).await.unwrap();
+    assert_eq!(always, vec![true], "a put without a condition always writes");
+    assert_eq!(store.get(&Key::new("P#12", "A")).await.unwrap().unwrap()["at"], Value::N(1));
 }
 
 macro_rules! contract {
@@ -398,11 +401,11 @@ contract!(
 );
 
 /// The embedded store keeps the table's stream as DynamoDB Streams does: every committed
-/// write, in order, with its new image; nothing of a write that failed; each consumer at
-/// its own position, kept across a reopen.
+/// write, in order, with what it did and its new image; nothing of a write that failed; each
+/// consumer at its own position, kept across a reopen.
 #[tokio::test]
 async fn the_embedded_store_streams_its_changes_to_each_consumer() {
-    use shared::stream::ChangeFeed;
+    use shared::stream::{ChangeFeed, ChangeKind};
     let dir = common::TempDir::new();
     let path = dir.0.join("store.redb");
     let store = shared::store::embedded::EmbeddedStore::open(&path).unwrap();
@@ -415,23 +418,31 @@ async fn the_embedded_store_streams_its_changes_to_each_consumer() {
     assert!(refused.await.is_err());
     store.put_each_if_absent(vec![item("P#20", "C", &[]), item("P#20", "A", &[])]).await.unwrap();
     store.write(vec![WriteOp::Delete { key: Key::new("P#20", "C"), condition: None }]).await.unwrap();
+    store.write(vec![put(item("P#20", "A", &[("v", Value::N(2))]), None)]).await.unwrap();
     let changes = store.read("a", 10).await.unwrap();
-    let seen: Vec<(&str, Option<&Value>)> =
-        changes.iter().map(|c| (c.key.sk.as_str(), c.image.as_ref().and_then(|i| i.get("v")))).collect();
-    assert_eq!(seen, vec![("A", Some(&Value::N(1))), ("C", None), ("C", None)]);
-    assert!(changes[1].image.is_some() && changes[2].image.is_none(), "a put, then a deletion");
+    let seen: Vec<(&str, ChangeKind, Option<&Value>)> =
+        changes.iter().map(|c| (c.key.sk.as_str(), c.kind, c.image.as_ref().and_then(|i| i.get("v")))).collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("A", ChangeKind::Insert, Some(&Value::N(1))),
+            ("C", ChangeKind::Insert, None),
+            ("C", ChangeKind::Remove, None),
+            ("A", ChangeKind::Modify, Some(&Value::N(2))),
+        ]
+    );
+    assert!(changes[2].image.is_none(), "a deletion has no image");
 
     store.commit("a", &changes[0]).await.unwrap();
-    assert_eq!(store.read("a", 10).await.unwrap().len(), 2, "a consumer reads on from its position");
-    assert_eq!(store.read("b", 10).await.unwrap().len(), 3, "another consumer has its own, kept for it");
-    store.commit("b", &changes[2]).await.unwrap();
+    assert_eq!(store.read("a", 10).await.unwrap().len(), 3, "a consumer reads on from its position");
+    assert_eq!(store.read("b", 10).await.unwrap().len(), 4, "another consumer has its own, kept for it");
+    store.commit("b", &changes[3]).await.unwrap();
     drop(store);
     let reopened = shared::store::embedded::EmbeddedStore::open(&path).unwrap();
-    assert_eq!(reopened.read("a", 10).await.unwrap(), changes[1..].to_vec(), "positions and changes are durable");
+    assert_eq!(reopened.read("a", 10).await.unwrap(), changes[1..], "positions and changes are durable");
     assert!(reopened.read("b", 10).await.unwrap().is_empty());
     // Once every consumer has handled everything, what comes next is still next.
-    let last = reopened.read("a", 10).await.unwrap().pop().unwrap();
-    reopened.commit("a", &last).await.unwrap();
+    reopened.commit("a", &changes[3]).await.unwrap();
     reopened.write(vec![put(item("P#20", "D", &[]), None)]).await.unwrap();
     let after: Vec<String> = reopened.read("a", 10).await.unwrap().iter().map(|c| c.key.sk.clone()).collect();
     assert_eq!(after, vec!["D".to_owned()]);

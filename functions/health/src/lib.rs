@@ -33,5 +33,6 @@ pub async fn invoked(app: &App, invocation: Invocation) -> Result<serde_json::Va
             Ok(serde_json::to_value(report).expect("a report serializes"))
         }
         Invocation::Stream(changes) => Ok(batch_response(&on_changes(app, &changes).await)),
+        Invocation::Queue(_) => Err(ApiError::internal("health follows no queue")),
     }
 }

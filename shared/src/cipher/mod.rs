@@ -19,6 +19,8 @@ pub enum Purpose {
     PhoneToken,
     /// A phone's two-step verification PIN, set when it was registered for Cloud API.
     RegistrationPin,
+    /// An event endpoint's signing secret.
+    EndpointSecret,
 }
 
 impl Purpose {
@@ -27,6 +29,7 @@ impl Purpose {
             Purpose::OAuthState => "oauth-state-token",
             Purpose::PhoneToken => "whatsapp-phone-token",
             Purpose::RegistrationPin => "registration-pin",
+            Purpose::EndpointSecret => "event-endpoint-secret",
         }
     }
 }

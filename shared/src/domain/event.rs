@@ -44,7 +44,9 @@ pub struct ConnectionEvent {
     pub id: String,
     pub at: Timestamp,
     pub kind: String,
-    pub waba_id: WabaId,
+    /// The WABA the change concerns; `None` for one about the organization alone (an event
+    /// endpoint disabled).
+    pub waba_id: Option<WabaId>,
     pub phone_number_id: Option<PhoneNumberId>,
     pub from: Option<String>,
     pub to: Option<String>,
@@ -58,7 +60,8 @@ pub struct ConnectionEventView<'a> {
     pub id: &'a str,
     pub at: String,
     pub kind: &'a str,
-    pub waba_id: &'a WabaId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waba_id: Option<&'a WabaId>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phone_number_id: Option<&'a PhoneNumberId>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -75,7 +78,7 @@ impl ConnectionEvent {
             id: &self.id,
             at: self.at.to_rfc3339(),
             kind: &self.kind,
-            waba_id: &self.waba_id,
+            waba_id: self.waba_id.as_ref(),
             phone_number_id: self.phone_number_id.as_ref(),
             from: self.from.as_deref(),
             to: self.to.as_deref(),

@@ -524,13 +524,13 @@ impl Store for DynamoStore {
     /// not writes. The condition stays, for a concurrent delivery of the same events;
     /// BatchWriteItem cannot carry conditions, and a transaction would fail every event for
     /// one duplicate.
-    async fn put_each(&self, puts: Vec<(Item, Condition)>) -> Result<Vec<bool>, StoreError> {
+    async fn put_each(&self, puts: Vec<(Item, Option<Condition>)>) -> Result<Vec<bool>, StoreError> {
         use futures_util::stream::{self, StreamExt, TryStreamExt};
         // Each put's condition decides; callers that expect many to exist already (a
         // redelivery) read them first and pass only the new ones.
         stream::iter(puts)
             .map(|(item, condition)| async move {
-                match self.write_one(WriteOp::Put { item, condition: Some(condition) }).await {
+                match self.write_one(WriteOp::Put { item, condition }).await {
                     Ok(()) => Ok(true),
                     Err(StoreError::ConditionFailed { .. }) => Ok(false),
                     Err(other) => Err(other),

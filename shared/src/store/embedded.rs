@@ -4,7 +4,7 @@
 //! TransactWriteItems.
 
 use super::{Condition, Cursor, Index, Item, Key, Page, Query, Store, StoreError, Value, WriteOp, check_batch, schema};
-use crate::stream::{Change, ChangeFeed};
+use crate::stream::{Change, ChangeFeed, ChangeKind};
 use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
 use serde::Deserialize;
@@ -378,7 +378,7 @@ fn write_all(db: &Database, ops: Vec<WriteOp>) -> Result<(), StoreError> {
         let mut stream = Stream::open(&txn)?;
         for (key, current, next) in planned {
             store_item(&mut items, &mut index, &key, current.as_ref(), next.as_ref())?;
-            stream.record(&key, next.as_ref())?;
+            stream.record(&key, current.is_some(), next.as_ref())?;
         }
     }
     txn.commit().map_err(unavailable)
@@ -422,9 +422,14 @@ impl<'t> Stream<'t> {
         Ok(Self { changes, next })
     }
 
-    /// A change: the key, then the new image when there is one.
-    fn record(&mut self, key: &Key, image: Option<&Item>) -> Result<(), StoreError> {
-        let mut bytes = Vec::new();
+    /// A change: what it did, the key, then the new image when there is one.
+    fn record(&mut self, key: &Key, existed: bool, image: Option<&Item>) -> Result<(), StoreError> {
+        let kind = match (existed, image) {
+            (_, None) => b'R',
+            (false, Some(_)) => b'I',
+            (true, Some(_)) => b'M',
+        };
+        let mut bytes = vec![kind];
         for part in [&key.pk, &key.sk] {
             bytes.extend_from_slice(&(part.len() as u32).to_le_bytes());
             bytes.extend_from_slice(part.as_bytes());
@@ -440,12 +445,18 @@ impl<'t> Stream<'t> {
 
 fn decode_change(position: u64, bytes: &[u8]) -> Result<Change, StoreError> {
     let mut r = Bytes(bytes);
+    let kind = match r.take(1)?[0] {
+        b'I' => ChangeKind::Insert,
+        b'M' => ChangeKind::Modify,
+        b'R' => ChangeKind::Remove,
+        _ => return Err(Bytes::corrupt()),
+    };
     let n = r.length()?;
     let pk = r.text(n)?;
     let n = r.length()?;
     let sk = r.text(n)?;
     let image = if r.0.is_empty() { None } else { Some(decode(r.0)?) };
-    Ok(Change { sequence: position.to_string(), key: Key::new(pk, sk), image })
+    Ok(Change { sequence: position.to_string(), kind, key: Key::new(pk, sk), image })
 }
 
 /// A query reads only the keys it returns (and one more, to tell whether another page
@@ -575,7 +586,7 @@ impl Store for EmbeddedStore {
 
     /// One redb transaction for the whole batch: one fsync however many events a delivery
     /// carries.
-    async fn put_each(&self, puts: Vec<(Item, Condition)>) -> Result<Vec<bool>, StoreError> {
+    async fn put_each(&self, puts: Vec<(Item, Option<Condition>)>) -> Result<Vec<bool>, StoreError> {
         if puts.iter().any(|(item, _)| Key::of(item).is_none()) {
             return Err(StoreError::Invalid("an item lacks pk or sk".into()));
         }
@@ -591,16 +602,17 @@ impl Store for EmbeddedStore {
                     let stored = table.get(item_key(&key).as_bytes()).map_err(unavailable)?.map(|v| v.value().to_vec());
                     // The store-once write decides on existence alone, without decoding.
                     let current = match (condition, &stored) {
-                        (Condition::NotExists, _) | (_, None) => None,
+                        (Some(Condition::NotExists), _) | (_, None) => None,
                         (_, Some(bytes)) => Some(decode(bytes)?),
                     };
                     let holds = match condition {
-                        Condition::NotExists => stored.is_none(),
-                        other => holds(other, current.as_ref()),
+                        Some(Condition::NotExists) => stored.is_none(),
+                        Some(other) => holds(other, current.as_ref()),
+                        None => true,
                     };
                     if holds {
                         store_item(&mut table, &mut index, &key, current.as_ref(), Some(item))?;
-                        stream.record(&key, Some(item))?;
+                        stream.record(&key, stored.is_some(), Some(item))?;
                     }
                     written.push(holds);
                 }

@@ -217,11 +217,12 @@ pub trait Store: Send + Sync {
     /// store-once write of webhook events, the newest-wins write of contacts. Returns, per
     /// item, whether it was written. Adapters batch or parallelize so a delivery of many
     /// items stays fast.
-    async fn put_each(&self, puts: Vec<(Item, Condition)>) -> Result<Vec<bool>, StoreError>;
+    /// A put without a condition always writes.
+    async fn put_each(&self, puts: Vec<(Item, Option<Condition>)>) -> Result<Vec<bool>, StoreError>;
 
     /// Writes each item unless an item with its key exists.
     async fn put_each_if_absent(&self, items: Vec<Item>) -> Result<Vec<bool>, StoreError> {
-        self.put_each(items.into_iter().map(|item| (item, Condition::NotExists)).collect()).await
+        self.put_each(items.into_iter().map(|item| (item, Some(Condition::NotExists))).collect()).await
     }
 }
 

@@ -58,7 +58,7 @@ impl Records {
                     Condition::LessThan(attr::UPDATED_AT.into(), at.clone()),
                     Condition::Equals(attr::UPDATED_AT.into(), at),
                 ]);
-                (contact_item(contact), newer)
+                (contact_item(contact), Some(newer))
             })
             .collect();
         Ok(self.store.put_each(puts).await?.into_iter().filter(|w| *w).count())

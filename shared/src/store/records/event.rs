@@ -22,7 +22,7 @@ pub fn event_item(event: &ConnectionEvent) -> Item {
     // Not `at`: that attribute puts an item into the messages' `byTime` index.
     item.insert(attr::OCCURRED_AT.into(), Value::N(event.at.0));
     item.insert(attr::KIND.into(), s(event.kind.clone()));
-    item.insert(attr::WABA_ID.into(), s(event.waba_id.as_str()));
+    put_opt(&mut item, attr::WABA_ID, event.waba_id.as_ref().map(|w| s(w.as_str())));
     put_opt(&mut item, attr::PHONE_NUMBER_ID, event.phone_number_id.as_ref().map(|p| s(p.as_str())));
     put_opt(&mut item, attr::FROM, event.from.clone().map(Value::S));
     put_opt(&mut item, attr::TO, event.to.clone().map(Value::S));
@@ -38,7 +38,7 @@ pub fn event_from(item: &Item) -> Result<ConnectionEvent, StoreError> {
         id: r.s(attr::ID)?,
         at: r.time(attr::OCCURRED_AT)?,
         kind: r.s(attr::KIND)?,
-        waba_id: r.parse(attr::WABA_ID)?,
+        waba_id: r.opt_s(attr::WABA_ID).map(|w| w.parse().map_err(|_| corrupt(attr::WABA_ID))).transpose()?,
         phone_number_id: r
             .opt_s(attr::PHONE_NUMBER_ID)
             .map(|p| p.parse())

@@ -137,7 +137,7 @@ impl Records {
         }
         let keys: Vec<Key> = events.iter().map(message_key).collect();
         let existing = self.store.get_many(&keys).await?;
-        let new: Vec<(Item, Condition)> = events
+        let new: Vec<(Item, Option<Condition>)> = events
             .into_iter()
             .zip(keys)
             .zip(existing)
@@ -147,7 +147,7 @@ impl Records {
                     Some(stored) if is_placeholder(&stored) && !is_placeholder_event(&event) => placeholder(),
                     Some(_) => return None,
                 };
-                Some((message_item(event, key, retention_seconds), condition))
+                Some((message_item(event, key, retention_seconds), Some(condition)))
             })
             .collect();
         if new.is_empty() {

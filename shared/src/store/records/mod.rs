@@ -13,8 +13,12 @@
 //! | Connection   | `CONNECTIONS`    | `ORG#{id}`                    | while connected: what the health sweep checks |
 //! | Sweep        | `SWEEP`          | `STATE`                       | the sweep's lease and where it stopped     |
 //! | Contact      | `ORG#{id}`       | `CONTACT#{phone id}#{phone}`  | a coexistence app's contacts, newest wins  |
+//! | Endpoint     | `ORG#{id}`       | `ENDPOINT#{endpoint id}`      | where the organization's events go          |
+//! | Delivery     | `ENDPOINT#{id}`  | `DELIVERY#{seconds}#{event}`  | an event's delivery to an endpoint          |
+//! | Retry        | `QUEUE#event-retries` | `{due}#{event}#{endpoint}` | locally: a delivery waiting to retry (SQS in AWS) |
 
 mod contact;
+mod endpoint;
 mod event;
 mod message;
 mod organization;
@@ -23,6 +27,7 @@ mod state;
 mod sweep;
 
 pub use contact::{CONTACT_PREFIX, contact_from, contact_item, contact_key, contact_time};
+pub use endpoint::{ENDPOINT_PREFIX, endpoint_from, endpoint_item, endpoint_key};
 pub use event::{Applied, EVENT_PREFIX, event_from, event_item, event_key};
 pub use message::{MESSAGE_PREFIX, message_from, message_item, message_key};
 pub use organization::{organization_from, organization_item, organization_key};
@@ -120,6 +125,11 @@ mod attr {
     pub const SYSTEM: &str = "system";
     pub const PHONE: &str = "phone";
     pub const REMOVED: &str = "removed";
+    pub const URL: &str = "url";
+    pub const TYPES: &str = "types";
+    pub const SECRET: &str = "secretCiphertext";
+    pub const DISABLED_AT: &str = "disabledAt";
+    pub const FAILING_SINCE: &str = "failingSince";
 }
 
 fn s(value: impl Into<String>) -> Value {
