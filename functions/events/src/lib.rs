@@ -114,7 +114,7 @@ async fn create(app: &App, organization: &OrganizationId, body: NewEndpoint) -> 
     };
     // Last, as it asks the DNS: what the name points at now.
     if !allow_private {
-        resolves_publicly(&url).await.map_err(ApiError::validation)?;
+        resolves_publicly(&url, &shared::events::delivery::system_lookup()).await.map_err(ApiError::validation)?;
     }
     let secret = EndpointSecret::generate();
     let sealed = app.cipher.seal(&secret, TokenContext::new(organization, Purpose::EndpointSecret)).await?;

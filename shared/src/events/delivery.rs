@@ -47,6 +47,19 @@ impl Attempt {
     }
 }
 
+/// How names are resolved: the system's resolver, or (in tests) a table of answers.
+pub type Lookup = std::sync::Arc<dyn Fn(String) -> Resolving + Send + Sync>;
+
+/// The system's resolver.
+pub fn system_lookup() -> Lookup {
+    std::sync::Arc::new(|name: String| {
+        Box::pin(async move {
+            let found: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), 0)).await?.collect();
+            Ok(Box::new(found.into_iter()) as Addrs)
+        }) as Resolving
+    })
+}
+
 /// Sends events to endpoints.
 pub struct Deliverer {
     client: reqwest::Client,
@@ -55,6 +68,11 @@ pub struct Deliverer {
 
 impl Deliverer {
     pub fn new(allow_private: bool) -> Self {
+        Self::with_lookup(allow_private, system_lookup())
+    }
+
+    /// A deliverer whose names resolve through `lookup`.
+    pub fn with_lookup(allow_private: bool, lookup: Lookup) -> Self {
         let mut builder = reqwest::Client::builder()
             .timeout(ATTEMPT_TIMEOUT)
             .connect_timeout(Duration::from_secs(5))
@@ -63,7 +81,7 @@ impl Deliverer {
             .pool_max_idle_per_host(32)
             .user_agent(concat!("waba-connect-events/", env!("CARGO_PKG_VERSION")));
         if !allow_private {
-            builder = builder.dns_resolver(std::sync::Arc::new(PublicOnly));
+            builder = builder.dns_resolver(std::sync::Arc::new(PublicOnly(lookup)));
         }
         Self { client: builder.build().expect("the HTTP client builds"), allow_private }
     }
@@ -117,12 +135,13 @@ fn describe(error: &reqwest::Error) -> String {
 
 /// Resolves a name only to public addresses: an answer with any other address is refused
 /// whole, since a name that points inside once may be made to again.
-struct PublicOnly;
+struct PublicOnly(Lookup);
 
 impl Resolve for PublicOnly {
     fn resolve(&self, name: Name) -> Resolving {
+        let answer = (self.0)(name.as_str().to_owned());
         Box::pin(async move {
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), 0)).await?.collect();
+            let found: Vec<SocketAddr> = answer.await?.collect();
             if found.is_empty() {
                 return Err("the endpoint's name resolves to no address".into());
             }
@@ -136,13 +155,10 @@ impl Resolve for PublicOnly {
 
 /// Whether a name (or an address) reaches only public addresses now: the check made when an
 /// endpoint is created.
-pub async fn resolves_publicly(url: &Url) -> Result<(), String> {
+pub async fn resolves_publicly(url: &Url, lookup: &Lookup) -> Result<(), String> {
     let Some(url::Host::Domain(name)) = url.host() else { return Ok(()) };
-    let port = url.port_or_known_default().unwrap_or(443);
-    let found: Vec<SocketAddr> = tokio::net::lookup_host((name, port))
-        .await
-        .map_err(|_| format!("`url`'s host {name} does not resolve"))?
-        .collect();
+    let found: Vec<SocketAddr> =
+        lookup(name.to_owned()).await.map_err(|_| format!("`url`'s host {name} does not resolve"))?.collect();
     if found.is_empty() || found.iter().any(|a| is_forbidden(a.ip())) {
         return Err("`url` resolves to an address that is not public".into());
     }
@@ -255,6 +271,52 @@ mod event_type {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Names resolved from a table, as a DNS under someone else's control would answer.
+    fn table(answers: &'static [(&'static str, &'static str)]) -> Lookup {
+        std::sync::Arc::new(move |name: String| {
+            let found: Vec<SocketAddr> = answers
+                .iter()
+                .filter(|(n, _)| *n == name)
+                .map(|(_, ip)| SocketAddr::new(ip.parse().unwrap(), 0))
+                .collect();
+            Box::pin(async move { Ok(Box::new(found.into_iter()) as Addrs) }) as Resolving
+        })
+    }
+
+    #[tokio::test]
+    async fn a_name_that_resolves_inside_is_refused_when_created_and_when_delivered() {
+        // A receiver on this machine, which no delivery may reach under a public-looking name.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let reached = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let seen = reached.clone();
+        tokio::spawn(async move {
+            if listener.accept().await.is_ok() {
+                seen.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        let inside = table(&[("hooks.example.test", "127.0.0.1")]);
+        let url: Url = format!("http://hooks.example.test:{port}/hook").parse().unwrap();
+        assert!(resolves_publicly(&url, &inside).await.unwrap_err().contains("not public"));
+        let both = table(&[("mixed.example.test", "93.184.216.34"), ("mixed.example.test", "10.0.0.1")]);
+        let mixed: Url = "https://mixed.example.test/".parse().unwrap();
+        assert!(resolves_publicly(&mixed, &both).await.is_err(), "one private answer is enough to refuse");
+        let public = table(&[("hooks.example.test", "93.184.216.34")]);
+        assert!(resolves_publicly(&url, &public).await.is_ok());
+
+        // Created when it pointed outside; at delivery it points inside (DNS rebinding).
+        let deliverer = Deliverer::with_lookup(false, inside);
+        let https: Url = format!("https://hooks.example.test:{port}/hook").parse().unwrap();
+        let attempt = deliverer.attempt(&https, b"key", "evt_1", b"{}", Timestamp(1)).await;
+        assert!(!attempt.delivered() && attempt.status.is_none(), "{attempt:?}");
+        assert!(attempt.error.unwrap().contains("not public"));
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert!(!reached.load(std::sync::atomic::Ordering::SeqCst), "no connection was made");
+        // An address in the URL does not go through the resolver: refused all the same.
+        let literal: Url = format!("https://127.0.0.1:{port}/hook").parse().unwrap();
+        assert!(deliverer.attempt(&literal, b"key", "evt_1", b"{}", Timestamp(1)).await.error.is_some());
+    }
 
     #[test]
     fn waits_double_from_within_ten_seconds_with_a_quarter_of_jitter() {
