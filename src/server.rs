@@ -182,8 +182,11 @@ fn openapi() -> Response {
 
 /// The onboarding page's scripts: its own, and the browser side of Embedded Signup it
 /// shares with the hosted page of an onboarding link.
-const SCRIPTS: [(&str, &str); 2] =
-    [("/app.js", include_str!("../static/app.js")), ("/signup.js", include_str!("../static/signup.js"))];
+const SCRIPTS: [(&str, &str); 3] = [
+    ("/app.js", include_str!("../static/app.js")),
+    ("/signup.js", include_str!("../static/signup.js")),
+    ("/endpoints.js", include_str!("../static/endpoints.js")),
+];
 
 /// What the onboarding page may load and where it may go: its own scripts and Meta's SDK
 /// (the sandbox's on this stack), no inline script, no framing.

@@ -205,6 +205,15 @@ async fn environment() -> Vec<(String, String)> {
         .send()
         .await
         .unwrap();
+    // The events function's bus and retry queue.
+    let bus = format!("events-{suffix}");
+    aws_sdk_eventbridge::Client::new(&config).create_event_bus().name(&bus).send().await.unwrap();
+    let queue = aws_sdk_sqs::Client::new(&config)
+        .create_queue()
+        .queue_name(format!("event-retries-{suffix}"))
+        .send()
+        .await
+        .unwrap();
     let now = shared::clock::Timestamp::now();
     let organization = Organization::new(
         "org_fixture".parse().unwrap(),
@@ -226,6 +235,8 @@ async fn environment() -> Vec<(String, String)> {
         ("META_GRAPH_URL", "http://127.0.0.1:9"),
         ("FRONTEND_URL", "https://app.example.com/onboarding/whatsapp"),
         ("WEBHOOK_VERIFY_TOKEN", "fixture-verify-token-0123"),
+        ("EVENT_BUS_NAME", &bus),
+        ("EVENT_RETRY_QUEUE_URL", queue.queue_url().unwrap()),
         ("RUST_LOG", "warn"),
     ]
     .into_iter()
@@ -254,6 +265,11 @@ const CASES: &[(&str, &str, u16, &str)] = &[
     // A coexistence phone from the table's stream that is not in this table: nothing to ask
     // Meta, nothing to retry.
     ("health", "dynamodb-stream-coexistence-phone", 200, "\"batchItemFailures\":[]"),
+    ("events", "http-api-list-event-endpoints", 200, "\"endpoints\":[]"),
+    // An inbound message: published to the bus (on moto); the organization has no endpoint.
+    ("events", "dynamodb-stream-inbound-message", 200, "\"batchItemFailures\":[]"),
+    // A retry for an endpoint deleted since: dropped, not handed back.
+    ("events", "sqs-event-retry-removed-endpoint", 200, "\"batchItemFailures\":[]"),
 ];
 
 /// What a function is given: the values of the variables the template gives it, the
@@ -273,8 +289,8 @@ fn environment_of(binary: &str, all: &[(String, String)]) -> Vec<(String, String
 }
 
 /// A function links the KMS client only if deployed with the key, the Secrets Manager client
-/// only if deployed with the app secret's ARN, and an HTTP client for Graph only if its
-/// `main` asks for Meta. Read from the stripped binary: each client leaves names of its own
+/// only if deployed with the app secret's ARN, and an HTTP client only if its `main` asks
+/// for Meta or delivers events. Read from the stripped binary: each client leaves names of its own
 /// (KMS's `TrentService` operations, `secretsmanager`, reqwest's source paths).
 fn assert_links_only_what_it_uses(binary: &str, env: &[(String, String)]) {
     let bytes = std::fs::read(bootstrap_of(binary)).unwrap();
@@ -284,7 +300,8 @@ fn assert_links_only_what_it_uses(binary: &str, env: &[(String, String)]) {
         std::fs::read_to_string(format!("{}/functions/{binary}/src/main.rs", env!("CARGO_MANIFEST_DIR"))).unwrap();
     assert_eq!(has("TrentService"), given("KMS_KEY_ID"), "{binary}: the KMS client");
     assert_eq!(has("secretsmanager"), given("META_APP_SECRET_ARN"), "{binary}: the Secrets Manager client");
-    assert_eq!(has("/reqwest-"), main.contains(".with_meta()"), "{binary}: the HTTP client for Graph");
+    let calls_out = main.contains(".with_meta()") || main.contains("Deliverer::new");
+    assert_eq!(has("/reqwest-"), calls_out, "{binary}: an HTTP client, for Graph or to deliver events");
     assert!(!has("aws-config-"), "{binary}: aws-config's provider chain");
 }
 

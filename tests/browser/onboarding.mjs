@@ -12,9 +12,15 @@
 //      app shows in the inbox;
 //   5. the popup hands over a code and no session event (a known Meta behaviour): the page
 //      lets the person pick the account and number, and a new number is verified with the
-//      code Meta sends it, then registered.
+//      code Meta sends it, then registered;
+//   6. events to the organization's own systems: an endpoint added on the page (its secret
+//      shown once) receives a customer's message signed as Standard Webhooks says (checked
+//      here with node's own HMAC), and its deliveries are listed; an endpoint that refuses
+//      shows as failing.
 // Usage: node onboarding.mjs BASE_URL OUT_DIR
 import { chromium } from "playwright-core";
+import { createHmac, timingSafeEqual } from "node:crypto";
+import { createServer } from "node:http";
 
 const [base, out = "."] = process.argv.slice(2);
 const browser = await chromium.launch({
@@ -197,9 +203,56 @@ try {
   await page.waitForSelector("#verify-form", { state: "hidden" });
   if (!(await textOf("#status-rows")).includes("Registered")) await fail(page, "the verified number is not registered");
   await page.screenshot({ path: `${out}/onboarding-verified.png`, fullPage: true });
+
+  // ---- 6. Events to the organization's own systems --------------------------------------
+  const deliveries = [];
+  const receiver = createServer((req, res) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => { deliveries.push({ headers: req.headers, body: Buffer.concat(chunks) }); res.end(); });
+  });
+  await new Promise((resolve) => receiver.listen(0, "127.0.0.1", resolve));
+  const receiverUrl = `http://127.0.0.1:${receiver.address().port}/hooks`;
+  await page.click("#endpoints summary");
+  await shows("No endpoints yet.");
+  await page.fill("#ep-url", receiverUrl);
+  await page.click("#ep-add");
+  await page.waitForSelector("#ep-secret", { state: "visible" });
+  const secret = await textOf("#ep-secret-value");
+  if (!/^whsec_[A-Za-z0-9+/=]{40,}$/.test(secret)) await fail(page, "no signing secret shown");
+  await page.fill("#ep-url", "http://127.0.0.1:9/refuses");
+  await page.check("input[name=types][value='message.received']");
+  await page.click("#ep-add");
+  await page.waitForFunction(() => document.querySelectorAll("#endpoint-list li[data-endpoint]").length === 2);
+  await page.evaluate(() => { document.querySelector("#sim").open = true; });
+  await page.fill("#s-username", "");
+  await page.uncheck("#s-withhold");
+  await page.fill("#s-text", "Do you have events?");
+  await page.click("#sim-form button[type=submit]");
+  for (let i = 0; i < 100 && !deliveries.some((d) => JSON.parse(d.body).type === "message.received"); i++) await page.waitForTimeout(100);
+  const delivery = deliveries.find((d) => JSON.parse(d.body).type === "message.received");
+  if (!delivery) await fail(page, "the endpoint received no message.received event");
+  const signed = `${delivery.headers["webhook-id"]}.${delivery.headers["webhook-timestamp"]}.${delivery.body}`;
+  const expected = createHmac("sha256", Buffer.from(secret.slice("whsec_".length), "base64")).update(signed).digest();
+  const given = delivery.headers["webhook-signature"].split(" ").map((s) => Buffer.from(s.replace(/^v1,/, ""), "base64"));
+  if (!given.some((g) => g.length === expected.length && timingSafeEqual(g, expected))) await fail(page, "the delivery's signature does not verify");
+  if (JSON.parse(delivery.body).data.text !== "Do you have events?") await fail(page, "the event is not the customer's message");
+  // The page never shows the secret again; the endpoint's deliveries are listed.
+  await page.click("#endpoints summary");
+  await page.click("#endpoints summary");
+  await page.waitForSelector("#ep-secret", { state: "hidden" });
+  await page.locator("#endpoint-list li", { hasText: receiverUrl }).getByRole("button", { name: "Deliveries" }).click();
+  await page.waitForSelector("#deliveries", { state: "visible" });
+  if (!(await textOf("#delivery-rows")).includes("message.received")) await fail(page, "the delivery is not listed");
+  if (!(await textOf("#delivery-rows")).includes("Delivered")) await fail(page, "the delivery is not shown delivered");
+  await page.click("#refresh-btn");
+  await page.waitForFunction(() => document.querySelector("#endpoint-list").innerText.includes("Failing"));
+  if ((await page.content()).includes(secret)) await fail(page, "the secret is still on the page");
+  await page.screenshot({ path: `${out}/onboarding-events.png`, fullPage: true });
+  receiver.close();
   await control("popup", { sessionEvent: "first" });
   await disconnect();
-  console.log("onboarding page: Embedded Signup popup with PIN, chat, redirect dialog, a revoked token and its reconnect, the WhatsApp Business app with its contacts, history and echoes, a lost session event with a number to verify, disconnects — ok");
+  console.log("onboarding page: Embedded Signup popup with PIN, chat, redirect dialog, a revoked token and its reconnect, the WhatsApp Business app with its contacts, history and echoes, a lost session event with a number to verify, events to an endpoint, disconnects — ok");
 } finally {
   await browser.close();
 }

@@ -6,6 +6,7 @@
 
 pub mod contract;
 pub mod receiver;
+pub mod recorder;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
