@@ -58,6 +58,7 @@ pub async fn dispatch(app: &App, request: Request) -> Result<Response, ApiError>
         Function::Register => register::handle(app, request).await,
         Function::Webhook => webhook::handle(app, request).await,
         Function::Events => events::handle(app, request).await,
+        Function::Connect => connect::handle(app, request).await,
         // Scheduled, never routed: the stack runs it on its own timer (`stack::sweep_every`).
         Function::Health => Err(ApiError::internal("the health sweep serves no route")),
     }
@@ -150,7 +151,7 @@ async fn route(server: &Server, parts: http::request::Parts, body: Bytes) -> Res
         }
     };
     let claims = match route.auth {
-        Auth::None | Auth::MetaSignature => None,
+        Auth::None | Auth::Link | Auth::MetaSignature => None,
         Auth::Jwt => match bearer(&parts.headers).map(|t| auth::verify(t, &server.jwt_secret, Timestamp::now())) {
             Some(Ok(claims)) => Some(claims),
             // API Gateway's authorizer refuses before any function runs; so does this.

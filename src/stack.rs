@@ -127,11 +127,14 @@ pub async fn start(source: impl Fn(&str) -> Option<String>) -> Result<RunningSta
         ("WEBHOOK_VERIFY_TOKEN", LOCAL_VERIFY_TOKEN.to_owned()),
         // A developer's receiver runs on their own machine.
         ("EVENT_ENDPOINTS_ALLOW_PRIVATE", "true".to_owned()),
+        // Onboarding links lead to this stack.
+        ("PUBLIC_BASE_URL", base_url.clone()),
     ]);
     let use_sandbox = get("META_GRAPH_URL").is_none() || get("META_DIALOG_URL").is_none();
     if use_sandbox {
         defaults.insert("META_GRAPH_URL", format!("{base_url}{SANDBOX_PREFIX}/graph"));
         defaults.insert("META_DIALOG_URL", format!("{base_url}{SANDBOX_PREFIX}/www"));
+        defaults.insert("META_SDK_URL", format!("{base_url}{SANDBOX_PREFIX}/connect/en_US/sdk.js"));
         // The sandbox app has an Embedded Signup v4 configuration, as a Tech Provider's does.
         defaults.insert("META_CONFIG_ID", crate::sandbox::seed::CONFIG_ID.to_owned());
     }

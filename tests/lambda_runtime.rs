@@ -270,6 +270,9 @@ const CASES: &[(&str, &str, u16, &str)] = &[
     ("events", "dynamodb-stream-inbound-message", 200, "\"batchItemFailures\":[]"),
     // A retry for an endpoint deleted since: dropped, not handed back.
     ("events", "sqs-event-retry-removed-endpoint", 200, "\"batchItemFailures\":[]"),
+    ("connect", "http-api-list-onboarding-links", 200, "\"links\":[]"),
+    // The hosted page of a link that does not exist: 410, a page that says so.
+    ("connect", "http-api-connect-unknown-link", 410, "link_unknown"),
 ];
 
 /// What a function is given: the values of the variables the template gives it, the

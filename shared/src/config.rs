@@ -30,6 +30,12 @@ pub struct Config {
     /// retries (`EVENT_RETRY_QUEUE_URL`).
     pub event_bus_name: Option<String>,
     pub event_retry_queue_url: Option<String>,
+    /// Where the service answers on the internet (`PUBLIC_BASE_URL`): onboarding links are
+    /// `{PUBLIC_BASE_URL}/connect/{token}`.
+    pub public_base_url: Option<String>,
+    /// Replaces the lifetime of onboarding links created from then on
+    /// (`ONBOARDING_LINK_TTL_SECONDS`; for tests of the local stack).
+    pub onboarding_link_ttl: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -42,6 +48,9 @@ pub struct MetaConfig {
     pub graph_url: String,
     pub dialog_url: String,
     pub graph_version: String,
+    /// Meta's JavaScript SDK, which the hosted page of an onboarding link loads
+    /// (`META_SDK_URL`; the sandbox's on the local stack).
+    pub sdk_url: String,
     pub timeout: Duration,
     pub attempts: u32,
 }
@@ -71,6 +80,7 @@ impl std::error::Error for ConfigError {}
 
 pub const DEFAULT_GRAPH_URL: &str = "https://graph.facebook.com";
 pub const DEFAULT_DIALOG_URL: &str = "https://www.facebook.com";
+pub const DEFAULT_SDK_URL: &str = "https://connect.facebook.net/en_US/sdk.js";
 pub const DEFAULT_GRAPH_VERSION: &str = "v26.0";
 
 impl Config {
@@ -115,6 +125,7 @@ impl Config {
             graph_url: url("META_GRAPH_URL", get("META_GRAPH_URL").unwrap_or_else(|| DEFAULT_GRAPH_URL.into()))?,
             dialog_url: url("META_DIALOG_URL", get("META_DIALOG_URL").unwrap_or_else(|| DEFAULT_DIALOG_URL.into()))?,
             graph_version,
+            sdk_url: url("META_SDK_URL", get("META_SDK_URL").unwrap_or_else(|| DEFAULT_SDK_URL.into()))?,
             timeout: Duration::from_millis(seconds("META_TIMEOUT_MS", 8_000)?),
             attempts: seconds("META_MAX_ATTEMPTS", 3)?.min(10) as u32,
         };
@@ -143,6 +154,12 @@ impl Config {
             },
             event_bus_name: get("EVENT_BUS_NAME"),
             event_retry_queue_url: get("EVENT_RETRY_QUEUE_URL"),
+            public_base_url: get("PUBLIC_BASE_URL")
+                .map(|raw| url("PUBLIC_BASE_URL", raw.trim_end_matches('/').to_owned()))
+                .transpose()?,
+            onboarding_link_ttl: get("ONBOARDING_LINK_TTL_SECONDS")
+                .map(|_| seconds("ONBOARDING_LINK_TTL_SECONDS", 0).map(|n| n as i64))
+                .transpose()?,
         })
     }
 }

@@ -68,6 +68,12 @@ pub fn from_base64_standard(text: &str) -> Option<Vec<u8>> {
     base64::engine::general_purpose::STANDARD_NO_PAD.decode(text.trim_end_matches('=')).ok()
 }
 
+/// Whether `raw` has the shape of a token from [`random_token`] (base64url, 32 to 128
+/// characters): anything else is refused before it is hashed or looked up.
+pub fn is_token_shaped(raw: &str) -> bool {
+    (32..=128).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -177,3 +177,19 @@ pub fn decode_cursor<T>(raw: &str, issued: impl FnOnce(&str) -> Option<T>) -> Re
         .and_then(|position| issued(&position))
         .ok_or_else(|| ApiError::validation("`cursor` is not a cursor this API issued"))
 }
+
+/// Text made safe for HTML: in an element, or in a quoted attribute.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}

@@ -17,6 +17,7 @@ pub mod events;
 pub mod http;
 pub mod lambda;
 pub mod lifecycle;
+pub mod links;
 pub mod meta;
 pub mod onboarding;
 pub mod openapi;

@@ -194,6 +194,7 @@ impl Observation {
             to,
             reason,
             source: self.source,
+            onboarding_link_id: None,
         }
     }
 }

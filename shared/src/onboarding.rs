@@ -17,6 +17,19 @@ use crate::meta::PhoneInfo;
 use crate::registration::{self, Plan};
 use crate::store::records::{Connection, ConnectionRefused};
 
+/// Embedded Signup's flow for a WhatsApp Business app number shared with Cloud API.
+pub const COEXISTENCE: &str = "whatsapp_business_app_onboarding";
+
+/// A `featureType` as given: absent, or the one flow Embedded Signup offers besides the
+/// default.
+pub fn feature_type(raw: Option<&str>) -> Result<Option<&'static str>, ApiError> {
+    match raw {
+        None => Ok(None),
+        Some(COEXISTENCE) => Ok(Some(COEXISTENCE)),
+        Some(_) => Err(ApiError::validation(format!("`featureType` must be {COEXISTENCE}, or absent"))),
+    }
+}
+
 /// Reads a state for `caller`: unknown → 400 `invalid_state`, someone else's → 403,
 /// consumed → 409 `state_used`, past its lifetime → 410 `state_expired` (even while the
 /// item still exists: DynamoDB's TTL deletes lazily).
@@ -294,6 +307,8 @@ pub struct Connect<'a> {
     pub token_expires_at: Option<Timestamp>,
     pub waba: &'a WabaId,
     pub phones: Vec<PhoneToConnect>,
+    /// The onboarding link the customer connected through, named on the connection's events.
+    pub onboarding_link: Option<&'a str>,
 }
 
 /// At most this many registrations run at once for one connection.
@@ -305,7 +320,7 @@ const REGISTRATIONS_AT_ONCE: usize = 4;
 /// transaction commits the answer is a success: what registration meets is the phones'
 /// `registration`, never an error.
 pub async fn connect(app: &App, request: Connect<'_>) -> Result<Vec<PhoneNumber>, ApiError> {
-    let Connect { organization, state, token, token_kind, token_expires_at, waba, phones } = request;
+    let Connect { organization, state, token, token_kind, token_expires_at, waba, phones, onboarding_link } = request;
     app.meta()?.subscribe_app(token, waba).await?;
     let sealed = app.cipher.seal(token, TokenContext::new(&organization.id, Purpose::PhoneToken)).await?;
 
@@ -373,6 +388,9 @@ pub async fn connect(app: &App, request: Connect<'_>) -> Result<Vec<PhoneNumber>
         })
         .collect();
     events.extend(retired_before.iter().flat_map(|p| lifecycle::transitions(Some(p), &lifecycle::retired(p), &seen)));
+    for event in &mut events {
+        event.onboarding_link_id = onboarding_link.map(str::to_owned);
+    }
     if let Err(error) = app.records.record_events(&events).await {
         tracing::error!(%error, organization = %organization.id, "connection events not stored");
     }

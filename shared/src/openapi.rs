@@ -37,6 +37,10 @@ pub const ERROR_CODES: &[&str] = &[
     "meta_unavailable",
     "service_unavailable",
     "internal_error",
+    "link_unknown",
+    "link_expired",
+    "link_revoked",
+    "link_used",
 ];
 
 fn schema(name: &str) -> Value {
@@ -224,13 +228,7 @@ fn operation(action: Action) -> Operation {
                 &["message", "wabaId", "phoneCount", "phones"],
                 json!({
                     "message": string(), "wabaId": string(), "phoneCount": { "type": "integer" },
-                    "phones": list(object(
-                        &["id", "display", "mode", "registration", "canSend"],
-                        json!({
-                            "id": string(), "display": string(), "mode": schema("Mode"), "registration": schema("Registration"),
-                            "registrationReason": nullable("string"), "canSend": { "type": "boolean" },
-                        }),
-                    )),
+                    "phones": list(schema("ConnectedPhone")),
                 }),
             )),
         ),
@@ -330,6 +328,79 @@ fn operation(action: Action) -> Operation {
             None,
             ok(page_of("deliveries", schema("Delivery"))),
         ),
+        Action::CreateOnboardingLink => op(
+            "Create an onboarding link: the customer connects WhatsApp on the hosted page it opens. Its URL is shown only in this answer; the organization's other active links are revoked.",
+            vec![],
+            Some(json!({
+                "type": "object", "additionalProperties": false,
+                "properties": {
+                    "successUrl": { "type": "string", "format": "uri", "description": "https:// (http:// where EVENT_ENDPOINTS_ALLOW_PRIVATE allows): where the page sends the customer once connected, with `organizationId` and `status` (`connected`, or `pending` while a PIN or code is needed)." },
+                    "failureUrl": { "type": "string", "format": "uri", "description": "Where the page sends the customer when the connect failed, with `error`." },
+                    "featureType": { "enum": ["whatsapp_business_app_onboarding"], "description": "Embedded Signup's flow, as init-oauth's." },
+                    "expiresInDays": { "type": "integer", "minimum": 1, "maximum": 30, "description": "Default 7." },
+                },
+            })),
+            vec![(201, Some(success(&["data"], json!({ "data": schema("NewOnboardingLink") }))))],
+        ),
+        Action::ListOnboardingLinks => op(
+            "The organization's onboarding links, newest first (never their token or URL).",
+            vec![],
+            None,
+            ok(success(&["links"], json!({ "links": list(schema("OnboardingLink")) }))),
+        ),
+        Action::RevokeOnboardingLink => op(
+            "Revoke an onboarding link: it opens nothing from now on (a used link stays used).",
+            vec![],
+            None,
+            ok(success(&[], json!({}))),
+        ),
+        Action::LinkPage => op(
+            "The hosted page of an onboarding link (HTML); 410 with a page saying why for a link that is unknown, expired, revoked or used.",
+            vec![],
+            None,
+            vec![(200, None)],
+        ),
+        Action::LinkSession => op(
+            "What the hosted page opens Embedded Signup with: an OAuth state issued to the link, for its organization.",
+            vec![],
+            None,
+            ok(success(
+                &["organization", "embeddedSignup", "state", "expiresAt"],
+                json!({
+                    "organization": object(&["name"], json!({ "name": string() })),
+                    "embeddedSignup": { "type": "object" }, "state": string(), "expiresAt": string(),
+                }),
+            )),
+        ),
+        Action::LinkComplete => op(
+            "The hosted page's connect: the one-shot route's work for the link's organization, with `redirectUrl` (the link's successUrl; on an error its failureUrl, in the error's body). The link is then used.",
+            vec![],
+            Some(object(
+                &["state"],
+                json!({ "code": nullable("string"), "state": string(), "embeddedSignup": { "type": "object" } }),
+            )),
+            ok(success(
+                &["wabaId", "phoneCount", "phones"],
+                json!({
+                    "message": string(), "wabaId": string(), "phoneCount": { "type": "integer" },
+                    "phones": list(schema("ConnectedPhone")), "redirectUrl": string(),
+                }),
+            )),
+        ),
+        Action::LinkRegisterPhone | Action::LinkRequestVerificationCode | Action::LinkVerifyCode => {
+            let mut same = operation(match action {
+                Action::LinkRegisterPhone => Action::RegisterPhone,
+                Action::LinkRequestVerificationCode => Action::RequestVerificationCode,
+                _ => Action::VerifyCode,
+            });
+            same.summary = "As the organization's route of the same name, for the link's organization; for an hour after the link was used. Once the number is registered, the answer carries `redirectUrl`.";
+            for (_, body) in &mut same.answers {
+                if let Some(body) = body {
+                    body["properties"]["redirectUrl"] = string();
+                }
+            }
+            same
+        }
         Action::WebhookVerify => op(
             "Meta's subscription check: the challenge, as plain text, when the verify token matches.",
             vec![
@@ -391,6 +462,9 @@ fn path_item(route: &Route) -> Value {
             None if route.action == Action::WebhookVerify => {
                 json!({ "description": "The challenge.", "content": { "text/plain": { "schema": string() } } })
             }
+            None if route.action == Action::LinkPage => {
+                json!({ "description": "The hosted page.", "content": { "text/html": { "schema": string() } } })
+            }
             None => json!({ "description": description }),
         };
         responses.insert(status.to_string(), response);
@@ -404,11 +478,12 @@ fn path_item(route: &Route) -> Value {
         "responses": responses,
     });
     if let Some(schema) = body {
-        op["requestBody"] = json!({ "required": route.action != Action::RegisterPhone, "content": { "application/json": { "schema": schema } } });
+        let optional = matches!(route.action, Action::RegisterPhone | Action::LinkRegisterPhone);
+        op["requestBody"] = json!({ "required": !optional, "content": { "application/json": { "schema": schema } } });
     }
     op["security"] = match route.auth {
         Auth::Jwt => json!([{ "jwt": [] }]),
-        Auth::None | Auth::MetaSignature => json!([]),
+        Auth::None | Auth::Link | Auth::MetaSignature => json!([]),
     };
     if route.gateway == Gateway::FunctionUrl {
         op["servers"] = json!([{ "url": "{webhookUrl}", "variables": { "webhookUrl": { "default": "http://127.0.0.1:3000", "description": "The webhook function's URL (locally the stack)." } } }]);
@@ -519,6 +594,27 @@ fn components() -> Value {
         json!({
             "id": string(), "at": string(), "kind": string(), "wabaId": string(), "phoneNumberId": string(),
             "from": string(), "to": string(), "reason": string(), "source": { "enum": ["api", "webhook", "sweep"] },
+            "onboardingLinkId": { "type": "string", "description": "The onboarding link the connect came through." },
+        }),
+    );
+    let link_properties = json!({
+        "id": string(), "status": { "enum": ["active", "expired", "revoked", "used"] }, "createdAt": string(),
+        "expiresAt": string(), "usedAt": string(), "revokedAt": string(),
+        "featureType": { "enum": ["whatsapp_business_app_onboarding"] },
+    });
+    let link = object(&["id", "status", "createdAt", "expiresAt"], link_properties);
+    let new_link = object(
+        &["id", "url", "expiresAt", "status"],
+        json!({
+            "id": string(), "url": { "type": "string", "description": "{PUBLIC_BASE_URL}/connect/{token}: shown only here." },
+            "expiresAt": string(), "status": { "const": "active" },
+        }),
+    );
+    let connected_phone = object(
+        &["id", "display", "mode", "registration", "canSend"],
+        json!({
+            "id": string(), "display": string(), "mode": schema("Mode"), "registration": schema("Registration"),
+            "registrationReason": nullable("string"), "canSend": { "type": "boolean" },
         }),
     );
     let template = object(
@@ -548,6 +644,9 @@ fn components() -> Value {
             "Message": message,
             "ConnectionEvent": event,
             "Template": template,
+            "OnboardingLink": link,
+            "NewOnboardingLink": new_link,
+            "ConnectedPhone": connected_phone,
         },
         "responses": {
             "Error": {

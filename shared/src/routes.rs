@@ -24,10 +24,13 @@ pub enum Function {
     /// Events to the organization's systems: the endpoints' routes, the table's stream, the
     /// retry queue.
     Events,
+    /// Onboarding links: the organization's routes for them, and the hosted page with its
+    /// own routes, which the link's token authorizes.
+    Connect,
 }
 
 impl Function {
-    pub const ALL: [Function; 14] = [
+    pub const ALL: [Function; 15] = [
         Function::Organizations,
         Function::InitOauth,
         Function::Callback,
@@ -42,6 +45,7 @@ impl Function {
         Function::Webhook,
         Function::Health,
         Function::Events,
+        Function::Connect,
     ];
 
     /// Whether EventBridge invokes the function on a schedule instead of a route.
@@ -77,6 +81,7 @@ impl Function {
             Function::Webhook => "webhook",
             Function::Health => "health",
             Function::Events => "events",
+            Function::Connect => "connect",
         }
     }
 }
@@ -111,6 +116,15 @@ pub enum Action {
     ListEventEndpoints,
     DeleteEventEndpoint,
     ListDeliveries,
+    CreateOnboardingLink,
+    ListOnboardingLinks,
+    RevokeOnboardingLink,
+    LinkPage,
+    LinkSession,
+    LinkComplete,
+    LinkRegisterPhone,
+    LinkRequestVerificationCode,
+    LinkVerifyCode,
     WebhookVerify,
     WebhookEvent,
 }
@@ -130,6 +144,9 @@ pub enum Auth {
     Jwt,
     /// No JWT: the browser arrives from Meta and the OAuth state authenticates it.
     None,
+    /// No JWT: the onboarding link's token, in the path, authenticates the customer for its
+    /// organization, and for nothing else.
+    Link,
     /// Meta's webhook: the verify token (GET) or the payload signature (POST) authenticates.
     MetaSignature,
 }
@@ -257,6 +274,51 @@ pub static ROUTES: &[Route] = &[
         F::Events,
         Auth::Jwt,
     ),
+    route(
+        "POST",
+        "/api/v1/organizations/{organizationId}/whatsapp/onboarding-links",
+        A::CreateOnboardingLink,
+        F::Connect,
+        Auth::Jwt,
+    ),
+    route(
+        "GET",
+        "/api/v1/organizations/{organizationId}/whatsapp/onboarding-links",
+        A::ListOnboardingLinks,
+        F::Connect,
+        Auth::Jwt,
+    ),
+    route(
+        "DELETE",
+        "/api/v1/organizations/{organizationId}/whatsapp/onboarding-links/{linkId}",
+        A::RevokeOnboardingLink,
+        F::Connect,
+        Auth::Jwt,
+    ),
+    route("GET", "/connect/{token}", A::LinkPage, F::Connect, Auth::Link),
+    route("GET", "/connect/{token}/session", A::LinkSession, F::Connect, Auth::Link),
+    route("POST", "/connect/{token}/complete", A::LinkComplete, F::Connect, Auth::Link),
+    route(
+        "POST",
+        "/connect/{token}/phone-numbers/{phoneNumberId}/register",
+        A::LinkRegisterPhone,
+        F::Connect,
+        Auth::Link,
+    ),
+    route(
+        "POST",
+        "/connect/{token}/phone-numbers/{phoneNumberId}/request-code",
+        A::LinkRequestVerificationCode,
+        F::Connect,
+        Auth::Link,
+    ),
+    route(
+        "POST",
+        "/connect/{token}/phone-numbers/{phoneNumberId}/verify-code",
+        A::LinkVerifyCode,
+        F::Connect,
+        Auth::Link,
+    ),
     function_url("GET", "/webhook", A::WebhookVerify),
     function_url("POST", "/webhook", A::WebhookEvent),
 ];
@@ -372,9 +434,26 @@ mod tests {
     }
 
     #[test]
-    fn only_the_callback_and_the_webhook_go_without_a_jwt() {
+    fn only_the_callback_the_hosted_page_and_the_webhook_go_without_a_jwt() {
         let open: Vec<_> = ROUTES.iter().filter(|r| r.auth != Auth::Jwt).map(|r| r.action).collect();
-        assert_eq!(open, vec![Action::Callback, Action::WebhookVerify, Action::WebhookEvent]);
+        assert_eq!(
+            open,
+            vec![
+                Action::Callback,
+                Action::LinkPage,
+                Action::LinkSession,
+                Action::LinkComplete,
+                Action::LinkRegisterPhone,
+                Action::LinkRequestVerificationCode,
+                Action::LinkVerifyCode,
+                Action::WebhookVerify,
+                Action::WebhookEvent
+            ]
+        );
+        for route in ROUTES {
+            // A link's token authorizes the hosted page's routes, all under `/connect/{token}`.
+            assert_eq!(route.auth == Auth::Link, route.path.starts_with("/connect/{token}"), "{route:?}");
+        }
         for route in ROUTES {
             assert_eq!(route.gateway == Gateway::FunctionUrl, route.function == Function::Webhook, "{route:?}");
         }

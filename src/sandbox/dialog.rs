@@ -19,6 +19,7 @@ use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION};
 use http::{Method, Request, Response, StatusCode};
 use serde_json::json;
+use shared::http::escape_html as escape;
 use url::{Url, form_urlencoded};
 
 use super::Sandbox;
@@ -562,19 +563,3 @@ button{font:inherit;padding:.5rem 1.25rem;border-radius:6px;border:1px solid #cc
 background:#e4e6eb;cursor:pointer}\
 button.primary{background:#1877f2;border-color:#1877f2;color:#fff;font-weight:600}\
 .error{color:#b3261e}";
-
-/// Escapes text for HTML content and double-quoted attribute values.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}

@@ -16,7 +16,9 @@
 //   6. events to the organization's own systems: an endpoint added on the page (its secret
 //      shown once) receives a customer's message signed as Standard Webhooks says (checked
 //      here with node's own HMAC), and its deliveries are listed; an endpoint that refuses
-//      shows as failing.
+//      shows as failing;
+//   7. an onboarding link: created through the API, opened in a browser of its own (no
+//      token), Embedded Signup in the popup, the number's PIN, and on to the success URL.
 // Usage: node onboarding.mjs BASE_URL OUT_DIR
 import { chromium } from "playwright-core";
 import { createHmac, timingSafeEqual } from "node:crypto";
@@ -250,9 +252,47 @@ try {
   if ((await page.content()).includes(secret)) await fail(page, "the secret is still on the page");
   await page.screenshot({ path: `${out}/onboarding-events.png`, fullPage: true });
   receiver.close();
+
+  // ---- 7. An onboarding link, as a customer opens it ---------------------------------------
+  // The number with a PIN of its own was registered in step 1: Meta forgets it, so the
+  // link's connect registers it again and asks for its PIN.
+  await control("unregister", { phoneNumberId: "106540352242947" });
+  const created = await page.evaluate(async (base) => {
+    const token = document.querySelector('meta[name="demo-token"]').content;
+    const post = (path, body) => fetch(path, {
+      method: "POST", headers: { "content-type": "application/json", authorization: "Bearer " + token }, body: JSON.stringify(body),
+    }).then((r) => r.json());
+    const org = await post("/api/v1/organizations", { name: "Link & <Co>" });
+    const link = await post("/api/v1/organizations/" + org.data.id + "/whatsapp/onboarding-links", { successUrl: base + "/?from=link" });
+    return { org: org.data.id, url: link.data.url };
+  }, base);
+  const customer = await browser.newContext({ viewport: { width: 390, height: 844 } });
+  const linkPage = await customer.newPage();
+  await linkPage.goto(created.url);
+  if (!(await linkPage.locator("#organization").innerText()).includes("Link & <Co>")) await fail(linkPage, "the link's page does not name the organization");
+  const [linkPopup] = await Promise.all([linkPage.waitForEvent("popup"), linkPage.click("#connect-btn")]);
+  await linkPopup.waitForLoadState();
+  await linkPopup.check("input[name=choice][value$=':106540352242947']"); // +1 555-010-0002, which has a PIN of its own
+  await Promise.all([linkPopup.waitForEvent("close"), linkPopup.click("button[name=decision][value=finish]")]);
+  await linkPage.waitForSelector("#pin-form", { state: "visible", timeout: 15000 }).catch(() => fail(linkPage, "the link's page asks for no PIN: " + linkPage.url()));
+  await linkPage.screenshot({ path: `${out}/onboarding-link-pin.png`, fullPage: true });
+  await linkPage.fill("#pin", "000000");
+  await linkPage.click("#pin-btn");
+  await linkPage.waitForFunction(() => document.querySelector("#status").innerText.includes("PIN"));
+  await linkPage.fill("#pin", "482913");
+  await linkPage.click("#pin-btn");
+  await linkPage.waitForURL((url) => url.searchParams.get("status") === "connected" && url.searchParams.get("from") === "link", { timeout: 15000 });
+  if (new URL(linkPage.url()).searchParams.get("organizationId") !== created.org) await fail(linkPage, "the success URL does not name the organization");
+  await linkPage.goto(created.url);
+  if (!(await linkPage.locator("body").innerText()).includes("WhatsApp is connected") && (await linkPage.locator("#connect-btn").isVisible())) {
+    // Within the hour after its use the page still opens; it starts nothing new.
+    const session = await linkPage.evaluate(() => fetch(location.pathname + "/session").then((r) => r.status));
+    if (session !== 410) await fail(linkPage, "a used link started another connect");
+  }
+  await customer.close();
   await control("popup", { sessionEvent: "first" });
   await disconnect();
-  console.log("onboarding page: Embedded Signup popup with PIN, chat, redirect dialog, a revoked token and its reconnect, the WhatsApp Business app with its contacts, history and echoes, a lost session event with a number to verify, events to an endpoint, disconnects — ok");
+  console.log("onboarding page: Embedded Signup popup with PIN, chat, redirect dialog, a revoked token and its reconnect, the WhatsApp Business app with its contacts, history and echoes, a lost session event with a number to verify, events to an endpoint, an onboarding link with its PIN, disconnects — ok");
 } finally {
   await browser.close();
 }

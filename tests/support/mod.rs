@@ -288,7 +288,14 @@ impl Harness {
         let (status, init) =
             self.get(&format!("/api/v1/organizations/{org}/whatsapp/init-oauth{feature}"), token).await;
         assert_eq!(status, StatusCode::OK, "{init}");
-        let launch = &init["embeddedSignup"];
+        let (session, code) = self.popup(&init["embeddedSignup"], choice).await;
+        (init["state"].as_str().unwrap().to_owned(), session, code)
+    }
+
+    /// Embedded Signup in the sandbox's popup, opened with `launch` (what init-oauth or a
+    /// link's session hands the frontend): the person picks `choice` (`waba:phone`, or `""`
+    /// to cancel). The session event Meta's popup posts (minus `type`) and the code.
+    pub async fn popup(&self, launch: &Value, choice: &str) -> (Value, Option<String>) {
         assert_eq!(launch["responseType"], "code");
         assert_eq!(launch["overrideDefaultResponseType"], true);
         let version = launch["graphVersion"].as_str().unwrap();
@@ -327,7 +334,7 @@ impl Harness {
         let login = page.split("window.opener.postMessage(").nth(2).unwrap().split(", origin);").next().unwrap();
         let login: Value = serde_json::from_str(login).unwrap();
         session.as_object_mut().unwrap().remove("type");
-        (init["state"].as_str().unwrap().to_owned(), session, login["code"].as_str().map(str::to_owned))
+        (session, login["code"].as_str().map(str::to_owned))
     }
 
     pub async fn save(&self, token: &str, org: &str, state: &str, waba: &str, phone: &str) -> (StatusCode, Value) {
@@ -393,13 +400,31 @@ impl Harness {
     /// what the leak check scans, and the secret joins what it looks for.
     pub async fn create_endpoint(&self, token: &str, org: &str, body: Value) -> (StatusCode, Value) {
         let path = format!("/api/v1/organizations/{org}/whatsapp/event-endpoints");
-        let response = self.http.post(self.url(&path)).bearer_auth(token).json(&body).send().await.unwrap();
+        self.create_shown_once(token, &path, body, |v| v["data"]["secret"].as_str().map(str::to_owned)).await
+    }
+
+    /// Creates an onboarding link, likewise: its token is in its URL, shown this once.
+    pub async fn create_link(&self, token: &str, org: &str, body: Value) -> (StatusCode, Value) {
+        let path = format!("/api/v1/organizations/{org}/whatsapp/onboarding-links");
+        let token_of = |v: &Value| v["data"]["url"].as_str().and_then(|url| url.rsplit('/').next()).map(str::to_owned);
+        self.create_shown_once(token, &path, body, token_of).await
+    }
+
+    /// POSTs what the API answers with a secret shown only this once, found by `secret_of`.
+    async fn create_shown_once(
+        &self,
+        token: &str,
+        path: &str,
+        body: Value,
+        secret_of: impl Fn(&Value) -> Option<String>,
+    ) -> (StatusCode, Value) {
+        let response = self.http.post(self.url(path)).bearer_auth(token).json(&body).send().await.unwrap();
         let status = response.status();
         let text = response.text().await.unwrap();
-        contract::check("POST", &path, status.as_u16(), &text);
+        contract::check("POST", path, status.as_u16(), &text);
         let value: Value = serde_json::from_str(&text).unwrap();
-        if let Some(secret) = value["data"]["secret"].as_str() {
-            self.secrets.lock().unwrap().push(secret.to_owned());
+        if let Some(secret) = secret_of(&value) {
+            self.secrets.lock().unwrap().push(secret);
         }
         (status, value)
     }

@@ -344,6 +344,7 @@ async fn disabled(app: &App, endpoint: &Endpoint, now: Timestamp, reason: String
         to: Some("disabled".into()),
         reason: format!("{} ({})", reason, endpoint.url),
         source: Source::Api,
+        onboarding_link_id: None,
     };
     app.records.record_events(&[event]).await.map(drop)
 }

@@ -8,14 +8,12 @@
 //! that keeps using the WhatsApp Business app on its number (coexistence).
 
 use serde_json::json;
-use shared::domain::{OAuthState, OrganizationId, StateStep, StateToken};
+use shared::domain::{OAuthState, OrganizationId, StateStep, StateToken, UserId};
+use shared::onboarding::feature_type;
 use shared::{ApiError, App, Request, Response};
 
-/// Embedded Signup's flow for a WhatsApp Business app number shared with Cloud API.
-pub const COEXISTENCE: &str = "whatsapp_business_app_onboarding";
-
 /// Embedded Signup's `extras`: `setup`, and the flow when it is not the default one.
-pub fn extras(feature_type: Option<&str>) -> serde_json::Value {
+fn extras(feature_type: Option<&str>) -> serde_json::Value {
     let mut extras = json!({ "setup": {} });
     if let Some(feature) = feature_type {
         extras["featureType"] = feature.into();
@@ -23,28 +21,28 @@ pub fn extras(feature_type: Option<&str>) -> serde_json::Value {
     extras
 }
 
-/// The `featureType` query parameter: absent, or the one flow Embedded Signup offers besides
-/// the default.
-pub fn feature_type(request: &Request) -> Result<Option<&'static str>, ApiError> {
-    match request.query_value("featureType") {
-        None => Ok(None),
-        Some(COEXISTENCE) => Ok(Some(COEXISTENCE)),
-        Some(_) => Err(ApiError::validation(format!("`featureType` must be {COEXISTENCE}, or absent"))),
-    }
-}
-
 pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
     let caller = request.caller()?;
     let organization_id: OrganizationId = request.path("organizationId")?;
-    let feature = feature_type(&request)?;
+    let feature = feature_type(request.query_value("featureType"))?;
     let organization = app.owned_organization(&caller, &organization_id).await?;
+    issue(app, organization.id, caller.user, feature).await.map(|answer| Response::ok(&answer))
+}
 
+/// A new state for `caller` to connect the organization with, and both ways to use it: the
+/// route's answer. The caller checked that `caller` may.
+pub async fn issue(
+    app: &App,
+    organization_id: OrganizationId,
+    caller: UserId,
+    feature: Option<&str>,
+) -> Result<serde_json::Value, ApiError> {
     let now = app.now();
     let token = StateToken::generate();
     let state = OAuthState {
         key: token.key(),
-        organization_id: organization.id,
-        caller: caller.user,
+        organization_id,
+        caller,
         // Kept on the state: the code exchange must repeat it byte for byte.
         redirect_uri: app.config.meta.redirect_uri.clone(),
         created_at: now,
@@ -71,7 +69,7 @@ pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
             "extras": extras(feature),
         });
     }
-    Ok(Response::ok(&answer))
+    Ok(answer)
 }
 
 /// `{META_DIALOG_URL}/{version}/dialog/oauth?…`, with `config_id` (Facebook Login for

@@ -28,13 +28,25 @@ use shared::meta::PhoneInfo;
 use shared::onboarding::{self, CodeSource, Connect, PhoneToConnect};
 use shared::{ApiError, App, Request, Response};
 
+/// The one-shot route's body, and the hosted page's `complete` (which has no `wabaId`).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct Exchange {
+pub struct Exchange {
     code: Option<String>,
-    state: String,
+    pub state: String,
     waba_id: Option<WabaId>,
     embedded_signup: Option<SessionInfo>,
+}
+
+/// Who completes the connection.
+#[derive(Debug, Clone, Copy)]
+pub enum Completer<'a> {
+    /// The organization's owner, through this route.
+    Owner,
+    /// The customer on an onboarding link's hosted page, which only uses Meta's popup: a
+    /// code without a session is still one of the JS SDK's (exchanged without
+    /// `redirect_uri`), and connects the granted WABA's numbers.
+    Link(&'a str),
 }
 
 /// Embedded Signup's session info, forwarded as Meta sent it. Meta adds fields over time
@@ -93,10 +105,26 @@ pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
         return Err(ApiError::forbidden("This OAuth state was issued for another organization."));
     }
     let organization = app.owned_organization(&caller, &state.organization_id).await?;
+    complete(app, &organization, state, &token, body, Completer::Owner).await.map(|answer| Response::ok(&answer))
+}
 
+/// Exchanges the code once and connects what the person chose, for the organization the
+/// state was issued to (which the caller checked): the route's answer.
+pub async fn complete(
+    app: &App,
+    organization: &shared::domain::Organization,
+    state: shared::domain::OAuthState,
+    token: &StateToken,
+    body: Exchange,
+    completer: Completer<'_>,
+) -> Result<serde_json::Value, ApiError> {
+    if state.organization_id != organization.id {
+        return Err(ApiError::forbidden("This OAuth state was issued for another organization."));
+    }
     // What the popup says is settled before Meta is called: an abandoned or phone-less
     // signup spends nothing, and the state stays usable for another attempt.
     let (source, picked) = match &body.embedded_signup {
+        None if matches!(completer, Completer::Link(_)) => (CodeSource::JsSdk, None),
         None => (CodeSource::Dialog, None),
         Some(session) => match finish(&session.event)? {
             Finish::Abandoned => {
@@ -119,27 +147,28 @@ pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
     };
     let code = body.code.as_deref().ok_or_else(|| ApiError::validation("`code` is required"))?;
 
-    let successor = onboarding::exchange_once(app, state, &token, code, source).await?;
+    let successor = onboarding::exchange_once(app, state, token, code, source).await?;
     let authorization = onboarding::authorization(&successor)?;
     let access_token = onboarding::open_state_token(app, &successor, authorization).await?;
     let chosen = Chosen { waba: body.waba_id.as_ref(), picked, granted_wabas: &authorization.granted_wabas };
-    let (waba, saved) = connect_chosen(
-        app,
-        &organization,
-        &successor.key,
-        &access_token,
-        authorization.token_kind,
-        authorization.token_expires_at,
-        chosen,
-    )
-    .await?;
-    Ok(Response::ok(&json!({
+    let link = match completer {
+        Completer::Link(id) => Some(id),
+        Completer::Owner => None,
+    };
+    let authorized = Authorized {
+        state: &successor.key,
+        token: &access_token,
+        kind: authorization.token_kind,
+        expires_at: authorization.token_expires_at,
+    };
+    let (waba, saved) = connect_chosen(app, organization, authorized, chosen, link).await?;
+    Ok(json!({
         "success": true,
         "message": "WhatsApp connected successfully",
         "wabaId": waba,
         "phoneCount": saved.len(),
         "phones": saved.iter().map(onboarding::connected_phone).collect::<Vec<_>>(),
-    })))
+    }))
 }
 
 /// The number the customer picked in Embedded Signup's popup.
@@ -180,15 +209,22 @@ struct Chosen<'a> {
     granted_wabas: &'a [WabaId],
 }
 
+/// The exchanged code: the state that now holds its token, and the token.
+struct Authorized<'a> {
+    state: &'a StateKey,
+    token: &'a AccessToken,
+    kind: TokenKind,
+    expires_at: Option<shared::clock::Timestamp>,
+}
+
 async fn connect_chosen(
     app: &App,
     organization: &shared::domain::Organization,
-    state: &StateKey,
-    token: &AccessToken,
-    token_kind: TokenKind,
-    token_expires_at: Option<shared::clock::Timestamp>,
+    authorized: Authorized<'_>,
     chosen: Chosen<'_>,
+    onboarding_link: Option<&str>,
 ) -> Result<(WabaId, Vec<shared::domain::PhoneNumber>), ApiError> {
+    let Authorized { state, token, kind: token_kind, expires_at: token_expires_at } = authorized;
     let waba = match (&chosen.picked, chosen.waba) {
         (Some(picked), _) => granted_or_visible(app, token, chosen.granted_wabas, &picked.waba).await?,
         (None, Some(requested)) => onboarding::granted(chosen.granted_wabas, requested)?.clone(),
@@ -231,7 +267,7 @@ async fn connect_chosen(
     }
     let saved = onboarding::connect(
         app,
-        Connect { organization, state, token, token_kind, token_expires_at, waba: &waba, phones },
+        Connect { organization, state, token, token_kind, token_expires_at, waba: &waba, phones, onboarding_link },
     )
     .await?;
     Ok((waba, saved))

@@ -49,12 +49,32 @@ pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
     let organization_id: OrganizationId = request.path("organizationId")?;
     let phone_id: PhoneNumberId = request.path("phoneNumberId")?;
     // The body is checked before anything is read, so a malformed one costs nothing.
-    let action = request.route.action;
-    let body = Body::parse(action, &request)?;
+    let body = Body::parse(request.route.action, &request)?;
     let organization = app.owned_organization(&caller, &organization_id).await?;
+    act(app, &organization.id, &phone_id, body).await
+}
+
+/// The same routes for an organization its caller already may act for (an onboarding link's
+/// hosted page).
+pub async fn for_organization(
+    app: &App,
+    organization: &OrganizationId,
+    request: &Request,
+) -> Result<Response, ApiError> {
+    let phone_id: PhoneNumberId = request.path("phoneNumberId")?;
+    let body = Body::parse(request.route.action, request)?;
+    act(app, organization, &phone_id, body).await
+}
+
+async fn act(
+    app: &App,
+    organization: &OrganizationId,
+    phone_id: &PhoneNumberId,
+    body: Body,
+) -> Result<Response, ApiError> {
     let phone = app
         .records
-        .phone(&organization.id, &phone_id)
+        .phone(organization, phone_id)
         .await?
         .ok_or_else(|| ApiError::not_found("This organization has no such phone number."))?;
     phone.token().ok_or_else(ApiError::not_connected)?;
@@ -86,13 +106,13 @@ enum Body {
 impl Body {
     fn parse(action: Action, request: &Request) -> Result<Self, ApiError> {
         Ok(match action {
-            Action::RegisterPhone => {
+            Action::RegisterPhone | Action::LinkRegisterPhone => {
                 let body: Register = if request.body.is_empty() { Register::default() } else { request.json()? };
                 Body::Register(
                     body.pin.as_deref().map(RegistrationPin::parse).transpose().map_err(ApiError::validation)?,
                 )
             }
-            Action::RequestVerificationCode => {
+            Action::RequestVerificationCode | Action::LinkRequestVerificationCode => {
                 let body: RequestCode = request.json()?;
                 if !matches!(body.method.as_str(), "SMS" | "VOICE") {
                     return Err(ApiError::validation("`method` must be SMS or VOICE"));
@@ -105,7 +125,7 @@ impl Body {
                 }
                 Body::RequestCode { method: body.method, language }
             }
-            Action::VerifyCode => {
+            Action::VerifyCode | Action::LinkVerifyCode => {
                 let body: VerifyCode = request.json()?;
                 Body::VerifyCode(VerificationCode::parse(&body.code).map_err(ApiError::validation)?)
             }

@@ -54,6 +54,7 @@ pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
             token_expires_at: authorization.token_expires_at,
             waba,
             phones: vec![PhoneToConnect { info: chosen, mode }],
+            onboarding_link: None,
         },
     )
     .await?;

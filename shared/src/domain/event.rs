@@ -52,6 +52,8 @@ pub struct ConnectionEvent {
     pub to: Option<String>,
     pub reason: String,
     pub source: Source,
+    /// The onboarding link the connect came through, if any.
+    pub onboarding_link_id: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -70,6 +72,8 @@ pub struct ConnectionEventView<'a> {
     pub to: Option<&'a str>,
     pub reason: &'a str,
     pub source: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub onboarding_link_id: Option<&'a str>,
 }
 
 impl ConnectionEvent {
@@ -84,6 +88,7 @@ impl ConnectionEvent {
             to: self.to.as_deref(),
             reason: &self.reason,
             source: self.source.as_str(),
+            onboarding_link_id: self.onboarding_link_id.as_deref(),
         }
     }
 }

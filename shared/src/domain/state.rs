@@ -41,9 +41,11 @@ impl StateToken {
 impl FromStr for StateToken {
     type Err = String;
     fn from_str(raw: &str) -> Result<Self, String> {
-        let well_formed =
-            (32..=128).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if well_formed { Ok(Self(raw.to_owned())) } else { Err("`state` is not a valid OAuth state".into()) }
+        if crypto::is_token_shaped(raw) {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err("`state` is not a valid OAuth state".into())
+        }
     }
 }
 

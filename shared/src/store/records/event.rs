@@ -28,6 +28,7 @@ pub fn event_item(event: &ConnectionEvent) -> Item {
     put_opt(&mut item, attr::TO, event.to.clone().map(Value::S));
     item.insert(attr::REASON.into(), s(event.reason.clone()));
     item.insert(attr::SOURCE.into(), s(event.source.as_str()));
+    put_opt(&mut item, attr::ONBOARDING_LINK_ID, event.onboarding_link_id.clone().map(Value::S));
     item
 }
 
@@ -48,6 +49,7 @@ pub fn event_from(item: &Item) -> Result<ConnectionEvent, StoreError> {
         to: r.opt_s(attr::TO),
         reason: r.s(attr::REASON)?,
         source: Source::parse(&r.s(attr::SOURCE)?).ok_or_else(|| corrupt(attr::SOURCE))?,
+        onboarding_link_id: r.opt_s(attr::ONBOARDING_LINK_ID),
     })
 }
 

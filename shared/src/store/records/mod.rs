@@ -16,10 +16,13 @@
 //! | Endpoint     | `ORG#{id}`       | `ENDPOINT#{endpoint id}`      | where the organization's events go          |
 //! | Delivery     | `ENDPOINT#{id}`  | `DELIVERY#{seconds}#{event}`  | an event's delivery to an endpoint          |
 //! | Retry        | `QUEUE#event-retries` | `{due}#{event}#{endpoint}` | locally: a delivery waiting to retry (SQS in AWS) |
+//! | Link         | `ORG#{id}`       | `LINK#{link id}`              | an onboarding link; `tokenHash`, never the token |
+//! | Link token   | `LINK#{sha256}`  | `LINK`                        | which link a token opens                     |
 
 mod contact;
 mod endpoint;
 mod event;
+mod link;
 mod message;
 mod organization;
 mod phone;
@@ -29,6 +32,7 @@ mod sweep;
 pub use contact::{CONTACT_PREFIX, contact_from, contact_item, contact_key, contact_time};
 pub use endpoint::{ENDPOINT_PREFIX, endpoint_from, endpoint_item, endpoint_key};
 pub use event::{Applied, EVENT_PREFIX, event_from, event_item, event_key};
+pub use link::{LINK_PREFIX, link_from, link_item, link_key};
 pub use message::{MESSAGE_PREFIX, message_from, message_item, message_key};
 pub use organization::{organization_from, organization_item, organization_key};
 pub use phone::{Connection, ConnectionRefused, phone_from, phone_item, phone_key, route_item, route_key};
@@ -130,6 +134,12 @@ mod attr {
     pub const SECRET: &str = "secretCiphertext";
     pub const DISABLED_AT: &str = "disabledAt";
     pub const FAILING_SINCE: &str = "failingSince";
+    pub const TOKEN_HASH: &str = "tokenHash";
+    pub const STATUS_AT: &str = "statusAt";
+    pub const SUCCESS_URL: &str = "successUrl";
+    pub const FAILURE_URL: &str = "failureUrl";
+    pub const FEATURE_TYPE: &str = "featureType";
+    pub const ONBOARDING_LINK_ID: &str = "onboardingLinkId";
 }
 
 fn s(value: impl Into<String>) -> Value {
