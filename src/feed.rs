@@ -24,15 +24,18 @@ pub enum Consumer {
     CoexistenceSync,
     /// The events function's: every recorded change to the bus and the endpoints.
     Events,
+    /// The media function's: received files to fetch.
+    Media,
 }
 
 impl Consumer {
-    pub const ALL: [Consumer; 2] = [Consumer::CoexistenceSync, Consumer::Events];
+    pub const ALL: [Consumer; 3] = [Consumer::CoexistenceSync, Consumer::Events, Consumer::Media];
 
     pub fn name(self) -> &'static str {
         match self {
             Consumer::CoexistenceSync => shared::coexistence::CONSUMER,
             Consumer::Events => "events",
+            Consumer::Media => "media",
         }
     }
 
@@ -41,6 +44,7 @@ impl Consumer {
         match self {
             Consumer::CoexistenceSync => shared::routes::Function::Health,
             Consumer::Events => shared::routes::Function::Events,
+            Consumer::Media => shared::routes::Function::Media,
         }
     }
 
@@ -49,6 +53,7 @@ impl Consumer {
         match self {
             Consumer::CoexistenceSync => health::on_changes(&server.app, changes).await,
             Consumer::Events => events::on_changes(&server.app, &server.outbox, changes).await,
+            Consumer::Media => media::on_changes(&server.app, server.media.as_ref(), changes).await,
         }
     }
 }

@@ -36,6 +36,8 @@ pub struct Server {
     /// function sends them in AWS.
     pub outbox: events::Outbox,
     pub retries: Arc<shared::events::queue::StoreQueue>,
+    /// Where received files are kept: under `DATA_DIR`, or the S3 bucket on AWS services.
+    pub media: Arc<dyn shared::media::MediaStore>,
     pub sandbox: Option<Arc<Sandbox>>,
     pub jwt_secret: Vec<u8>,
     pub index_html: String,
@@ -43,7 +45,8 @@ pub struct Server {
 
 /// Runs every handler of the route table; the match is exhaustive, so a function added to
 /// the table without being wired here does not compile.
-pub async fn dispatch(app: &App, request: Request) -> Result<Response, ApiError> {
+pub async fn dispatch(server: &Server, request: Request) -> Result<Response, ApiError> {
+    let app = &server.app;
     match request.route.function {
         Function::Organizations => organizations::handle(app, request).await,
         Function::InitOauth => init_oauth::handle(app, request).await,
@@ -59,6 +62,8 @@ pub async fn dispatch(app: &App, request: Request) -> Result<Response, ApiError>
         Function::Webhook => webhook::handle(app, request).await,
         Function::Events => events::handle(app, request).await,
         Function::Connect => connect::handle(app, request).await,
+        Function::Media => media::handle(app, server.media.as_ref(), request).await,
+        Function::Graph => graph::handle(app, request).await,
         // Scheduled, never routed: the stack runs it on its own timer (`stack::sweep_every`).
         Function::Health => Err(ApiError::internal("the health sweep serves no route")),
     }
@@ -106,8 +111,13 @@ pub async fn serve(listener: TcpListener, server: Arc<Server>, shutdown: tokio::
 async fn handle(server: &Server, request: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
     let (parts, body) = request.into_parts();
     let deadline = tokio::time::Instant::now() + server.app.config.request_timeout;
-    let response = match tokio::time::timeout(BODY_READ_TIMEOUT, Limited::new(body, MAX_REQUEST_BYTES).collect()).await
-    {
+    // A file to send may be as large as Meta takes; anything else is small.
+    let limit = if parts.method == Method::POST && parts.uri.path().ends_with("/whatsapp/media") {
+        shared::media::MAX_FILE + 1
+    } else {
+        MAX_REQUEST_BYTES
+    };
+    let response = match tokio::time::timeout(BODY_READ_TIMEOUT, Limited::new(body, limit).collect()).await {
         Ok(Ok(collected)) => shared::deadline::within(deadline, route(server, parts, collected.to_bytes())).await,
         Ok(Err(_)) => {
             ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "validation_error", "The request body is too large.").into()
@@ -161,7 +171,7 @@ async fn route(server: &Server, parts: http::request::Parts, body: Bytes) -> Res
     let query =
         parts.uri.query().map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
     let request = Request { route, path_params, query, headers: parts.headers, body, claims };
-    respond(route, dispatch(&server.app, request)).await
+    respond(route, dispatch(server, request)).await
 }
 
 fn bearer(headers: &http::HeaderMap) -> Option<&str> {
@@ -183,21 +193,22 @@ fn openapi() -> Response {
 
 /// The onboarding page's scripts: its own, and the browser side of Embedded Signup it
 /// shares with the hosted page of an onboarding link.
-const SCRIPTS: [(&str, &str); 3] = [
+const SCRIPTS: [(&str, &str); 4] = [
     ("/app.js", include_str!("../static/app.js")),
     ("/signup.js", include_str!("../static/signup.js")),
     ("/endpoints.js", include_str!("../static/endpoints.js")),
+    ("/media.js", include_str!("../static/media.js")),
 ];
 
 /// What the onboarding page may load and where it may go: its own scripts and Meta's SDK
 /// (the sandbox's on this stack), no inline script, no framing.
 fn page_policy(sandbox: bool) -> &'static str {
     if sandbox {
-        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; \
          connect-src 'self'; frame-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
     } else {
         "default-src 'self'; script-src 'self' https://connect.facebook.net; style-src 'self' 'unsafe-inline'; \
-         img-src 'self' data: https://*.facebook.com https://*.fbcdn.net; connect-src 'self' https://*.facebook.com; \
+         img-src 'self' data: blob: https://*.facebook.com https://*.fbcdn.net; connect-src 'self' https://*.facebook.com; \
          frame-src https://*.facebook.com; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
     }
 }

@@ -11,6 +11,9 @@ use shared::cipher::local::LocalCipher;
 use shared::config::Config;
 use shared::events::delivery::Deliverer;
 use shared::events::queue::StoreQueue;
+use shared::media::MediaStore;
+use shared::media::files::FileMediaStore;
+use shared::media::s3::S3MediaStore;
 use shared::store::Store;
 use shared::store::dynamo::DynamoStore;
 use shared::store::embedded::EmbeddedStore;
@@ -160,12 +163,13 @@ pub async fn start(source: impl Fn(&str) -> Option<String>) -> Result<RunningSta
 
     let backend = get("LOCAL_BACKEND").unwrap_or_else(|| "embedded".into());
     let dir = PathBuf::from(get("DATA_DIR").unwrap_or_else(|| "./.local".into()));
-    type Backend = (Arc<dyn Store>, Arc<dyn Cipher>, Arc<dyn ChangeFeed>, &'static str);
-    let (store, cipher, feed, backend): Backend = match backend.as_str() {
+    type Backend = (Arc<dyn Store>, Arc<dyn Cipher>, Arc<dyn ChangeFeed>, Arc<dyn MediaStore>, &'static str);
+    let (store, cipher, feed, media, backend): Backend = match backend.as_str() {
         "embedded" => {
             let store = EmbeddedStore::open(&dir.join("store.redb"))?;
             let cipher = LocalCipher::load_or_create(&dir.join("local-kms.key"))?;
-            (Arc::new(store.clone()), Arc::new(cipher), Arc::new(store), "embedded")
+            let media = FileMediaStore::open(dir.join("media"))?;
+            (Arc::new(store.clone()), Arc::new(cipher), Arc::new(store), Arc::new(media), "embedded")
         }
         "aws" => {
             let aws = shared::aws::load(get)?;
@@ -181,7 +185,10 @@ pub async fn start(source: impl Fn(&str) -> Option<String>) -> Result<RunningSta
             shared::store::embedded::private_dir(&dir)?;
             let positions = dir.join(format!("stream-positions-{table}.json"));
             let feed = crate::feed::DynamoStreamFeed::new(&aws, &dynamodb, &table, positions).await?;
-            (Arc::new(store), Arc::new(KmsCipher::new(kms, key)), Arc::new(feed), "aws")
+            let bucket = config.media_bucket.clone().unwrap_or_else(|| format!("{table}-media"));
+            let media = S3MediaStore::new(&aws, &bucket)?;
+            media.ensure_bucket().await?;
+            (Arc::new(store), Arc::new(KmsCipher::new(kms, key)), Arc::new(feed), Arc::new(media), "aws")
         }
         other => return Err(format!("LOCAL_BACKEND must be `embedded` or `aws`, not `{other}`").into()),
     };
@@ -200,6 +207,7 @@ pub async fn start(source: impl Fn(&str) -> Option<String>) -> Result<RunningSta
         app: App::new(config, store, cipher),
         outbox,
         retries,
+        media,
         sandbox: sandbox.clone(),
         jwt_secret: jwt_secret.clone(),
         index_html: onboarding_page(&demo_token, use_sandbox.then_some(base_url.as_str())),

@@ -335,7 +335,7 @@ function renderInbox(mode) {
   }
   msgs.sort(byTime);
   const to = replyKey($("r-to").value);
-  const sig = msgs.map((m) => (m.id || m.messageId) + ":" + (best.get(m.messageId) || "")).join("|") + "#" + to + "#" + inbox.cursor;
+  const sig = msgs.map((m) => (m.id || m.messageId) + ":" + (best.get(m.messageId) || "") + ":" + (m.media ? m.media.status : "")).join("|") + "#" + to + "#" + inbox.cursor;
   $("older-btn").hidden = !inbox.cursor;
   $("inbox-empty").hidden = msgs.length > 0;
   if (sig === inbox.sig && mode !== "bottom") return;
@@ -349,6 +349,7 @@ function renderInbox(mode) {
       inbound ? el("span", { class: "who" }, customerName(m), also.length ? el("span", { class: "num", text: " · " + also.join(" · ") }) : null)
         : el("span", { class: "sr-only", text: "You" + (m.to || m.userId ? " to " + (m.to || m.userId) : "") + ": " }),
       el("span", { class: "txt" + (m.text ? "" : " none"), text: m.text || (m.orphan ? "Message to " + (m.to || m.userId || "a customer") : "[" + (m.type || "message") + "]") }),
+      window.messageExtras ? window.messageExtras(m) : null,
       m.history ? el("span", { class: "tag", text: "from the chat history" }) : null,
       m.source === "business_app" ? el("span", { class: "tag", text: "sent from the WhatsApp Business app" }) : null,
       m.system && (m.system.waId || m.system.userId) ? el("span", { class: "tag", text: "now " + (m.system.waId || m.system.userId) }) : null,
@@ -366,6 +367,7 @@ function renderInbox(mode) {
   if (again) again.focus();
   if (mode === "top") box.scrollTop = box.scrollHeight - fromBottom;
   else if (mode === "bottom" || atBottom) box.scrollTop = box.scrollHeight;
+  if (window.markShownRead) window.markShownRead(msgs);
 }
 
 function option(name, value, title, meta, badge, checked) {
@@ -631,16 +633,17 @@ $("r-to").addEventListener("input", () => { $("r-who").textContent = "(number wi
 $("r-text").addEventListener("keydown", (ev) => { if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) { ev.preventDefault(); $("reply-form").requestSubmit(); } });
 $("reply-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
-  const to = replyKey($("r-to").value), text = $("r-text").value.trim();
-  if (!to || !text) return $(to ? "r-text" : "r-to").focus();
+  const to = replyKey($("r-to").value), text = $("r-text").value.trim(), file = $("r-file").files[0];
+  if (!to || !(text || file)) return $(to ? "r-text" : "r-to").focus();
   busy($("send-btn"), async () => {
     $("reply-note").textContent = "";
     try {
-      const r = await api("POST", msgUrl(), isUserId(to) ? { recipient: to, text } : { to, text });
+      const r = file ? await window.sendFile(file, to, text) : await api("POST", msgUrl(), isUserId(to) ? { recipient: to, text } : { to, text });
+      $("r-file").value = "";
       clearBanner();
       if (r.messageId) {
         inbox.rank.set("local:" + r.messageId, ++inbox.hi);
-        inbox.local.set(r.messageId, Object.assign({ id: "local:" + r.messageId, kind: "message", direction: "outbound", messageId: r.messageId, text, timestamp: new Date().toISOString() }, isUserId(to) ? { userId: to } : { to }));
+        inbox.local.set(r.messageId, Object.assign({ id: "local:" + r.messageId, kind: "message", direction: "outbound", messageId: r.messageId, text: file ? "[" + file.name + "] " + text : text, timestamp: new Date().toISOString() }, isUserId(to) ? { userId: to } : { to }));
       }
       $("r-text").value = "";
       $("reply-note").textContent = "Sent.";

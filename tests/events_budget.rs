@@ -48,6 +48,7 @@ fn inbound(organization: &str, salt: &str, count: usize, first_sequence: usize) 
                 history: false,
                 source: None,
                 identity_change: None,
+                media: None,
             };
             let key = message_key(&event);
             Change {

@@ -214,6 +214,9 @@ async fn environment() -> Vec<(String, String)> {
         .send()
         .await
         .unwrap();
+    // The media function's bucket.
+    let bucket = format!("media-{suffix}");
+    shared::media::s3::S3MediaStore::new(&config, &bucket).unwrap().ensure_bucket().await.unwrap();
     let now = shared::clock::Timestamp::now();
     let organization = Organization::new(
         "org_fixture".parse().unwrap(),
@@ -236,6 +239,7 @@ async fn environment() -> Vec<(String, String)> {
         ("FRONTEND_URL", "https://app.example.com/onboarding/whatsapp"),
         ("WEBHOOK_VERIFY_TOKEN", "fixture-verify-token-0123"),
         ("EVENT_BUS_NAME", &bus),
+        ("MEDIA_BUCKET", &bucket),
         ("EVENT_RETRY_QUEUE_URL", queue.queue_url().unwrap()),
         ("RUST_LOG", "warn"),
     ]
@@ -271,6 +275,10 @@ const CASES: &[(&str, &str, u16, &str)] = &[
     // A retry for an endpoint deleted since: dropped, not handed back.
     ("events", "sqs-event-retry-removed-endpoint", 200, "\"batchItemFailures\":[]"),
     ("connect", "http-api-list-onboarding-links", 200, "\"links\":[]"),
+    ("media", "http-api-get-media-unknown", 404, "not_found"),
+    // A customer's photo in a message of a number this table does not know: failed, not retried.
+    ("media", "dynamodb-stream-inbound-image", 200, "\"batchItemFailures\":[]"),
+    ("graph", "http-api-graph-unknown-object", 404, "not_found"),
     // The hosted page of a link that does not exist: 410, a page that says so.
     ("connect", "http-api-connect-unknown-link", 410, "link_unknown"),
 ];

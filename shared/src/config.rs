@@ -36,6 +36,9 @@ pub struct Config {
     /// Replaces the lifetime of onboarding links created from then on
     /// (`ONBOARDING_LINK_TTL_SECONDS`; for tests of the local stack).
     pub onboarding_link_ttl: Option<i64>,
+    /// The stack's S3 bucket of media files (`MEDIA_BUCKET`); the local stack keeps them
+    /// under `DATA_DIR` unless it runs on AWS services.
+    pub media_bucket: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -157,6 +160,7 @@ impl Config {
             public_base_url: get("PUBLIC_BASE_URL")
                 .map(|raw| url("PUBLIC_BASE_URL", raw.trim_end_matches('/').to_owned()))
                 .transpose()?,
+            media_bucket: get("MEDIA_BUCKET"),
             onboarding_link_ttl: get("ONBOARDING_LINK_TTL_SECONDS")
                 .map(|_| seconds("ONBOARDING_LINK_TTL_SECONDS", 0).map(|n| n as i64))
                 .transpose()?,

@@ -18,6 +18,7 @@ pub mod http;
 pub mod lambda;
 pub mod lifecycle;
 pub mod links;
+pub mod media;
 pub mod meta;
 pub mod onboarding;
 pub mod openapi;

@@ -41,6 +41,13 @@ pub const ERROR_CODES: &[&str] = &[
     "link_expired",
     "link_revoked",
     "link_used",
+    "outside_service_window",
+    "unsupported_message_type",
+    "message_rejected",
+    "media_too_large",
+    "unsupported_media_type",
+    "media_unavailable",
+    "edge_not_allowed",
 ];
 
 fn schema(name: &str) -> Value {
@@ -245,17 +252,30 @@ fn operation(action: Action) -> Operation {
             ok(success(&["message"], json!({ "message": string() }))),
         ),
         Action::SendMessage => op(
-            "Send a text or an approved template to a phone number (`to`) or a business-scoped user ID (`recipient`).",
+            "Send a text, an approved template, or Meta's message object of any type (`message`) to a phone number (`to`) or a business-scoped user ID (`recipient`).",
             vec![],
             Some(json!({
                 "type": "object",
                 "properties": {
                     "to": string(), "recipient": string(), "text": string(), "phoneNumberId": string(),
                     "template": object(&["name", "language"], json!({ "name": string(), "language": string(), "components": { "type": "array" } })),
+                    "message": {
+                        "type": "object",
+                        "description": "Meta's message object for POST /{phone-number-id}/messages (type, its object, context for a reply), without the addressee: sent as it is.",
+                        "properties": { "type": { "enum": ["text", "image", "video", "audio", "document", "sticker", "location", "contacts", "interactive", "reaction", "template"] } },
+                    },
                 },
                 "oneOf": [{ "required": ["to"] }, { "required": ["recipient"] }],
             })),
             ok(success(&["messageId"], json!({ "messageId": string() }))),
+        ),
+        Action::MarkRead => op(
+            "Mark a received message read (blue ticks for the customer, and for the chat's earlier messages), with a typing indicator if asked.",
+            vec![],
+            Some(
+                json!({ "type": "object", "additionalProperties": false, "properties": { "typing": { "type": "boolean" } } }),
+            ),
+            ok(success(&[], json!({}))),
         ),
         Action::ListMessages => op(
             "Received and sent messages and delivery statuses, newest first.",
@@ -300,6 +320,65 @@ fn operation(action: Action) -> Operation {
             paged(),
             None,
             ok(page_of("contacts", schema("Contact"))),
+        ),
+        Action::GetMedia => op(
+            "A file a customer sent, byte for byte with Meta's Content-Type (in AWS a redirect to a presigned URL valid five minutes); fetched now if it was not yet.",
+            vec![],
+            None,
+            vec![(200, None), (302, None)],
+        ),
+        Action::UploadMedia => op(
+            "Upload a file (the body, with its Content-Type) to Meta for a number to send: 413 media_too_large and 415 unsupported_media_type before Meta is called.",
+            vec![
+                query("phoneNumberId", true, "The number that sends it."),
+                query("upload", false, "An uploadId from …/media/uploads, instead of a body."),
+            ],
+            None,
+            vec![(
+                201,
+                Some(success(
+                    &["mediaId", "type", "mimeType", "size"],
+                    json!({ "mediaId": string(), "type": string(), "mimeType": string(), "size": { "type": "integer" } }),
+                )),
+            )],
+        ),
+        Action::CreateMediaUpload => op(
+            "An upload URL for a file larger than a request may carry (in AWS, the bucket's, presigned for 15 minutes): PUT the file there, then POST …/media?upload={uploadId}.",
+            vec![],
+            Some(json!({
+                "type": "object", "required": ["mimeType", "size"], "additionalProperties": false,
+                "properties": { "mimeType": string(), "size": { "type": "integer", "minimum": 1 } },
+            })),
+            vec![(
+                201,
+                Some(success(
+                    &["uploadId", "uploadUrl", "method", "contentType"],
+                    json!({ "uploadId": string(), "uploadUrl": string(), "method": { "const": "PUT" }, "contentType": string() }),
+                )),
+            )],
+        ),
+        Action::GraphGet
+        | Action::GraphPost
+        | Action::GraphDelete
+        | Action::GraphItemGet
+        | Action::GraphItemPost
+        | Action::GraphItemDelete => op(
+            "Meta's Graph API on the organization's phone or WABA, for the edges a business manages in WhatsApp Manager (business profile, QR codes, blocked users, conversational automation, commerce settings, templates, phone numbers): the query and body as given, Meta's answer as Meta gave it.",
+            vec![],
+            match action {
+                Action::GraphPost | Action::GraphItemPost | Action::GraphDelete => {
+                    Some(json!({ "type": "object", "description": "Meta's body for the edge." }))
+                }
+                _ => None,
+            },
+            {
+                let refused = json!({ "anyOf": [schema("Error"), schema("GraphRefusal")] });
+                vec![
+                    (200, Some(json!({ "type": "object", "description": "Meta's answer, as Meta gave it." }))),
+                    (400, Some(refused.clone())),
+                    (404, Some(refused)),
+                ]
+            },
         ),
         Action::CreateEventEndpoint => op(
             "Add an endpoint the organization's events are delivered to (Standard Webhooks); its signing secret is shown only in this answer.",
@@ -452,7 +531,8 @@ fn path_item(route: &Route) -> Value {
         let description = match status {
             201 => "Created.",
             202 => "Accepted: Meta asked to wait; retried later.",
-            302 => "A redirect to FRONTEND_URL with `state` (or `error`).",
+            400 | 404 => "Refused: this service's error, or Meta's refusal as Meta gave it.",
+            302 if route.action == Action::Callback => "A redirect to FRONTEND_URL with `state` (or `error`).",
             _ => "Success.",
         };
         let response = match body {
@@ -465,6 +545,11 @@ fn path_item(route: &Route) -> Value {
             None if route.action == Action::LinkPage => {
                 json!({ "description": "The hosted page.", "content": { "text/html": { "schema": string() } } })
             }
+            None if route.action == Action::GetMedia && status == 200 => json!({
+                "description": "The file.",
+                "content": { "*/*": { "schema": { "type": "string", "contentMediaType": "application/octet-stream" } } },
+            }),
+            None if status == 302 => json!({ "description": "A redirect to the file (a presigned URL)." }),
             None => json!({ "description": description }),
         };
         responses.insert(status.to_string(), response);
@@ -478,8 +563,23 @@ fn path_item(route: &Route) -> Value {
         "responses": responses,
     });
     if let Some(schema) = body {
-        let optional = matches!(route.action, Action::RegisterPhone | Action::LinkRegisterPhone);
+        let optional = matches!(
+            route.action,
+            Action::RegisterPhone
+                | Action::LinkRegisterPhone
+                | Action::MarkRead
+                | Action::GraphPost
+                | Action::GraphItemPost
+                | Action::GraphDelete
+        );
         op["requestBody"] = json!({ "required": !optional, "content": { "application/json": { "schema": schema } } });
+    }
+    if route.action == Action::UploadMedia {
+        op["requestBody"] = json!({
+            "required": false,
+            "description": "The file, with its Content-Type; or none with `upload`.",
+            "content": { "*/*": { "schema": { "type": "string", "contentMediaType": "application/octet-stream" } } },
+        });
     }
     op["security"] = match route.auth {
         Auth::Jwt => json!([{ "jwt": [] }]),
@@ -561,6 +661,12 @@ fn components() -> Value {
             "system": { "oneOf": [{ "type": "null" }, object(&["type"], json!({
                 "type": string(), "previousWaId": string(), "waId": string(), "previousUserId": string(), "userId": string(),
             }))] },
+            "content": { "type": ["object", "array", "null"], "description": "The message's own object (`type`'s), as Meta sent it or as it was sent." },
+            "media": { "oneOf": [{ "type": "null" }, object(&["id", "mimeType", "sha256", "status"], json!({
+                "id": string(), "mimeType": string(), "sha256": string(),
+                "status": { "enum": ["pending", "stored", "failed"] },
+                "size": { "type": "integer" }, "reason": string(),
+            }))], "description": "A received file: GET …/whatsapp/media/{id} serves it once stored." },
         }),
     );
     let endpoint_properties = json!({
@@ -644,6 +750,10 @@ fn components() -> Value {
             "Message": message,
             "ConnectionEvent": event,
             "Template": template,
+            "GraphRefusal": object(&["error"], json!({ "error": object(&["message", "type", "code"], json!({
+                "message": string(), "type": string(), "code": { "type": "integer" }, "error_subcode": { "type": "integer" },
+                "error_data": { "type": "object" }, "fbtrace_id": string(),
+            })) })),
             "OnboardingLink": link,
             "NewOnboardingLink": new_link,
             "ConnectedPhone": connected_phone,

@@ -27,10 +27,14 @@ pub enum Function {
     /// Onboarding links: the organization's routes for them, and the hosted page with its
     /// own routes, which the link's token authorizes.
     Connect,
+    /// Media both ways: received files (fetched from the table's stream) and uploads.
+    Media,
+    /// The business's WhatsApp settings through the connection: a scoped Graph route.
+    Graph,
 }
 
 impl Function {
-    pub const ALL: [Function; 15] = [
+    pub const ALL: [Function; 17] = [
         Function::Organizations,
         Function::InitOauth,
         Function::Callback,
@@ -46,6 +50,8 @@ impl Function {
         Function::Health,
         Function::Events,
         Function::Connect,
+        Function::Media,
+        Function::Graph,
     ];
 
     /// Whether EventBridge invokes the function on a schedule instead of a route.
@@ -56,7 +62,7 @@ impl Function {
     /// Whether the table's stream feeds the function (a DynamoDB event source mapping in
     /// AWS; the local stack's feed on one machine).
     pub fn follows_stream(self) -> bool {
-        matches!(self, Function::Health | Function::Events)
+        matches!(self, Function::Health | Function::Events | Function::Media)
     }
 
     /// Whether an SQS queue of the stack feeds the function (the events' retries).
@@ -82,6 +88,8 @@ impl Function {
             Function::Health => "health",
             Function::Events => "events",
             Function::Connect => "connect",
+            Function::Media => "media",
+            Function::Graph => "graph",
         }
     }
 }
@@ -106,12 +114,22 @@ pub enum Action {
     CallerDisconnect,
     OrganizationDisconnect,
     SendMessage,
+    MarkRead,
     ListMessages,
     ListTemplates,
     RegisterPhone,
     RequestVerificationCode,
     VerifyCode,
     ListContacts,
+    GetMedia,
+    UploadMedia,
+    CreateMediaUpload,
+    GraphGet,
+    GraphPost,
+    GraphDelete,
+    GraphItemGet,
+    GraphItemPost,
+    GraphItemDelete,
     CreateEventEndpoint,
     ListEventEndpoints,
     DeleteEventEndpoint,
@@ -186,6 +204,9 @@ const fn function_url(method: &'static str, path: &'static str, action: Action) 
 use Action as A;
 use Function as F;
 
+const GRAPH_EDGE: &str = "/api/v1/organizations/{organizationId}/whatsapp/graph/{objectId}/{edge}";
+const GRAPH_ITEM: &str = "/api/v1/organizations/{organizationId}/whatsapp/graph/{objectId}/{edge}/{itemId}";
+
 pub static ROUTES: &[Route] = &[
     route("POST", "/api/v1/organizations", A::CreateOrganization, F::Organizations, Auth::Jwt),
     route("GET", "/api/v1/organizations/{organizationId}", A::GetOrganization, F::Organizations, Auth::Jwt),
@@ -222,6 +243,13 @@ pub static ROUTES: &[Route] = &[
         Auth::Jwt,
     ),
     route("POST", "/api/v1/organizations/{organizationId}/whatsapp/messages", A::SendMessage, F::Messages, Auth::Jwt),
+    route(
+        "POST",
+        "/api/v1/organizations/{organizationId}/whatsapp/messages/{messageId}/read",
+        A::MarkRead,
+        F::Messages,
+        Auth::Jwt,
+    ),
     route("GET", "/api/v1/organizations/{organizationId}/whatsapp/messages", A::ListMessages, F::Messages, Auth::Jwt),
     route("GET", "/api/v1/organizations/{organizationId}/whatsapp/templates", A::ListTemplates, F::Messages, Auth::Jwt),
     route(
@@ -246,6 +274,21 @@ pub static ROUTES: &[Route] = &[
         Auth::Jwt,
     ),
     route("GET", "/api/v1/organizations/{organizationId}/whatsapp/contacts", A::ListContacts, F::Messages, Auth::Jwt),
+    route("GET", "/api/v1/organizations/{organizationId}/whatsapp/media/{mediaId}", A::GetMedia, F::Media, Auth::Jwt),
+    route("POST", "/api/v1/organizations/{organizationId}/whatsapp/media", A::UploadMedia, F::Media, Auth::Jwt),
+    route(
+        "POST",
+        "/api/v1/organizations/{organizationId}/whatsapp/media/uploads",
+        A::CreateMediaUpload,
+        F::Media,
+        Auth::Jwt,
+    ),
+    route("GET", GRAPH_EDGE, A::GraphGet, F::Graph, Auth::Jwt),
+    route("POST", GRAPH_EDGE, A::GraphPost, F::Graph, Auth::Jwt),
+    route("DELETE", GRAPH_EDGE, A::GraphDelete, F::Graph, Auth::Jwt),
+    route("GET", GRAPH_ITEM, A::GraphItemGet, F::Graph, Auth::Jwt),
+    route("POST", GRAPH_ITEM, A::GraphItemPost, F::Graph, Auth::Jwt),
+    route("DELETE", GRAPH_ITEM, A::GraphItemDelete, F::Graph, Auth::Jwt),
     route(
         "POST",
         "/api/v1/organizations/{organizationId}/whatsapp/event-endpoints",

@@ -56,6 +56,10 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+mod media;
+
+pub use media::SAMPLE_PNG;
+
 use super::Sandbox;
 use super::seed::MESSAGING_LIMIT_TIER;
 use super::state::{Blocked, PopupBehaviour};
@@ -64,7 +68,8 @@ use super::webhook::WebhookError;
 /// The profile name of a customer who did not give one.
 const DEFAULT_CUSTOMER_NAME: &str = "Sandbox Customer";
 
-const PATHS: [&str; 25] = [
+const PATHS: [&str; 26] = [
+    "inbound-media",
     "unregister",
     "verification-code",
     "popup",
@@ -246,6 +251,7 @@ impl Sandbox {
         let path = req.uri().path().trim_start_matches("/control/");
         let answer = match (req.method(), path) {
             (&Method::POST, "inbound") => self.control_inbound(req.body()).await,
+            (&Method::POST, "inbound-media") => self.control_inbound_media(req.body()).await,
             (&Method::POST, "status") => self.control_status(req.body()).await,
             (&Method::POST, "quality") => self.control_quality(req.body()).await,
             (&Method::POST, "account-update") => self.control_account_update(req.body()).await,

@@ -24,6 +24,7 @@ mod coexistence;
 mod control;
 mod dialog;
 mod graph;
+mod multipart;
 mod request;
 pub mod seed;
 mod state;
@@ -38,6 +39,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 
+pub use control::SAMPLE_PNG;
 use state::State;
 use webhook::Webhooks;
 
@@ -88,16 +90,21 @@ pub enum Fault {
     Timeout(Duration),
 }
 
-/// A text message the Graph API accepted, as `POST /{phone-number-id}/messages`
-/// received it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A message the Graph API accepted, as `POST /{phone-number-id}/messages` received it.
+#[derive(Debug, Clone, PartialEq)]
 pub struct SentMessage {
     pub phone_number_id: String,
     /// The recipient's WhatsApp id: the `to` parameter without its leading `+`.
     pub to: String,
+    /// What the recipient reads: a text's body, a template's filled-in text, or a line
+    /// saying what the message is (`[image] caption`, `[button] body`, …).
     pub body: String,
     /// The `wamid.…` the send answered with; statuses refer to it.
     pub message_id: String,
+    /// Meta's `type` (`text`, `image`, `interactive`, …).
+    pub kind: String,
+    /// The request's message object exactly as it arrived.
+    pub object: serde_json::Value,
 }
 
 /// The fake Meta. Cheap to share behind an `Arc`; the Graph state sits behind one
@@ -136,6 +143,13 @@ impl Sandbox {
             self.dialog(&req)
         } else if path.starts_with("/control/") {
             self.control(&req).await
+        } else if path.starts_with("/media-download/") {
+            let bearer = req
+                .headers()
+                .get(http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "));
+            self.media_download(path, req.uri().query(), bearer)
         } else if path.starts_with("/connect/") && path.ends_with("/sdk.js") {
             Response::builder()
                 .header(http::header::CONTENT_TYPE, "text/javascript; charset=utf-8")
@@ -188,6 +202,23 @@ impl Sandbox {
     }
 
     /// How many webhooks the service answered with a 2xx status.
+    /// Whether a customer's message was marked read, and with a typing indicator:
+    /// `None` for a message no number received.
+    pub fn read_receipt(&self, message_id: &str) -> Option<(bool, bool)> {
+        self.lock().received.iter().find(|r| r.message_id == message_id).map(|r| (r.read, r.typing))
+    }
+
+    /// The next media URL `GET /{media-id}` hands out has expired by the time it is used,
+    /// as if five minutes had passed.
+    pub fn expire_next_media_url(&self) {
+        self.lock().expire_next_media_url = true;
+    }
+
+    /// A media file Meta holds: its MIME type and bytes.
+    pub fn media_file(&self, media_id: &str) -> Option<(String, Bytes)> {
+        self.lock().media.get(media_id).map(|m| (m.mime_type.clone(), m.bytes.clone()))
+    }
+
     pub fn webhooks_delivered(&self) -> usize {
         self.webhooks.delivered()
     }

@@ -66,6 +66,18 @@ impl Params {
         self.0.iter().filter(move |(k, v)| k == name && !v.is_empty()).map(|(_, v)| v.as_str())
     }
 
+    /// The parameters as one JSON object, as a form post of a message reads: objects and
+    /// lists are given as their JSON text, everything else as a string; the last value wins.
+    pub fn as_object(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut object = serde_json::Map::new();
+        for (key, value) in &self.0 {
+            let structured =
+                (value.starts_with('{') || value.starts_with('[')).then(|| serde_json::from_str(value).ok()).flatten();
+            object.insert(key.clone(), structured.unwrap_or_else(|| serde_json::Value::String(value.clone())));
+        }
+        object
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }

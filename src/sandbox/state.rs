@@ -213,6 +213,61 @@ pub(super) struct State {
     pub popup: PopupBehaviour,
     /// Every verification code sent, so tests can look for leaks.
     pub codes_sent: Vec<String>,
+    /// Messages customers sent to the numbers, oldest first: what read receipts and the
+    /// customer-service window refer to.
+    pub received: Vec<Received>,
+    /// Media files by id: uploaded by a number, or sent by a customer.
+    pub media: HashMap<String, MediaFile>,
+    /// The next media URL handed out is expired already.
+    pub expire_next_media_url: bool,
+    /// What WhatsApp Manager holds per number: the business profile, QR codes, blocked
+    /// users, conversational automation and commerce settings.
+    pub profiles: HashMap<&'static str, serde_json::Value>,
+    pub qr_codes: HashMap<&'static str, Vec<serde_json::Value>>,
+    pub blocked: HashMap<&'static str, Vec<String>>,
+    pub automation: HashMap<&'static str, serde_json::Value>,
+    pub commerce: HashMap<&'static str, serde_json::Value>,
+    /// Templates created through the API, per WABA, and seeded ones deleted.
+    pub created_templates: Vec<CreatedTemplate>,
+    pub deleted_templates: HashSet<(String, String)>,
+}
+
+/// A template created with `POST /{waba}/message_templates`.
+#[derive(Debug, Clone)]
+pub(super) struct CreatedTemplate {
+    pub waba_id: String,
+    pub id: String,
+    pub name: String,
+    pub language: String,
+    pub category: String,
+    pub components: serde_json::Value,
+}
+
+/// A message a customer sent to one of the numbers.
+#[derive(Debug, Clone)]
+pub(super) struct Received {
+    pub phone_number_id: &'static str,
+    pub message_id: String,
+    pub wa_id: String,
+    /// Unix seconds.
+    pub at: u64,
+    /// Marked read by the business (and every earlier one with it).
+    pub read: bool,
+    /// A typing indicator was shown in reply.
+    pub typing: bool,
+}
+
+/// A media file Meta holds.
+#[derive(Debug, Clone)]
+pub(super) struct MediaFile {
+    /// The number that uploaded it, or received it.
+    pub phone_number_id: &'static str,
+    pub mime_type: String,
+    pub bytes: bytes::Bytes,
+    /// Base64 of the SHA-256 of the bytes, as webhooks carry it.
+    pub sha256: String,
+    /// The download URLs handed out (their key) and until when each may be used.
+    pub downloads: Vec<(String, Instant)>,
 }
 
 /// The order in which Embedded Signup's popup posts the session event and hands the SDK
@@ -376,6 +431,25 @@ fn random_alphanumeric(len: usize) -> String {
         for byte in random_bytes::<64>() {
             if byte < LIMIT && out.len() < len {
                 out.push(char::from(ALPHABET[usize::from(byte % 62)]));
+            }
+        }
+    }
+    out
+}
+
+/// `len` random capital letters and digits (a QR code's `code`).
+pub(super) fn random_code(len: usize) -> String {
+    random_alphanumeric(len * 2).to_ascii_uppercase().chars().take(len).collect()
+}
+
+/// `len` random decimal digits.
+pub(super) fn random_digits(len: usize) -> String {
+    let mut out = String::with_capacity(len);
+    while out.len() < len {
+        for byte in random_bytes::<32>() {
+            // 250 is the largest multiple of 10 below 256.
+            if byte < 250 && out.len() < len {
+                out.push(char::from(b'0' + byte % 10));
             }
         }
     }

@@ -200,15 +200,76 @@ impl Sandbox {
         username: Option<&str>,
         withhold: bool,
     ) -> Result<(String, u16), WebhookError> {
+        if text.trim().is_empty() {
+            return Err(WebhookError::Invalid("`text` must not be empty.".into()));
+        }
+        let customer = Writer { from, name, username, withhold };
+        self.inbound_message(phone_number_id, &customer, "text", json!({ "body": text })).await
+    }
+
+    /// A customer sends a photo, a video, a voice note, a document or a sticker: Meta keeps
+    /// the file (`GET /{media-id}` serves it) and the webhook names it with its digest.
+    pub(super) async fn inbound_media_webhook(
+        &self,
+        phone_number_id: &str,
+        from: &str,
+        kind: &str,
+        file: (&str, Bytes),
+        (caption, filename): (Option<&str>, Option<&str>),
+        fault: Option<&str>,
+    ) -> Result<(String, String, u16), WebhookError> {
+        let phone = known_phone(phone_number_id)?;
+        let (mime, bytes) = file;
+        let media_id = self.keep_media(phone, mime, bytes);
+        let sha256 = {
+            let mut state = self.lock();
+            let sha256 = state.media[&media_id].sha256.clone();
+            match fault {
+                Some("gone") => {
+                    state.media.remove(&media_id);
+                }
+                Some(_) => {
+                    let file = state.media.get_mut(&media_id).expect("just kept");
+                    let mut bytes = file.bytes.to_vec();
+                    bytes[0] ^= 0xff;
+                    file.bytes = Bytes::from(bytes);
+                }
+                None => {}
+            }
+            sha256
+        };
+        let mut object = json!({ "mime_type": mime, "sha256": sha256, "id": media_id });
+        if let Some(caption) = caption {
+            object["caption"] = caption.into();
+        }
+        if let Some(filename) = filename {
+            object["filename"] = filename.into();
+        }
+        if kind == "audio" {
+            object["voice"] = mime.starts_with("audio/ogg").into();
+        }
+        if kind == "sticker" {
+            object["animated"] = false.into();
+        }
+        let customer = Writer { from, name: "Sandbox Customer", username: None, withhold: false };
+        let (message_id, status) = self.inbound_message(phone_number_id, &customer, kind, object).await?;
+        Ok((message_id, media_id, status))
+    }
+
+    async fn inbound_message(
+        &self,
+        phone_number_id: &str,
+        writer: &Writer<'_>,
+        kind: &str,
+        content: Value,
+    ) -> Result<(String, u16), WebhookError> {
+        let Writer { from, name, username, withhold } = *writer;
         let phone = known_phone(phone_number_id)?;
         let from = wa_id(from).ok_or_else(|| {
             WebhookError::Invalid("`from` must be a phone number: 7 to 15 digits, optionally after a '+'.".into())
         })?;
         if name.trim().is_empty() {
             return Err(WebhookError::Invalid("`name` must not be empty.".into()));
-        }
-        if text.trim().is_empty() {
-            return Err(WebhookError::Invalid("`text` must not be empty.".into()));
         }
         if let Some(username) = username
             && !(username.starts_with('@') && (2..=36).contains(&username.len()))
@@ -222,7 +283,16 @@ impl Sandbox {
         let user_id = self.lock().bsuid(business_id, &from, withhold);
         let message_id = state::new_message_id();
         let customer = CustomerIds { wa_id: (!withhold).then_some(from.as_str()), user_id: &user_id, username };
-        let payload = inbound_payload(phone, &customer, name, text, &message_id, unix_now());
+        let at = unix_now();
+        let payload = inbound_payload(phone, &customer, name, (kind, content), &message_id, at);
+        self.lock().received.push(state::Received {
+            phone_number_id: phone.id,
+            message_id: message_id.clone(),
+            wa_id: from.clone(),
+            at,
+            read: false,
+            typing: false,
+        });
         let status = self.webhooks.post("inbound message", &payload).await?;
         Ok((message_id, status))
     }
@@ -487,7 +557,7 @@ fn inbound_payload(
     phone: &Phone,
     customer: &CustomerIds<'_>,
     name: &str,
-    text: &str,
+    (kind, content): (&str, Value),
     message_id: &str,
     timestamp: u64,
 ) -> Value {
@@ -497,9 +567,9 @@ fn inbound_payload(
         "from_user_id": customer.user_id,
         "id": message_id,
         "timestamp": timestamp.to_string(),
-        "text": { "body": text },
-        "type": "text",
+        "type": kind,
     });
+    message[kind] = content;
     if let Some(username) = customer.username {
         profile["username"] = json!(username);
     }
@@ -523,6 +593,15 @@ fn inbound_payload(
             }],
         }],
     })
+}
+
+/// Who writes in: their number, name and username, and whether Meta withholds the number.
+#[derive(Clone, Copy)]
+struct Writer<'a> {
+    from: &'a str,
+    name: &'a str,
+    username: Option<&'a str>,
+    withhold: bool,
 }
 
 /// Meta's words for the delivery errors the sandbox can report: (title, details).

@@ -2,7 +2,8 @@
 // person would, on both of Meta's paths:
 //   1. Embedded Signup in Meta's popup (through the sandbox's JS SDK): pick a number that
 //      already has a two-step verification PIN, enter it when asked, chat (with a customer
-//      known only by username and BSUID, and a template), disconnect;
+//      known only by username and BSUID, a template, a photo each way), change the business
+//      profile, disconnect;
 //   2. the redirect dialog: consent, choose the account and the number, connected and
 //      registered;
 //   3. Meta revokes the token: a send fails, the number shows "Reconnect needed" with its
@@ -108,6 +109,30 @@ try {
   await page.click("#tpl-send");
   await page.waitForFunction(() => document.querySelector("#tpl-note").innerText === "Sent.");
   await chatShows("template hello_world");
+  // A photo each way: the customer's shown in the chat, one attached to a reply.
+  const photo = await page.evaluate(() => fetch("/meta-sandbox/control/inbound-media", {
+    method: "POST", headers: { "content-type": "application/json" },
+    body: JSON.stringify({ phoneNumberId: "106540352242947", from: "16315551234", kind: "image", caption: "Look at this" }),
+  }).then((r) => r.json()));
+  if (!photo.mediaId) await fail(page, "the sandbox sent no photo");
+  await page.waitForFunction((id) => { const img = document.querySelector(`img.media[data-media="${id}"]`); return img && img.complete && img.naturalWidth > 0; }, photo.mediaId, { timeout: 15000 })
+    .catch(() => fail(page, "the customer's photo is not shown"));
+  const png = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==", "base64");
+  await page.setInputFiles("#r-file", { name: "reply.png", mimeType: "image/png", buffer: png });
+  await page.fill("#r-text", "Here is ours");
+  await page.click("#send-btn");
+  await chatShows("[image] Here is ours");
+  const atMeta = await page.evaluate(() => fetch("/meta-sandbox/control/sent-messages").then((r) => r.json()));
+  if (!JSON.stringify(atMeta).includes("[image] Here is ours")) await fail(page, "the photo did not reach Meta");
+  // The business profile, through the connection.
+  await page.click("#profile summary");
+  await page.waitForFunction(() => document.querySelector("#pf-about").value.length > 0);
+  await page.fill("#pf-about", "Succulents, delivered.");
+  await page.click("#profile-save");
+  await page.waitForFunction(() => document.querySelector("#profile-note").innerText === "Saved.");
+  await page.click("#profile summary");
+  await page.click("#profile summary");
+  await page.waitForFunction(() => document.querySelector("#pf-about").value === "Succulents, delivered.");
   await page.screenshot({ path: `${out}/onboarding-inbox.png`, fullPage: true });
   await disconnect();
 

@@ -1,9 +1,11 @@
 //! Messages — the "dashboard chat" read point of seed 002.
 //!
 //! `POST /api/v1/organizations/{organizationId}/whatsapp/messages`
-//! `{to | recipient, text | template, phoneNumberId?}` (`recipient`: a business-scoped user
-//! ID; `template`: `{name, language, components?}`) reads the PhoneNumber authority, opens
-//! its token and sends through Meta; the sent message is stored so the inbox shows it. A
+//! `{to | recipient, text | template | message, phoneNumberId?}` (`recipient`: a
+//! business-scoped user ID; `template`: `{name, language, components?}`; `message`: Meta's
+//! message object of any type, with `context` for a reply) reads the PhoneNumber authority,
+//! opens its token and sends through Meta; the sent message is stored so the inbox shows
+//! it. `POST …/messages/{messageId}/read` `{typing?}` marks a received message read. A
 //! send Meta refuses because it no longer has the number registered (133010) marks the
 //! number `pending` and registers it again at once with its sealed PIN.
 //! `GET …/messages?limit&cursor` lists the organization's received messages, sent messages
@@ -38,7 +40,16 @@ struct Send {
     text: Option<String>,
     /// An approved template: the way to reach a customer outside the 24-hour window.
     template: Option<TemplateSend>,
+    /// Meta's message object, of any type.
+    message: Option<serde_json::Value>,
     phone_number_id: Option<PhoneNumberId>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Read {
+    #[serde(default)]
+    typing: bool,
 }
 
 #[derive(Deserialize)]
@@ -58,6 +69,11 @@ pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
     let organization = app.owned_organization(&caller, &id).await?;
     match request.route.action {
         Action::SendMessage => send(app, &organization.id, request.json()?).await,
+        Action::MarkRead => {
+            let read: Read = if request.body.is_empty() { Read::default() } else { request.json()? };
+            let message_id = request.path_params.get("messageId").cloned().unwrap_or_default();
+            mark_read(app, &organization.id, &message_id, read.typing).await
+        }
         Action::ListMessages => list(app, &organization.id, &request).await,
         Action::ListTemplates => templates(app, &organization.id, &request).await,
         Action::ListContacts => contacts(app, &organization.id, &request).await,
@@ -67,7 +83,7 @@ pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
 
 async fn send(app: &App, organization: &OrganizationId, body: Send) -> Result<Response, ApiError> {
     let to = addressee(body.to.as_deref(), body.recipient.as_deref())?;
-    let content = content(body.text.as_deref(), body.template)?;
+    let content = content(body.text.as_deref(), body.template, body.message)?;
     let phones = app.records.phones(organization).await?;
     let phone = sending_phone(&phones, body.phone_number_id.as_ref())?;
     // Meta would refuse an unregistered number (133010), a dead token (190) or a restricted
@@ -76,10 +92,13 @@ async fn send(app: &App, organization: &OrganizationId, body: Send) -> Result<Re
 
     let token = lifecycle::phone_token(app, phone).await?;
     let sent = app.meta()?.send_message(&token, &phone.phone_number_id, &to, &content).await;
-    if let Err(MetaError::Graph(refusal)) = &sent
-        && refusal.code == lifecycle::NOT_REGISTERED
-    {
-        return Err(registered_again(app, phone, &token, sent.unwrap_err()).await);
+    if let Err(MetaError::Graph(refusal)) = &sent {
+        if refusal.code == lifecycle::NOT_REGISTERED {
+            return Err(registered_again(app, phone, &token, sent.unwrap_err()).await);
+        }
+        if let Some(error) = message_refused(refusal) {
+            return Err(error);
+        }
     }
     drop(token);
     let message_id = lifecycle::answered(app, phone, sent).await?;
@@ -107,18 +126,25 @@ async fn send(app: &App, organization: &OrganizationId, body: Send) -> Result<Re
         message_type: Some(match &content {
             Content::Text(_) => "text".into(),
             Content::Template { .. } => "template".into(),
+            Content::Message(message) => message.get("type").and_then(|t| t.as_str()).unwrap_or("text").to_owned(),
         }),
-        text: Some(match content {
-            Content::Text(text) => text,
+        text: Some(match &content {
+            Content::Text(text) => text.clone(),
             Content::Template { name, language, .. } => format!("[template {name} ({language})]"),
+            Content::Message(message) => summary(message),
         }),
         error: None,
         timestamp: now,
         received_at: now,
-        payload: None,
+        // What was sent, for the listing's `content`.
+        payload: match content {
+            Content::Message(message) => Some(serde_json::Value::Object(message).to_string()),
+            _ => None,
+        },
         history: false,
         source: None,
         identity_change: None,
+        media: None,
     };
     app.records.store_sent(&sent, app.config.message_retention.as_secs() as i64).await?;
     tracing::info!(organization = %organization, phone = %phone.phone_number_id, "message sent");
@@ -150,6 +176,32 @@ async fn registered_again(app: &App, phone: &PhoneNumber, token: &AccessToken, r
     }
 }
 
+/// Marks a message the organization received as read, from the number that received it.
+async fn mark_read(
+    app: &App,
+    organization: &OrganizationId,
+    message_id: &str,
+    typing: bool,
+) -> Result<Response, ApiError> {
+    let received = app
+        .records
+        .received_message(organization, message_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("This organization received no message with this id."))?;
+    let phone = app
+        .records
+        .phone(organization, &received.phone_number_id)
+        .await?
+        .filter(PhoneNumber::is_active)
+        .ok_or_else(ApiError::not_connected)?;
+    lifecycle::refuse_send(&phone, app.now())?;
+    let token = lifecycle::phone_token(app, &phone).await?;
+    let marked = app.meta()?.mark_read(&token, &phone.phone_number_id, message_id, typing).await;
+    drop(token);
+    lifecycle::answered(app, &phone, marked).await?;
+    Ok(Response::ok(&json!({ "success": true })))
+}
+
 /// The organization's contacts from its coexistence numbers' apps, one page.
 async fn contacts(app: &App, organization: &OrganizationId, request: &Request) -> Result<Response, ApiError> {
     let limit = request.page_limit(DEFAULT_PAGE, MAX_PAGE)?;
@@ -175,17 +227,107 @@ fn sending_phone<'a>(phones: &'a [PhoneNumber], wanted: Option<&PhoneNumberId>) 
     .ok_or_else(ApiError::not_connected)
 }
 
-/// Exactly one of `text` and `template`.
-fn content(text: Option<&str>, template: Option<TemplateSend>) -> Result<Content, ApiError> {
-    match (text, template) {
-        (Some(text), None) => {
+/// Meta's refusals of a message's content, which the caller can fix: clear answers, and no
+/// concern of the connection's health.
+fn message_refused(refusal: &shared::meta::GraphError) -> Option<ApiError> {
+    let reason = refusal.reason();
+    Some(match refusal.code {
+        131_047 => ApiError::new(
+            ::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "outside_service_window",
+            format!("Meta refused the message: {reason}"),
+        )
+        .with_action("More than 24 hours passed since the customer last wrote: send an approved template instead."),
+        131_051 => ApiError::new(
+            ::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "unsupported_message_type",
+            format!("Meta does not send this type of message: {reason}"),
+        )
+        .with_action("Use one of Meta's message types: text, image, video, audio, document, sticker, location, contacts, interactive, reaction or template."),
+        100 | 131_008 | 131_009 => ApiError::new(
+            ::http::StatusCode::BAD_REQUEST,
+            "message_rejected",
+            format!("Meta refused the message: {reason}"),
+        )
+        .with_action("Fix the message object as Meta's answer says, and send it again."),
+        _ => return None,
+    })
+}
+
+/// Message types a `message` object may have, as Meta's Cloud API sends them.
+const MESSAGE_TYPES: [&str; 11] = [
+    "text",
+    "image",
+    "video",
+    "audio",
+    "document",
+    "sticker",
+    "location",
+    "contacts",
+    "interactive",
+    "reaction",
+    "template",
+];
+
+/// A line the inbox shows for a message object: its text, caption or body, else its type.
+fn summary(message: &serde_json::Map<String, serde_json::Value>) -> String {
+    let kind = message.get("type").and_then(|t| t.as_str()).unwrap_or("text");
+    let inner = &message.get(kind).cloned().unwrap_or_default();
+    let said = [&inner["body"], &inner["caption"], &inner["body"]["text"], &inner["emoji"], &inner["name"]]
+        .into_iter()
+        .find_map(|v| v.as_str())
+        .map(str::to_owned);
+    match (kind, said) {
+        ("text", Some(text)) => text,
+        (_, Some(text)) => format!("[{kind}] {text}"),
+        (_, None) => format!("[{kind}]"),
+    }
+}
+
+/// Exactly one of `text`, `template` and `message`.
+fn content(
+    text: Option<&str>,
+    template: Option<TemplateSend>,
+    message: Option<serde_json::Value>,
+) -> Result<Content, ApiError> {
+    match (text, template, message) {
+        (None, None, Some(message)) => {
+            let serde_json::Value::Object(message) = message else {
+                return Err(ApiError::validation("`message` must be Meta's message object: a JSON object"));
+            };
+            match message.get("messaging_product") {
+                None => {}
+                Some(product) if product == "whatsapp" => {}
+                Some(_) => return Err(ApiError::validation("`message.messaging_product` can only be whatsapp")),
+            }
+            if let Some(key) = ["to", "recipient"].into_iter().find(|k| message.contains_key(*k)) {
+                return Err(ApiError::validation(format!(
+                    "`message.{key}`: give the addressee as `to` or `recipient` beside `message`, not inside it"
+                )));
+            }
+            if message.get("recipient_type").is_some_and(|t| t != "individual") {
+                return Err(ApiError::validation("`message.recipient_type` can only be individual"));
+            }
+            match message.get("type") {
+                None => {}
+                Some(serde_json::Value::String(kind)) if MESSAGE_TYPES.contains(&kind.as_str()) => {}
+                Some(_) => {
+                    return Err(ApiError::validation(format!(
+                        "`message.type` must be one of {}",
+                        MESSAGE_TYPES.join(", ")
+                    )));
+                }
+            }
+            Ok(Content::Message(message))
+        }
+        (Some(text), None, None) => {
             let text = text.trim();
             if text.is_empty() || text.chars().count() > MAX_TEXT_CHARS {
                 return Err(ApiError::validation(format!("`text` must be 1 to {MAX_TEXT_CHARS} characters")));
             }
             Ok(Content::Text(text.to_owned()))
         }
-        (None, Some(TemplateSend { name, language, components })) => {
+        (None, Some(TemplateSend { name, language, components }), None) => {
             let name_ok = (1..=MAX_TEMPLATE_NAME).contains(&name.len())
                 && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
             if !name_ok {
@@ -203,7 +345,7 @@ fn content(text: Option<&str>, template: Option<TemplateSend>) -> Result<Content
             }
             Ok(Content::Template { name, language, components })
         }
-        _ => Err(ApiError::validation("Give exactly one of `text` and `template`.")),
+        _ => Err(ApiError::validation("Give exactly one of `text`, `template` and `message`.")),
     }
 }
 

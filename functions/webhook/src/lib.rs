@@ -23,6 +23,7 @@ use shared::domain::{
     Customer, DeliveryError, Direction, EventKind, IdentityChange, MessageEvent, PhoneNumberId, Route, WabaId,
     is_message_id,
 };
+use shared::media::{MediaRef, MediaStatus};
 use shared::routes::Action;
 use shared::{ApiError, App, Request, Response, crypto};
 use std::collections::HashMap;
@@ -246,6 +247,7 @@ fn rejected(route: &Route, what: &str, id: Option<&str>, raw: &str, reason: Stri
         history: false,
         source: None,
         identity_change: None,
+        media: None,
     }
 }
 
@@ -288,6 +290,13 @@ fn message_event(
         history: false,
         source: None,
         identity_change: identity_change(message),
+        // A file to fetch once the webhook is acknowledged (the table's stream hands it on).
+        media: message.media.as_ref().filter(|m| shared::media::is_media_id(&m.id)).map(|m| MediaRef {
+            id: m.id.to_string(),
+            mime_type: m.mime_type.to_string(),
+            sha256: m.sha256.to_string(),
+            status: MediaStatus::Pending,
+        }),
     }
 }
 
@@ -344,6 +353,7 @@ fn status_event(route: &Route, status: &Status, now: Timestamp) -> MessageEvent 
         history: false,
         source: None,
         identity_change: None,
+        media: None,
     }
 }
 

@@ -123,6 +123,8 @@ pub struct MessageEvent {
     pub source: Option<String>,
     /// A system message's identity change: the customer's old and new number or BSUID.
     pub identity_change: Option<IdentityChange>,
+    /// A received file (image, video, audio, document, sticker) and what became of it.
+    pub media: Option<crate::media::MediaRef>,
 }
 
 impl MessageEvent {
@@ -167,7 +169,21 @@ impl MessageEvent {
             "history": self.history,
             "source": self.source,
             "system": self.identity_change,
+            "content": self.content(),
+            "media": self.media.as_ref().map(crate::media::MediaRef::view),
         })
+    }
+
+    /// The message's own object, as Meta sent it or as it was sent (`{"body": …}` for a
+    /// text, `{"id", "mime_type", "caption"}` for an image, the buttons of an interactive
+    /// message, …); `None` for a status.
+    pub fn content(&self) -> Option<serde_json::Value> {
+        if !matches!(self.kind, EventKind::Message { .. }) {
+            return None;
+        }
+        let payload: serde_json::Value = serde_json::from_str(self.payload.as_deref()?).ok()?;
+        let kind = payload.get("type")?.as_str()?;
+        payload.get(kind).cloned()
     }
 }
 

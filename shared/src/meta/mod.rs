@@ -36,6 +36,20 @@ pub enum Content {
         language: String,
         components: Option<Value>,
     },
+    /// Meta's message object of any type (`image`, `interactive`, `reaction`, …, with
+    /// `context` for a reply), sent as it is but for the product and the addressee.
+    Message(serde_json::Map<String, Value>),
+}
+
+/// What `GET /{media-id}` says of a file.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct MediaInfo {
+    pub url: String,
+    pub mime_type: String,
+    pub sha256: String,
+    /// Meta writes it as a string.
+    #[serde(default)]
+    pub file_size: Option<serde_json::Value>,
 }
 
 /// A message template as Meta lists it.
@@ -117,6 +131,11 @@ enum Body<'a> {
     None,
     Form(&'a [(&'a str, &'a str)]),
     Json(&'a Value),
+    /// A body of its own type (a multipart upload).
+    Raw {
+        content_type: &'a str,
+        bytes: &'a bytes::Bytes,
+    },
 }
 
 impl MetaClient {
@@ -189,6 +208,9 @@ impl MetaClient {
                 Body::None => request,
                 Body::Form(fields) => request.form(fields),
                 Body::Json(value) => request.json(value),
+                Body::Raw { content_type, bytes } => {
+                    request.header(reqwest::header::CONTENT_TYPE, *content_type).body((*bytes).clone())
+                }
             };
             let failure = match self.attempt::<T>(request, token).await {
                 Ok(value) => return Ok(value),
@@ -581,6 +603,12 @@ impl MetaClient {
     ) -> Result<String, MetaError> {
         let mut body = serde_json::json!({ "messaging_product": "whatsapp", "recipient_type": "individual" });
         match content {
+            Content::Message(message) => {
+                for (key, value) in message {
+                    body[key.as_str()] = value.clone();
+                }
+                body["messaging_product"] = "whatsapp".into();
+            }
             Content::Text(text) => {
                 body["type"] = "text".into();
                 body["text"] = serde_json::json!({ "preview_url": false, "body": text });
@@ -613,6 +641,188 @@ impl MetaClient {
             .as_str()
             .map(str::to_owned)
             .ok_or_else(|| MetaError::Malformed("the send answer carried no message id".into()))
+    }
+
+    /// One Graph request as the caller gave it (the scoped Graph route): Meta's status and
+    /// body as Meta answered, refusals included, with the token and its proof never in it.
+    /// One attempt: whatever it does is the caller's to repeat.
+    pub async fn pass_through(
+        &self,
+        token: &AccessToken,
+        method: &str,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<(u16, Value), MetaError> {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| MetaError::Malformed(e.to_string()))?;
+        let url = format!("{}/{}", self.settings.graph_base, path.trim_start_matches('/'));
+        let budget = crate::deadline::bounded(self.settings.timeout);
+        if budget < MIN_ATTEMPT {
+            return Err(MetaError::Unavailable("the request's deadline left no time to call Meta".into()));
+        }
+        self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let proof = self.appsecret_proof(token);
+        let mut request = self
+            .http()
+            .request(method, &url)
+            .query(query)
+            .query(&[("appsecret_proof", proof.as_str())])
+            .bearer_auth(token.expose())
+            .timeout(budget);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(|e| MetaError::Unavailable(e.without_url().to_string()))?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.map_err(|e| MetaError::Unavailable(e.without_url().to_string()))?;
+        if status >= 500 {
+            return Err(MetaError::Unavailable(format!("Meta answered HTTP {status}")));
+        }
+        let mut answer: Value = serde_json::from_slice(&bytes)
+            .map_err(|_| MetaError::Malformed(format!("HTTP {status} without a JSON body")))?;
+        scrub(&mut answer, token.expose(), &proof);
+        Ok((status, answer))
+    }
+
+    /// What Meta holds of a media id: a URL that serves it for five minutes, its type, its
+    /// digest and its size.
+    pub async fn media_info(&self, token: &AccessToken, media_id: &str) -> Result<MediaInfo, MetaError> {
+        self.call(reqwest::Method::GET, media_id, &[], Body::None, Auth::User(token), Retry::Safe).await
+    }
+
+    /// The bytes at a media URL `media_info` gave, which Meta serves only with the token;
+    /// `Ok(None)` when the URL has expired (Meta answers 404), so a fresh one is asked for.
+    pub async fn download_media(
+        &self,
+        token: &AccessToken,
+        url: &str,
+        max_bytes: usize,
+    ) -> Result<Option<bytes::Bytes>, MetaError> {
+        self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let response = self
+            .http()
+            .get(url)
+            .bearer_auth(token.expose())
+            .timeout(Duration::from_secs(60).max(self.settings.timeout))
+            .send()
+            .await
+            .map_err(|e| MetaError::Unavailable(e.without_url().to_string()))?;
+        match response.status() {
+            status if status.is_success() => {}
+            reqwest::StatusCode::NOT_FOUND | reqwest::StatusCode::GONE => return Ok(None),
+            status if status.is_server_error() => return Err(MetaError::Unavailable(format!("HTTP {status}"))),
+            status => return Err(MetaError::Malformed(format!("the media URL answered HTTP {status}"))),
+        }
+        if response.content_length().is_some_and(|n| n as usize > max_bytes) {
+            return Err(MetaError::Malformed(format!("the file is larger than {max_bytes} bytes")));
+        }
+        let bytes = response.bytes().await.map_err(|e| MetaError::Unavailable(e.without_url().to_string()))?;
+        if bytes.len() > max_bytes {
+            return Err(MetaError::Malformed(format!("the file is larger than {max_bytes} bytes")));
+        }
+        Ok(Some(bytes))
+    }
+
+    /// Uploads a file for a number to send (`POST /{phone}/media`, multipart): its media id.
+    /// One attempt: a retry after an unanswered upload could leave two files at Meta.
+    pub async fn upload_media(
+        &self,
+        token: &AccessToken,
+        phone: &PhoneNumberId,
+        mime_type: &str,
+        file: &bytes::Bytes,
+    ) -> Result<String, MetaError> {
+        let boundary = format!("waba-connect-{}", crypto::hex(&crypto::random_bytes::<12>()));
+        let mut body = Vec::with_capacity(file.len() + 512);
+        for (name, value) in [("messaging_product", "whatsapp"), ("type", mime_type)] {
+            body.extend_from_slice(
+                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+                    .as_bytes(),
+            );
+        }
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"file\"\r\nContent-Type: {mime_type}\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(file);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let content_type = format!("multipart/form-data; boundary={boundary}");
+        let bytes = bytes::Bytes::from(body);
+        let answer: Value = self
+            .call(
+                reqwest::Method::POST,
+                &format!("{phone}/media"),
+                &[],
+                Body::Raw { content_type: &content_type, bytes: &bytes },
+                Auth::User(token),
+                Retry::OnlyWhenRefused,
+            )
+            .await?;
+        answer["id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| MetaError::Malformed("the upload answer carried no media id".into()))
+    }
+
+    /// Marks a received message read (and the chat's earlier ones), with a typing
+    /// indicator if asked: the customer sees blue ticks, and "typing…" for up to 25 seconds.
+    pub async fn mark_read(
+        &self,
+        token: &AccessToken,
+        phone: &PhoneNumberId,
+        message_id: &str,
+        typing: bool,
+    ) -> Result<(), MetaError> {
+        let mut body =
+            serde_json::json!({ "messaging_product": "whatsapp", "status": "read", "message_id": message_id });
+        if typing {
+            body["typing_indicator"] = serde_json::json!({ "type": "text" });
+        }
+        let _: Value = self
+            .call(
+                reqwest::Method::POST,
+                &format!("{phone}/messages"),
+                &[],
+                Body::Json(&body),
+                Auth::User(token),
+                Retry::Safe,
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+/// Meta's refusal in a passed-through answer, if it is one.
+pub fn refusal_of(status: u16, answer: &Value) -> Option<GraphError> {
+    if status < 400 {
+        return None;
+    }
+    let envelope: GraphErrorEnvelope = serde_json::from_value(answer.clone()).ok()?;
+    Some(envelope.error.into_graph_error(status))
+}
+
+/// Takes the token and its proof out of an answer: Meta's paging links repeat them.
+fn scrub(value: &mut Value, token: &str, proof: &str) {
+    match value {
+        Value::String(text) if text.contains(token) || text.contains(proof) => {
+            *text = match url::Url::parse(text) {
+                Ok(mut url) => {
+                    let kept: Vec<(String, String)> = url
+                        .query_pairs()
+                        .filter(|(k, _)| k != "access_token" && k != "appsecret_proof")
+                        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                        .collect();
+                    url.query_pairs_mut().clear().extend_pairs(kept);
+                    url.to_string()
+                }
+                Err(_) => text.replace(token, "[redacted]").replace(proof, "[redacted]"),
+            };
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| scrub(v, token, proof)),
+        Value::Object(map) => map.values_mut().for_each(|v| scrub(v, token, proof)),
+        _ => {}
     }
 }
 

@@ -1,18 +1,16 @@
 //! Messages: `POST /{phone-number-id}/messages`, checked as strictly as the Cloud API
-//! checks it. Delivery statuses follow as webhooks.
+//! checks it ([`message_objects`]): every type, replies, reactions, and read receipts with
+//! their typing indicator. Delivery statuses follow as webhooks.
 
 use http::Method;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
-use super::super::request::Params;
 use super::super::seed::{self, Phone};
 use super::super::state::{self, Outbound};
 use super::super::{Sandbox, SentMessage};
+use super::message_objects;
 use super::templates::TemplateMessage;
 use super::{Call, GraphError};
-
-/// The Cloud API's limit on the body of a text message, in characters.
-const MAX_TEXT_BODY_CHARS: usize = 4096;
 
 impl Sandbox {
     /// The token reached this far only if it was granted the phone's WABA. A number that
@@ -21,11 +19,29 @@ impl Sandbox {
         if call.method != Method::POST {
             return Err(GraphError::unsupported(call.method, phone.id));
         }
-        let mut text = TextMessage::from_params(&call.params)?;
-        if text.template {
+        let message = call.json.clone().unwrap_or_else(|| call.params.as_object());
+        product(&message)?;
+        if message.contains_key("status") {
+            return self.mark_read(phone, &message);
+        }
+        let (input, to) = addressee(&message)?;
+        let checked = message_objects::check(&message)?;
+        let mut summary = checked.summary;
+        if checked.kind == "template" {
             let template = TemplateMessage::from_params(&call.params, phone.waba_id, &self.lock())?;
             tracing::info!(phone = phone.id, template = %template.name, "meta sandbox: template message");
-            text.body = template.text;
+            summary = template.text;
+        }
+        if let Some(id) = &checked.media_id
+            && self.lock().media.get(id).is_none_or(|m| m.phone_number_id != phone.id)
+        {
+            return Err(GraphError::oauth(
+                100,
+                format!(
+                    "(#100) Param {}['id'] is not a valid whatsapp business account media attachment ID",
+                    checked.kind
+                ),
+            ));
         }
         if !phone.coexistence && !self.lock().is_registered(phone) {
             tracing::info!(phone = phone.id, "meta sandbox: send from an unregistered number");
@@ -46,7 +62,7 @@ impl Sandbox {
             }
         }
         let business_id = seed::waba(phone.waba_id).expect("a seeded phone's WABA").business_id;
-        let (to, user_id, wa_id) = match &text.to {
+        let (to_id, user_id, wa_id) = match &to {
             To::Phone(wa_id) => {
                 let user_id = self.lock().bsuid(business_id, wa_id, false);
                 (wa_id.clone(), user_id, Some(wa_id.clone()))
@@ -69,9 +85,11 @@ impl Sandbox {
         let outbound = Outbound {
             message: SentMessage {
                 phone_number_id: phone.id.to_owned(),
-                to,
-                body: text.body,
+                to: to_id,
+                body: summary,
                 message_id: state::new_message_id(),
+                kind: checked.kind,
+                object: Value::Object(message),
             },
             phone,
             sent_at: state::unix_now(),
@@ -83,32 +101,64 @@ impl Sandbox {
         tracing::info!(
             phone_number_id = phone.id,
             message_id = %outbound.message.message_id,
-            "meta sandbox: text message accepted"
+            kind = %outbound.message.kind,
+            "meta sandbox: message accepted"
         );
         // The contact names the recipient the way the request did: `wa_id` for a phone
         // number, `user_id` for a BSUID.
-        let contact = match &text.to {
-            To::Phone(wa_id) => json!({ "input": text.input, "wa_id": wa_id }),
-            To::User(user_id) => json!({ "input": text.input, "user_id": user_id }),
+        let contact = match &to {
+            To::Phone(wa_id) => json!({ "input": input, "wa_id": wa_id }),
+            To::User(user_id) => json!({ "input": input, "user_id": user_id }),
         };
         let answer = json!({
             "messaging_product": "whatsapp",
             "contacts": [contact],
             "messages": [{ "id": outbound.message.message_id }],
         });
-        self.deliver_statuses_later(outbound);
+        // A reaction gets only its `sent` status, as on Meta.
+        if outbound.message.kind != "reaction" {
+            self.deliver_statuses_later(outbound);
+        }
         Ok(answer)
+    }
+
+    /// `{status: "read", message_id, typing_indicator?}`: marks a message the number received
+    /// as read (and every earlier one of its chat), showing a typing indicator if asked.
+    fn mark_read(&self, phone: &'static Phone, message: &Map<String, Value>) -> Result<Value, GraphError> {
+        if message.get("status").and_then(Value::as_str) != Some("read") {
+            return Err(GraphError::invalid_parameter("Param status must be \"read\"."));
+        }
+        if let Some(key) = message.keys().find(|k| {
+            !["messaging_product", "status", "message_id", "typing_indicator", "recipient_type"].contains(&k.as_str())
+        }) {
+            return Err(GraphError::oauth(100, format!("(#100) Unexpected key \"{key}\" on param \"message\".")));
+        }
+        let id = message.get("message_id").and_then(Value::as_str).ok_or_else(|| GraphError::required("message_id"))?;
+        if let Some(typing) = message.get("typing_indicator")
+            && typing != &json!({ "type": "text" })
+        {
+            return Err(GraphError::invalid_parameter("Param typing_indicator must be {\"type\": \"text\"}."));
+        }
+        let mut state = self.lock();
+        let received = state.received.iter_mut().find(|r| r.message_id == id && r.phone_number_id == phone.id);
+        let Some(received) = received else {
+            return Err(GraphError::invalid_parameter(format!("Message {id} was not received by this phone number.")));
+        };
+        received.read = true;
+        received.typing |= message.contains_key("typing_indicator");
+        tracing::info!(phone = phone.id, "meta sandbox: message marked read");
+        Ok(json!({ "success": true }))
     }
 }
 
-/// A valid text (or template) message request.
-struct TextMessage<'a> {
-    /// `to` (or `recipient`) as the client wrote it; the answer echoes it.
-    input: &'a str,
-    to: To,
-    body: String,
-    /// A template message, whose body is the template's.
-    template: bool,
+fn product(message: &Map<String, Value>) -> Result<(), GraphError> {
+    GraphError::check_product(message.get("messaging_product").and_then(Value::as_str))?;
+    if let Some(kind) = message.get("recipient_type").and_then(Value::as_str).filter(|kind| *kind != "individual") {
+        return Err(GraphError::invalid_parameter(format!(
+            "Param recipient_type must be \"individual\" - got \"{kind}\"."
+        )));
+    }
+    Ok(())
 }
 
 /// Who a message goes to: a phone number (`to`, as a WhatsApp id: digits only) or a
@@ -118,73 +168,29 @@ enum To {
     User(String),
 }
 
-impl<'a> TextMessage<'a> {
-    /// Checks product, recipient, type and content, in that order; the first
-    /// problem is the answer. `text` arrives as a JSON object, which the
-    /// parameters hold as its JSON text (a form post may send it that way too,
-    /// as on Meta).
-    fn from_params(params: &'a Params) -> Result<Self, GraphError> {
-        match params.get("messaging_product") {
-            Some("whatsapp") => {}
-            None => return Err(GraphError::required("messaging_product")),
-            Some(other) => {
-                return Err(GraphError::oauth(
-                    100,
-                    format!("(#100) Param messaging_product must be one of {{WHATSAPP}} - got \"{other}\"."),
-                ));
+/// `to` (or `recipient`) as the client wrote it, which the answer echoes, and whom it names.
+/// `to` takes precedence when both are given, as on the Cloud API.
+fn addressee(message: &Map<String, Value>) -> Result<(String, To), GraphError> {
+    let get = |key: &str| message.get(key).and_then(Value::as_str).filter(|s| !s.is_empty());
+    match (get("to"), get("recipient")) {
+        (Some(input), _) => {
+            let wa_id = wa_id(input).ok_or_else(|| {
+                GraphError::invalid_parameter(
+                    "Param to must be a phone number in international format: 7 to 15 digits, optionally after a '+'.",
+                )
+            })?;
+            // The sandbox's stand-in for a test number's recipient allow list: numbers
+            // starting with 999 are never on it, so clients can exercise the refusal.
+            if wa_id.starts_with("999") {
+                return Err(GraphError::not_in_allowed_list());
             }
+            Ok((input.to_owned(), To::Phone(wa_id)))
         }
-        if let Some(kind) = params.get("recipient_type").filter(|kind| *kind != "individual") {
-            return Err(GraphError::invalid_parameter(format!(
-                "Param recipient_type must be \"individual\" - got \"{kind}\"."
-            )));
-        }
-        // `to` takes precedence when both are given, as on the Cloud API.
-        let (input, to) = match (params.get("to"), params.get("recipient")) {
-            (Some(input), _) => {
-                let wa_id = wa_id(input).ok_or_else(|| {
-                    GraphError::invalid_parameter(
-                        "Param to must be a phone number in international format: 7 to 15 digits, optionally after a '+'.",
-                    )
-                })?;
-                // The sandbox's stand-in for a test number's recipient allow list: numbers
-                // starting with 999 are never on it, so clients can exercise the refusal.
-                if wa_id.starts_with("999") {
-                    return Err(GraphError::not_in_allowed_list());
-                }
-                (input, To::Phone(wa_id))
-            }
-            (None, Some(input)) if is_bsuid(input) => (input, To::User(input.to_owned())),
-            (None, Some(_)) => {
-                return Err(GraphError::invalid_parameter(
-                    "Param recipient must be a business-scoped user ID: a country code, a period and up to 128 letters or digits.",
-                ));
-            }
-            (None, None) => return Err(GraphError::required("to")),
-        };
-        // `type` is optional on the Cloud API and defaults to text.
-        match params.get("type").unwrap_or("text") {
-            "text" => {}
-            // Checked against the WABA's templates by the caller.
-            "template" => return Ok(Self { input, to, body: String::new(), template: true }),
-            other => {
-                return Err(GraphError::oauth(100, "(#100) Unsupported message type").with_details(format!(
-                    "This endpoint sends text and template messages only - got type \"{other}\"."
-                )));
-            }
-        }
-        let text: Value = params.get("text").and_then(|raw| serde_json::from_str(raw).ok()).unwrap_or_default();
-        let body = text
-            .get("body")
-            .and_then(Value::as_str)
-            .filter(|body| !body.is_empty())
-            .ok_or_else(|| GraphError::required("text['body']"))?;
-        if body.chars().count() > MAX_TEXT_BODY_CHARS {
-            return Err(GraphError::invalid_parameter(format!(
-                "Param text['body'] must be at most {MAX_TEXT_BODY_CHARS} characters long."
-            )));
-        }
-        Ok(Self { input, to, body: body.to_owned(), template: false })
+        (None, Some(input)) if is_bsuid(input) => Ok((input.to_owned(), To::User(input.to_owned()))),
+        (None, Some(_)) => Err(GraphError::invalid_parameter(
+            "Param recipient must be a business-scoped user ID: a country code, a period and up to 128 letters or digits.",
+        )),
+        (None, None) => Err(GraphError::required("to")),
     }
 }
 

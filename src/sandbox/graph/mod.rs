@@ -7,13 +7,17 @@
 //! Meta's `{"error":{...}}` envelope with the same id as `fbtrace_id`. Cloud API
 //! errors add the `error_data` Meta gives them.
 
+mod business;
 mod coexistence;
+mod media;
+mod message_objects;
 mod messages;
 mod numbers;
 mod oauth;
 pub(in crate::sandbox) mod templates;
 mod verification;
 
+pub(in crate::sandbox) use media::kind_of as media_kind;
 pub(in crate::sandbox) use messages::wa_id;
 
 use base64::Engine as _;
@@ -43,6 +47,8 @@ pub(super) struct GraphError {
     transient: bool,
     /// The Cloud API's `error_data.details`: what exactly was wrong.
     details: Option<String>,
+    /// What the answer carries beside the error (a partial failure's outcome).
+    beside: Option<Box<(&'static str, Value)>>,
 }
 
 impl GraphError {
@@ -55,6 +61,7 @@ impl GraphError {
             message: message.into(),
             transient: false,
             details: None,
+            beside: None,
         }
     }
 
@@ -73,6 +80,11 @@ impl GraphError {
 
     fn with_details(mut self, details: impl Into<String>) -> Self {
         self.details = Some(details.into());
+        self
+    }
+
+    fn with_answer(mut self, key: &'static str, value: Value) -> Self {
+        self.beside = Some(Box::new((key, value)));
         self
     }
 
@@ -146,6 +158,18 @@ impl GraphError {
         Self::oauth(100, "(#100) Invalid parameter").with_details(details)
     }
 
+    /// Cloud API calls name their product: `messaging_product` must be `whatsapp`.
+    fn check_product(given: Option<&str>) -> Result<(), Self> {
+        match given {
+            Some("whatsapp") => Ok(()),
+            None => Err(Self::required("messaging_product")),
+            Some(other) => Err(Self::oauth(
+                100,
+                format!("(#100) Param messaging_product must be one of {{WHATSAPP}} - got \"{other}\"."),
+            )),
+        }
+    }
+
     /// What a test number answers for a recipient missing from its allow list.
     fn not_in_allowed_list() -> Self {
         Self::oauth(131_030, "(#131030) Recipient phone number not in allowed list").with_details(
@@ -168,7 +192,13 @@ impl GraphError {
             error.insert("is_transient".into(), true.into());
         }
         error.insert("fbtrace_id".into(), trace_id.into());
-        json!({ "error": error })
+        let mut body = json!({ "error": error });
+        if let Some(beside) = &self.beside {
+            let (key, value) = beside.as_ref();
+            body["messaging_product"] = "whatsapp".into();
+            body[*key] = value.clone();
+        }
+        body
     }
 }
 
@@ -179,6 +209,11 @@ struct Call<'a> {
     /// The path after the version, e.g. `102290129340398/phone_numbers`.
     path: &'a str,
     params: Params,
+    /// The body, when it is a JSON object: message objects are checked key by key.
+    json: Option<Map<String, Value>>,
+    /// The body as sent, and its type (a media upload is multipart).
+    body: &'a Bytes,
+    content_type: Option<&'a str>,
     bearer: Option<&'a str>,
 }
 
@@ -303,7 +338,17 @@ impl Sandbox {
             (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("oauth")).then(|| token.trim())
         });
         let path = path.strip_suffix('/').unwrap_or(path);
-        let call = Call { method: req.method(), version, path, params, bearer };
+        let is_json = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("application/json"));
+        let json = match serde_json::from_slice(req.body()) {
+            Ok(Value::Object(map)) if is_json && req.method() != Method::GET => Some(map),
+            _ => None,
+        };
+        let content_type = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
+        let call = Call { method: req.method(), version, path, params, json, body: req.body(), content_type, bearer };
         let segments: Vec<&str> = path.split('/').collect();
         if let Some(empty) = segments.iter().position(|s| s.is_empty()) {
             return Err(GraphError::unknown_path(&segments[empty..].join("/")));
@@ -322,8 +367,14 @@ impl Sandbox {
             _ => {
                 let session = self.authenticate(&call)?;
                 match segments.as_slice() {
+                    [id] if self.lock().media.contains_key(*id) => self.media_node(&call, &session, id),
                     [id] => self.node(&call, &session, id),
                     [id, edge] => self.edge(&call, &session, id, edge),
+                    [id, "message_qrdls", code] => {
+                        let phone =
+                            session.visible_phone(id).ok_or_else(|| GraphError::unsupported(call.method, id))?;
+                        self.qr_codes(&call, phone, Some(code))
+                    }
                     [_, _, rest @ ..] => Err(GraphError::unknown_path(&rest.join("/"))),
                     [] => Err(GraphError::unknown_path("")),
                 }

@@ -83,6 +83,12 @@ impl Sandbox {
             (Node::Phone(phone), "verify_code") => self.verify_code(call, phone),
             (Node::Phone(phone), "smb_app_data") => self.smb_app_data(call, phone),
             (Node::Phone(phone), "messages") => self.send_message(call, phone),
+            (Node::Phone(phone), "media") => self.upload_media(call, phone),
+            (Node::Phone(phone), "whatsapp_business_profile") => self.business_profile(call, phone),
+            (Node::Phone(phone), "message_qrdls") => self.qr_codes(call, phone, None),
+            (Node::Phone(phone), "block_users") => self.block_users(call, phone),
+            (Node::Phone(phone), "conversational_automation") => self.conversational_automation(call, phone),
+            (Node::Phone(phone), "whatsapp_commerce_settings") => self.commerce_settings(call, phone),
             _ => Err(GraphError::unknown_path(edge)),
         }
     }
@@ -126,16 +132,7 @@ impl Sandbox {
         if *call.method != Method::POST {
             return Err(GraphError::unsupported(call.method, phone.id));
         }
-        match call.params.get("messaging_product") {
-            Some("whatsapp") => {}
-            None => return Err(GraphError::required("messaging_product")),
-            Some(other) => {
-                return Err(GraphError::oauth(
-                    100,
-                    format!("(#100) Param messaging_product must be one of {{WHATSAPP}} - got \"{other}\"."),
-                ));
-            }
-        }
+        GraphError::check_product(call.params.get("messaging_product"))?;
         let pin = call.params.get("pin").ok_or_else(|| GraphError::required("pin"))?;
         if pin.len() != 6 || !pin.bytes().all(|b| b.is_ascii_digit()) {
             return Err(GraphError::invalid_parameter("Param pin must be a 6-digit number."));

@@ -94,7 +94,11 @@ impl Template {
 
 impl Sandbox {
     pub(super) fn message_templates(&self, call: &Call<'_>, waba: &Waba) -> Result<Value, GraphError> {
-        call.require_get(waba.id)?;
+        match *call.method {
+            http::Method::POST => return self.create_template(call, waba),
+            http::Method::DELETE => return self.delete_template(call, waba),
+            _ => call.require_get(waba.id)?,
+        }
         let wanted = match call.params.get("status") {
             None => None,
             Some(status) => {
@@ -110,13 +114,104 @@ impl Sandbox {
         };
         let items: Vec<Value> = {
             let state = self.lock();
-            TEMPLATES
+            let deleted = |name: &str| state.deleted_templates.contains(&(waba.id.to_owned(), name.to_owned()));
+            let mut items: Vec<Value> = TEMPLATES
                 .iter()
+                .filter(|t| !deleted(t.name))
                 .filter(|t| wanted.as_deref().is_none_or(|w| t.status(waba.id, &state) == w))
                 .map(|t| t.fields(waba.id, &state))
-                .collect()
+                .collect();
+            items.extend(
+                state
+                    .created_templates
+                    .iter()
+                    .filter(|t| t.waba_id == waba.id && wanted.as_deref().is_none_or(|w| w == "PENDING"))
+                    .map(|t| {
+                        json!({ "id": t.id, "name": t.name, "language": t.language, "status": "PENDING",
+                                "category": t.category, "components": t.components })
+                    }),
+            );
+            items
         };
         self.page(call, &items)
+    }
+
+    /// `POST /{waba}/message_templates`: a new template, pending review, with Meta's checks.
+    fn create_template(&self, call: &Call<'_>, waba: &Waba) -> Result<Value, GraphError> {
+        let given = call.json.clone().unwrap_or_else(|| call.params.as_object());
+        if let Some(key) = given.keys().find(|k| {
+            !["name", "language", "category", "components", "parameter_format", "allow_category_change"]
+                .contains(&k.as_str())
+        }) {
+            return Err(GraphError::oauth(
+                100,
+                format!("(#100) Unexpected key \"{key}\" on param \"message_templates\"."),
+            ));
+        }
+        let text = |key: &str| given.get(key).and_then(Value::as_str).filter(|v| !v.is_empty());
+        let name = text("name").ok_or_else(|| GraphError::required("name"))?;
+        if name.len() > 512 || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+            return Err(GraphError::invalid_parameter(
+                "Param name must be lowercase letters, digits and underscores, at most 512 characters.",
+            ));
+        }
+        let language = text("language").ok_or_else(|| GraphError::required("language"))?;
+        let shaped =
+            (2..=7).contains(&language.len()) && language.bytes().all(|b| b.is_ascii_alphabetic() || b == b'_');
+        if !shaped {
+            return Err(GraphError::invalid_parameter(format!(
+                "Param language is not a supported language: {language}"
+            )));
+        }
+        let category = text("category").ok_or_else(|| GraphError::required("category"))?;
+        if !["UTILITY", "MARKETING", "AUTHENTICATION"].contains(&category) {
+            return Err(GraphError::invalid_parameter(
+                "Param category must be one of {UTILITY, MARKETING, AUTHENTICATION}.",
+            ));
+        }
+        let components = given
+            .get("components")
+            .filter(|c| {
+                c.as_array().is_some_and(|c| {
+                    c.iter().any(|c| c["type"].as_str().is_some_and(|t| t.eq_ignore_ascii_case("body")))
+                })
+            })
+            .cloned()
+            .ok_or_else(|| GraphError::invalid_parameter("Param components must be a list with a BODY component."))?;
+        let mut state = self.lock();
+        let seeded = TEMPLATES.iter().any(|t| t.name == name && t.language == language)
+            && !state.deleted_templates.contains(&(waba.id.to_owned(), name.to_owned()));
+        let created =
+            state.created_templates.iter().any(|t| t.waba_id == waba.id && t.name == name && t.language == language);
+        if seeded || created {
+            return Err(
+                GraphError::invalid_parameter("Content in This Language Already Exists").with_subcode(2_388_024)
+            );
+        }
+        let id = super::super::state::random_digits(15);
+        state.created_templates.push(super::super::state::CreatedTemplate {
+            waba_id: waba.id.to_owned(),
+            id: id.clone(),
+            name: name.to_owned(),
+            language: language.to_owned(),
+            category: category.to_owned(),
+            components,
+        });
+        Ok(json!({ "id": id, "status": "PENDING", "category": category }))
+    }
+
+    /// `DELETE /{waba}/message_templates?name=…`: every language of the template.
+    fn delete_template(&self, call: &Call<'_>, waba: &Waba) -> Result<Value, GraphError> {
+        let name = call.params.get("name").ok_or_else(|| GraphError::required("name"))?;
+        let mut state = self.lock();
+        let before = state.created_templates.len();
+        state.created_templates.retain(|t| !(t.waba_id == waba.id && t.name == name));
+        let seeded = TEMPLATES.iter().any(|t| t.name == name)
+            && state.deleted_templates.insert((waba.id.to_owned(), name.to_owned()));
+        if state.created_templates.len() == before && !seeded {
+            return Err(GraphError::invalid_parameter(format!("Template name {name} does not exist.")));
+        }
+        Ok(json!({ "success": true }))
     }
 }
 

@@ -29,6 +29,8 @@ async fn a_text_message_is_accepted_and_recorded() {
             to: "15551234567".into(),
             body: "Hello there".into(),
             message_id: message_id.clone(),
+            kind: "text".into(),
+            object: text_message("+15551234567", "Hello there"),
         }]
     );
 
@@ -79,10 +81,17 @@ async fn a_malformed_message_is_refused_like_the_cloud_api_does() {
             131_030,
             "(#131030) Recipient phone number not in allowed list",
         ),
-        ("image", with("type", "image".into()), 100, "(#100) Unsupported message type"),
-        ("no text", without("text"), 100, "(#100) The parameter text['body'] is required."),
+        ("image with text", with("type", "image".into()), 100, "(#100) Unexpected key \"text\" on param \"message\"."),
+        ("unknown type", with("type", "order".into()), 100, "(#100) Unexpected key \"text\" on param \"message\"."),
+        ("no text", without("text"), 100, "(#100) The parameter text is required."),
         ("empty body", with("text", json!({ "body": "" })), 100, "(#100) The parameter text['body'] is required."),
-        ("text as a string", with("text", "Hi".into()), 100, "(#100) The parameter text['body'] is required."),
+        ("text as a string", with("text", "Hi".into()), 100, "(#100) Invalid parameter"),
+        (
+            "unknown text key",
+            with("text", json!({ "body": "Hi", "bold": true })),
+            100,
+            "(#100) Unexpected key \"bold\" on param \"text\".",
+        ),
         ("body too long", with("text", json!({ "body": "a".repeat(4097) })), 100, "(#100) Invalid parameter"),
     ];
     for (case, body, code, message) in cases {

@@ -26,7 +26,18 @@ pub struct Inbound<'a> {
     pub username: Option<Cow<'a, str>>,
     /// A system message's new identity of the customer.
     pub system: Option<System<'a>>,
+    /// An image's, video's, audio's, document's or sticker's file.
+    pub media: Option<Media<'a>>,
     pub raw: &'a str,
+}
+
+/// A file a message carries: Meta's media id (lives 7 days), its type and its digest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Media<'a> {
+    pub id: Cow<'a, str>,
+    pub mime_type: Cow<'a, str>,
+    /// Base64 of the file's SHA-256.
+    pub sha256: Cow<'a, str>,
 }
 
 /// What a system message (`type: "system"`) says changed: Meta's `system.type` and the
@@ -79,6 +90,7 @@ impl<'a> Inbound<'a> {
             contact_name: None,
             username: None,
             system: None,
+            media: None,
             raw,
         }
     }
@@ -175,6 +187,28 @@ struct RawMessage<'a> {
     /// `type: "system"`: a customer changed their number or their BSUID.
     #[serde(borrow)]
     system: Option<Lenient<RawSystem<'a>>>,
+    #[serde(borrow)]
+    image: Option<Lenient<RawMedia<'a>>>,
+    #[serde(borrow)]
+    video: Option<Lenient<RawMedia<'a>>>,
+    #[serde(borrow)]
+    audio: Option<Lenient<RawMedia<'a>>>,
+    #[serde(borrow)]
+    document: Option<Lenient<RawMedia<'a>>>,
+    #[serde(borrow)]
+    sticker: Option<Lenient<RawMedia<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct RawMedia<'a> {
+    #[serde(borrow)]
+    id: Option<Loose<'a>>,
+    #[serde(borrow)]
+    mime_type: Option<Loose<'a>>,
+    #[serde(borrow)]
+    sha256: Option<Loose<'a>>,
+    #[serde(borrow)]
+    caption: Option<Loose<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -278,6 +312,7 @@ pub(super) fn user_id_update(raw: &RawValue) -> Inbound<'_> {
         text: update.detail.and_then(Loose::text),
         contact_name: None,
         username: None,
+        media: None,
         raw: raw.get(),
     }
 }
@@ -314,12 +349,21 @@ fn message<'a>(raw: &'a RawValue, profiles: &[Profile<'a>]) -> Inbound<'a> {
         .iter()
         .find(|c| (from.is_some() && c.wa_id == from) || (from_user_id.is_some() && c.user_id == from_user_id));
     let system = m.system.and_then(|s| s.0);
+    let raw_media = [m.image, m.video, m.audio, m.document, m.sticker].into_iter().flatten().find_map(|m| m.0);
+    let caption = raw_media.as_ref().and_then(|m| m.caption.clone()).and_then(Loose::text);
+    let media = raw_media.and_then(|m| {
+        Some(Media {
+            id: m.id.and_then(Loose::text)?,
+            mime_type: m.mime_type.and_then(Loose::text)?,
+            sha256: m.sha256.and_then(Loose::text)?,
+        })
+    });
     // A system message's words are its `system.body` ("User … changed from … to …"), so
-    // the inbox shows what happened.
+    // the inbox shows what happened; a file's are its caption.
     let text = match (m.text.and_then(|t| t.0?.body?.text()), &system) {
         (Some(text), _) => Some(text),
         (None, Some(system)) => system.body.clone().and_then(Loose::text),
-        (None, None) => None,
+        (None, None) => caption,
     };
     Inbound {
         id: m.id.and_then(Loose::text),
@@ -334,6 +378,7 @@ fn message<'a>(raw: &'a RawValue, profiles: &[Profile<'a>]) -> Inbound<'a> {
             user_id: s.user_id.and_then(Loose::text),
             previous_user_id: None,
         }),
+        media,
         from,
         to: m.to.and_then(Loose::text),
         from_user_id,

@@ -1,6 +1,8 @@
 use super::{Reader, Records, StoreError, Value, attr, corrupt, put_opt, s, with_key};
 use crate::domain::{Customer, Direction, EventKind, MessageEvent, OrganizationId};
 use crate::error::ApiError;
+use crate::media::{MediaRef, MediaStatus};
+use crate::store::WriteOp;
 use crate::store::{Condition, Cursor, Index, Item, Key, Query, schema};
 
 pub const MESSAGE_PREFIX: &str = "MSG#";
@@ -59,6 +61,12 @@ pub fn message_item(event: MessageEvent, key: Key, retention_seconds: i64) -> It
     put_opt(&mut item, attr::SOURCE, event.source.map(Value::S));
     let system = event.identity_change.map(|c| Value::S(serde_json::to_string(&c).expect("a change serializes")));
     put_opt(&mut item, attr::SYSTEM, system);
+    if let Some(media) = event.media {
+        item.insert(attr::MEDIA_ID.into(), s(media.id));
+        item.insert(attr::MEDIA_MIME.into(), s(media.mime_type));
+        item.insert(attr::MEDIA_SHA256.into(), s(media.sha256));
+        media_status_attributes(&media.status, &mut item);
+    }
     item.insert(attr::TIMESTAMP.into(), Value::N(event.timestamp.0));
     item.insert(attr::RECEIVED_AT.into(), Value::N(event.received_at.0));
     // Kept well past Meta's 7-day redelivery window, so a late redelivery still finds it.
@@ -104,7 +112,99 @@ pub fn message_from(item: &Item) -> Result<MessageEvent, StoreError> {
             .opt_s(attr::SYSTEM)
             .map(|json| serde_json::from_str(&json).map_err(|_| corrupt(attr::SYSTEM)))
             .transpose()?,
+        media: match r.opt_s(attr::MEDIA_ID) {
+            None => None,
+            Some(id) => Some(MediaRef {
+                id,
+                mime_type: r.s(attr::MEDIA_MIME)?,
+                sha256: r.s(attr::MEDIA_SHA256)?,
+                status: media_status_from(&r)?,
+            }),
+        },
     })
+}
+
+fn media_status_attributes(status: &MediaStatus, item: &mut Item) {
+    item.insert(attr::MEDIA_STATUS.into(), s(status.as_str()));
+    match status {
+        MediaStatus::Stored { size } => {
+            item.insert(attr::MEDIA_SIZE.into(), Value::N(*size as i64));
+        }
+        MediaStatus::Failed { reason } => {
+            item.insert(attr::MEDIA_REASON.into(), s(reason.clone()));
+        }
+        MediaStatus::Pending => {}
+    }
+}
+
+fn media_status_from(r: &Reader<'_>) -> Result<MediaStatus, StoreError> {
+    Ok(match r.s(attr::MEDIA_STATUS)?.as_str() {
+        "pending" => MediaStatus::Pending,
+        "stored" => MediaStatus::Stored { size: r.opt_n(attr::MEDIA_SIZE).unwrap_or(0) as u64 },
+        "failed" => MediaStatus::Failed { reason: r.opt_s(attr::MEDIA_REASON).unwrap_or_default() },
+        _ => return Err(corrupt(attr::MEDIA_STATUS)),
+    })
+}
+
+/// A received file's record, by Meta's media id: which message carries it and what became
+/// of it. Written when the file is fetched.
+fn media_key(organization: &OrganizationId, media_id: &str) -> Key {
+    Key::new(format!("ORG#{organization}"), format!("MEDIA#{media_id}"))
+}
+
+impl Records {
+    /// What became of a received message's file: on the message (the listing shows it) and
+    /// under the file's id (the media route finds it), in one write.
+    pub async fn set_media_status(&self, message: &MessageEvent, status: &MediaStatus) -> Result<(), ApiError> {
+        let media = message.media.as_ref().ok_or_else(|| ApiError::internal("a message without media"))?;
+        let mut record = with_key(media_key(&message.organization_id, &media.id), "media");
+        record.insert(attr::MESSAGE_KEY.into(), s(message_key(message).sk));
+        record.insert(attr::PHONE_NUMBER_ID.into(), s(message.phone_number_id.as_str()));
+        record.insert(attr::MEDIA_MIME.into(), s(media.mime_type.clone()));
+        record.insert(attr::MEDIA_SHA256.into(), s(media.sha256.clone()));
+        media_status_attributes(status, &mut record);
+        if let Some(ttl) = self.store.get(&message_key(message)).await?.and_then(|i| i.get(schema::TTL).cloned()) {
+            record.insert(schema::TTL.into(), ttl);
+        }
+        let mut set = vec![(attr::MEDIA_STATUS.to_owned(), s(status.as_str()))];
+        let mut remove = vec![attr::MEDIA_SIZE.to_owned(), attr::MEDIA_REASON.to_owned()];
+        match status {
+            MediaStatus::Stored { size } => {
+                set.push((attr::MEDIA_SIZE.into(), Value::N(*size as i64)));
+                remove.retain(|a| a != attr::MEDIA_SIZE);
+            }
+            MediaStatus::Failed { reason } => {
+                set.push((attr::MEDIA_REASON.into(), s(reason.clone())));
+                remove.retain(|a| a != attr::MEDIA_REASON);
+            }
+            MediaStatus::Pending => {}
+        }
+        let ops = vec![
+            WriteOp::Update { key: message_key(message), set, remove, condition: Some(Condition::Exists) },
+            WriteOp::Put { item: record, condition: None },
+        ];
+        match self.store.write(ops).await {
+            // The message is gone (past its retention): nothing left to say it of.
+            Err(StoreError::ConditionFailed { index: 0 }) => Ok(()),
+            other => Ok(other?),
+        }
+    }
+
+    /// The message a received file came with, by the file's id: `None` for a file the
+    /// organization never received (or not fetched yet).
+    pub async fn media_message(
+        &self,
+        organization: &OrganizationId,
+        media_id: &str,
+    ) -> Result<Option<MessageEvent>, ApiError> {
+        if !crate::media::is_media_id(media_id) {
+            return Ok(None);
+        }
+        let Some(record) = self.store.get(&media_key(organization, media_id)).await? else { return Ok(None) };
+        let sk = Reader(&record).s(attr::MESSAGE_KEY)?;
+        let key = Key::new(format!("ORG#{organization}"), sk);
+        Ok(self.store.get(&key).await?.as_ref().map(message_from).transpose()?)
+    }
 }
 
 /// Meta's stand-in for a media message in a coexistence history: the message with its
@@ -166,6 +266,19 @@ impl Records {
         let item = message_item(event.clone(), message_key(event), retention_seconds);
         self.store.put_each_if_absent(vec![owner, item]).await?;
         Ok(())
+    }
+
+    /// A message the organization received, by Meta's id.
+    pub async fn received_message(
+        &self,
+        organization: &OrganizationId,
+        message_id: &str,
+    ) -> Result<Option<MessageEvent>, ApiError> {
+        if !crate::domain::is_message_id(message_id) {
+            return Ok(None);
+        }
+        let key = Key::new(format!("ORG#{organization}"), format!("{MESSAGE_PREFIX}in#{message_id}"));
+        Ok(self.store.get(&key).await?.as_ref().map(message_from).transpose()?)
     }
 
     /// The organizations that sent these messages through this service, where any did, in

@@ -18,6 +18,7 @@
 //! | Retry        | `QUEUE#event-retries` | `{due}#{event}#{endpoint}` | locally: a delivery waiting to retry (SQS in AWS) |
 //! | Link         | `ORG#{id}`       | `LINK#{link id}`              | an onboarding link; `tokenHash`, never the token |
 //! | Link token   | `LINK#{sha256}`  | `LINK`                        | which link a token opens                     |
+//! | Media        | `ORG#{id}`       | `MEDIA#{media id}`            | a received file: its message and its status  |
 
 mod contact;
 mod endpoint;
@@ -140,6 +141,15 @@ mod attr {
     pub const FAILURE_URL: &str = "failureUrl";
     pub const FEATURE_TYPE: &str = "featureType";
     pub const ONBOARDING_LINK_ID: &str = "onboardingLinkId";
+    pub const MEDIA_ID: &str = "mediaId";
+    pub const MEDIA_MIME: &str = "mediaMimeType";
+    pub const MEDIA_SHA256: &str = "mediaSha256";
+    /// `pending` on a new message with a file: what the table stream's filter hands to
+    /// the function that fetches it.
+    pub const MEDIA_STATUS: &str = "mediaStatus";
+    pub const MEDIA_SIZE: &str = "mediaSize";
+    pub const MEDIA_REASON: &str = "mediaReason";
+    pub const MESSAGE_KEY: &str = "messageKey";
 }
 
 fn s(value: impl Into<String>) -> Value {
