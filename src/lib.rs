@@ -8,4 +8,4 @@ pub mod sandbox;
 pub mod server;
 pub mod stack;
 
-pub use stack::{RunningStack, start};
+pub use stack::{RunningStack, Wrap, start, start_wrapped};

@@ -114,8 +114,29 @@ async fn sweep_every(server: Arc<Server>, every: std::time::Duration, mut stoppe
     }
 }
 
+/// What wraps the stack's store and cipher before anything uses them: a decorator that
+/// counts, traces or (in tests) fails on command. The identity by default.
+pub struct Wrap {
+    pub store: Decorator<dyn Store>,
+    pub cipher: Decorator<dyn Cipher>,
+}
+
+/// Wraps a port's adapter in another of the same port.
+pub type Decorator<P> = Box<dyn FnOnce(Arc<P>) -> Arc<P> + Send>;
+
+impl Default for Wrap {
+    fn default() -> Self {
+        Self { store: Box::new(|store| store), cipher: Box::new(|cipher| cipher) }
+    }
+}
+
 /// Starts the stack with settings from `source` (the environment, or a map in tests).
 pub async fn start(source: impl Fn(&str) -> Option<String>) -> Result<RunningStack, BoxError> {
+    start_wrapped(source, Wrap::default()).await
+}
+
+/// [`start`], with the store and the cipher wrapped by `wrap`.
+pub async fn start_wrapped(source: impl Fn(&str) -> Option<String>, wrap: Wrap) -> Result<RunningStack, BoxError> {
     let get = |name: &str| source(name).filter(|v| !v.trim().is_empty());
     let port: u16 = get("PORT").map(|p| p.parse()).transpose()?.unwrap_or(3000);
     let listener = TcpListener::bind(("127.0.0.1", port)).await?;
@@ -150,6 +171,7 @@ pub async fn start(source: impl Fn(&str) -> Option<String>) -> Result<RunningSta
     })?;
 
     let app_secret = config.meta.app_secret()?.expose().to_owned();
+    let dir = PathBuf::from(get("DATA_DIR").unwrap_or_else(|| "./.local".into()));
     let sandbox = use_sandbox.then(|| {
         Arc::new(Sandbox::new(SandboxConfig {
             app_id: config.meta.app_id.clone(),
@@ -158,11 +180,13 @@ pub async fn start(source: impl Fn(&str) -> Option<String>) -> Result<RunningSta
             public_url: format!("{base_url}{SANDBOX_PREFIX}"),
             page_size: 2,
             webhook_url: Some(format!("{base_url}/webhook")),
+            // Meta's side, kept apart from the service's own files.
+            state_file: Some(dir.join("meta-sandbox").join("state.json")),
+            redirect_uris: vec![config.meta.redirect_uri.clone()],
         }))
     });
 
     let backend = get("LOCAL_BACKEND").unwrap_or_else(|| "embedded".into());
-    let dir = PathBuf::from(get("DATA_DIR").unwrap_or_else(|| "./.local".into()));
     type Backend = (Arc<dyn Store>, Arc<dyn Cipher>, Arc<dyn ChangeFeed>, Arc<dyn MediaStore>, &'static str);
     let (store, cipher, feed, media, backend): Backend = match backend.as_str() {
         "embedded" => {
@@ -193,6 +217,7 @@ pub async fn start(source: impl Fn(&str) -> Option<String>) -> Result<RunningSta
         other => return Err(format!("LOCAL_BACKEND must be `embedded` or `aws`, not `{other}`").into()),
     };
 
+    let (store, cipher) = ((wrap.store)(store), (wrap.cipher)(cipher));
     let jwt_secret = get("LOCAL_JWT_SECRET").unwrap_or_else(|| auth::DEFAULT_SECRET.into()).into_bytes();
     let demo_token = auth::token_for(
         DEMO_USER,

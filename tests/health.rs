@@ -46,7 +46,11 @@ async fn a_dead_token_is_noticed_refused_and_repaired(h: &Harness) {
 
     h.control("revoke-token", json!({ "wabaId": SUPPORT })).await;
     let (status, refused) = send(h, &owner, &org).await;
-    assert_eq!(status, StatusCode::BAD_GATEWAY, "Meta refused with 190: {refused}");
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (StatusCode::CONFLICT, Some("reauthorization_required")),
+        "Meta refused with 190: {refused}"
+    );
     let status_body = h.status(&owner, &org).await;
     assert_eq!(status_body["connected"], true);
     assert_eq!(status_body["canSend"], false);
@@ -217,7 +221,9 @@ async fn the_sweep_notices_what_no_webhook_says(h: &Harness) {
     assert_eq!(report.renewed, 1, "{report:?}");
     let shown = h.status(&owner, &org).await;
     let ends = phone(&shown, READY)["tokenExpiresAt"].as_str().unwrap().to_owned();
-    assert!(ends.as_str() > "2027-01-20", "about 60 days from now: {ends}");
+    // About 60 days from now, not the 3 it had left.
+    let in_55_days = shared::clock::Timestamp::now().plus_seconds(55 * 86_400).to_rfc3339();
+    assert!(ends > in_55_days, "about 60 days from now: {ends}");
     assert!(has_event(&h.events(&owner, &org).await, "token_renewed", &ends));
     let (status, _) = send(h, &owner, &org).await;
     assert_eq!(status, StatusCode::OK, "the renewed token sends");
@@ -365,4 +371,24 @@ async fn a_waba_meta_keeps_failing_for_does_not_stop_the_sweep() {
     h.sandbox().inject_faults_on("debug_token", Fault::ServerError, 9);
     let report = h.sweep().await;
     assert_eq!((report.stopped.as_deref(), report.finished), (None, true), "{report:?}");
+}
+
+#[tokio::test]
+async fn a_deleted_account_ends_every_connection_to_it_and_erases_its_secrets() {
+    let h = Harness::start(&[]).await;
+    let (a, b) = (h.user("owner-a"), h.user("owner-b"));
+    let org_a = connected(&h, &a, "A", SUPPORT, READY).await;
+    let org_b = connected(&h, &b, "B", SUPPORT, seed::ACME_SUPPORT_PHONES[0]).await;
+    h.control("account-update", json!({ "wabaId": SUPPORT, "event": "ACCOUNT_DELETED" })).await;
+    for (owner, org) in [(&a, &org_a), (&b, &org_b)] {
+        let status = h.status(owner, org).await;
+        assert_eq!(status["connected"], false, "{status}");
+        let events = h.events(owner, org).await;
+        assert!(
+            events.iter().any(|e| e["kind"] == "account_update" && e["to"] == "ACCOUNT_DELETED"),
+            "the trail says why: {events:?}"
+        );
+        let (status, body) = send(&h, owner, org).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("not_connected")));
+    }
 }

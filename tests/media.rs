@@ -42,7 +42,7 @@ async fn download(h: &Harness, owner: &str, org: &str, id: &str) -> (StatusCode,
     let response = if response.status() == StatusCode::FOUND {
         let location = response.headers()["location"].to_str().unwrap().to_owned();
         assert!(location.contains("X-Amz-Signature"), "a presigned URL: {location}");
-        reqwest::get(location).await.unwrap()
+        h.http.get(location).send().await.unwrap()
     } else {
         response
     };

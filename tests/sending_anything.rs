@@ -193,3 +193,36 @@ async fn a_received_message_is_marked_read_by_its_organization_only() {
         assert_eq!(h.sandbox().calls("/messages"), before, "Meta was not called");
     }
 }
+
+#[tokio::test]
+async fn outside_the_customer_service_window_only_a_template_is_delivered() {
+    let h = Harness::start(&[]).await;
+    let owner = h.user("owner-1");
+    let org = h.create_org(&owner, "Acme").await;
+    h.connect(&owner, &org, SUPPORT, READY).await;
+    let stranger = "16505550199";
+    let (_, text) = h.post(&messages(&org), &owner, json!({ "to": stranger, "text": "Hello?" })).await;
+    let (_, template) = h
+        .post(
+            &messages(&org),
+            &owner,
+            json!({ "to": stranger, "template": { "name": "hello_world", "language": "en_US" } }),
+        )
+        .await;
+    let (text, template) = (text["messageId"].clone(), template["messageId"].clone());
+    for _ in 0..100 {
+        let listed = h.messages(&owner, &org).await;
+        let failed = listed.iter().find(|m| m["kind"] == "status" && m["messageId"] == text && m["status"] == "failed");
+        let delivered =
+            listed.iter().any(|m| m["kind"] == "status" && m["messageId"] == template && m["status"] == "delivered");
+        if let (Some(failed), true) = (failed, delivered) {
+            assert_eq!(failed["error"]["code"], 131_047, "Meta's re-engagement error: {failed}");
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!(
+        "the text never failed with 131047, or the template was never delivered: {:?}",
+        h.messages(&owner, &org).await
+    );
+}

@@ -447,6 +447,16 @@ pub async fn answered<T>(app: &App, phone: &PhoneNumber, answer: Result<T, MetaE
         Ok(value) => Ok(value),
         Err(refusal) => {
             graph_refused(app, phone, &refusal, Source::Api).await;
+            // Meta no longer takes the token: the connection needs its customer again, as the
+            // next call would be told without asking Meta.
+            if let MetaError::Graph(e) = &refusal
+                && e.code == 190
+            {
+                return Err(ApiError::reauthorization_required(Some(
+                    "Meta no longer accepts this connection's token: reconnect WhatsApp with the same number; its history stays."
+                        .into(),
+                )));
+            }
             Err(refusal.into())
         }
     }

@@ -224,6 +224,11 @@ impl Sandbox {
             return Err("URL Blocked: This redirect failed because the redirect URI is not \
                  an absolute http(s) URL without a fragment.");
         }
+        if !self.config.redirect_uris.iter().any(|allowed| allowed == redirect_uri) {
+            return Err("URL Blocked: This redirect failed because the redirect URI is not whitelisted in the \
+                 app's Client OAuth Settings. Make sure Client and Web OAuth Login are on and add all your app \
+                 domains as Valid OAuth Redirect URIs.");
+        }
         Ok(Target { redirect_uri, state: params.get("state") })
     }
 }

@@ -25,6 +25,7 @@ mod control;
 mod dialog;
 mod graph;
 mod multipart;
+mod persist;
 mod request;
 pub mod seed;
 mod state;
@@ -63,6 +64,12 @@ pub struct SandboxConfig {
     /// Absolute URL of the service's webhook, e.g. `http://127.0.0.1:3000/webhook`.
     /// `None` sends nothing, for tests of the Graph API alone.
     pub webhook_url: Option<String>,
+    /// The app's Valid OAuth Redirect URIs: the dialog sends a browser back to these alone,
+    /// byte for byte (Meta's strict mode).
+    pub redirect_uris: Vec<String>,
+    /// Where the sandbox keeps what survives a restart (tokens, registrations, templates):
+    /// beside the local stack's store. `None` keeps nothing.
+    pub state_file: Option<std::path::PathBuf>,
 }
 
 impl fmt::Debug for SandboxConfig {
@@ -74,6 +81,8 @@ impl fmt::Debug for SandboxConfig {
             .field("public_url", &self.public_url)
             .field("page_size", &self.page_size)
             .field("webhook_url", &self.webhook_url)
+            .field("redirect_uris", &self.redirect_uris)
+            .field("state_file", &self.state_file)
             .finish()
     }
 }
@@ -129,7 +138,21 @@ impl Sandbox {
     pub fn new(mut config: SandboxConfig) -> Self {
         config.public_url = config.public_url.trim_end_matches('/').to_owned();
         let webhooks = Webhooks::new(config.webhook_url.as_deref(), &config.app_secret);
-        Self { config, state: Mutex::new(State::default()), webhooks: Arc::new(webhooks) }
+        let mut state = State::default();
+        if let Some(snapshot) = config.state_file.as_deref().and_then(persist::Snapshot::load) {
+            snapshot.restore(&mut state);
+            tracing::info!("meta sandbox: tokens, registrations and templates restored");
+        }
+        Self { config, state: Mutex::new(state), webhooks: Arc::new(webhooks) }
+    }
+
+    /// Keeps what survives a restart, when the sandbox keeps anything.
+    fn save(&self) {
+        let Some(path) = &self.config.state_file else { return };
+        let snapshot = persist::Snapshot::of(&self.lock());
+        if let Err(error) = snapshot.save(path) {
+            tracing::warn!(%error, "meta sandbox: its state could not be saved");
+        }
     }
 
     /// Answers one request. The path starts with `/graph/` (Graph API), `/www/`
@@ -138,11 +161,15 @@ impl Sandbox {
     pub async fn handle(&self, req: Request<Bytes>) -> Response<Bytes> {
         let path = req.uri().path();
         if path.starts_with("/graph/") {
-            self.graph(&req).await
+            let answer = self.graph(&req).await;
+            self.save();
+            answer
         } else if path.starts_with("/www/") {
             self.dialog(&req)
         } else if path.starts_with("/control/") {
-            self.control(&req).await
+            let answer = self.control(&req).await;
+            self.save();
+            answer
         } else if path.starts_with("/media-download/") {
             let bearer = req
                 .headers()

@@ -83,6 +83,10 @@ impl Params {
     }
 }
 
+/// The Graph API versions Meta offers (each for about two years): v21.0 (October 2024) to
+/// v26.0.
+pub(super) const GRAPH_VERSIONS: [&str; 6] = ["v21.0", "v22.0", "v23.0", "v24.0", "v25.0", "v26.0"];
+
 /// Whether a path segment is a Graph API version such as `v24.0`.
 pub(super) fn is_version(segment: &str) -> bool {
     let Some(number) = segment.strip_prefix('v') else {

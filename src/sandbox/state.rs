@@ -168,6 +168,9 @@ pub(super) struct Outbound {
     pub user_id: String,
     /// The recipient's phone number, which statuses name only when it may be shared.
     pub wa_id: Option<String>,
+    /// Sent outside the customer-service window (no message from the recipient in the last
+    /// 24 hours) and not a template: Meta accepts it, then fails it with 131047.
+    pub outside_window: bool,
 }
 
 /// A WhatsApp user as one business portfolio sees them.
@@ -292,7 +295,19 @@ pub(super) struct Blocked {
     pub description: String,
 }
 
+/// The customer-service window: a business may send anything but a template only within
+/// 24 hours of the customer's last message.
+pub(super) const SERVICE_WINDOW_SECS: u64 = 24 * 3600;
+
 impl State {
+    /// Whether the customer `wa_id` wrote to the number in the last 24 hours.
+    pub fn in_service_window(&self, phone: &Phone, wa_id: &str) -> bool {
+        let now = unix_now();
+        self.received
+            .iter()
+            .any(|r| r.phone_number_id == phone.id && r.wa_id == wa_id && now - r.at < SERVICE_WINDOW_SECS)
+    }
+
     /// A code for `redirect_uri` (the dialog) or for none (the JS SDK's popup, which
     /// lives 30 seconds).
     pub fn issue_code(

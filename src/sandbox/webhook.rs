@@ -491,6 +491,15 @@ impl Sandbox {
         }
         let webhooks = Arc::clone(&self.webhooks);
         tokio::spawn(async move {
+            if outbound.outside_window {
+                // Accepted, then failed: more than 24 hours since the customer last wrote.
+                tokio::time::sleep(STATUS_GAP).await;
+                let (title, details) = error_words(131_047).expect("131047 has Meta's words");
+                let error = error_object(131_047, title, details);
+                let payload = status_payload(&outbound, "failed", Some(error), unix_now());
+                let _ = webhooks.post("status", &payload).await;
+                return;
+            }
             for status in ["sent", "delivered"] {
                 tokio::time::sleep(STATUS_GAP).await;
                 let payload = status_payload(&outbound, status, None, unix_now());

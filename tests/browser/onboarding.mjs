@@ -167,7 +167,7 @@ try {
   await page.fill("#r-to", "16315551234");
   await page.fill("#r-text", "Still there?");
   await page.click("#send-btn");
-  await shows("Meta returned an error");
+  await shows("Meta no longer accepts this connection");
   await page.click("#refresh-btn");
   await shows("Reconnect needed");
   await page.waitForSelector("#reconnect-btn", { state: "visible" });

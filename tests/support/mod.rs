@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod contract;
+pub mod outage;
 pub mod receiver;
 pub mod recorder;
 
@@ -106,6 +107,11 @@ impl Harness {
     }
 
     pub async fn start_on(backend: Backend, settings: &[(&str, &str)]) -> Self {
+        Self::start_wrapped(backend, settings, waba_connect::Wrap::default()).await
+    }
+
+    /// A stack whose store and cipher `wrap` decorates (an outage on command).
+    pub async fn start_wrapped(backend: Backend, settings: &[(&str, &str)], wrap: waba_connect::Wrap) -> Self {
         capture_logs();
         let data_dir = TempDir::new();
         let mut values: Vec<(String, String)> = vec![
@@ -131,10 +137,14 @@ impl Harness {
             ]);
         }
         values.extend(settings.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let stack = waba_connect::start(|name| values.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
-            .await
-            .expect("the local stack starts");
-        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let source = |name: &str| values.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        let stack = waba_connect::start_wrapped(source, wrap).await.expect("the local stack starts");
+        // A route that hangs fails the test that called it, instead of hanging the run.
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(60))
+            .build()
+            .unwrap();
         Self { stack, table, http, data_dir, seen: Mutex::new(Vec::new()), secrets: Mutex::new(Vec::new()) }
     }
 
@@ -503,9 +513,15 @@ impl Harness {
     }
 }
 
+/// Every file the service keeps under the data directory. The Meta sandbox's own state
+/// (`meta-sandbox/`) is Meta's side, which holds its tokens in clear as Meta does: not the
+/// service's storage, so not scanned.
 fn collect_files(dir: &std::path::Path, out: &mut Vec<Vec<u8>>) {
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let path = entry.path();
+        if path.file_name().is_some_and(|n| n == "meta-sandbox") {
+            continue;
+        }
         if path.is_dir() {
             collect_files(&path, out);
         } else if let Ok(bytes) = std::fs::read(&path) {

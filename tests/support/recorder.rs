@@ -40,7 +40,8 @@ impl Recorder {
     /// The recorder of the moto server the tests run against.
     pub fn at_moto() -> Self {
         let endpoint = std::env::var("MOTO_ENDPOINT").expect("MOTO_ENDPOINT is set by ./scripts/test");
-        Self { endpoint, http: reqwest::Client::new() }
+        let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(60)).build().unwrap();
+        Self { endpoint, http }
     }
 
     async fn post(&self, action: &str) {

@@ -11,7 +11,7 @@ use super::super::state::{SYNC_WINDOW_SECS, unix_now};
 use super::{Call, GraphError};
 use crate::sandbox::Sandbox;
 
-const SYNC_TYPES: [&str; 2] = ["smb_app_state_sync", "history"];
+pub(in crate::sandbox) const SYNC_TYPES: [&str; 2] = ["smb_app_state_sync", "history"];
 
 impl Sandbox {
     pub(super) fn smb_app_data(&self, call: &Call<'_>, phone: &'static Phone) -> Result<Value, GraphError> {

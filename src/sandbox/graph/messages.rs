@@ -62,10 +62,12 @@ impl Sandbox {
             }
         }
         let business_id = seed::waba(phone.waba_id).expect("a seeded phone's WABA").business_id;
-        let (to_id, user_id, wa_id) = match &to {
+        // The recipient: whom the send names, their BSUID, their number where it may be
+        // shared, and their number (which the service window is kept by).
+        let (to_id, user_id, wa_id, customer_wa_id) = match &to {
             To::Phone(wa_id) => {
                 let user_id = self.lock().bsuid(business_id, wa_id, false);
-                (wa_id.clone(), user_id, Some(wa_id.clone()))
+                (wa_id.clone(), user_id, Some(wa_id.clone()), wa_id.clone())
             }
             To::User(user_id) => {
                 let customer = self.lock().customers.get(user_id.as_str()).cloned();
@@ -79,9 +81,11 @@ impl Sandbox {
                         "A BSUID can only be messaged from a phone number of the business portfolio it belongs to.",
                     )
                 })?;
-                (user_id.clone(), user_id.clone(), (!customer.withheld).then_some(customer.wa_id))
+                let shared = (!customer.withheld).then(|| customer.wa_id.clone());
+                (user_id.clone(), user_id.clone(), shared, customer.wa_id)
             }
         };
+        let outside_window = checked.kind != "template" && !self.lock().in_service_window(phone, &customer_wa_id);
         let outbound = Outbound {
             message: SentMessage {
                 phone_number_id: phone.id.to_owned(),
@@ -96,6 +100,7 @@ impl Sandbox {
             conversation_id: state::new_conversation_id(),
             user_id,
             wa_id,
+            outside_window,
         };
         self.lock().sent.push(outbound.clone());
         tracing::info!(

@@ -17,6 +17,7 @@ mod oauth;
 pub(in crate::sandbox) mod templates;
 mod verification;
 
+pub(in crate::sandbox) use coexistence::SYNC_TYPES;
 pub(in crate::sandbox) use media::kind_of as media_kind;
 pub(in crate::sandbox) use messages::wa_id;
 
@@ -28,7 +29,7 @@ use http::{Method, Request, Response, StatusCode};
 use serde_json::{Map, Value, json};
 use url::form_urlencoded;
 
-use super::request::{Params, is_version};
+use super::request::{GRAPH_VERSIONS, Params, is_version};
 use super::seed::{self, Business, Phone, Waba};
 use super::state::{Grant, TokenProblem};
 use super::{Fault, Sandbox, state};
@@ -322,6 +323,12 @@ impl Sandbox {
             return Err(GraphError::oauth(
                 2500,
                 format!("Unknown path components: /{version} (expected a version such as v24.0)"),
+            ));
+        }
+        if !GRAPH_VERSIONS.contains(&version) {
+            return Err(GraphError::oauth(
+                2500,
+                format!("Unknown path components: /{version} (the Graph API offers {})", GRAPH_VERSIONS.join(", ")),
             ));
         }
         if version != self.config.graph_version {

@@ -261,7 +261,7 @@ async fn allow_redirects_with_a_fresh_code_and_the_state() {
 
 #[tokio::test]
 async fn allow_appends_to_a_redirect_uri_that_has_a_query() {
-    let sb = sandbox();
+    let sb = Sandbox::new(SandboxConfig { redirect_uris: vec!["https://app.example/cb?tenant=7".into()], ..config() });
     let body = query(&[
         ("client_id", APP_ID),
         ("redirect_uri", "https://app.example/cb?tenant=7"),
@@ -297,4 +297,31 @@ async fn confirm_refuses_unknown_wabas_and_decisions() {
     assert_eq!(consent(&sb, &["1"], "allow", None).await.status, StatusCode::BAD_REQUEST);
     assert_eq!(consent(&sb, &[], "maybe", None).await.status, StatusCode::BAD_REQUEST);
     assert_eq!(consent(&sb, &[], "allow", Some("sometimes")).await.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn only_the_apps_valid_redirect_uris_are_sent_back_to() {
+    let sb = sandbox();
+    for uri in [
+        "http://127.0.0.1:3000/api/v1/organizations/whatsapp/callback/",
+        "http://127.0.0.1:3000/api/v1/organizations/whatsapp/callback?x=1",
+        "https://attacker.example.com/callback",
+    ] {
+        let answer = get(
+            &sb,
+            &dialog_uri(&[
+                ("client_id", APP_ID),
+                ("redirect_uri", uri),
+                ("state", "s"),
+                ("response_type", "code"),
+                ("scope", "whatsapp_business_management"),
+            ]),
+        )
+        .await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{uri}");
+        assert!(answer.text().contains("not whitelisted"), "{uri}");
+        assert!(answer.headers.get("location").is_none(), "{uri}: never a redirect to it");
+    }
+    let answer = get(&sb, &dialog_uri(&GOOD_DIALOG)).await;
+    assert_eq!(answer.status, StatusCode::OK, "the registered one, byte for byte");
 }

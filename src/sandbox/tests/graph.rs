@@ -249,3 +249,21 @@ fn config_debug_output_hides_the_secret() {
     let printed = format!("{:?}", sandbox());
     assert!(!printed.contains(APP_SECRET));
 }
+
+#[tokio::test]
+async fn only_the_graph_versions_meta_offers_are_answered() {
+    let sb = sandbox();
+    let token = token_for(&sb, &[ACME_SUPPORT_WABA], None).await;
+    let proof = proof(&token);
+    for version in ["v99.0", "v2.3", "v20.0"] {
+        let answer = get(
+            &sb,
+            &format!("/graph/{version}/me?{}", query(&[("access_token", &token), ("appsecret_proof", &proof)])),
+        )
+        .await;
+        assert_eq!(answer.error(), (2500, None), "{version}");
+    }
+    let answer =
+        get(&sb, &format!("/graph/v26.0/me?{}", query(&[("access_token", &token), ("appsecret_proof", &proof)]))).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+}

@@ -44,6 +44,8 @@ fn config() -> SandboxConfig {
         public_url: PUBLIC_URL.into(),
         page_size: 2,
         webhook_url: None,
+        state_file: None,
+        redirect_uris: vec![REDIRECT_URI.into()],
     }
 }
 

@@ -128,6 +128,9 @@ async fn a_send_is_followed_by_sent_and_delivered_statuses() {
     let sb = sandbox_posting_to(&url);
     let token = token_for(&sb, &[ACME_SALES_WABA], None).await;
     assert_eq!(register(&sb, &token, ACME_SALES_PHONE, "246810").await.status, StatusCode::OK);
+    // The customer wrote first: the business may answer freely for 24 hours.
+    sb.send_inbound(ACME_SALES_PHONE, "15557654321", "Kerry", "Where is my order?").await.unwrap();
+    verified(&next_webhook(&mut received).await);
     let answer = send_text(&sb, &token, ACME_SALES_PHONE, &text_message("+15557654321", "Your order shipped")).await;
     assert_eq!(answer.status, StatusCode::OK);
     let message_id = answer.json()["messages"][0]["id"].as_str().unwrap().to_owned();
@@ -154,8 +157,8 @@ async fn a_send_is_followed_by_sent_and_delivered_statuses() {
         conversations.push(status["conversation"]["id"].clone());
     }
     assert_eq!(conversations[0], conversations[1]);
-    wait_for_deliveries(&sb, 2).await;
-    assert_eq!(sb.webhook_bodies().len(), 2);
+    wait_for_deliveries(&sb, 3).await;
+    assert_eq!(sb.webhook_bodies().len(), 3);
 
     // Later statuses can be sent on demand; only sent messages have any.
     assert_eq!(sb.send_status(&message_id, "read").await, Ok(200));
@@ -163,7 +166,7 @@ async fn a_send_is_followed_by_sent_and_delivered_statuses() {
     assert_eq!(read["entry"][0]["changes"][0]["value"]["statuses"][0]["status"], "read");
     assert!(sb.send_status("wamid.unknown", "read").await.is_err());
     assert!(sb.send_status(&message_id, "seen").await.is_err());
-    assert_eq!(sb.webhook_bodies().len(), 3);
+    assert_eq!(sb.webhook_bodies().len(), 4, "the inbound message, sent, delivered, read");
 }
 
 #[tokio::test]

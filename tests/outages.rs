@@ -1,0 +1,101 @@
+//! Outages of the store and of KMS, on both backends: a webhook during a store outage is
+//! answered 5xx (Meta delivers it again) and nothing of it is lost once the store is back;
+//! a save during a KMS outage leaves no half-written connection and can be made again;
+//! events recorded during an outage of KMS (the endpoints' secrets) are delivered once it
+//! ends.
+
+mod support;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::time::Duration;
+use support::outage::Outage;
+use support::receiver::Receiver;
+use support::{Backend, Harness, SUPPORT};
+use waba_connect::sandbox::seed;
+
+const READY: &str = seed::ACME_SUPPORT_PHONES[0];
+
+fn delivery(ids: &[&str]) -> Vec<u8> {
+    let changes: Vec<Value> = ids
+        .iter()
+        .map(|id| {
+            json!({ "field": "messages", "value": {
+                "messaging_product": "whatsapp",
+                "metadata": { "display_phone_number": "15550100001", "phone_number_id": READY },
+                "messages": [{ "from": "16315551234", "id": id, "timestamp": "1795238940", "type": "text", "text": { "body": id } }] } })
+        })
+        .collect();
+    serde_json::to_vec(
+        &json!({ "object": "whatsapp_business_account", "entry": [{ "id": SUPPORT, "changes": changes }] }),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_webhook_during_a_store_outage_is_refused_and_nothing_is_lost() {
+    for backend in [Backend::Embedded, Backend::Aws] {
+        let (store, cipher) = (Outage::default(), Outage::default());
+        let h = Harness::start_wrapped(backend, &[], Outage::wrap(&store, &cipher)).await;
+        let owner = h.user("owner-1");
+        let org = h.create_org(&owner, "Acme").await;
+        h.connect(&owner, &org, SUPPORT, READY).await;
+        let body = delivery(&["wamid.out.1", "wamid.out.2", "wamid.out.3"]);
+        store.begin();
+        let (status, answer) = h.webhook(&body, None).await;
+        assert!(status.is_server_error(), "{backend:?}: Meta must deliver it again: {status} {answer}");
+        store.end();
+        // Meta's redelivery.
+        let (status, answer) = h.webhook(&body, None).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(answer["outcome"]["stored"], 3, "{backend:?}: every event of the delivery, once");
+        let listed = h.messages(&owner, &org).await;
+        for id in ["wamid.out.1", "wamid.out.2", "wamid.out.3"] {
+            assert_eq!(listed.iter().filter(|m| m["messageId"] == id).count(), 1, "{backend:?}: {id}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_save_during_a_kms_outage_leaves_no_half_written_connection() {
+    for backend in [Backend::Embedded, Backend::Aws] {
+        let (store, cipher) = (Outage::default(), Outage::default());
+        let h = Harness::start_wrapped(backend, &[], Outage::wrap(&store, &cipher)).await;
+        let owner = h.user("owner-1");
+        let org = h.create_org(&owner, "Acme").await;
+        let state = h.authorized_state(&owner, &org, &[SUPPORT]).await;
+        cipher.begin();
+        let (status, body) = h.save(&owner, &org, &state, SUPPORT, READY).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{backend:?}: {body}");
+        cipher.end();
+        let shown = h.status(&owner, &org).await;
+        assert_eq!(shown["connected"], false, "{backend:?}: nothing half-written: {shown}");
+        assert!(shown["phoneNumbers"].as_array().unwrap().is_empty(), "{shown}");
+        let (_, organization) = h.get(&format!("/api/v1/organizations/{org}"), &owner).await;
+        assert!(organization["data"]["whatsapp"]["wabaId"].is_null(), "{organization}");
+        // The state was not spent: the same save goes through once KMS is back.
+        let (status, body) = h.save(&owner, &org, &state, SUPPORT, READY).await;
+        assert_eq!(status, StatusCode::OK, "{backend:?}: {body}");
+        assert_eq!(h.status(&owner, &org).await["canSend"], true);
+    }
+}
+
+#[tokio::test]
+async fn events_recorded_during_an_outage_are_delivered_once_it_ends() {
+    let (store, cipher) = (Outage::default(), Outage::default());
+    let h = Harness::start_wrapped(Backend::Embedded, &[], Outage::wrap(&store, &cipher)).await;
+    let receiver = Receiver::start().await;
+    let owner = h.user("owner-1");
+    let org = h.create_org(&owner, "Acme").await;
+    h.create_endpoint(&owner, &org, json!({ "url": receiver.url, "types": ["message.received"] })).await;
+    h.connect(&owner, &org, SUPPORT, READY).await;
+    // The endpoint's secret cannot be opened: nothing can be signed, so nothing is sent.
+    cipher.begin();
+    let (status, _) = h.webhook(&delivery(&["wamid.during.1"]), None).await;
+    assert_eq!(status, StatusCode::OK, "the webhook itself needs no KMS");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(receiver.received().is_empty(), "nothing delivered during the outage");
+    cipher.end();
+    let received = receiver.until(15, |r| !r.is_empty()).await;
+    assert_eq!(received[0].json()["data"]["messageId"], "wamid.during.1");
+}

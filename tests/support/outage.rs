@@ -1,0 +1,95 @@
+//! A store and a cipher that fail on command, wrapped around the stack's own: what an
+//! outage of DynamoDB or KMS looks like to the service (every call refused as unavailable,
+//! nothing done).
+
+use async_trait::async_trait;
+use shared::cipher::{Cipher, CipherError, TokenContext};
+use shared::domain::Ciphertext;
+use shared::store::{Condition, Item, Key, Page, Query, Store, StoreError, WriteOp};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The switch of an outage, kept by the test.
+#[derive(Clone, Default)]
+pub struct Outage(Arc<AtomicBool>);
+
+impl Outage {
+    pub fn begin(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    pub fn end(&self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+    fn on(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// A wrap for the stack: the store fails while `store` is on, the cipher while `cipher` is.
+    pub fn wrap(store: &Outage, cipher: &Outage) -> waba_connect::Wrap {
+        let (store, cipher) = (store.clone(), cipher.clone());
+        waba_connect::Wrap {
+            store: Box::new(move |inner| Arc::new(FailingStore { inner, outage: store })),
+            cipher: Box::new(move |inner| Arc::new(FailingCipher { inner, outage: cipher })),
+        }
+    }
+}
+
+struct FailingStore {
+    inner: Arc<dyn Store>,
+    outage: Outage,
+}
+
+impl FailingStore {
+    fn check(&self) -> Result<(), StoreError> {
+        if self.outage.on() {
+            Err(StoreError::Unavailable("the store is down (a test's outage)".into()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[async_trait]
+impl Store for FailingStore {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.check()?;
+        self.inner.get(key).await
+    }
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        self.check()?;
+        self.inner.get_many(keys).await
+    }
+    async fn query(&self, query: &Query) -> Result<Page, StoreError> {
+        self.check()?;
+        self.inner.query(query).await
+    }
+    async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.write(ops).await
+    }
+    async fn put_each(&self, puts: Vec<(Item, Option<Condition>)>) -> Result<Vec<bool>, StoreError> {
+        self.check()?;
+        self.inner.put_each(puts).await
+    }
+}
+
+struct FailingCipher {
+    inner: Arc<dyn Cipher>,
+    outage: Outage,
+}
+
+#[async_trait]
+impl Cipher for FailingCipher {
+    async fn seal_bytes(&self, clear: &[u8], context: TokenContext<'_>) -> Result<Ciphertext, CipherError> {
+        if self.outage.on() {
+            return Err(CipherError::Unavailable("KMS is down (a test's outage)".into()));
+        }
+        self.inner.seal_bytes(clear, context).await
+    }
+    async fn open_bytes(&self, ciphertext: &Ciphertext, context: TokenContext<'_>) -> Result<Vec<u8>, CipherError> {
+        if self.outage.on() {
+            return Err(CipherError::Unavailable("KMS is down (a test's outage)".into()));
+        }
+        self.inner.open_bytes(ciphertext, context).await
+    }
+}
