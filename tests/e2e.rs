@@ -47,7 +47,7 @@ async fn walk_the_flow(h: &Harness, dialog: Dialog) {
             assert!(!query.contains_key("scope"));
         }
         Dialog::Scope => {
-            assert_eq!(query["scope"], "whatsapp_business_management,whatsapp_business_messaging");
+            assert_eq!(query["scope"], "whatsapp_business_management,whatsapp_business_messaging,business_management");
             assert!(!query.contains_key("config_id"));
         }
     }
@@ -440,7 +440,9 @@ async fn connecting_another_waba_retires_the_previous_phones() {
 
     let status = h.status(&owner, &org).await;
     assert_eq!(status["wabaId"], SALES);
-    for phone in status["phoneNumbers"].as_array().unwrap() {
+    let phones = status["phoneNumbers"].as_array().unwrap();
+    assert_eq!(phones.len(), 2, "both numbers are kept, one of each WABA: {status}");
+    for phone in phones {
         let active = phone["isActive"].as_bool().unwrap();
         assert_eq!(active, phone["wabaId"] == SALES, "only phones of the referenced WABA are active: {phone}");
     }

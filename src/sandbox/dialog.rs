@@ -25,10 +25,10 @@ use url::{Url, form_urlencoded};
 use super::Sandbox;
 use super::request::{Params, is_version};
 use super::seed;
-use super::state::{Grant, PopupBehaviour, TokenKind, unix_now};
+use super::state::{CONFIGURATION_SCOPES, Grant, PopupBehaviour, TokenKind, unix_now};
 
 /// Permissions the dialog knows; anything else is refused as Meta refuses it.
-const KNOWN_SCOPES: [&str; 6] = [
+pub(super) const KNOWN_SCOPES: [&str; 6] = [
     "whatsapp_business_management",
     "whatsapp_business_messaging",
     "business_management",
@@ -124,7 +124,13 @@ impl Sandbox {
             Ok(token) => token,
             Err(message) => return error_page(StatusCode::BAD_REQUEST, message),
         };
-        let grant = Grant { waba_ids, granular, granted_at: unix_now() };
+        let scopes = match params.get("scope") {
+            Some(scope) => {
+                KNOWN_SCOPES.into_iter().filter(|known| scope.split(',').any(|s| s.trim() == *known)).collect()
+            }
+            None => CONFIGURATION_SCOPES.to_vec(),
+        };
+        let grant = Grant { waba_ids, scopes, granular, granted_at: unix_now() };
         let code = self.lock().issue_code(&self.config.app_id, Some(target.redirect_uri), token, grant);
         tracing::info!(wabas = granted, granular, ?token, "meta sandbox: consent given, authorization code issued");
         redirect(&target.location(&[("code", &code)]))
@@ -178,7 +184,12 @@ impl Sandbox {
                     }
                     _ => {}
                 }
-                let grant = Grant { waba_ids: vec![choice.waba.id], granular: true, granted_at: unix_now() };
+                let grant = Grant {
+                    waba_ids: vec![choice.waba.id],
+                    scopes: CONFIGURATION_SCOPES.to_vec(),
+                    granular: true,
+                    granted_at: unix_now(),
+                };
                 let code = self.lock().issue_code(&self.config.app_id, None, token, grant);
                 tracing::info!(
                     event = choice.event(),

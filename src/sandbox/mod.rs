@@ -197,7 +197,12 @@ impl Sandbox {
     /// for tests that seed many connections without a dialog each.
     pub fn issue_business_token(&self, waba_id: &str) -> String {
         let waba = seed::waba(waba_id).expect("a seeded WABA");
-        let grant = state::Grant { waba_ids: vec![waba.id], granular: true, granted_at: state::unix_now() };
+        let grant = state::Grant {
+            waba_ids: vec![waba.id],
+            scopes: state::CONFIGURATION_SCOPES.to_vec(),
+            granular: true,
+            granted_at: state::unix_now(),
+        };
         self.lock().issue_token(state::TokenKind::Business { sixty_days: false }, grant).0
     }
 

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::dialog::KNOWN_SCOPES;
 use super::graph::SYNC_TYPES;
 use super::seed;
 use super::state::{CreatedTemplate, Customer, Grant, IssuedToken, NumberState, State, TokenKind, unix_now};
@@ -39,6 +40,8 @@ struct SavedToken {
     /// `short`, `long`, `business`, `business60`.
     kind: String,
     wabas: Vec<String>,
+    #[serde(default)]
+    scopes: Vec<String>,
     granular: bool,
     granted_at: u64,
     expires_at: Option<u64>,
@@ -114,6 +117,7 @@ impl Snapshot {
                     }
                     .to_owned(),
                     wabas: t.grant.waba_ids.iter().map(|w| (*w).to_owned()).collect(),
+                    scopes: t.grant.scopes.iter().map(|s| (*s).to_owned()).collect(),
                     granular: t.grant.granular,
                     granted_at: t.grant.granted_at,
                     expires_at: t.expires_at,
@@ -188,6 +192,7 @@ impl Snapshot {
             };
             let grant = Grant {
                 waba_ids: t.wabas.iter().filter_map(|w| waba_id(w)).collect(),
+                scopes: t.scopes.iter().filter_map(|s| KNOWN_SCOPES.into_iter().find(|k| k == s)).collect(),
                 granular: t.granular,
                 granted_at: t.granted_at,
             };

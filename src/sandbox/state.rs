@@ -29,8 +29,8 @@ pub(super) const REGISTRATION_WINDOW: Duration = Duration::from_secs(72 * 3600);
 pub(super) const DATA_ACCESS_SECS: u64 = 90 * 24 * 60 * 60;
 
 /// The scopes every sandbox grant carries, as `debug_token` reports them.
-pub(super) const GRANTED_SCOPES: [&str; 3] =
-    ["whatsapp_business_management", "whatsapp_business_messaging", "public_profile"];
+/// What a Login for Business configuration of the sandbox app grants (Embedded Signup's).
+pub(super) const CONFIGURATION_SCOPES: [&str; 2] = ["whatsapp_business_management", "whatsapp_business_messaging"];
 
 /// What the user agreed to in the dialog; codes and every token minted from
 /// them carry it unchanged.
@@ -38,6 +38,8 @@ pub(super) const GRANTED_SCOPES: [&str; 3] =
 pub(super) struct Grant {
     /// Granted WABA ids, most recently created first (Meta's order).
     pub waba_ids: Vec<&'static str>,
+    /// The permissions granted: what the dialog asked for, or the configuration's.
+    pub scopes: Vec<&'static str>,
     /// Whether `debug_token` reports per-WABA `granular_scopes`. A business-wide
     /// grant has none, and clients must discover WABAs through `/me/businesses`.
     pub granular: bool,

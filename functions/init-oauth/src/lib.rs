@@ -95,7 +95,10 @@ fn dialog_url(app: &App, state: &StateToken, redirect_uri: &str, feature: Option
                 .append_pair("config_id", config_id)
                 .append_pair("override_default_response_type", "true")
                 .append_pair("extras", &extras(feature).to_string()),
-            None => query.append_pair("scope", "whatsapp_business_management,whatsapp_business_messaging"),
+            // business_management reads the person's businesses: a grant without granular
+            // scopes names its WABAs only through them (`/me/businesses`).
+            None => query
+                .append_pair("scope", "whatsapp_business_management,whatsapp_business_messaging,business_management"),
         };
     }
     url.into()

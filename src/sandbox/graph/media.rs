@@ -117,6 +117,7 @@ impl Sandbox {
         if !session.grant.allows(phone.waba_id) {
             return Err(GraphError::unsupported(call.method, id));
         }
+        session.require("whatsapp_business_messaging")?;
         if let Some(asked) = call.params.get("phone_number_id")
             && asked != phone.id
         {

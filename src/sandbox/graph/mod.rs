@@ -238,6 +238,15 @@ struct Session {
 }
 
 impl Session {
+    /// Meta's permission check: the token must carry `scope`.
+    fn require(&self, scope: &str) -> Result<(), GraphError> {
+        if self.grant.scopes.contains(&scope) {
+            Ok(())
+        } else {
+            Err(GraphError::oauth(200, format!("(#200) Requires {scope} permission to manage the object")))
+        }
+    }
+
     fn visible_business(&self, id: &str) -> Option<&'static Business> {
         seed::business(id).filter(|b| seed::wabas_of(b.id).any(|w| self.grant.allows(w.id)))
     }

@@ -29,6 +29,11 @@ impl Sandbox {
     pub(super) fn node(&self, call: &Call<'_>, session: &Session, id: &str) -> Result<Value, GraphError> {
         let node = session.resolve(id).ok_or_else(|| GraphError::unsupported(call.method, id))?;
         call.require_get(id)?;
+        match node {
+            Node::User => {}
+            Node::Business(_) => session.require("business_management")?,
+            Node::Waba(_) | Node::Phone(_) => session.require("whatsapp_business_management")?,
+        }
         let fields = call.params.get("fields");
         match node {
             Node::User => project(&user_fields(session), fields, &["id", "name"], "User"),
@@ -40,6 +45,14 @@ impl Sandbox {
 
     pub(super) fn edge(&self, call: &Call<'_>, session: &Session, id: &str, edge: &str) -> Result<Value, GraphError> {
         let node = session.resolve(id).ok_or_else(|| GraphError::unsupported(call.method, id))?;
+        // Meta's permissions: the businesses are business_management's; sending and media
+        // whatsapp_business_messaging's; the rest of a WABA and its numbers
+        // whatsapp_business_management's.
+        session.require(match (&node, edge) {
+            (Node::User | Node::Business(_), _) => "business_management",
+            (Node::Phone(_), "messages" | "media") => "whatsapp_business_messaging",
+            _ => "whatsapp_business_management",
+        })?;
         let fields = call.params.get("fields");
         match (node, edge) {
             (Node::User, "businesses") => {

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::super::request::Params;
 use super::super::seed;
-use super::super::state::{DATA_ACCESS_SECS, GRANTED_SCOPES, TokenKind};
+use super::super::state::{DATA_ACCESS_SECS, TokenKind};
 use super::{Call, GraphError, Session, decode_hex};
 use crate::sandbox::Sandbox;
 
@@ -153,7 +153,7 @@ impl Sandbox {
             "data_access_expires_at": if business { 0 } else { grant.granted_at + DATA_ACCESS_SECS },
             "expires_at": token.expires_at.unwrap_or(0),
             "is_valid": !token.is_expired() && !token.revoked,
-            "scopes": GRANTED_SCOPES,
+            "scopes": grant.scopes,
             "user_id": if business { seed::SYSTEM_USER_ID } else { seed::USER_ID },
         });
         if grant.granular {

@@ -267,3 +267,29 @@ async fn only_the_graph_versions_meta_offers_are_answered() {
         get(&sb, &format!("/graph/v26.0/me?{}", query(&[("access_token", &token), ("appsecret_proof", &proof)]))).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
 }
+
+#[tokio::test]
+async fn each_edge_needs_its_permission() {
+    let sb = sandbox();
+    // A person who granted only WhatsApp's management permission.
+    let answer =
+        consent_as(&sb, &[("scope", "whatsapp_business_management")], &[ACME_SUPPORT_WABA], "allow", Some("off")).await;
+    let code = param(&answer.location(), "code").unwrap();
+    let token = exchange(&sb, &code, REDIRECT_URI).await.json()["access_token"].as_str().unwrap().to_owned();
+    for (path, scope) in [
+        ("me/businesses".to_owned(), "business_management"),
+        (format!("{ACME_BUSINESS}/owned_whatsapp_business_accounts"), "business_management"),
+        (format!("{}/messages", ACME_SUPPORT_PHONES[2]), "whatsapp_business_messaging"),
+    ] {
+        let answer = if path.ends_with("/messages") {
+            send_text(&sb, &token, ACME_SUPPORT_PHONES[2], &text_message("15551234567", "Hi")).await
+        } else {
+            graph_get(&sb, &token, &path, &[]).await
+        };
+        assert_eq!(answer.error(), (200, None), "{path}");
+        assert!(answer.json()["error"]["message"].as_str().unwrap().contains(scope), "{path}");
+    }
+    assert_eq!(graph_get(&sb, &token, &format!("{ACME_SUPPORT_WABA}/phone_numbers"), &[]).await.status, StatusCode::OK);
+    let debug = debug(&sb, &token).await;
+    assert_eq!(debug["scopes"], serde_json::json!(["whatsapp_business_management"]));
+}

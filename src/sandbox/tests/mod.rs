@@ -36,6 +36,9 @@ const APP_SECRET: &str = "0123456789abcdef0123456789abcdef";
 const PUBLIC_URL: &str = "http://127.0.0.1:3000/meta-sandbox";
 const REDIRECT_URI: &str = "http://127.0.0.1:3000/api/v1/organizations/whatsapp/callback";
 
+/// What the service's `scope=` dialog asks for.
+const ALL_SCOPES: &str = "whatsapp_business_management,whatsapp_business_messaging,business_management";
+
 fn config() -> SandboxConfig {
     SandboxConfig {
         app_id: APP_ID.into(),
@@ -119,7 +122,7 @@ async fn graph_get(sb: &Sandbox, token: &str, path: &str, extra: &[(&str, &str)]
 
 /// Posts the consent form of a `scope=` dialog and returns the redirect.
 async fn consent(sb: &Sandbox, wabas: &[&str], decision: &str, granular: Option<&str>) -> Answer {
-    consent_as(sb, &[("scope", "whatsapp_business_management")], wabas, decision, granular).await
+    consent_as(sb, &[("scope", ALL_SCOPES)], wabas, decision, granular).await
 }
 
 /// Posts the consent form of a dialog opened with `how` (its `scope`, or `config_id` and
