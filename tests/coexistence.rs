@@ -10,6 +10,7 @@ mod support;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::Duration;
+use support::outage::Outage;
 use support::{Backend, Harness};
 use waba_connect::sandbox::seed::{self, ACME_CAFE_PHONE, ACME_CAFE_WABA, CAFE_CONTACTS, CAFE_HISTORY};
 
@@ -141,6 +142,36 @@ async fn the_app_numbers_contacts_and_history_reach_the_inbox(backend: Backend) 
         assert_eq!(syncs.iter().filter(|s| **s == expected).count(), 1, "{expected:?} in {syncs:?}");
     }
     h.assert_no_token_leaked().await;
+}
+
+/// `complete` means the history is in the inbox: a chunk whose messages could not be stored
+/// (the webhook refused, for Meta to deliver again) leaves the sync where it was.
+#[tokio::test]
+async fn a_history_not_stored_is_not_complete_until_meta_delivers_it_again() {
+    let (store, cipher) = (Outage::default(), Outage::default());
+    let h = Harness::start_wrapped(Backend::Embedded, &[], Outage::wrap(&store, &cipher)).await;
+    let owner = h.user("owner-1");
+    store.begin_batch_writes();
+    let org = connect_cafe(&h, &owner, "Café").await;
+    // The contacts and both history chunks, each refused.
+    for _ in 0..100 {
+        if h.sandbox().webhooks_refused() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(h.sandbox().webhooks_refused(), 3);
+    let status = h.status(&owner, &org).await;
+    assert_eq!(cafe(&status)["sync"]["history"], "requested", "{}", cafe(&status));
+    assert!(h.messages(&owner, &org).await.is_empty());
+
+    store.end();
+    for body in h.sandbox().webhook_bodies() {
+        assert_eq!(h.webhook(&body, None).await.0, StatusCode::OK);
+    }
+    until_synced(&h, &owner, &org, "complete", "complete").await;
+    let expected: usize = CAFE_HISTORY.iter().map(|(_, m)| m.len()).sum();
+    assert_eq!(h.messages(&owner, &org).await.len(), expected);
 }
 
 #[tokio::test]

@@ -255,6 +255,11 @@ impl Sandbox {
         self.webhooks.delivered()
     }
 
+    /// Webhooks answered with an error status, or not answered.
+    pub fn webhooks_refused(&self) -> usize {
+        self.webhooks.refused()
+    }
+
     /// The exact bytes of every webhook posted (whatever the answer), oldest
     /// first, so they can be replayed as Meta's redeliveries.
     pub fn webhook_bodies(&self) -> Vec<Bytes> {

@@ -71,6 +71,8 @@ struct Target {
 struct Log {
     /// Deliveries answered with a 2xx status.
     delivered: usize,
+    /// Deliveries answered otherwise, or not at all.
+    refused: usize,
     /// Every body posted, whatever the answer.
     bodies: Vec<Bytes>,
 }
@@ -96,6 +98,10 @@ impl Webhooks {
 
     pub fn delivered(&self) -> usize {
         self.log().delivered
+    }
+
+    pub fn refused(&self) -> usize {
+        self.log().refused
     }
 
     pub fn bodies(&self) -> Vec<Bytes> {
@@ -126,11 +132,13 @@ impl Webhooks {
                     self.log().delivered += 1;
                     tracing::info!(kind, status = status.as_u16(), "meta sandbox: webhook delivered");
                 } else {
+                    self.log().refused += 1;
                     tracing::warn!(kind, status = status.as_u16(), "meta sandbox: webhook refused");
                 }
                 Ok(status.as_u16())
             }
             Err(error) => {
+                self.log().refused += 1;
                 let reason = causes(&error);
                 tracing::warn!(kind, error = %reason, "meta sandbox: webhook not delivered");
                 Err(WebhookError::Undelivered(format!("The webhook could not be delivered: {reason}")))

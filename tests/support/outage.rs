@@ -1,27 +1,39 @@
 //! A store and a cipher that fail on command, wrapped around the stack's own: what an
 //! outage of DynamoDB or KMS looks like to the service (every call refused as unavailable,
-//! nothing done).
+//! nothing done), or, for the store, a failure of the batch writes alone (the messages and
+//! contacts a webhook brings) while the rest works.
 
 use async_trait::async_trait;
 use shared::cipher::{Cipher, CipherError, TokenContext};
 use shared::domain::Ciphertext;
 use shared::store::{Condition, Item, Key, Page, Query, Store, StoreError, WriteOp};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
+
+const UP: u8 = 0;
+const DOWN: u8 = 1;
+const BATCH_WRITES_DOWN: u8 = 2;
 
 /// The switch of an outage, kept by the test.
 #[derive(Clone, Default)]
-pub struct Outage(Arc<AtomicBool>);
+pub struct Outage(Arc<AtomicU8>);
 
 impl Outage {
     pub fn begin(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.0.store(DOWN, Ordering::SeqCst);
+    }
+    /// Only the store's batch writes fail (`put_each`).
+    pub fn begin_batch_writes(&self) {
+        self.0.store(BATCH_WRITES_DOWN, Ordering::SeqCst);
     }
     pub fn end(&self) {
-        self.0.store(false, Ordering::SeqCst);
+        self.0.store(UP, Ordering::SeqCst);
     }
     fn on(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.0.load(Ordering::SeqCst) == DOWN
+    }
+    fn batch_writes_down(&self) -> bool {
+        self.0.load(Ordering::SeqCst) != UP
     }
 
     /// A wrap for the stack: the store fails while `store` is on, the cipher while `cipher` is.
@@ -68,7 +80,9 @@ impl Store for FailingStore {
         self.inner.write(ops).await
     }
     async fn put_each(&self, puts: Vec<(Item, Option<Condition>)>) -> Result<Vec<bool>, StoreError> {
-        self.check()?;
+        if self.outage.batch_writes_down() {
+            return Err(StoreError::Unavailable("the store's batch writes fail (a test's outage)".into()));
+        }
         self.inner.put_each(puts).await
     }
 }

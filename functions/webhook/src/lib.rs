@@ -106,6 +106,9 @@ pub async fn process(app: &App, notification: &Notification<'_>) -> Result<Outco
     let mut events = Vec::new();
     let mut statuses: Vec<(usize, &Status)> = Vec::new();
     let mut targets: Vec<Vec<Route>> = Vec::new();
+    // A sync's progress is recorded once its messages are stored: `complete` means they are
+    // in the inbox.
+    let mut syncs = Vec::new();
 
     for entry in &notification.entries {
         for change in &entry.changes {
@@ -144,7 +147,7 @@ pub async fn process(app: &App, notification: &Notification<'_>) -> Result<Outco
                         // The media of messages first sent as placeholders.
                         events.extend(messages.iter().map(|m| coexistence::history_event(route, None, m, now)));
                     }
-                    outcome.lifecycle += coexistence::history_progress(app, entry, &routes, chunks, now).await?;
+                    syncs.push((entry, routes, chunks));
                 }
                 Change::Echoes { phone_number_id, echoes } => {
                     let routes = router.change(&entry.id, phone_number_id).await?;
@@ -196,6 +199,9 @@ pub async fn process(app: &App, notification: &Notification<'_>) -> Result<Outco
     let stored = app.records.store_events(events, app.config.message_retention.as_secs() as i64).await?;
     outcome.stored = stored;
     outcome.duplicates = total - stored;
+    for (entry, routes, chunks) in syncs {
+        outcome.lifecycle += coexistence::history_progress(app, entry, &routes, chunks, now).await?;
+    }
     tracing::info!(
         stored = outcome.stored,
         duplicates = outcome.duplicates,
