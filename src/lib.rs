@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod feed;
+mod head;
 pub mod sandbox;
 pub mod server;
 pub mod stack;

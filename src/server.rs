@@ -89,6 +89,7 @@ pub async fn serve(listener: TcpListener, server: Arc<Server>, shutdown: tokio::
         let mut stop = shutdown.clone();
         connections.spawn(async move {
             let _slot = slot;
+            let Some(stream) = crate::head::first_request(stream, HEADER_READ_TIMEOUT).await else { return };
             let service = service_fn(move |request| {
                 let server = server.clone();
                 async move { Ok::<_, Infallible>(handle(&server, request).await) }
@@ -151,13 +152,16 @@ async fn route(server: &Server, parts: http::request::Parts, body: Bytes) -> Res
     let (route, path_params) = match routes::match_path(parts.method.as_str(), &path) {
         Ok(found) => found,
         Err(NoRoute::NotFound) => return ApiError::not_found("No such route.").into(),
-        Err(NoRoute::MethodNotAllowed) => {
-            return ApiError::new(
+        Err(NoRoute::MethodNotAllowed(allowed)) => {
+            let allowed = allowed.join(", ");
+            let mut response: Response = ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
-                "This route does not accept that method.",
+                format!("This route accepts {allowed} only."),
             )
             .into();
+            response.headers.insert(header::ALLOW, HeaderValue::from_str(&allowed).expect("methods are header-safe"));
+            return response;
         }
     };
     let claims = match route.auth {

@@ -358,7 +358,7 @@ async fn meta_denials_and_bad_codes_get_clear_answers() {
     let location = h.consent(&auth_url, &[SUPPORT], "allow", true).await;
     let forged = location.replace("code=", "code=forged");
     let (status, body) = h.callback_json(&forged).await;
-    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_GATEWAY, Some("meta_error")), "{body}");
+    assert_eq!((status, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_code")), "{body}");
     let (status, body) = h.callback_json(&location).await;
     assert_eq!(status, StatusCode::OK, "the real code still works once: {body}");
 
@@ -428,8 +428,39 @@ async fn meta_faults_are_retried_then_reported() {
     assert_eq!(status, StatusCode::OK, "and the flow goes on once Meta recovers");
 }
 
+/// Meta's error text is passed on (answers, the trail, logs) only without the request's
+/// secrets: a Graph that repeats its request's code, client secret, token, proof and PIN.
 #[tokio::test]
-async fn connecting_another_waba_retires_the_previous_phones() {
+async fn graph_errors_that_repeat_secrets_are_passed_on_without_them() {
+    let h = Harness::start(&[]).await;
+    h.never_to_be_seen(waba_connect::stack::LOCAL_APP_SECRET);
+    let owner = h.user("owner-1");
+    let org = h.create_org(&owner, "Acme").await;
+
+    let (_, auth_url) = h.init(&owner, &org).await;
+    let location = h.consent(&auth_url, &[SUPPORT], "allow", true).await;
+    let code = url::Url::parse(&location).unwrap().query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
+    h.never_to_be_seen(&code);
+    h.sandbox().inject_faults_on("oauth/access_token", Fault::EchoingError, 1);
+    let (status, body) = h.callback_json(&location).await;
+    assert!(!status.is_success(), "{status} {body}");
+    assert!(body.to_string().contains("[redacted]") || !body.to_string().contains("Invalid parameter"), "{body}");
+
+    // A registration Meta refuses with the PIN in its text: the trail keeps the reason.
+    h.sandbox().inject_faults_on("/register", Fault::EchoingError, 1);
+    h.connect(&owner, &org, SUPPORT, seed::ACME_SUPPORT_PHONES[0]).await;
+    let events = h.events(&owner, &org).await;
+    assert!(events.iter().any(|e| e.to_string().contains("[redacted]")), "the refusal is kept, redacted: {events:?}");
+    // A send with the stored token.
+    h.sandbox().inject_faults_on("/messages", Fault::EchoingError, 1);
+    let path = format!("/api/v1/organizations/{org}/whatsapp/messages");
+    let (status, body) = h.post(&path, &owner, json!({ "to": "16315551234", "text": "hi" })).await;
+    assert!(status.is_client_error(), "{status} {body}");
+    h.assert_no_token_leaked().await;
+}
+
+#[tokio::test]
+async fn connecting_another_waba_retires_the_previous_phones_and_unsubscribes_the_old_waba() {
     let h = Harness::start(&[]).await;
     let owner = h.user("owner-1");
     let org = h.create_org(&owner, "Acme").await;
@@ -446,6 +477,17 @@ async fn connecting_another_waba_retires_the_previous_phones() {
         let active = phone["isActive"].as_bool().unwrap();
         assert_eq!(active, phone["wabaId"] == SALES, "only phones of the referenced WABA are active: {phone}");
     }
+    assert!(!h.sandbox().is_subscribed(SUPPORT), "the WABA left behind is unsubscribed, as a disconnect does");
+    assert!(h.sandbox().is_subscribed(SALES));
+
+    // Moving back while another organization uses the WABA it leaves keeps that one subscribed.
+    let other = h.user("owner-2");
+    let other_org = h.create_org(&other, "Other").await;
+    let state = h.authorized_state(&other, &other_org, &[SALES]).await;
+    assert_eq!(h.save(&other, &other_org, &state, SALES, seed::ACME_SALES_PHONE).await.0, StatusCode::OK);
+    let third = h.authorized_state(&owner, &org, &[SUPPORT]).await;
+    assert_eq!(h.save(&owner, &org, &third, SUPPORT, seed::ACME_SUPPORT_PHONES[0]).await.0, StatusCode::OK);
+    assert!(h.sandbox().is_subscribed(SUPPORT) && h.sandbox().is_subscribed(SALES), "Other still uses SALES");
 }
 
 #[tokio::test]
@@ -470,6 +512,33 @@ async fn a_shared_waba_stays_subscribed_until_its_last_organization_leaves() {
         StatusCode::OK
     );
     assert!(!h.sandbox().is_subscribed(SALES));
+}
+
+/// One user owns at most `MAX_ORGANIZATIONS_PER_USER` organizations, however many are
+/// created at once; another user is not affected.
+#[tokio::test]
+async fn a_user_owns_at_most_the_configured_number_of_organizations() {
+    for backend in [Backend::Embedded, Backend::Aws] {
+        let h = Harness::start_on(backend, &[("MAX_ORGANIZATIONS_PER_USER", "3")]).await;
+        let owner = h.user("owner-1");
+        h.create_org(&owner, "First").await;
+        let burst = (0..6).map(|i| h.post("/api/v1/organizations", &owner, json!({ "name": format!("Burst {i}") })));
+        let answers = futures_util::future::join_all(burst).await;
+        let created = answers.iter().filter(|(status, _)| *status == StatusCode::CREATED).count();
+        assert_eq!(created, 2, "{backend:?}: {answers:?}");
+        for (status, body) in answers.iter().filter(|(status, _)| *status != StatusCode::CREATED) {
+            assert!(
+                (*status, body["code"].as_str()) == (StatusCode::UNPROCESSABLE_ENTITY, Some("organization_limit"))
+                    || (*status, body["code"].as_str()) == (StatusCode::CONFLICT, Some("conflict")),
+                "{backend:?}: {status} {body}"
+            );
+        }
+        let (status, body) = h.post("/api/v1/organizations", &owner, json!({ "name": "One more" })).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("organization_limit")));
+        let owned = h.stack.app().records.organizations_owned_by(&"owner-1".parse().unwrap()).await.unwrap();
+        assert_eq!(owned.len(), 3, "{backend:?}");
+        h.create_org(&h.user("owner-2"), "Another's").await;
+    }
 }
 
 #[tokio::test]
@@ -629,5 +698,67 @@ async fn a_states_sealed_token_is_erased_once_consumed_or_expired() {
         let (status, _) = h.get(&format!("/api/v1/organizations/whatsapp/accounts?state={expired}"), &owner).await;
         assert_eq!(status, StatusCode::GONE);
         assert!(!token_of(&expired).await, "{backend:?}: expired, the token is erased before DynamoDB's TTL");
+    }
+}
+
+/// A request whose headers are too large (a 1 MiB cookie) is refused with the contract's
+/// JSON error, as every other refusal is; the next connection is served as usual.
+#[tokio::test]
+async fn oversized_headers_are_refused_with_the_contracts_error() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let h = Harness::start(&[]).await;
+    let mut stream = tokio::net::TcpStream::connect(h.stack.addr).await.unwrap();
+    let head = format!("GET /openapi.json HTTP/1.1\r\nhost: local\r\ncookie: {}\r\n\r\n", "a".repeat(1024 * 1024));
+    let (mut reader, mut writer) = stream.split();
+    let (_, answer) = tokio::join!(writer.write_all(head.as_bytes()), async {
+        let mut answer = Vec::new();
+        reader.read_to_end(&mut answer).await.unwrap();
+        answer
+    });
+    let answer = String::from_utf8(answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 431 "), "{head}");
+    assert!(head.to_ascii_lowercase().contains("content-type: application/json"), "{head}");
+    let body: Value = serde_json::from_str(body).unwrap();
+    assert_eq!((body["success"].as_bool(), body["code"].as_str()), (Some(false), Some("validation_error")), "{body}");
+    assert!(body["message"].as_str().unwrap().contains("headers"));
+    let (status, _) = h.get("/openapi.json", "").await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+/// The onboarding page: its scripts are files of its own (no inline script), it is never
+/// framed, never sniffed and sends no referrer.
+#[tokio::test]
+async fn the_onboarding_page_sends_its_security_headers() {
+    let h = Harness::start(&[]).await;
+    let response = h.browse(&h.url("/"), false).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let header = |name: &str| response.headers().get(name).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    let policy = header("content-security-policy");
+    assert!(policy.contains("script-src 'self'"), "{policy}");
+    assert!(!policy.split(';').any(|d| d.trim().starts_with("script-src") && d.contains("unsafe-inline")), "{policy}");
+    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+    assert_eq!(header("x-content-type-options"), "nosniff");
+    assert_eq!(header("referrer-policy"), "no-referrer");
+    let html = response.text().await.unwrap();
+    assert!(!html.contains("<script>") && html.contains("<script src="), "scripts are files, none inline");
+}
+
+/// A route asked with a method it does not take answers 405 with the methods it takes in
+/// `Allow` (RFC 9110 §15.5.6), and the contract's error.
+#[tokio::test]
+async fn a_method_a_route_does_not_take_is_answered_with_allow() {
+    let h = Harness::start(&[]).await;
+    let owner = h.user("owner-1");
+    let org = h.create_org(&owner, "Acme").await;
+    for (method, path, allow) in [
+        (reqwest::Method::DELETE, format!("/api/v1/organizations/{org}"), "GET, PUT"),
+        (reqwest::Method::PUT, format!("/api/v1/organizations/{org}/whatsapp/messages"), "POST, GET"),
+    ] {
+        let response = h.http.request(method.clone(), h.url(&path)).bearer_auth(&owner).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        assert_eq!(response.headers()["allow"].to_str().unwrap(), allow, "{method} {path}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["code"], "method_not_allowed");
     }
 }

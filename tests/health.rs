@@ -275,6 +275,14 @@ async fn the_sweep_holds_a_lease_stops_on_a_rate_limit_and_resumes_where_it_stop
         assert!(!report.finished);
         let report = h.sweep().await;
         assert_eq!((report.connections_checked, report.finished), (3, true), "{report:?}");
+
+        // One token's limit (17) is that connection's: it waits for the next sweep, and the
+        // sweep goes on to the others.
+        h.sandbox().inject_faults_on("debug_token", Fault::UserRateLimited, 3);
+        let report = h.sweep().await;
+        assert_eq!((report.stopped.as_deref(), report.finished), (None, true), "{backend:?}: {report:?}");
+        assert!(report.connections_checked >= 2, "{backend:?}: {report:?}");
+        assert_eq!(h.sandbox().faults_left(), 0, "{backend:?}: the limited connection was asked");
     }
 }
 
@@ -390,5 +398,47 @@ async fn a_deleted_account_ends_every_connection_to_it_and_erases_its_secrets() 
         );
         let (status, body) = send(&h, owner, org).await;
         assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("not_connected")));
+    }
+}
+
+/// No signed webhook can grow a phone's item past what DynamoDB stores (400 KB), which
+/// would refuse every later write to it and poison the delivery for Meta's seven days of
+/// retries: restriction lists as long and as wide as a delivery allows are bounded.
+#[tokio::test]
+async fn an_oversized_restriction_list_is_bounded_before_it_is_stored() {
+    use shared::store::Value as Stored;
+    for backend in [Backend::Embedded, Backend::Aws] {
+        let h = Harness::start_on(backend, &[("HEALTH_SWEEP_SECONDS", "0")]).await;
+        let owner = h.user("owner-1");
+        let org = connected(&h, &owner, "Acme", SUPPORT, READY).await;
+        for batch in 0..4 {
+            let restrictions: Vec<Value> = (0..40)
+                .map(|i| json!({ "restriction_type": format!("R{batch}_{i}_{}", "X".repeat(15_000)), "expiration": "2099-01-01T00:00:00+0000" }))
+                .collect();
+            let body = json!({ "object": "whatsapp_business_account", "entry": [{ "id": SUPPORT, "changes": [{
+                "field": "account_update", "value": { "event": "ACCOUNT_RESTRICTION", "restriction_info": restrictions } }] }] });
+            let (status, answer) = h.webhook(body.to_string().as_bytes(), None).await;
+            assert_eq!(status, StatusCode::OK, "{backend:?} batch {batch}: {answer}");
+        }
+        let key = shared::store::records::phone_key(&org.parse().unwrap(), &READY.parse().unwrap());
+        let item = h.stack.app().records.store().get(&key).await.unwrap().unwrap();
+        let size: usize = item
+            .iter()
+            .map(|(name, value)| {
+                name.len()
+                    + match value {
+                        Stored::S(s) => s.len(),
+                        Stored::B(b) => b.len(),
+                        Stored::N(n) => n.to_string().len(),
+                        Stored::Bool(_) => 1,
+                        Stored::L(items) => items.iter().map(|s| s.len() + 3).sum(),
+                    }
+            })
+            .sum();
+        assert!(size < 100_000, "{backend:?}: the phone's item is {size} bytes");
+        let status = h.status(&owner, &org).await;
+        assert_eq!(phone(&status, READY)["health"], "restricted", "{backend:?}: {status}");
+        let reasons = phone(&status, READY)["healthReasons"].as_array().unwrap().len();
+        assert!((1..=shared::domain::MAX_REASONS).contains(&reasons), "{backend:?}: {reasons} reasons");
     }
 }

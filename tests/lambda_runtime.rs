@@ -224,7 +224,7 @@ async fn environment() -> Vec<(String, String)> {
         OrganizationName::parse("Fixture Co").unwrap(),
         now,
     );
-    Records::new(Arc::new(store)).create_organization(&organization).await.unwrap();
+    Records::new(Arc::new(store)).create_organization(&organization, 100).await.unwrap();
     [
         ("AWS_ENDPOINT_URL", endpoint.as_str()),
         ("AWS_REGION", "us-east-1"),

@@ -38,8 +38,12 @@ async fn connect_through(h: &Harness, link: &str, choice: &str) -> (StatusCode, 
 
 async fn page(h: &Harness, link: &str) -> (StatusCode, String, String) {
     let response = h.browse(&h.url(link), false).await;
-    let policy =
-        response.headers().get("content-security-policy").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    let header = |name: &str| response.headers().get(name).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    let policy = header("content-security-policy");
+    // Every page, the 410 ones included: never framed, never sniffed, never a referrer.
+    assert!(policy.contains("frame-ancestors 'none'"), "{link}: {policy}");
+    assert_eq!(header("x-content-type-options"), "nosniff", "{link}");
+    assert_eq!(header("referrer-policy"), "no-referrer", "{link}");
     (response.status(), policy, response.text().await.unwrap())
 }
 

@@ -151,3 +151,49 @@ async fn the_register_route_is_the_owners_and_needs_a_connected_number() {
     assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("not_connected")));
     assert_eq!(h.sandbox().registration_attempts(phone), 1, "only the save's attempt reached Meta");
 }
+
+/// Sixteen registrations of one number at once, one with the right PIN: Meta is asked one
+/// attempt at a time and never beyond its allowance, and once Meta took the right PIN the
+/// number is stored registered, whatever the wrong ones met.
+#[tokio::test]
+async fn concurrent_registrations_of_one_number_are_made_one_at_a_time() {
+    for (round, backend) in
+        [Backend::Embedded, Backend::Embedded, Backend::Embedded, Backend::Aws].into_iter().enumerate()
+    {
+        let h = Harness::start_on(backend, &[]).await;
+        let owner = h.user("owner-1");
+        let org = h.create_org(&owner, "Acme").await;
+        let phone = seed::ACME_SUPPORT_PHONES[1];
+        let state = h.authorized_state(&owner, &org, &[SUPPORT]).await;
+        assert_eq!(h.save(&owner, &org, &state, SUPPORT, phone).await.0, StatusCode::OK);
+        let path = register_path(&org, phone);
+        let right = 5 + round;
+        let race = (0..16).map(|i| {
+            let pin = if i == right { seed::EXISTING_TWO_STEP_PIN.to_owned() } else { format!("{:06}", 100_000 + i) };
+            h.post(&path, &owner, json!({ "pin": pin }))
+        });
+        let answers = futures_util::future::join_all(race).await;
+        for (status, answer) in &answers {
+            let code = answer["code"].as_str();
+            let expected = *status == StatusCode::OK
+                || (*status, code) == (StatusCode::BAD_REQUEST, Some("pin_mismatch"))
+                || (*status, code) == (StatusCode::CONFLICT, Some("conflict"))
+                || (*status, code) == (StatusCode::CONFLICT, Some("registration_limited"));
+            assert!(expected, "{backend:?}: {status} {answer}");
+        }
+        assert!(h.sandbox().registration_attempts(phone) <= 10, "{backend:?}: Meta was asked beyond its allowance");
+        let stored = h.status(&owner, &org).await;
+        let stored =
+            stored["phoneNumbers"].as_array().unwrap().iter().find(|p| p["phoneNumberId"] == phone).unwrap().clone();
+        if h.sandbox().is_registered(phone) {
+            assert_eq!(stored["registration"], "registered", "{backend:?}: Meta took the PIN: {stored}");
+        } else {
+            assert_ne!(stored["registration"], "registered", "{backend:?}: {stored}");
+            let (status, answer) = h.post(&path, &owner, json!({ "pin": seed::EXISTING_TWO_STEP_PIN })).await;
+            assert_eq!(status, StatusCode::OK, "{backend:?}: the right PIN after the race: {answer}");
+            assert!(h.sandbox().is_registered(phone));
+        }
+        assert_eq!(send(&h, &owner, &org).await.0, StatusCode::OK, "{backend:?}");
+        h.assert_no_token_leaked().await;
+    }
+}

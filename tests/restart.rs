@@ -1,7 +1,8 @@
 //! The local stack restarted on the same data directory keeps working connections: its Meta
 //! sandbox keeps the tokens it issued, the numbers' registrations and the templates beside
 //! the store, so a send after the restart goes through and the health sweep finds nothing
-//! wrong. A fresh data directory is a fresh sandbox.
+//! wrong. A fresh data directory is a fresh sandbox. The directory and all it holds are its
+//! owner's alone.
 
 mod support;
 
@@ -47,4 +48,31 @@ async fn a_restarted_stack_keeps_its_connections_working() {
     let fresh = Harness::start(&[]).await;
     assert!(fresh.sandbox().issued_tokens().is_empty());
     assert!(!fresh.sandbox().is_registered(READY));
+}
+
+/// The data directory holds sealed tokens and the local key: the stack creates it, and
+/// everything in it, for its owner alone.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_data_directory_is_its_owners_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = support::TempDir::new();
+    let data_dir = parent.0.join("new").join("data");
+    let h = Harness::start(&[("DATA_DIR", &data_dir.display().to_string())]).await;
+    let owner = h.user("owner-1");
+    let org = h.create_org(&owner, "Acme").await;
+    h.connect(&owner, &org, SUPPORT, READY).await;
+    let mut pending = vec![data_dir.clone()];
+    let mut files = 0;
+    while let Some(path) = pending.pop() {
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        if path.is_dir() {
+            assert_eq!(mode, 0o700, "{}", path.display());
+            pending.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else {
+            assert_eq!(mode, 0o600, "{}", path.display());
+            files += 1;
+        }
+    }
+    assert!(files >= 2, "the store and the key at least, in {}", data_dir.display());
 }

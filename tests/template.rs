@@ -222,3 +222,34 @@ fn the_alarms_watch_every_function() {
         assert_eq!(watched, functions, "{alarm}");
     }
 }
+
+#[test]
+fn variables_read_by_one_function_go_to_that_function_alone() {
+    let template = template();
+    for (variable, only) in [("WEBHOOK_VERIFY_TOKEN", "webhook"), ("MAX_ORGANIZATIONS_PER_USER", "organizations")] {
+        for (binary, function) in functions(&template) {
+            assert_eq!(
+                environment_names(&template, function).contains(variable),
+                binary == only,
+                "{binary}: {variable}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_key_refuses_every_use_that_names_no_organization() {
+    let template = template();
+    let statements = template["Resources"]["TokenKey"]["Properties"]["KeyPolicy"]["Statement"].as_sequence().unwrap();
+    let deny = statements.iter().find(|s| s["Effect"] == "Deny").expect("a Deny statement");
+    assert_eq!(deny["Principal"], "*");
+    let actions: BTreeSet<&str> = deny["Action"].as_sequence().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    for action in ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:ReEncryptFrom", "kms:ReEncryptTo"] {
+        assert!(actions.contains(action), "{action}");
+    }
+    assert_eq!(deny["Condition"]["Null"]["kms:EncryptionContext:organizationId"], "true");
+    // And the code's context always names one.
+    let organization = "org_0123456789abcdef0123".parse().unwrap();
+    let context = shared::cipher::TokenContext::new(&organization, shared::cipher::Purpose::PhoneToken);
+    assert!(context.pairs().iter().any(|(name, value)| *name == "organizationId" && !value.is_empty()));
+}

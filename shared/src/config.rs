@@ -39,6 +39,8 @@ pub struct Config {
     /// The stack's S3 bucket of media files (`MEDIA_BUCKET`); the local stack keeps them
     /// under `DATA_DIR` unless it runs on AWS services.
     pub media_bucket: Option<String>,
+    /// How many organizations one user may own (`MAX_ORGANIZATIONS_PER_USER`, default 100).
+    pub max_organizations_per_user: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -161,6 +163,7 @@ impl Config {
                 .map(|raw| url("PUBLIC_BASE_URL", raw.trim_end_matches('/').to_owned()))
                 .transpose()?,
             media_bucket: get("MEDIA_BUCKET"),
+            max_organizations_per_user: seconds("MAX_ORGANIZATIONS_PER_USER", 100)? as usize,
             onboarding_link_ttl: get("ONBOARDING_LINK_TTL_SECONDS")
                 .map(|_| seconds("ONBOARDING_LINK_TTL_SECONDS", 0).map(|n| n as i64))
                 .transpose()?,

@@ -145,6 +145,22 @@ impl ApiError {
         ))
     }
 
+    /// The caller owns as many organizations as one user may (`MAX_ORGANIZATIONS_PER_USER`).
+    pub fn organization_limit(max: usize) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "organization_limit",
+            format!("One user may own at most {max} organizations."),
+        )
+        .with_action("Use one of your organizations, or ask the service's operator to raise the limit.")
+    }
+
+    /// Another registration attempt of the number is being made; Meta is asked once at a time.
+    pub fn registration_under_way() -> Self {
+        Self::conflict("Another registration attempt of this number is under way.")
+            .with_action("Read the number's status in a moment: it shows that attempt's outcome.")
+    }
+
     pub fn pin_mismatch() -> Self {
         Self::new(StatusCode::BAD_REQUEST, "pin_mismatch", "Meta refused this two-step verification PIN.")
             .with_action("Enter the PIN set for this number in WhatsApp Manager, or reset it there and try again.")

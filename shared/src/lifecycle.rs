@@ -440,6 +440,30 @@ pub async fn phone_token(app: &App, phone: &PhoneNumber) -> Result<AccessToken, 
     Ok(app.cipher.open(sealed, context).await?)
 }
 
+/// Seed 002 lets several organizations connect one WABA; the app's subscription is shared
+/// by all of them, so it is removed only when the last active connection goes.
+pub async fn unsubscribe_unless_shared(app: &App, organization: &Organization, waba: &WabaId, token: &AccessToken) {
+    let still_used = match still_connected_elsewhere(app, organization, waba).await {
+        Ok(used) => used,
+        Err(error) => {
+            tracing::warn!(%error, %waba, "could not tell whether the WABA is shared; keeping the subscription");
+            true
+        }
+    };
+    if still_used {
+        tracing::info!(%waba, "another organization still uses this WABA; subscription kept");
+        return;
+    }
+    let unsubscribed = async { Ok::<_, ApiError>(app.meta()?.unsubscribe_app(token, waba).await?) }.await;
+    if let Err(error) = unsubscribed {
+        tracing::warn!(%error, %waba, "unsubscribing from the WABA failed; the connection is gone regardless");
+    }
+}
+
+async fn still_connected_elsewhere(app: &App, organization: &Organization, waba: &WabaId) -> Result<bool, ApiError> {
+    Ok(app.records.routes(waba, None).await?.iter().any(|route| route.organization_id != organization.id))
+}
+
 /// Meta's answer to a call made with a phone's stored token: a refusal is recorded against
 /// the connection (see [`graph_refused`]) before it becomes the caller's error.
 pub async fn answered<T>(app: &App, phone: &PhoneNumber, answer: Result<T, MetaError>) -> Result<T, ApiError> {

@@ -13,7 +13,7 @@ use crate::domain::{
 };
 use crate::error::ApiError;
 use crate::lifecycle::{self, Observation};
-use crate::meta::PhoneInfo;
+use crate::meta::{MetaError, PhoneInfo};
 use crate::registration::{self, Plan};
 use crate::store::records::{Connection, ConnectionRefused};
 
@@ -52,13 +52,12 @@ pub async fn checked(app: &App, state: OAuthState) -> Result<OAuthState, ApiErro
 
 /// The checks every read of a state makes, in the order that tells the caller the most.
 pub fn usable(state: OAuthState, now: Timestamp) -> Result<OAuthState, ApiError> {
-    if matches!(state.step, StateStep::Consumed { .. }) {
-        return Err(ApiError::state_used());
+    match state.step {
+        StateStep::Consumed { .. } => Err(ApiError::state_used()),
+        StateStep::Expired => Err(ApiError::state_expired()),
+        _ if state.is_expired(now) => Err(ApiError::state_expired()),
+        _ => Ok(state),
     }
-    if state.is_expired(now) {
-        return Err(ApiError::state_expired());
-    }
-    Ok(state)
 }
 
 /// The authorization of a state the callback handed back.
@@ -77,6 +76,7 @@ pub fn authorization(state: &OAuthState) -> Result<&Authorization, ApiError> {
         )
         .with_action("Continue with the state the callback returned, or restart the connection.")),
         StateStep::Consumed { .. } => Err(ApiError::state_used()),
+        StateStep::Expired => Err(ApiError::state_expired()),
     }
 }
 
@@ -144,6 +144,7 @@ async fn claim(app: &App, mut state: OAuthState, code_hash: &str) -> Result<Clai
             StateStep::HandedOver { .. } | StateStep::Authorized(_) | StateStep::Consumed { .. } => {
                 return Err(ApiError::state_used());
             }
+            StateStep::Expired => return Err(ApiError::state_expired()),
             StateStep::Pending { exchange: Some(e) } if e.lease_until > now => {
                 if e.code_hash != code_hash {
                     return Err(ApiError::conflict("Another authorization is being completed for this state."));
@@ -258,6 +259,24 @@ pub async fn exchange_once(
     handed_back(app, &from, &successor).await
 }
 
+/// Meta's refusal of the authorization code the caller brought (invalid, expired, already
+/// used) is the caller's to fix: 400 `invalid_code`. A redirect URI Meta finds different
+/// (36008) is the service's configuration, and stays Meta's error.
+fn refused_code(error: MetaError) -> ApiError {
+    match error {
+        MetaError::Graph(e) if e.code == 100 && e.subcode != Some(REDIRECT_URI_MISMATCH) => ApiError::new(
+            http::StatusCode::BAD_REQUEST,
+            "invalid_code",
+            format!("Meta refused the authorization code: {}", e.reason()),
+        )
+        .with_action("The code is used, expired or not one Meta issued: start the connection again."),
+        other => other.into(),
+    }
+}
+
+/// Graph's subcode for a `redirect_uri` that is not the one the code was issued for.
+const REDIRECT_URI_MISMATCH: i64 = 36008;
+
 /// The Graph calls of a code exchange, with the token rules of Embedded Signup v4:
 /// `/debug_token` decides what follows. Only a short-lived user token is exchanged for a
 /// long-lived one (`fb_exchange_token`); a business token is kept as issued. The expiry
@@ -268,7 +287,7 @@ async fn exchange(app: &App, state: &OAuthState, code: &str, source: CodeSource)
         CodeSource::Dialog => Some(state.redirect_uri.as_str()),
         CodeSource::JsSdk => None,
     };
-    let issued = app.meta()?.exchange_code(code, redirect_uri).await?;
+    let issued = app.meta()?.exchange_code(code, redirect_uri).await.map_err(refused_code)?;
     let mut token = issued.token;
     let mut info = app.meta()?.debug_token(&token).await?;
     if info.is_short_lived_user_token(app.now()) {
@@ -365,6 +384,12 @@ pub async fn connect(app: &App, request: Connect<'_>) -> Result<Vec<PhoneNumber>
     // Phones of another WABA cannot stay active once the organization points elsewhere.
     let retire: Vec<PhoneNumber> = existing.iter().filter(|p| p.is_active() && &p.waba_id != waba).cloned().collect();
     let retired_before = retire.clone();
+    // The WABA left behind is unsubscribed as a disconnect would, with its own token, opened
+    // before the save erases it.
+    let left_behind = match (organization.waba_id.as_ref().filter(|w| *w != waba), retire.first()) {
+        (Some(old), Some(phone)) => lifecycle::phone_token(app, phone).await.ok().map(|token| (old.clone(), token)),
+        _ => None,
+    };
 
     let connection = Connection { organization, state, waba_id: waba, phones: saved.clone(), retire, now };
     match app.records.save_connection(connection).await {
@@ -379,6 +404,9 @@ pub async fn connect(app: &App, request: Connect<'_>) -> Result<Vec<PhoneNumber>
         Err(ConnectionRefused::Store(error)) => return Err(error),
     }
     tracing::info!(organization = %organization.id, waba = %waba, phones = saved.len(), "WhatsApp connected");
+    if let Some((old, old_token)) = left_behind {
+        lifecycle::unsubscribe_unless_shared(app, organization, &old, &old_token).await;
+    }
     let seen = Observation::new(Source::Api, now);
     let mut events: Vec<_> = saved
         .iter()
@@ -399,7 +427,7 @@ pub async fn connect(app: &App, request: Connect<'_>) -> Result<Vec<PhoneNumber>
     for (phone, plan) in saved.iter_mut().zip(plans) {
         if let Plan::Register { pin, sealed } = plan {
             registrations.push(async move {
-                registration::register(app, phone, token, &pin, Some(&sealed), Source::Api).await;
+                let _ = registration::register(app, phone, token, &pin, Some(&sealed), Source::Api).await;
             });
         }
     }

@@ -27,6 +27,7 @@ pub const ERROR_CODES: &[&str] = &[
     "waba_banned",
     "pin_mismatch",
     "registration_limited",
+    "organization_limit",
     "verification_required",
     "verification_refused",
     "invalid_code",
@@ -85,7 +86,18 @@ fn page_of(field: &str, item: Value) -> Value {
 }
 
 fn query(name: &str, required: bool, description: &str) -> Value {
-    json!({ "name": name, "in": "query", "required": required, "description": description, "schema": string() })
+    json!({ "name": name, "in": "query", "required": required, "description": description, "schema": id_schema(name) })
+}
+
+/// The format of an id or a state as the service parses it, so that a generated client
+/// sends only what the service takes.
+fn id_schema(name: &str) -> Value {
+    match name {
+        "organizationId" => json!({ "type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$" }),
+        "phoneNumberId" | "wabaId" => json!({ "type": "string", "pattern": "^[0-9]{1,32}$" }),
+        "state" => json!({ "type": "string", "pattern": "^[A-Za-z0-9_-]{32,128}$" }),
+        _ => string(),
+    }
 }
 
 const PAGE: [(&str, &str); 2] =
@@ -158,7 +170,11 @@ fn operation(action: Action) -> Operation {
         Action::Callback => op(
             "Meta's redirect after the dialog: exchanges the code and hands the browser a new state (a redirect to FRONTEND_URL, or JSON with `Accept: application/json`).",
             vec![
-                query("state", true, "The state init-oauth issued."),
+                query(
+                    "state",
+                    false,
+                    "The state init-oauth issued. Meta sends it back with `code`, and usually with `error`; without it the callback can only redirect with `error`.",
+                ),
                 query("code", false, "Meta's authorization code."),
                 query("error", false, "Set by Meta when the person declined."),
                 query("error_reason", false, "Meta's reason for `error`."),
@@ -523,7 +539,7 @@ fn path_item(route: &Route) -> Value {
         .path
         .split('/')
         .filter_map(|part| part.strip_prefix('{')?.strip_suffix('}'))
-        .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": string() }))
+        .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": id_schema(name) }))
         .collect();
     parameters.extend(query);
     let mut responses = Map::new();
@@ -532,7 +548,10 @@ fn path_item(route: &Route) -> Value {
             201 => "Created.",
             202 => "Accepted: Meta asked to wait; retried later.",
             400 | 404 => "Refused: this service's error, or Meta's refusal as Meta gave it.",
-            302 if route.action == Action::Callback => "A redirect to FRONTEND_URL with `state` (or `error`).",
+            302 if route.action == Action::Callback => {
+                "A redirect to FRONTEND_URL with `state` (the new one), or with `error` (its code, and the state when \
+                 one came) when the person declined, the state is unusable or the code was refused."
+            }
             _ => "Success.",
         };
         let response = match body {
@@ -549,7 +568,10 @@ fn path_item(route: &Route) -> Value {
                 "description": "The file.",
                 "content": { "*/*": { "schema": { "type": "string", "contentMediaType": "application/octet-stream" } } },
             }),
-            None if status == 302 => json!({ "description": "A redirect to the file (a presigned URL)." }),
+            None if status == 302 => json!({
+                "description": if route.action == Action::GetMedia { "A redirect to the file (a presigned URL)." } else { description },
+                "headers": { "Location": { "required": true, "schema": { "type": "string", "format": "uri" } } },
+            }),
             None => json!({ "description": description }),
         };
         responses.insert(status.to_string(), response);

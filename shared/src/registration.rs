@@ -112,6 +112,9 @@ pub fn limited(phone: &PhoneNumber, now: crate::clock::Timestamp) -> Option<Stri
 
 /// One registration attempt for `phone` with `pin`, within Meta's allowance, and its
 /// outcome recorded on the PhoneNumber (with `store_pin` when Meta did not refuse the PIN).
+/// Attempts on one number are made one at a time, under a lease on it: each is decided on
+/// the number as the last one left it, so Meta is never asked beyond its allowance and a
+/// PIN Meta accepted is never overwritten by a later refusal. `phone` is left as stored.
 /// Never fails: whatever happens becomes the phone's `registration`.
 pub async fn register(
     app: &App,
@@ -120,8 +123,31 @@ pub async fn register(
     pin: &RegistrationPin,
     store_pin: Option<&Ciphertext>,
     source: Source,
-) {
+) -> Attempt {
     let now = app.now();
+    let owner = crate::crypto::random_token::<12>();
+    let until = now.plus_seconds(REGISTRATION_LEASE_SECONDS);
+    match app.records.lease_registration(phone, &owner, now, until).await {
+        Ok(Some(current)) => *phone = current,
+        Ok(None) => {
+            tracing::info!(phone = %phone.phone_number_id, "another registration attempt of this number is under way");
+            if let Ok(Some(current)) = app.records.phone(&phone.organization_id, &phone.phone_number_id).await {
+                *phone = current;
+            }
+            return Attempt::UnderWay;
+        }
+        Err(error) => {
+            tracing::error!(%error, phone = %phone.phone_number_id, "the registration lease could not be taken");
+            return Attempt::UnderWay;
+        }
+    }
+    if phone.registration.allows_sending() {
+        // An attempt that held the lease before this one registered it.
+        if let Err(error) = app.records.release_registration(phone, &owner).await {
+            tracing::warn!(%error, phone = %phone.phone_number_id, "the registration lease was not given back");
+        }
+        return Attempt::Made;
+    }
     let before = phone.clone();
     if let Some(reason) = limited(phone, now) {
         phone.registration = Registration::Pending { reason };
@@ -149,7 +175,7 @@ pub async fn register(
         registration = phone.registration.as_str(),
         "registration attempted"
     );
-    match app.records.set_registration(phone, keep_pin, now).await {
+    match app.records.set_registration(phone, keep_pin, &owner, now).await {
         Ok(true) => {
             let events = lifecycle::transitions(Some(&before), phone, &Observation::new(source, now));
             if let Err(error) = app.records.record_events(&events).await {
@@ -159,6 +185,19 @@ pub async fn register(
         Ok(false) => tracing::info!(phone = %phone.phone_number_id, "the phone was disconnected meanwhile"),
         Err(error) => tracing::error!(%error, phone = %phone.phone_number_id, "registration outcome not stored"),
     }
+    Attempt::Made
+}
+
+/// How long one attempt holds a number's registration: well past one Graph call.
+const REGISTRATION_LEASE_SECONDS: i64 = 60;
+
+/// Whether [`register`] decided an attempt (made it, found the number registered, or found
+/// Meta's allowance spent), or found another attempt on the number under way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum Attempt {
+    Made,
+    UnderWay,
 }
 
 /// Registers a drifted (`pending`) number again with the PIN it was registered with, when
@@ -178,8 +217,7 @@ pub async fn register_again(app: &App, phone: &PhoneNumber, token: &AccessToken,
         }
     };
     let mut phone = phone.clone();
-    register(app, &mut phone, token, &pin, None, source).await;
-    true
+    register(app, &mut phone, token, &pin, None, source).await == Attempt::Made
 }
 
 /// Asks Meta to send a verification code to a number that needs one (`request_code`), by
@@ -207,8 +245,10 @@ pub async fn verify_code(app: &App, phone: &mut PhoneNumber, code: VerificationC
         unreachable!("pin_for always plans a registration")
     };
     phone.registration = Registration::Pending { reason: REGISTERING.into() };
-    register(app, phone, &token, &pin, Some(&sealed), Source::Api).await;
-    Ok(())
+    match register(app, phone, &token, &pin, Some(&sealed), Source::Api).await {
+        Attempt::Made => Ok(()),
+        Attempt::UnderWay => Err(ApiError::registration_under_way()),
+    }
 }
 
 fn needs_verification(phone: &PhoneNumber) -> Result<(), ApiError> {

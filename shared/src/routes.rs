@@ -374,7 +374,8 @@ pub fn by_key(route_key: &str) -> Option<&'static Route> {
 #[derive(Debug, PartialEq, Eq)]
 pub enum NoRoute {
     NotFound,
-    MethodNotAllowed,
+    /// The path exists with these methods (for the `Allow` header RFC 9110 requires).
+    MethodNotAllowed(Vec<&'static str>),
 }
 
 /// Matches a method and path the way API Gateway does: literal segments win over
@@ -382,20 +383,22 @@ pub enum NoRoute {
 pub fn match_path(method: &str, path: &str) -> Result<(&'static Route, HashMap<String, String>), NoRoute> {
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
     let mut best: Option<(&'static Route, HashMap<String, String>)> = None;
-    let mut path_matched = false;
+    let mut allowed: Vec<&'static str> = Vec::new();
     for route in ROUTES {
         let Some(params) = bind(route.path, &segments) else {
             continue;
         };
-        path_matched = true;
         if route.method != method {
+            if !allowed.contains(&route.method) {
+                allowed.push(route.method);
+            }
             continue;
         }
         if best.as_ref().is_none_or(|(_, p)| params.len() < p.len()) {
             best = Some((route, params));
         }
     }
-    best.ok_or(if path_matched { NoRoute::MethodNotAllowed } else { NoRoute::NotFound })
+    best.ok_or(if allowed.is_empty() { NoRoute::NotFound } else { NoRoute::MethodNotAllowed(allowed) })
 }
 
 fn bind(pattern: &str, segments: &[&str]) -> Option<HashMap<String, String>> {
@@ -463,7 +466,10 @@ mod tests {
     #[test]
     fn unknown_paths_and_methods_are_told_apart() {
         assert_eq!(match_path("GET", "/nope").unwrap_err(), NoRoute::NotFound);
-        assert_eq!(match_path("DELETE", "/api/v1/organizations/org_1").unwrap_err(), NoRoute::MethodNotAllowed);
+        assert_eq!(
+            match_path("DELETE", "/api/v1/organizations/org_1").unwrap_err(),
+            NoRoute::MethodNotAllowed(vec!["GET", "PUT"])
+        );
         assert_eq!(match_path("GET", "/api/v1/organizations//whatsapp/status").unwrap_err(), NoRoute::NotFound);
     }
 

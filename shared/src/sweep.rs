@@ -59,6 +59,8 @@ pub struct SweepReport {
     pub stopped: Option<String>,
     /// Another sweep held the lease; this one did nothing.
     pub skipped: bool,
+    /// Sealed tokens of OAuth states nobody came back for, erased once they expired.
+    pub states_erased: usize,
 }
 
 /// What checking one connection came to.
@@ -103,6 +105,7 @@ pub async fn sweep(app: &App, settings: &SweepSettings) -> Result<SweepReport, A
         renewed = report.renewed,
         resubscribed = report.resubscribed,
         registrations_retried = report.registrations_retried,
+        states_erased = report.states_erased,
         graph_calls = report.graph_calls,
         duration_ms = report.duration_ms,
         finished = report.finished,
@@ -121,6 +124,7 @@ async fn sweep_pass(
     position: &mut Option<String>,
     report: &mut SweepReport,
 ) -> Result<(), ApiError> {
+    report.states_erased = app.records.erase_abandoned_states(app.now(), settings.page).await?;
     'pages: loop {
         let page = app.records.connections(position.as_deref(), settings.page).await?;
         if page.is_empty() {

@@ -30,7 +30,44 @@ pub fn init_lambda() {
 
 pub fn init_local() {
     use tracing_subscriber::prelude::*;
-    tracing_subscriber::registry().with(tracing_subscriber::fmt::layer().with_target(false)).with(filter()).init();
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_target(false).with_writer(|| OneLine(std::io::stdout())))
+        .with(filter())
+        .init();
+}
+
+/// A writer of readable log lines that keeps each record on its one line: a line break or
+/// carriage return inside a record (a value from a webhook, Meta's error text) is written
+/// escaped, so nothing from outside can start a forged line. Lambda's JSON lines escape
+/// them by themselves. The formatter writes each record in one call, ending in `\n`.
+pub struct OneLine<W>(pub W);
+
+impl<W: std::io::Write> std::io::Write for OneLine<W> {
+    fn write(&mut self, record: &[u8]) -> std::io::Result<usize> {
+        let (body, end) = match record.split_last() {
+            Some((b'\n', body)) => (body, &b"\n"[..]),
+            _ => (record, &b""[..]),
+        };
+        if !body.iter().any(|b| matches!(b, b'\n' | b'\r')) {
+            self.0.write_all(record)?;
+            return Ok(record.len());
+        }
+        let mut escaped = Vec::with_capacity(record.len() + 8);
+        for &byte in body {
+            match byte {
+                b'\n' => escaped.extend_from_slice(b"\\n"),
+                b'\r' => escaped.extend_from_slice(b"\\r"),
+                other => escaped.push(other),
+            }
+        }
+        escaped.extend_from_slice(end);
+        self.0.write_all(&escaped)?;
+        Ok(record.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }
 
 /// A value from outside (a webhook's ids, a header) as a log field: control characters are
@@ -59,7 +96,16 @@ impl std::fmt::Display for Field<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::Field;
+    use super::{Field, OneLine};
+    use std::io::Write;
+
+    #[test]
+    fn a_record_stays_on_its_line() {
+        let mut out = OneLine(Vec::new());
+        out.write_all(b"INFO webhook phone=1\nFORGED INFO ok\r\n").unwrap();
+        out.write_all(b"INFO plain\n").unwrap();
+        assert_eq!(String::from_utf8(out.0).unwrap(), "INFO webhook phone=1\\nFORGED INFO ok\\r\nINFO plain\n");
+    }
 
     #[test]
     fn outside_values_cannot_forge_a_log_line() {

@@ -94,6 +94,13 @@ pub enum Fault {
     ServerError,
     /// HTTP 400, code 4 "(#4) Application request limit reached", `is_transient: true`.
     RateLimited,
+    /// HTTP 400, code 17 "(#17) User request limit reached", `is_transient: true`: one
+    /// token's limit, not the app's.
+    UserRateLimited,
+    /// HTTP 400, code 100, whose message and details repeat the request: its query, its body
+    /// and its `Authorization` header — tokens, proofs, secrets, PINs and codes included.
+    /// Meta's messages do not do this today; the service must not pass them on if they do.
+    EchoingError,
     /// Waits this long before doing anything, then answers normally. A caller
     /// that gives up first (drops the future) leaves no trace but the counted call.
     Timeout(Duration),
@@ -228,12 +235,17 @@ impl Sandbox {
         self.lock().targeted_faults.extend(std::iter::repeat_n((path_contains.to_owned(), fault), count));
     }
 
+    /// Faults injected and not produced yet.
+    pub fn faults_left(&self) -> usize {
+        let state = self.lock();
+        state.faults.len() + state.targeted_faults.len()
+    }
+
     /// Every text message the Graph API accepted, oldest first.
     pub fn sent_messages(&self) -> Vec<SentMessage> {
         self.lock().sent.iter().map(|sent| sent.message.clone()).collect()
     }
 
-    /// How many webhooks the service answered with a 2xx status.
     /// Whether a customer's message was marked read, and with a typing indicator:
     /// `None` for a message no number received.
     pub fn read_receipt(&self, message_id: &str) -> Option<(bool, bool)> {
@@ -251,6 +263,7 @@ impl Sandbox {
         self.lock().media.get(media_id).map(|m| (m.mime_type.clone(), m.bytes.clone()))
     }
 
+    /// How many webhooks the service answered with a 2xx status.
     pub fn webhooks_delivered(&self) -> usize {
         self.webhooks.delivered()
     }

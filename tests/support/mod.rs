@@ -53,7 +53,7 @@ fn capture_logs() -> Arc<Mutex<Vec<u8>>> {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::new(capture_filter()))
             .with_ansi(false)
-            .with_writer(move || writer.clone())
+            .with_writer(move || shared::telemetry::OneLine(writer.clone()))
             .try_init();
         buffer
     })
@@ -469,6 +469,11 @@ impl Harness {
     /// number has at the sandbox, appears in a response the tests saw, in the captured logs,
     /// in any byte under the data directory, or (on DynamoDB) in any attribute of any item of
     /// the table.
+    /// A value [`Self::assert_no_token_leaked`] looks for too (a code, the app secret).
+    pub fn never_to_be_seen(&self, secret: &str) {
+        self.secrets.lock().unwrap().push(secret.to_owned());
+    }
+
     pub async fn assert_no_token_leaked(&self) {
         let mut tokens = self.sandbox().issued_tokens();
         assert!(!tokens.is_empty(), "the sandbox issued tokens, so the check means something");

@@ -7,7 +7,7 @@
 //! state is already correct whatever Meta answers).
 
 use serde_json::json;
-use shared::domain::{AccessToken, Organization, OrganizationId, PhoneNumber, Source, WabaId};
+use shared::domain::{OrganizationId, PhoneNumber, Source};
 use shared::lifecycle::{self, Observation};
 use shared::routes::Action;
 use shared::{ApiError, App, Request, Response};
@@ -38,31 +38,7 @@ pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
     tracing::info!(organization = %organization.id, phones = active.len(), "WhatsApp disconnected");
 
     if let Some((waba, token)) = unsubscribe {
-        unsubscribe_unless_shared(app, &organization, &waba, &token).await;
+        lifecycle::unsubscribe_unless_shared(app, &organization, &waba, &token).await;
     }
     Ok(Response::ok(&json!({ "success": true, "message": "WhatsApp disconnected." })))
-}
-
-/// Seed 002 lets several organizations connect one WABA; the app's subscription is shared
-/// by all of them, so it is removed only when the last active connection goes.
-async fn unsubscribe_unless_shared(app: &App, organization: &Organization, waba: &WabaId, token: &AccessToken) {
-    let still_used = match still_connected_elsewhere(app, organization, waba).await {
-        Ok(used) => used,
-        Err(error) => {
-            tracing::warn!(%error, %waba, "could not tell whether the WABA is shared; keeping the subscription");
-            true
-        }
-    };
-    if still_used {
-        tracing::info!(%waba, "another organization still uses this WABA; subscription kept");
-        return;
-    }
-    let unsubscribed = async { Ok::<_, ApiError>(app.meta()?.unsubscribe_app(token, waba).await?) }.await;
-    if let Err(error) = unsubscribed {
-        tracing::warn!(%error, %waba, "unsubscribing from the WABA failed; the connection is removed regardless");
-    }
-}
-
-async fn still_connected_elsewhere(app: &App, organization: &Organization, waba: &WabaId) -> Result<bool, ApiError> {
-    Ok(app.records.routes(waba, None).await?.iter().any(|route| route.organization_id != organization.id))
 }

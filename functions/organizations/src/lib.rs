@@ -77,7 +77,7 @@ async fn create(app: &App, caller: &Caller, request: &Request) -> Result<Respons
     organization.description =
         optional_text("description", body.description.as_deref(), 2000).map_err(ApiError::validation)?;
     organization.industry = optional_text("industry", body.industry.as_deref(), 100).map_err(ApiError::validation)?;
-    app.records.create_organization(&organization).await?;
+    app.records.create_organization(&organization, app.config.max_organizations_per_user).await?;
     tracing::info!(organization = %organization.id, "organization created");
     let data = present(app, &organization).await?;
     Ok(Response::json(

@@ -175,7 +175,7 @@ pub async fn process(app: &App, notification: &Notification<'_>) -> Result<Outco
                     }
                 }
                 Change::Other { field } => {
-                    tracing::debug!(%field, "webhook field not handled");
+                    tracing::debug!(field = %shared::telemetry::Field(field), "webhook field not handled");
                     outcome.ignored += 1;
                 }
             }

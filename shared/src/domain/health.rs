@@ -60,8 +60,11 @@ pub struct HealthReason {
 }
 
 impl HealthReason {
+    /// A reason; its code and message are cut to a bounded length, since both may come from
+    /// a webhook and the phone's item must stay far below DynamoDB's 400 KB.
     pub fn new(code: impl Into<String>, message: impl Into<String>, effect: Effect, since: Timestamp) -> Self {
-        Self { code: code.into(), message: message.into(), effect, since, until: None, origin: None }
+        let (code, message) = (bounded(code.into(), MAX_REASON_CODE), bounded(message.into(), MAX_REASON_MESSAGE));
+        Self { code, message, effect, since, until: None, origin: None }
     }
 
     pub fn from_report(mut self, origin: &str) -> Self {
@@ -77,6 +80,21 @@ impl HealthReason {
     pub fn is_live(&self, now: Timestamp) -> bool {
         self.until.is_none_or(|until| until > now)
     }
+}
+
+/// The longest reason code kept (Meta's are a few dozen characters).
+const MAX_REASON_CODE: usize = 100;
+/// The longest reason message kept.
+const MAX_REASON_MESSAGE: usize = 1_000;
+/// The most reasons a phone keeps at once; beyond, the least severe and oldest goes.
+pub const MAX_REASONS: usize = 32;
+
+/// `text`, cut to at most `max` characters.
+fn bounded(mut text: String, max: usize) -> String {
+    if let Some((at, _)) = text.char_indices().nth(max) {
+        text.truncate(at);
+    }
+    text
 }
 
 /// The reasons a phone is not fully well, and when it was last checked against Meta.
@@ -102,6 +120,14 @@ impl HealthRecord {
             }
             None => {
                 self.reasons.push(reason);
+                if self.reasons.len() > MAX_REASONS
+                    && let Some(weakest) = (0..self.reasons.len()).min_by_key(|&i| {
+                        let r = &self.reasons[i];
+                        (r.effect, i == self.reasons.len() - 1, r.since)
+                    })
+                {
+                    self.reasons.remove(weakest);
+                }
                 true
             }
         }

@@ -12,7 +12,7 @@ mod state;
 mod sync;
 
 pub use event::{ConnectionEvent, ConnectionEventView, Source};
-pub use health::{Effect, Health, HealthReason, HealthRecord, ReasonView};
+pub use health::{Effect, Health, HealthReason, HealthRecord, MAX_REASONS, ReasonView};
 pub use ids::{OrganizationId, PhoneNumberId, UserId, WabaId};
 pub use message::{
     Contact, Customer, DeliveryError, Direction, EventKind, FROM_BUSINESS_APP, IdentityChange, MAX_MESSAGE_ID,

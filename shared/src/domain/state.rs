@@ -104,6 +104,8 @@ pub enum StateStep {
     HandedOver { code_hash: String, to: StateKey },
     /// save-config or the one-shot route used it; the token has been moved off it.
     Consumed { at: Timestamp },
+    /// Authorized but never used before its lifetime ended; its sealed token is erased.
+    Expired,
 }
 
 #[derive(Debug, Clone, PartialEq)]

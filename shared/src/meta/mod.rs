@@ -186,6 +186,7 @@ impl MetaClient {
             Auth::User(token) | Auth::App(token) => Some(token),
             Auth::None => None,
         };
+        let secrets = Secrets::of(self.settings.app_secret.expose(), token, proof.as_deref(), query, &body);
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -212,7 +213,7 @@ impl MetaClient {
                     request.header(reqwest::header::CONTENT_TYPE, *content_type).body((*bytes).clone())
                 }
             };
-            let failure = match self.attempt::<T>(request, token).await {
+            let failure = match self.attempt::<T>(request, &secrets).await {
                 Ok(value) => return Ok(value),
                 Err(failure) => failure,
             };
@@ -263,7 +264,7 @@ impl MetaClient {
     async fn attempt<T: DeserializeOwned>(
         &self,
         request: reqwest::RequestBuilder,
-        token: Option<&AccessToken>,
+        secrets: &Secrets<'_>,
     ) -> Result<T, Attempt> {
         let response = request.send().await.map_err(|e| Attempt::Unanswered {
             // A connect failure means Meta never saw the request, so any call may be repeated.
@@ -296,10 +297,10 @@ impl MetaClient {
         if TRANSIENT_CODES.contains(&error.code) {
             error.transient = true;
         }
-        if let Some(token) = token {
-            // Meta's messages do not echo tokens today; this keeps it that way if they ever do.
-            error.message = error.message.replace(token.expose(), "[redacted]");
-        }
+        // Meta's messages do not echo what was sent today; this keeps it that way if they
+        // ever do: what is passed on or logged holds no secret.
+        error.message = secrets.redact(&error.message);
+        error.details = error.details.map(|details| secrets.redact(&details));
         Err(Attempt::Refused(error))
     }
 
@@ -803,6 +804,70 @@ pub fn refusal_of(status: u16, answer: &Value) -> Option<GraphError> {
     Some(envelope.error.into_graph_error(status))
 }
 
+/// Names whose values are secret wherever they appear as `name=value` in Meta's text.
+const SECRET_PARAMETERS: [&str; 8] =
+    ["access_token", "appsecret_proof", "client_secret", "input_token", "fb_exchange_token", "code", "pin", "secret"];
+/// What is left of a secret in text passed on.
+const REDACTED: &str = "[redacted]";
+
+/// The secrets of one request: the app secret, the token and its proof, and the values of
+/// secret parameters in its query and body (a code, a PIN, a client secret).
+struct Secrets<'a> {
+    values: Vec<std::borrow::Cow<'a, str>>,
+}
+
+impl<'a> Secrets<'a> {
+    fn of(
+        app_secret: &'a str,
+        token: Option<&'a AccessToken>,
+        proof: Option<&'a str>,
+        query: &'a [(&'a str, &'a str)],
+        body: &'a Body<'a>,
+    ) -> Self {
+        use std::borrow::Cow;
+        let mut values: Vec<Cow<'a, str>> = vec![Cow::Borrowed(app_secret)];
+        values.extend(token.map(|t| Cow::Borrowed(t.expose())));
+        values.extend(proof.map(Cow::Borrowed));
+        let named = |name: &str| SECRET_PARAMETERS.contains(&name);
+        values.extend(query.iter().filter(|(k, _)| named(k)).map(|(_, v)| Cow::Borrowed(*v)));
+        match body {
+            Body::Form(fields) => {
+                values.extend(fields.iter().filter(|(k, _)| named(k)).map(|(_, v)| Cow::Borrowed(*v)))
+            }
+            Body::Json(Value::Object(map)) => values.extend(
+                map.iter().filter(|(k, _)| named(k)).filter_map(|(_, v)| v.as_str()).map(|v| Cow::Owned(v.to_owned())),
+            ),
+            _ => {}
+        }
+        // A value too short to be a secret would blank unrelated text.
+        values.retain(|v| v.len() >= 4);
+        Self { values }
+    }
+
+    /// `text` with every secret of the request, and every `name=value` of a secret
+    /// parameter, replaced.
+    fn redact(&self, text: &str) -> String {
+        let mut text = self.values.iter().fold(text.to_owned(), |text, secret| text.replace(secret.as_ref(), REDACTED));
+        for name in SECRET_PARAMETERS {
+            let pattern = format!("{name}=");
+            let mut from = 0;
+            while let Some(found) = text[from..].find(&pattern) {
+                let start = from + found + pattern.len();
+                let preceded_by_word =
+                    text[..from + found].chars().next_back().is_some_and(|c| c.is_alphanumeric() || c == '_');
+                let end = text[start..]
+                    .find(|c: char| c.is_whitespace() || "&\"',;)]}".contains(c))
+                    .map_or(text.len(), |i| start + i);
+                if !preceded_by_word && end > start && &text[start..end] != REDACTED {
+                    text.replace_range(start..end, REDACTED);
+                }
+                from = start;
+            }
+        }
+        text
+    }
+}
+
 /// Takes the token and its proof out of an answer: Meta's paging links repeat them.
 fn scrub(value: &mut Value, token: &str, proof: &str) {
     match value {
@@ -887,5 +952,30 @@ impl TokenInfo {
             }
         };
         Ok(TokenInfo { kind, granted_wabas: granted_wabas.filter(|ids| !ids.is_empty()), expires_at, scopes })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_removes_the_requests_secrets_and_secret_parameters_wherever_they_appear() {
+        let token = AccessToken::new("EAAGtoken1234567890".into());
+        let body = serde_json::json!({ "messaging_product": "whatsapp", "pin": "123456" });
+        let body = Body::Json(&body);
+        let query = [("input_token", "EAAGinput999"), ("fields", "id")];
+        let secrets = Secrets::of("app-secret-xyz", Some(&token), Some("proofhex"), &query, &body);
+        let text = "bad EAAGtoken1234567890 app-secret-xyz proofhex EAAGinput999 pin 123456 \
+                    client_secret=other&code=AQBx-1 access_token=abc) fields=id";
+        let redacted = secrets.redact(text);
+        for secret in
+            ["EAAGtoken1234567890", "app-secret-xyz", "proofhex", "EAAGinput999", "123456", "other", "AQBx-1", "abc)"]
+        {
+            assert!(!redacted.contains(secret), "{secret} in {redacted}");
+        }
+        assert!(redacted.contains("fields=id") && redacted.starts_with("bad [redacted]"), "{redacted}");
+        // A parameter name inside another word is not a parameter.
+        assert_eq!(secrets.redact("zipcode=94110"), "zipcode=94110");
     }
 }

@@ -101,6 +101,18 @@ impl GraphError {
         Self { transient: true, ..Self::oauth(4, "(#4) Application request limit reached") }
     }
 
+    fn echoing(req: &Request<Bytes>) -> Self {
+        let query = req.uri().query().unwrap_or("");
+        let body = String::from_utf8_lossy(req.body());
+        let authorization = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
+        Self::oauth(100, format!("(#100) Invalid parameter in {query} {body}"))
+            .with_details(format!("The request carried Authorization: {authorization}; {query}; {body}"))
+    }
+
+    fn user_rate_limited() -> Self {
+        Self { transient: true, ..Self::oauth(17, "(#17) User request limit reached") }
+    }
+
     /// What Meta says about an object that does not exist *or* that the token may
     /// not see: the two are deliberately indistinguishable.
     fn unsupported(method: &Method, id: &str) -> Self {
@@ -299,6 +311,8 @@ impl Sandbox {
         let result = match fault {
             Some(Fault::ServerError) => Err(GraphError::server_error()),
             Some(Fault::RateLimited) => Err(GraphError::rate_limited()),
+            Some(Fault::UserRateLimited) => Err(GraphError::user_rate_limited()),
+            Some(Fault::EchoingError) => Err(GraphError::echoing(req)),
             Some(Fault::Timeout(delay)) => {
                 tokio::time::sleep(delay).await;
                 self.route(req)

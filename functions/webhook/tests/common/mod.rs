@@ -54,7 +54,7 @@ pub async fn fixture() -> Fixture {
         OrganizationName::parse("Webhook Co").unwrap(),
         now,
     );
-    app.records.create_organization(&organization).await.unwrap();
+    app.records.create_organization(&organization, 100).await.unwrap();
     organization.waba_id = Some(WABA.parse().unwrap());
     app.records.update_organization(organization.clone()).await.unwrap();
     for (i, phone) in PHONES.iter().enumerate() {

@@ -46,7 +46,7 @@ pub fn endpoint_from(item: &Item) -> Result<Endpoint, StoreError> {
         ),
     };
     Ok(Endpoint {
-        organization_id: r.parse(attr::ORGANIZATION_ID)?,
+        organization_id: r.partition_organization()?,
         id: r.s(attr::ID)?,
         url: r.s(attr::URL)?.parse().map_err(|_| corrupt(attr::URL))?,
         types,

@@ -119,6 +119,8 @@ mod attr {
     pub const LEASE_UNTIL: &str = "leaseUntil";
     pub const SWEEP_POSITION: &str = "position";
     pub const REGISTRATION_LIMITED_UNTIL: &str = "registrationLimitedUntil";
+    pub const REGISTRATION_LEASE: &str = "registrationLease";
+    pub const REGISTRATION_LEASE_UNTIL: &str = "registrationLeaseUntil";
     pub const SYNC_CONTACTS: &str = "syncContacts";
     pub const SYNC_HISTORY: &str = "syncHistory";
     pub const SYNC_CONTACTS_REASON: &str = "syncContactsReason";
@@ -150,6 +152,7 @@ mod attr {
     pub const MEDIA_SIZE: &str = "mediaSize";
     pub const MEDIA_REASON: &str = "mediaReason";
     pub const MESSAGE_KEY: &str = "messageKey";
+    pub const COUNT: &str = "count";
 }
 
 fn s(value: impl Into<String>) -> Value {
@@ -183,6 +186,12 @@ impl Reader<'_> {
     }
     fn parse<T: std::str::FromStr>(&self, name: &str) -> Result<T, StoreError> {
         self.s(name)?.parse().map_err(|_| corrupt(name))
+    }
+    /// The organization whose partition the item was read from. Its ciphertexts are opened
+    /// under this organization, never under an attribute that an item copied into another
+    /// organization's partition would carry along: there, they open for no one.
+    fn partition_organization(&self) -> Result<crate::domain::OrganizationId, StoreError> {
+        self.s(schema::PK)?.strip_prefix("ORG#").and_then(|id| id.parse().ok()).ok_or_else(|| corrupt(schema::PK))
     }
     fn opt_n(&self, name: &str) -> Option<i64> {
         self.0.get(name).and_then(Value::as_n)

@@ -10,6 +10,14 @@ pub fn organization_key(id: &OrganizationId) -> Key {
     Key::new(format!("ORG#{id}"), "PROFILE")
 }
 
+/// How many organizations a user owns, kept beside the user's other items.
+fn owned_count_key(owner: &UserId) -> Key {
+    Key::new(format!("USER#{owner}"), "OWNED_ORGANIZATIONS")
+}
+
+/// Tries of a creation whose count another creation changed in the meantime.
+const COUNT_ATTEMPTS: usize = 5;
+
 pub fn organization_item(org: &Organization) -> Item {
     let mut item = with_key(organization_key(&org.id), "organization");
     item.insert(attr::ID.into(), s(org.id.as_str()));
@@ -50,12 +58,36 @@ pub fn organization_from(item: &Item) -> Result<Organization, StoreError> {
 }
 
 impl Records {
-    pub async fn create_organization(&self, org: &Organization) -> Result<(), ApiError> {
-        let op = WriteOp::Put { item: organization_item(org), condition: Some(Condition::NotExists) };
-        self.store.write(vec![op]).await.map_err(|e| match e {
-            StoreError::ConditionFailed { .. } => ApiError::conflict("An organization with this id already exists."),
-            other => other.into(),
-        })
+    /// Creates `org`, unless its owner already owns `max` organizations. The owner's count is
+    /// written in the same transaction, on the condition that it is still the one read: of
+    /// concurrent creations past the limit, none gets through.
+    pub async fn create_organization(&self, org: &Organization, max: usize) -> Result<(), ApiError> {
+        let counter = owned_count_key(&org.owner_id);
+        for _ in 0..COUNT_ATTEMPTS {
+            let (owned, condition) = match self.store.get(&counter).await? {
+                Some(item) => {
+                    let owned = Reader(&item).opt_n(attr::COUNT).ok_or_else(|| corrupt(attr::COUNT))?;
+                    (owned, Condition::Equals(attr::COUNT.into(), Value::N(owned)))
+                }
+                // Organizations created before the count was kept are counted once.
+                None => (self.organizations_owned_by(&org.owner_id).await?.len() as i64, Condition::NotExists),
+            };
+            if owned >= max as i64 {
+                return Err(ApiError::organization_limit(max));
+            }
+            let mut count = with_key(counter.clone(), "owned_organizations");
+            count.insert(attr::COUNT.into(), Value::N(owned + 1));
+            let ops = vec![
+                WriteOp::Put { item: organization_item(org), condition: Some(Condition::NotExists) },
+                WriteOp::Put { item: count, condition: Some(condition) },
+            ];
+            match self.store.write(ops).await {
+                Ok(()) => return Ok(()),
+                Err(StoreError::ConditionFailed { .. } | StoreError::TransactionConflict) => continue,
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(ApiError::conflict("Organizations of this user are being created concurrently; try again."))
     }
 
     pub async fn organization(&self, id: &OrganizationId) -> Result<Option<Organization>, ApiError> {

@@ -101,6 +101,14 @@ fn transactions(first: Vec<WriteOp>, phones: Vec<PhoneOps>, guard: impl Fn() -> 
 }
 
 /// An update of a phone that applies only while it is connected (and `also` holds).
+fn lease_attributes() -> Vec<String> {
+    vec![attr::REGISTRATION_LEASE.into(), attr::REGISTRATION_LEASE_UNTIL.into()]
+}
+
+fn held_by(owner: &str) -> Condition {
+    Condition::Equals(attr::REGISTRATION_LEASE.into(), s(owner))
+}
+
 fn update_connected(
     phone: &PhoneNumber,
     set: Vec<(String, Value)>,
@@ -272,7 +280,7 @@ pub fn phone_from(item: &Item) -> Result<PhoneNumber, StoreError> {
         .collect::<Result<_, _>>()
         .map_err(|_| corrupt(attr::REGISTRATION_ATTEMPTS))?;
     Ok(PhoneNumber {
-        organization_id: r.parse(attr::ORGANIZATION_ID)?,
+        organization_id: r.partition_organization()?,
         phone_number_id: r.parse(attr::PHONE_NUMBER_ID)?,
         waba_id: r.parse(attr::WABA_ID)?,
         link,
@@ -455,10 +463,44 @@ impl Records {
 
     /// Records a phone's registration outcome (and the PIN it was registered with, when
     /// given), if the phone is still connected. `Ok(false)` when it was disconnected since.
+    /// Takes the lease on `phone`'s registration for `owner` until `until`, unless another
+    /// attempt holds it: attempts on one number are made one at a time, each decided on the
+    /// number as it is once the lease is held. That number; `None` when another attempt holds
+    /// the lease, or the number was disconnected.
+    pub async fn lease_registration(
+        &self,
+        phone: &PhoneNumber,
+        owner: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<Option<PhoneNumber>, ApiError> {
+        let free = Condition::Or(vec![
+            Condition::AttributeMissing(attr::REGISTRATION_LEASE_UNTIL.into()),
+            Condition::LessThan(attr::REGISTRATION_LEASE_UNTIL.into(), Value::N(now.0)),
+        ]);
+        let set = vec![
+            (attr::REGISTRATION_LEASE.into(), s(owner)),
+            (attr::REGISTRATION_LEASE_UNTIL.into(), Value::N(until.0)),
+        ];
+        if !self.guarded(update_connected(phone, set, Vec::new(), Some(free))).await? {
+            return Ok(None);
+        }
+        self.phone(&phone.organization_id, &phone.phone_number_id).await
+    }
+
+    /// Gives back a registration lease no attempt was made under.
+    pub async fn release_registration(&self, phone: &PhoneNumber, owner: &str) -> Result<bool, ApiError> {
+        let op = update_connected(phone, Vec::new(), lease_attributes(), Some(held_by(owner)));
+        self.guarded(op).await
+    }
+
+    /// Records a registration attempt's outcome, made under `owner`'s lease, and gives the
+    /// lease back. `Ok(false)` when the number was disconnected meanwhile, or the lease lapsed.
     pub async fn set_registration(
         &self,
         phone: &PhoneNumber,
         pin: Option<&Ciphertext>,
+        owner: &str,
         now: Timestamp,
     ) -> Result<bool, ApiError> {
         let mut set: Vec<(String, Value)> =
@@ -472,7 +514,8 @@ impl Records {
             // Meta refused the PIN kept so far: it is not the number's, so it is not kept.
             remove.push(attr::PIN.into());
         }
-        self.guarded(update_connected(phone, set, remove, None)).await
+        remove.extend(lease_attributes());
+        self.guarded(update_connected(phone, set, remove, Some(held_by(owner)))).await
     }
 
     pub async fn phones(&self, organization: &OrganizationId) -> Result<Vec<PhoneNumber>, ApiError> {

@@ -1,16 +1,35 @@
-use super::{Condition, Reader, Records, StoreError, Value, WriteOp, attr, corrupt, s, schema, with_key};
+use super::{Condition, Index, Query, Reader, Records, StoreError, Value, WriteOp, attr, corrupt, s, schema, with_key};
 use crate::clock::Timestamp;
 use crate::domain::{Authorization, Ciphertext, Exchange, OAuthState, StateKey, StateStep, TokenKind};
 use crate::error::ApiError;
 use crate::store::{Item, Key};
 
+/// Every state that holds a sealed token has an entry here, ordered by when it expires,
+/// written in the transaction that seals the token: the sweep erases the tokens of states
+/// nobody came back for, instead of leaving them to DynamoDB's TTL (days late) or, on the
+/// embedded store, for ever.
+const SEALED_STATES: &str = "SEALED_STATES";
+/// How long an entry outlives its state, for DynamoDB's TTL to remove one the sweep missed.
+const SEALED_ENTRY_GRACE_SECS: i64 = 7 * 24 * 3600;
+
 const PENDING: &str = "pending";
 pub(super) const AUTHORIZED: &str = "authorized";
 const HANDED_OVER: &str = "handed_over";
 pub(super) const CONSUMED: &str = "consumed";
+const EXPIRED: &str = "expired";
 
 pub fn state_key(key: &StateKey) -> Key {
     Key::new(format!("STATE#{}", key.as_str()), "STATE")
+}
+
+/// The sealed-state entry of `state`: its expiry, zero-padded so that the entries sort by
+/// it, then its key.
+fn sealed_entry(state: &OAuthState) -> Item {
+    let key = Key::new(SEALED_STATES, format!("{:012}#{}", state.expires_at.0.max(0), state.key.as_str()));
+    let mut item = with_key(key, "sealed_state");
+    item.insert(attr::CONTINUATION.into(), s(state.key.as_str()));
+    item.insert(schema::TTL.into(), Value::N(state.expires_at.0 + SEALED_ENTRY_GRACE_SECS));
+    item
 }
 
 pub fn state_item(state: &OAuthState) -> Item {
@@ -44,6 +63,7 @@ pub fn state_item(state: &OAuthState) -> Item {
             item.insert(attr::CONSUMED_AT.into(), Value::N(at.0));
             CONSUMED
         }
+        StateStep::Expired => EXPIRED,
     };
     item.insert(attr::STATUS.into(), s(status));
     item
@@ -92,6 +112,7 @@ pub fn state_from(item: &Item) -> Result<OAuthState, StoreError> {
             to: StateKey::from_stored(r.s(attr::CONTINUATION)?),
         },
         CONSUMED => StateStep::Consumed { at: r.time(attr::CONSUMED_AT)? },
+        EXPIRED => StateStep::Expired,
         _ => return Err(corrupt(attr::STATUS)),
     };
     Ok(OAuthState {
@@ -183,6 +204,7 @@ impl Records {
                 condition: Some(claimed_by(code_hash, now)),
             },
             WriteOp::Put { item: state_item(successor), condition: Some(Condition::NotExists) },
+            WriteOp::Put { item: sealed_entry(successor), condition: None },
         ];
         match self.store.write(ops).await {
             Ok(()) => Ok(true),
@@ -192,18 +214,48 @@ impl Records {
     }
 
     /// Erases the sealed token of an authorized state that can no longer be used (it
-    /// expired): it is not left to wait for DynamoDB's TTL, which deletes days late.
+    /// expired), and marks it expired: it is not left to wait for DynamoDB's TTL, which
+    /// deletes days late.
     pub async fn erase_state_token(&self, key: &StateKey) -> Result<(), ApiError> {
+        self.expire_authorized(key).await.map(|_| ())
+    }
+
+    /// An authorized state marked expired, without its token; `false` when it was not
+    /// authorized (used, or already expired).
+    async fn expire_authorized(&self, key: &StateKey) -> Result<bool, ApiError> {
         let op = WriteOp::Update {
             key: state_key(key),
-            set: Vec::new(),
+            set: vec![(attr::STATUS.into(), s(EXPIRED))],
             remove: vec![attr::TOKEN.into()],
             condition: Some(Condition::And(vec![
                 Condition::Exists,
                 Condition::Equals(attr::STATUS.into(), s(AUTHORIZED)),
             ])),
         };
-        self.guarded(op).await.map(|_| ())
+        self.guarded(op).await
+    }
+
+    /// Erases the sealed tokens of up to `limit` states that expired before `now` (those
+    /// already used or read are left as they are), and their entries. How many tokens it
+    /// erased.
+    pub async fn erase_abandoned_states(&self, now: Timestamp, limit: usize) -> Result<usize, ApiError> {
+        let mut query = Query::new(Index::Table { pk: SEALED_STATES.into() });
+        query.limit = Some(limit);
+        let page = self.store.query(&query).await?;
+        let mut erased = 0;
+        for entry in &page.items {
+            let r = Reader(entry);
+            let sort_key = r.s(schema::SK)?;
+            let expires_at: i64 =
+                sort_key.split('#').next().and_then(|t| t.parse().ok()).ok_or_else(|| corrupt(schema::SK))?;
+            if expires_at > now.0 {
+                break;
+            }
+            let state = StateKey::from_stored(r.s(attr::CONTINUATION)?);
+            erased += usize::from(self.expire_authorized(&state).await?);
+            self.store.write(vec![WriteOp::Delete { key: Key::new(SEALED_STATES, sort_key), condition: None }]).await?;
+        }
+        Ok(erased)
     }
 }
 
