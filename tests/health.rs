@@ -276,13 +276,14 @@ async fn the_sweep_holds_a_lease_stops_on_a_rate_limit_and_resumes_where_it_stop
         let report = h.sweep().await;
         assert_eq!((report.connections_checked, report.finished), (3, true), "{report:?}");
 
-        // One token's limit (17) is that connection's: it waits for the next sweep, and the
-        // sweep goes on to the others.
-        h.sandbox().inject_faults_on("debug_token", Fault::UserRateLimited, 3);
+        // A token's own limit (17), however often Meta answers it, is that connection's: it
+        // waits for the next sweep, and the sweep does not stop for the others.
+        h.sandbox().inject_faults_on("debug_token", Fault::UserRateLimited, 9);
         let report = h.sweep().await;
         assert_eq!((report.stopped.as_deref(), report.finished), (None, true), "{backend:?}: {report:?}");
-        assert!(report.connections_checked >= 2, "{backend:?}: {report:?}");
-        assert_eq!(h.sandbox().faults_left(), 0, "{backend:?}: the limited connection was asked");
+        assert_eq!(h.sandbox().faults_left(), 0, "{backend:?}: every attempt met the limit");
+        let report = h.sweep().await;
+        assert_eq!((report.connections_checked, report.finished), (3, true), "{backend:?}: {report:?}");
     }
 }
 
