@@ -193,3 +193,54 @@ pub fn escape_html(text: &str) -> String {
     }
     out
 }
+
+/// Whole numbers in a JSON body as JSON Schema counts them: `9` and `9.0` alike (serde
+/// would refuse the second for an integer field). For `#[serde(deserialize_with = …)]`.
+pub mod whole_number {
+    use serde::de::{Deserialize, Deserializer, Error};
+
+    fn whole(number: &serde_json::Number) -> Option<u64> {
+        number.as_u64().or_else(|| {
+            number
+                .as_f64()
+                .filter(|f| f.fract() == 0.0 && (0.0..=9_007_199_254_740_992.0).contains(f))
+                .map(|f| f as u64)
+        })
+    }
+
+    pub fn required<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+        let number = serde_json::Number::deserialize(deserializer)?;
+        whole(&number).ok_or_else(|| D::Error::custom(format!("`{number}` is not a whole number of at least 0")))
+    }
+
+    pub fn optional<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+        Option::<serde_json::Number>::deserialize(deserializer)?
+            .map(|number| {
+                whole(&number)
+                    .ok_or_else(|| D::Error::custom(format!("`{number}` is not a whole number of at least 0")))
+            })
+            .transpose()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[derive(serde::Deserialize)]
+        struct Body {
+            #[serde(deserialize_with = "super::required")]
+            size: u64,
+            #[serde(default, deserialize_with = "super::optional")]
+            days: Option<u64>,
+        }
+
+        #[test]
+        fn whole_numbers_are_taken_in_either_spelling() {
+            let body: Body = serde_json::from_str(r#"{"size": 9.0, "days": 3}"#).unwrap();
+            assert_eq!((body.size, body.days), (9, Some(3)));
+            let body: Body = serde_json::from_str(r#"{"size": 9}"#).unwrap();
+            assert_eq!((body.size, body.days), (9, None));
+            for refused in [r#"{"size": 9.5}"#, r#"{"size": -1}"#, r#"{"size": "9"}"#, r#"{"size": 1, "days": 2.5}"#] {
+                assert!(serde_json::from_str::<Body>(refused).is_err(), "{refused}");
+            }
+        }
+    }
+}

@@ -72,6 +72,26 @@ fn object(required: &[&str], properties: Value) -> Value {
     json!({ "type": "object", "required": required, "properties": properties })
 }
 
+/// A request body: these properties and no other (the service refuses unknown fields).
+fn body(required: &[&str], properties: Value) -> Value {
+    let mut object = object(required, properties);
+    object["additionalProperties"] = json!(false);
+    object
+}
+
+/// Free text the service trims: at most `max` characters, no control characters.
+fn free_text(max: usize) -> Value {
+    json!({ "type": ["string", "null"], "maxLength": max, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$" })
+}
+
+/// A name the service trims and needs: some character other than a space.
+fn name(max: usize) -> Value {
+    json!({
+        "type": "string", "maxLength": max,
+        "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$",
+    })
+}
+
 /// A success answer: `{"success": true, …}`.
 fn success(required: &[&str], properties: Value) -> Value {
     let mut all = vec!["success"];
@@ -96,6 +116,7 @@ fn id_schema(name: &str) -> Value {
         "organizationId" => json!({ "type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$" }),
         "phoneNumberId" | "wabaId" => json!({ "type": "string", "pattern": "^[0-9]{1,32}$" }),
         "state" => json!({ "type": "string", "pattern": "^[A-Za-z0-9_-]{32,128}$" }),
+        "endpointId" => json!({ "type": "string", "pattern": "^ep_[0-9a-fA-F]{16}$" }),
         _ => string(),
     }
 }
@@ -113,14 +134,21 @@ struct Operation {
 }
 
 fn operation(action: Action) -> Operation {
-    let paged = || PAGE.iter().map(|(n, d)| query(n, false, d)).collect::<Vec<_>>();
+    let paged = || {
+        let mut page: Vec<Value> = PAGE.iter().map(|(n, d)| query(n, false, d)).collect();
+        page[0]["schema"] = json!({ "type": "integer", "minimum": 1, "maximum": 100 });
+        page
+    };
     let op = |summary, query, body, answers| Operation { summary, query, body, answers };
     let ok = |body: Value| vec![(200, Some(body))];
     match action {
         Action::CreateOrganization => op(
             "Create an organization; the caller becomes its owner.",
             vec![],
-            Some(object(&["name"], json!({ "name": string(), "description": string(), "industry": string() }))),
+            Some(body(
+                &["name"],
+                json!({ "name": name(200), "description": free_text(2000), "industry": free_text(100) }),
+            )),
             vec![(
                 201,
                 Some(success(&["data", "nextStep"], json!({ "data": schema("Organization"), "nextStep": string() }))),
@@ -132,9 +160,16 @@ fn operation(action: Action) -> Operation {
         Action::UpdateOrganization => op(
             "Change an organization's profile.",
             vec![],
-            Some(object(
+            Some(body(
                 &[],
-                json!({ "name": string(), "description": string(), "industry": string(), "website": string() }),
+                json!({
+                    "name": { "oneOf": [name(200), { "type": "null" }] },
+                    "description": free_text(2000), "industry": free_text(100),
+                    "website": {
+                        "type": ["string", "null"], "maxLength": 2048, "pattern": "^(|https?://[A-Za-z0-9][A-Za-z0-9.-]*(/[!-~]*)?)$",
+                        "description": "An absolute http(s) URL; empty removes it.",
+                    },
+                }),
             )),
             ok(schema("OrganizationAnswer")),
         ),
@@ -218,9 +253,9 @@ fn operation(action: Action) -> Operation {
         Action::SaveConfig => op(
             "Save the chosen number (step 5): subscribe the app, store the phone, register it.",
             vec![],
-            Some(object(
+            Some(body(
                 &["state", "wabaId", "phoneNumberId"],
-                json!({ "state": string(), "wabaId": string(), "phoneNumberId": string() }),
+                json!({ "state": id_schema("state"), "wabaId": id_schema("wabaId"), "phoneNumberId": id_schema("phoneNumberId") }),
             )),
             ok(success(
                 &["data", "message"],
@@ -240,10 +275,10 @@ fn operation(action: Action) -> Operation {
         Action::OauthExchange => op(
             "The one-shot connection: a code from Embedded Signup's popup (with `embeddedSignup`, the popup's message) or from the redirect dialog.",
             vec![],
-            Some(object(
+            Some(body(
                 &["state"],
                 json!({
-                    "code": string(), "state": string(), "wabaId": string(),
+                    "code": string(), "state": id_schema("state"), "wabaId": id_schema("wabaId"),
                     "embeddedSignup": object(&["event"], json!({ "event": string(), "data": { "type": "object" } })),
                 }),
             )),
@@ -271,10 +306,10 @@ fn operation(action: Action) -> Operation {
             "Send a text, an approved template, or Meta's message object of any type (`message`) to a phone number (`to`) or a business-scoped user ID (`recipient`).",
             vec![],
             Some(json!({
-                "type": "object",
+                "type": "object", "additionalProperties": false,
                 "properties": {
-                    "to": string(), "recipient": string(), "text": string(), "phoneNumberId": string(),
-                    "template": object(&["name", "language"], json!({ "name": string(), "language": string(), "components": { "type": "array" } })),
+                    "to": string(), "recipient": string(), "text": string(), "phoneNumberId": id_schema("phoneNumberId"),
+                    "template": body(&["name", "language"], json!({ "name": string(), "language": string(), "components": { "type": "array" } })),
                     "message": {
                         "type": "object",
                         "description": "Meta's message object for POST /{phone-number-id}/messages (type, its object, context for a reply), without the addressee: sent as it is.",
@@ -300,14 +335,16 @@ fn operation(action: Action) -> Operation {
             ok(page_of("messages", schema("Message"))),
         ),
         Action::ListTemplates => {
-            let mut params = vec![query("status", false, "Only templates in this status, e.g. APPROVED.")];
+            let mut status = query("status", false, "Only templates in this status, e.g. APPROVED.");
+            status["schema"] = json!({ "type": "string", "pattern": "^[A-Za-z_]{1,32}$" });
+            let mut params = vec![status];
             params.extend(paged());
             op("The WABA's message templates from Meta.", params, None, ok(page_of("templates", schema("Template"))))
         }
         Action::RegisterPhone => op(
             "Register a number with its two-step verification PIN, or retry a pending or failed registration (no body).",
             vec![],
-            Some(object(&[], json!({ "pin": { "type": "string", "pattern": "^[0-9]{6}$" } }))),
+            Some(body(&[], json!({ "pin": { "type": "string", "pattern": "^[0-9]{6}$" } }))),
             vec![
                 (200, Some(success(&["phone"], json!({ "phone": schema("Phone") })))),
                 (202, Some(success(&["phone"], json!({ "phone": schema("Phone") })))),
@@ -316,16 +353,19 @@ fn operation(action: Action) -> Operation {
         Action::RequestVerificationCode => op(
             "Have Meta send a verification code (SMS or voice call) to a number it has not verified.",
             vec![],
-            Some(object(
+            Some(body(
                 &["method"],
-                json!({ "method": { "enum": ["SMS", "VOICE"] }, "language": { "type": "string", "description": "Default en_US." } }),
+                json!({
+                    "method": { "enum": ["SMS", "VOICE"] },
+                    "language": { "type": "string", "pattern": "^[A-Za-z_]{2,7}$", "description": "Default en_US." },
+                }),
             )),
             ok(success(&["message", "phone"], json!({ "message": string(), "phone": schema("Phone") }))),
         ),
         Action::VerifyCode => op(
             "Verify a number with the code Meta sent to it; the number is then registered at once.",
             vec![],
-            Some(object(&["code"], json!({ "code": { "type": "string", "pattern": "^[0-9 -]{4,12}$" } }))),
+            Some(body(&["code"], json!({ "code": { "type": "string", "pattern": "^[ -]*([0-9][ -]*){4,8}$" } }))),
             vec![
                 (200, Some(success(&["phone"], json!({ "phone": schema("Phone") })))),
                 (202, Some(success(&["phone"], json!({ "phone": schema("Phone") })))),
@@ -363,7 +403,10 @@ fn operation(action: Action) -> Operation {
             vec![],
             Some(json!({
                 "type": "object", "required": ["mimeType", "size"], "additionalProperties": false,
-                "properties": { "mimeType": string(), "size": { "type": "integer", "minimum": 1 } },
+                "properties": {
+                    "mimeType": { "enum": crate::media::mime_types() },
+                    "size": { "type": "integer", "minimum": 1, "maximum": crate::media::MAX_FILE },
+                },
             })),
             vec![(
                 201,
@@ -453,7 +496,7 @@ fn operation(action: Action) -> Operation {
             "The hosted page of an onboarding link (HTML); 410 with a page saying why for a link that is unknown, expired, revoked or used.",
             vec![],
             None,
-            vec![(200, None)],
+            vec![(200, None), (410, None)],
         ),
         Action::LinkSession => op(
             "What the hosted page opens Embedded Signup with: an OAuth state issued to the link, for its organization.",
@@ -470,9 +513,9 @@ fn operation(action: Action) -> Operation {
         Action::LinkComplete => op(
             "The hosted page's connect: the one-shot route's work for the link's organization, with `redirectUrl` (the link's successUrl; on an error its failureUrl, in the error's body). The link is then used.",
             vec![],
-            Some(object(
+            Some(body(
                 &["state"],
-                json!({ "code": nullable("string"), "state": string(), "embeddedSignup": { "type": "object" } }),
+                json!({ "code": nullable("string"), "state": id_schema("state"), "embeddedSignup": { "type": "object" } }),
             )),
             ok(success(
                 &["wabaId", "phoneCount", "phones"],
@@ -527,6 +570,34 @@ fn operation(action: Action) -> Operation {
     }
 }
 
+/// What an answer hands to the routes that follow it, for clients and stateful testing: a
+/// new organization's id to every route under it, a state from init-oauth to the routes
+/// that take one.
+fn links_from(action: Action) -> Map<String, Value> {
+    let (parameter, value, takes): (&str, &str, fn(&Route) -> bool) = match action {
+        Action::CreateOrganization => ("organizationId", "$response.body#/data/id", |route| {
+            route.path.contains("{organizationId}") && route.action != Action::CreateOrganization
+        }),
+        Action::InitOauth => ("state", "$response.body#/state", |route| route.action == Action::Callback),
+        _ => return Map::new(),
+    };
+    ROUTES
+        .iter()
+        .filter(|route| takes(route))
+        .map(|route| {
+            let id = operation_id(route.action);
+            let mut parameters = Map::new();
+            parameters.insert(parameter.to_owned(), json!(value));
+            if action == Action::InitOauth {
+                // init-oauth's organization is its own path's.
+                parameters.insert("organizationId".to_owned(), json!("$request.path.organizationId"));
+                parameters.retain(|name, _| name == "state" || route.path.contains(&format!("{{{name}}}")));
+            }
+            (format!("{id}Link"), json!({ "operationId": id, "parameters": parameters }))
+        })
+        .collect()
+}
+
 fn operation_id(action: Action) -> String {
     let name = format!("{action:?}");
     let mut chars = name.chars();
@@ -561,12 +632,16 @@ fn path_item(route: &Route) -> Value {
             None if route.action == Action::WebhookVerify => {
                 json!({ "description": "The challenge.", "content": { "text/plain": { "schema": string() } } })
             }
-            None if route.action == Action::LinkPage => {
-                json!({ "description": "The hosted page.", "content": { "text/html": { "schema": string() } } })
-            }
+            None if route.action == Action::LinkPage => json!({
+                "description": if status == 410 { "A page saying why the link opens nothing." } else { "The hosted page." },
+                "content": { "text/html": { "schema": string() } },
+            }),
             None if route.action == Action::GetMedia && status == 200 => json!({
                 "description": "The file.",
-                "content": { "*/*": { "schema": { "type": "string", "contentMediaType": "application/octet-stream" } } },
+                "content": crate::media::mime_types()
+                .into_iter()
+                .map(|mime| (mime.to_owned(), json!({ "schema": { "type": "string", "contentMediaType": mime } })))
+                .collect::<Map<String, Value>>(),
             }),
             None if status == 302 => json!({
                 "description": if route.action == Action::GetMedia { "A redirect to the file (a presigned URL)." } else { description },
@@ -577,6 +652,13 @@ fn path_item(route: &Route) -> Value {
         responses.insert(status.to_string(), response);
     }
     responses.insert("default".into(), json!({ "$ref": "#/components/responses/Error" }));
+    let links = links_from(route.action);
+    if !links.is_empty() {
+        let success = responses.iter_mut().find(|(status, _)| status.starts_with('2')).map(|(_, answer)| answer);
+        if let Some(answer) = success {
+            answer["links"] = Value::Object(links);
+        }
+    }
     let mut op = json!({
         "operationId": operation_id(route.action),
         "summary": summary,

@@ -383,22 +383,34 @@ pub enum NoRoute {
 pub fn match_path(method: &str, path: &str) -> Result<(&'static Route, HashMap<String, String>), NoRoute> {
     let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
     let mut best: Option<(&'static Route, HashMap<String, String>)> = None;
-    let mut allowed: Vec<&'static str> = Vec::new();
+    // The other methods of the most specific template the path matches (the fewest
+    // parameters), for `Allow`.
+    let mut allowed: Vec<(&'static str, usize)> = Vec::new();
     for route in ROUTES {
         let Some(params) = bind(route.path, &segments) else {
             continue;
         };
         if route.method != method {
-            if !allowed.contains(&route.method) {
-                allowed.push(route.method);
-            }
+            allowed.push((route.method, params.len()));
             continue;
         }
         if best.as_ref().is_none_or(|(_, p)| params.len() < p.len()) {
             best = Some((route, params));
         }
     }
-    best.ok_or(if allowed.is_empty() { NoRoute::NotFound } else { NoRoute::MethodNotAllowed(allowed) })
+    if let Some((route, params)) = best {
+        return Ok((route, params));
+    }
+    let Some(specific) = allowed.iter().map(|(_, params)| *params).min() else {
+        return Err(NoRoute::NotFound);
+    };
+    let mut methods: Vec<&'static str> = Vec::new();
+    for (method, _) in allowed.into_iter().filter(|(_, params)| *params == specific) {
+        if !methods.contains(&method) {
+            methods.push(method);
+        }
+    }
+    Err(NoRoute::MethodNotAllowed(methods))
 }
 
 fn bind(pattern: &str, segments: &[&str]) -> Option<HashMap<String, String>> {
@@ -469,6 +481,11 @@ mod tests {
         assert_eq!(
             match_path("DELETE", "/api/v1/organizations/org_1").unwrap_err(),
             NoRoute::MethodNotAllowed(vec!["GET", "PUT"])
+        );
+        // `uploads` could be a `{mediaId}`, but the literal template is the path's.
+        assert_eq!(
+            match_path("PUT", "/api/v1/organizations/org_1/whatsapp/media/uploads").unwrap_err(),
+            NoRoute::MethodNotAllowed(vec!["POST"])
         );
         assert_eq!(match_path("GET", "/api/v1/organizations//whatsapp/status").unwrap_err(), NoRoute::NotFound);
     }

@@ -21,7 +21,8 @@ struct NewLink {
     success_url: Option<String>,
     failure_url: Option<String>,
     feature_type: Option<String>,
-    expires_in_days: Option<i64>,
+    #[serde(default, deserialize_with = "shared::http::whole_number::optional")]
+    expires_in_days: Option<u64>,
 }
 
 pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
@@ -71,7 +72,8 @@ async fn create(app: &App, organization: &OrganizationId, body: NewLink) -> Resu
     let failure_url =
         body.failure_url.as_deref().map(|u| links::parse_redirect("failureUrl", u, allow_http)).transpose()?;
     let feature_type = onboarding::feature_type(body.feature_type.as_deref())?;
-    let lifetime = links::lifetime_seconds(body.expires_in_days, app.config.onboarding_link_ttl)?;
+    let days = body.expires_in_days.map(|d| i64::try_from(d).unwrap_or(i64::MAX));
+    let lifetime = links::lifetime_seconds(days, app.config.onboarding_link_ttl)?;
     let base = app
         .config
         .public_base_url

@@ -29,7 +29,8 @@ const AT_ONCE: usize = 4;
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct NewUpload {
     mime_type: String,
-    size: usize,
+    #[serde(deserialize_with = "shared::http::whole_number::required")]
+    size: u64,
 }
 
 pub async fn handle(app: &App, store: &dyn MediaStore, request: Request) -> Result<Response, ApiError> {
@@ -49,7 +50,7 @@ pub async fn handle(app: &App, store: &dyn MediaStore, request: Request) -> Resu
         Action::CreateMediaUpload => {
             let body: NewUpload = request.json()?;
             let organization = app.owned_organization(&caller, &id).await?;
-            media::check_upload(&body.mime_type, body.size)?;
+            media::check_upload(&body.mime_type, usize::try_from(body.size).unwrap_or(usize::MAX))?;
             let upload_id = crypto::hex(&crypto::random_bytes::<16>());
             let key = upload_key(&organization.id, &upload_id);
             let url = store.upload_url(&key, &body.mime_type).await?.ok_or_else(|| {

@@ -17,7 +17,7 @@ impl OrganizationName {
         match trimmed.chars().count() {
             0 => Err("`name` must not be empty".into()),
             n if n > 200 => Err("`name` must be at most 200 characters".into()),
-            _ if trimmed.chars().any(char::is_control) => Err("`name` must not contain control characters".into()),
+            _ if raw.chars().any(char::is_control) => Err("`name` must not contain control characters".into()),
             _ => Ok(Self(trimmed.to_owned())),
         }
     }
@@ -34,6 +34,9 @@ pub fn optional_text(field: &str, raw: Option<&str>, max_chars: usize) -> Result
     };
     if trimmed.chars().count() > max_chars {
         return Err(format!("`{field}` must be at most {max_chars} characters"));
+    }
+    if raw.is_some_and(|raw| raw.chars().any(char::is_control)) {
+        return Err(format!("`{field}` must not contain control characters"));
     }
     Ok(Some(trimmed.to_owned()))
 }

@@ -68,13 +68,18 @@ impl MediaKind {
     }
 }
 
+/// Every MIME type Meta takes, in the order of their kinds.
+pub fn mime_types() -> Vec<&'static str> {
+    KINDS.iter().flat_map(|(_, types, _)| types.iter().copied()).collect()
+}
+
 /// The kind of a MIME type Meta takes (`audio/ogg; codecs=opus` is `audio/ogg`), and its
 /// largest size; 415 `unsupported_media_type` for any other type.
 pub fn accepted(mime: &str) -> Result<(MediaKind, usize), ApiError> {
     let base = mime.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
     KINDS.iter().find(|(_, types, _)| types.contains(&base.as_str())).map(|(kind, _, max)| (*kind, *max)).ok_or_else(
         || {
-            let all: Vec<&str> = KINDS.iter().flat_map(|(_, types, _)| types.iter().copied()).collect();
+            let all = mime_types();
             ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
