@@ -306,19 +306,22 @@ async fn a_change_of_device_keeps_the_connection_and_meta_reconnects_it() {
 
 #[tokio::test]
 async fn a_coexistence_event_for_a_number_not_on_the_app_does_not_skip_registration() {
-    let h = Harness::start(&[]).await;
-    let owner = h.user("owner-1");
-    let org = h.create_org(&owner, "Acme").await;
-    let (state, mut session, code) =
-        h.embedded_signup(&owner, &org, &format!("{}:{}", seed::ACME_SALES_WABA, seed::ACME_SALES_PHONE)).await;
-    // A page (or an attacker) claims the business app flow for a Cloud API number.
-    session["event"] = json!("FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING");
-    let (status, answer) =
-        h.post(ONE_SHOT, &owner, json!({ "code": code, "state": state, "embeddedSignup": session })).await;
-    assert_eq!(status, StatusCode::OK, "{answer}");
-    let phone = &answer["phones"][0];
-    assert_eq!((phone["mode"].as_str(), phone["registration"].as_str()), (Some("cloud_api"), Some("registered")));
-    assert!(h.sandbox().is_registered(seed::ACME_SALES_PHONE), "registered as Graph says it must be");
+    for backend in [Backend::Embedded, Backend::Aws] {
+        let h = Harness::start_on(backend, &[]).await;
+        let owner = h.user("owner-1");
+        let org = h.create_org(&owner, "Acme").await;
+        let (state, mut session, code) =
+            h.embedded_signup(&owner, &org, &format!("{}:{}", seed::ACME_SALES_WABA, seed::ACME_SALES_PHONE)).await;
+        // A page (or an attacker) claims the business app flow for a Cloud API number.
+        session["event"] = json!("FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING");
+        let (status, answer) =
+            h.post(ONE_SHOT, &owner, json!({ "code": code, "state": state, "embeddedSignup": session })).await;
+        assert_eq!(status, StatusCode::OK, "{backend:?}: {answer}");
+        let phone = &answer["phones"][0];
+        let shown = (phone["mode"].as_str(), phone["registration"].as_str(), phone["canSend"].as_bool());
+        assert_eq!(shown, (Some("cloud_api"), Some("registered"), Some(true)), "{backend:?}");
+        assert!(h.sandbox().is_registered(seed::ACME_SALES_PHONE), "{backend:?}: registered as Graph says it must be");
+    }
 }
 
 #[tokio::test]

@@ -84,18 +84,19 @@ impl AccessToken {
     }
 }
 
+/// The digit a random byte stands for, if it stands for one: 250 is the largest multiple of
+/// 10 below 256, so the bytes from 250 up are dropped and every digit is equally likely.
+fn uniform_digit(byte: u8) -> Option<char> {
+    (byte < 250).then(|| char::from(b'0' + byte % 10))
+}
+
 impl RegistrationPin {
     /// Six digits from the CSPRNG, each equally likely.
     pub fn generate() -> Self {
-        // 250 is the largest multiple of 10 below 256: rejecting bytes above it keeps the
-        // digits uniform.
         let mut digits = String::with_capacity(6);
         while digits.len() < 6 {
-            for byte in crate::crypto::random_bytes::<16>() {
-                if byte < 250 && digits.len() < 6 {
-                    digits.push(char::from(b'0' + byte % 10));
-                }
-            }
+            let wanted = 6 - digits.len();
+            digits.extend(crate::crypto::random_bytes::<16>().into_iter().filter_map(uniform_digit).take(wanted));
         }
         Self(digits)
     }
@@ -193,6 +194,16 @@ mod tests {
         // 12,000 digits: each should appear about 1,200 times; 900 is far outside chance.
         assert!(counts.iter().all(|&c| c > 900), "{counts:?}");
         assert_ne!(RegistrationPin::generate().expose(), RegistrationPin::generate().expose());
+    }
+
+    #[test]
+    fn every_digit_stands_for_as_many_bytes() {
+        let mut counts = [0u32; 10];
+        for digit in (0..=u8::MAX).filter_map(uniform_digit) {
+            counts[usize::from(digit as u8 - b'0')] += 1;
+        }
+        assert_eq!(counts, [25; 10]);
+        assert_eq!((uniform_digit(249), uniform_digit(250)), (Some('9'), None));
     }
 
     #[test]
