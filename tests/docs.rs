@@ -35,7 +35,7 @@ fn read_by_the_code() -> BTreeSet<String> {
     }
     let mut names = BTreeSet::new();
     for text in files {
-        for reader in ["get(\"", "required(\"", "seconds(\"", "given(\"", "source(\"", "env::var(\""] {
+        for reader in ["get(\"", "required(\"", "seconds(\"", "given(\"", "given_url(\"", "source(\"", "env::var(\""] {
             for (i, _) in text.match_indices(reader) {
                 let rest = &text[i + reader.len()..];
                 let name: String =

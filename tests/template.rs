@@ -223,17 +223,24 @@ fn the_alarms_watch_every_function() {
     }
 }
 
+/// Each function gets the settings it reads and no other (`Function::configuration`), and
+/// refuses to start without one it requires.
 #[test]
-fn variables_read_by_one_function_go_to_that_function_alone() {
+fn each_function_gets_only_the_settings_it_reads() {
     let template = template();
-    for (variable, only) in [("WEBHOOK_VERIFY_TOKEN", "webhook"), ("MAX_ORGANIZATIONS_PER_USER", "organizations")] {
-        for (binary, function) in functions(&template) {
-            assert_eq!(
-                environment_names(&template, function).contains(variable),
-                binary == only,
-                "{binary}: {variable}"
-            );
-        }
+    let globals = sam::environment_names(&template, &Value::Null);
+    assert_eq!(globals, BTreeSet::from(["TABLE_NAME".to_owned()]), "the settings every function shares");
+    for (binary, function) in functions(&template) {
+        let deployed = Function::ALL.into_iter().find(|f| f.binary() == binary).unwrap();
+        let given: BTreeSet<&str> = shared::routes::CONFIGURATION
+            .into_iter()
+            .filter(|name| environment_names(&template, function).contains(*name))
+            .collect();
+        let reads: BTreeSet<&str> = deployed.configuration().iter().copied().collect();
+        assert_eq!(given, reads, "{binary}");
+        let missing = deployed.check_configuration(|_| None);
+        let requires = reads.iter().any(|name| shared::routes::REQUIRED_CONFIGURATION.contains(name));
+        assert_eq!(missing.is_err(), requires, "{binary}: {missing:?}");
     }
 }
 

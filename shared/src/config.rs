@@ -8,6 +8,7 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub meta: MetaConfig,
+    /// Empty in a function that does not read it (`Function::configuration`).
     pub frontend_url: String,
     pub webhook_verify_token: Option<Secret>,
     pub oauth_state_ttl: Duration,
@@ -45,6 +46,8 @@ pub struct Config {
 
 #[derive(Debug, Clone)]
 pub struct MetaConfig {
+    /// Empty in a function that does not read it (`Function::configuration`), as the
+    /// redirect URI is.
     pub app_id: String,
     /// Only the functions that call Meta or check its signatures are deployed with it.
     pub app_secret: Option<Secret>,
@@ -97,7 +100,6 @@ impl Config {
     /// stack). Empty values count as unset.
     pub fn from_source(source: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| source(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-        let required = |name: &str| get(name).ok_or_else(|| ConfigError(format!("{name} is required")));
         let url = |name: &str, value: String| -> Result<String, ConfigError> {
             let parsed = url::Url::parse(&value).map_err(|e| ConfigError(format!("{name} is not a URL: {e}")))?;
             if !matches!(parsed.scheme(), "http" | "https") {
@@ -105,6 +107,9 @@ impl Config {
             }
             Ok(value)
         };
+        // Empty when unset: only the functions that read it are given it, and those refuse to
+        // start without it (`Function::check_configuration`).
+        let given_url = |name: &str| get(name).map(|value| url(name, value)).transpose().map(Option::unwrap_or_default);
         let seconds = |name: &str, default: u64| -> Result<u64, ConfigError> {
             match get(name) {
                 None => Ok(default),
@@ -123,9 +128,9 @@ impl Config {
             return Err(ConfigError(format!("META_GRAPH_VERSION must look like v24.0, got `{graph_version}`")));
         }
         let meta = MetaConfig {
-            app_id: required("META_APP_ID")?,
+            app_id: get("META_APP_ID").unwrap_or_default(),
             app_secret: get("META_APP_SECRET").map(Secret::new),
-            redirect_uri: url("META_REDIRECT_URI", required("META_REDIRECT_URI")?)?,
+            redirect_uri: given_url("META_REDIRECT_URI")?,
             config_id: get("META_CONFIG_ID"),
             graph_url: url("META_GRAPH_URL", get("META_GRAPH_URL").unwrap_or_else(|| DEFAULT_GRAPH_URL.into()))?,
             dialog_url: url("META_DIALOG_URL", get("META_DIALOG_URL").unwrap_or_else(|| DEFAULT_DIALOG_URL.into()))?,
@@ -136,7 +141,7 @@ impl Config {
         };
         Ok(Config {
             meta,
-            frontend_url: url("FRONTEND_URL", required("FRONTEND_URL")?)?,
+            frontend_url: given_url("FRONTEND_URL")?,
             webhook_verify_token: get("WEBHOOK_VERIFY_TOKEN").map(Secret::new),
             oauth_state_ttl: Duration::from_secs(seconds("OAUTH_STATE_TTL_SECONDS", 600)?),
             message_retention: Duration::from_secs(seconds("MESSAGE_RETENTION_DAYS", 30)?.max(8) * 86_400),
@@ -214,7 +219,12 @@ mod tests {
         let mut pairs = MINIMAL.to_vec();
         pairs.push(("META_GRAPH_VERSION", "24"));
         assert!(load(&pairs).unwrap_err().0.contains("META_GRAPH_VERSION"));
-        assert!(load(&MINIMAL[1..]).unwrap_err().0.contains("META_APP_ID"));
+        // Unset, a function's own settings are empty; the functions that read them refuse to
+        // start without them (`Function::check_configuration`).
+        assert_eq!(load(&MINIMAL[1..]).unwrap().meta.app_id, "");
+        let needs = crate::routes::Function::InitOauth
+            .check_configuration(|name| MINIMAL[1..].iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()));
+        assert!(needs.unwrap_err().contains("META_APP_ID"));
         let mut pairs = MINIMAL.to_vec();
         pairs[2] = ("META_REDIRECT_URI", "ftp://x");
         assert!(load(&pairs).is_err());

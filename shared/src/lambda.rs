@@ -15,6 +15,7 @@ where
     F: Fn(Request) -> Fut + Sync,
     Fut: Future<Output = Result<Response, ApiError>> + Send,
 {
+    function.check_configuration(|name| std::env::var(name).ok())?;
     let handler = &handler;
     lambda_http::run(service_fn(move |event: lambda_http::Request| async move {
         let deadline = invocation_deadline(&event);
@@ -82,6 +83,7 @@ where
     Gut: Future<Output = Result<serde_json::Value, ApiError>> + Send,
 {
     use lambda_http::lambda_runtime::{self, LambdaEvent};
+    function.check_configuration(|name| std::env::var(name).ok())?;
     let (http, other) = (&http, &other);
     lambda_runtime::run(lambda_runtime::service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
         let left = event.context.deadline().duration_since(std::time::SystemTime::now()).unwrap_or_default();
@@ -123,12 +125,13 @@ fn api_gateway_answer(response: Response) -> serde_json::Value {
 /// Serves a function that EventBridge invokes on a schedule and the table's stream feeds
 /// (each through its own trigger in `template.yaml`). The handler answers what Lambda
 /// expects: a scheduled run's report, or a stream batch's `batchItemFailures`.
-pub async fn serve_invocations<F, Fut>(handler: F) -> Result<(), lambda_http::Error>
+pub async fn serve_invocations<F, Fut>(function: Function, handler: F) -> Result<(), lambda_http::Error>
 where
     F: Fn(Invocation) -> Fut + Sync,
     Fut: Future<Output = Result<serde_json::Value, ApiError>> + Send,
 {
     use lambda_http::lambda_runtime::{self, LambdaEvent};
+    function.check_configuration(|name| std::env::var(name).ok())?;
     let handler = &handler;
     lambda_runtime::run(lambda_runtime::service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
         let left = event.context.deadline().duration_since(std::time::SystemTime::now()).unwrap_or_default();

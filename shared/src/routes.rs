@@ -92,7 +92,63 @@ impl Function {
             Function::Graph => "graph",
         }
     }
+
+    /// The service's settings this function reads, of [`CONFIGURATION`]: the template gives
+    /// each function these and no other, and a function missing one of them that it
+    /// requires ([`REQUIRED_CONFIGURATION`]) refuses to start.
+    pub fn configuration(self) -> &'static [&'static str] {
+        const META: &[&str] = &["META_APP_ID", "META_GRAPH_VERSION"];
+        const ISSUES_STATES: &[&str] =
+            &["META_APP_ID", "META_GRAPH_VERSION", "META_REDIRECT_URI", "META_CONFIG_ID", "OAUTH_STATE_TTL_SECONDS"];
+        match self {
+            Function::Organizations => &["MAX_ORGANIZATIONS_PER_USER"],
+            Function::InitOauth | Function::Connect => ISSUES_STATES,
+            Function::Callback => &["META_APP_ID", "META_GRAPH_VERSION", "FRONTEND_URL"],
+            Function::OauthExchange | Function::Disconnect => &["META_APP_ID", "META_GRAPH_VERSION", "ORG_CLAIM"],
+            Function::Status => &["ORG_CLAIM"],
+            Function::Webhook => &["WEBHOOK_VERIFY_TOKEN"],
+            Function::Events => &[],
+            Function::Accounts
+            | Function::PhoneNumbers
+            | Function::SaveConfig
+            | Function::Messages
+            | Function::Register
+            | Function::Health
+            | Function::Media
+            | Function::Graph => META,
+        }
+    }
+
+    /// Refuses to start a function without a setting it requires, naming it, rather than
+    /// failing its first request.
+    pub fn check_configuration(self, get: impl Fn(&str) -> Option<String>) -> Result<(), String> {
+        match self
+            .configuration()
+            .iter()
+            .find(|name| REQUIRED_CONFIGURATION.contains(name) && get(name).is_none_or(|v| v.trim().is_empty()))
+        {
+            Some(missing) => Err(format!("{missing} is required by the {} function", self.binary())),
+            None => Ok(()),
+        }
+    }
 }
+
+/// The settings that differ between functions (the table's name and each function's own
+/// resources aside): each goes only to the functions that read it.
+pub const CONFIGURATION: [&str; 9] = [
+    "META_APP_ID",
+    "META_GRAPH_VERSION",
+    "META_REDIRECT_URI",
+    "META_CONFIG_ID",
+    "FRONTEND_URL",
+    "OAUTH_STATE_TTL_SECONDS",
+    "ORG_CLAIM",
+    "WEBHOOK_VERIFY_TOKEN",
+    "MAX_ORGANIZATIONS_PER_USER",
+];
+
+/// Those of [`CONFIGURATION`] without a default.
+pub const REQUIRED_CONFIGURATION: [&str; 3] = ["META_APP_ID", "META_REDIRECT_URI", "FRONTEND_URL"];
 
 /// What a route does; a function serving several routes dispatches on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -6,5 +6,6 @@
 async fn main() -> Result<(), shared::BoxError> {
     shared::telemetry::init_lambda();
     let app = shared::App::lambda()?.with_kms()?.with_meta().await?.build()?.leak();
-    shared::lambda::serve_invocations(|invocation| health::invoked(app, invocation)).await
+    shared::lambda::serve_invocations(shared::routes::Function::Health, |invocation| health::invoked(app, invocation))
+        .await
 }
