@@ -197,6 +197,13 @@ mod tests {
     }
 
     #[test]
+    fn a_ciphertext_keeps_its_bytes_and_shows_only_their_count() {
+        let sealed = Ciphertext::from_bytes(vec![7, 0, 255]);
+        assert_eq!(sealed.as_bytes(), [7, 0, 255]);
+        assert_eq!(format!("{sealed:?}"), "Ciphertext(3 bytes)");
+    }
+
+    #[test]
     fn every_digit_stands_for_as_many_bytes() {
         let mut counts = [0u32; 10];
         for digit in (0..=u8::MAX).filter_map(uniform_digit) {

@@ -134,6 +134,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_code_is_kept_as_its_digest_only() {
+        let hash = OAuthState::code_hash("AQBx-code");
+        assert_eq!(hash.len(), 64, "SHA-256 in hex");
+        assert_eq!(hash, OAuthState::code_hash("AQBx-code"), "the same code, the same digest");
+        assert_ne!(hash, OAuthState::code_hash("AQBx-codf"));
+        assert!(!hash.contains("AQBx"));
+    }
+
+    #[test]
     fn generated_states_parse_back_and_hash_stably() {
         let state = StateToken::generate();
         let parsed: StateToken = state.as_str().parse().unwrap();
