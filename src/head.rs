@@ -1,7 +1,8 @@
 //! A connection's first request head, read before hyper sees it: a head too large, or too
-//! slow to arrive, is answered with the contract's JSON error. hyper's own refusals (431,
-//! 408) have no body; a client of this API always gets `{success, code, message, action}`.
-//! hyper still guards the later requests of a kept-alive connection, with its own limits.
+//! slow to arrive, is answered with the contract's JSON error. hyper's own refusals (a
+//! malformed request, a later request's head past its limit) have no body: the connection
+//! rewrites them on their way out, so a client of this API always gets
+//! `{success, code, message, action}`.
 
 use http::StatusCode;
 use shared::{ApiError, Response};
@@ -43,7 +44,7 @@ pub async fn first_request(mut stream: TcpStream, timeout: Duration) -> Option<P
     })
     .await;
     let refusal = match read {
-        Ok(Ok(true)) => return Some(Prefixed { prefix: head, read: 0, inner: stream }),
+        Ok(Ok(true)) => return Some(Prefixed { prefix: head, read: 0, sent: 0, inner: stream }),
         Ok(Err(_)) => return None,
         Ok(Ok(false)) => ApiError::new(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -82,10 +83,41 @@ async fn refuse(mut stream: TcpStream, response: Response) {
     .await;
 }
 
+/// A response hyper wrote by itself: an error status with an empty body (every answer of the
+/// service's own carries its JSON). The same status with the contract's body instead.
+fn hypers_own_refusal(written: &[u8]) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(written).ok()?;
+    let head = text.strip_suffix("\r\n\r\n")?;
+    let status: u16 = head.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()?;
+    let empty = head.lines().any(|line| line.eq_ignore_ascii_case("content-length: 0"));
+    if !(400..600).contains(&status) || !empty {
+        return None;
+    }
+    let status = StatusCode::from_u16(status).ok()?;
+    let message = match status {
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "The request's headers are too large.",
+        StatusCode::REQUEST_TIMEOUT => "The request took too long to arrive.",
+        _ => "The request is not well-formed HTTP/1.1.",
+    };
+    let code = if status.is_server_error() { "internal_error" } else { "validation_error" };
+    let response: Response = ApiError::new(status, code, message).into();
+    let mut out = format!(
+        "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or(""),
+        response.body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(&response.body);
+    Some(out)
+}
+
 /// The connection, with the head already read in front of what is still to come.
 pub struct Prefixed {
     prefix: Vec<u8>,
     read: usize,
+    /// How much of a rewritten refusal is written.
+    sent: usize,
     inner: TcpStream,
 }
 
@@ -108,6 +140,19 @@ impl AsyncRead for Prefixed {
 
 impl AsyncWrite for Prefixed {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        if let Some(rewritten) = hypers_own_refusal(buf) {
+            // Written whole before hyper hears back, as hyper closes the connection next.
+            let this = &mut *self;
+            while this.sent < rewritten.len() {
+                match Pin::new(&mut this.inner).poll_write(cx, &rewritten[this.sent..]) {
+                    Poll::Ready(Ok(n)) => this.sent += n,
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+            this.sent = 0;
+            return Poll::Ready(Ok(buf.len()));
+        }
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -762,3 +762,45 @@ async fn a_method_a_route_does_not_take_is_answered_with_allow() {
         assert_eq!(body["code"], "method_not_allowed");
     }
 }
+
+/// hyper's own refusals carry the contract's body too: a request that is not HTTP, and a
+/// later request of a kept-alive connection whose headers are past hyper's limit.
+#[tokio::test]
+async fn every_refusal_below_the_routes_is_the_contracts_json() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let h = Harness::start(&[]).await;
+    let answer = |raw: Vec<u8>| {
+        let address = h.stack.addr;
+        async move {
+            let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+            let (mut reader, mut writer) = stream.split();
+            let (_, answer) = tokio::join!(async { writer.write_all(&raw).await.ok() }, async {
+                let mut answer = Vec::new();
+                let _ = reader.read_to_end(&mut answer).await;
+                answer
+            });
+            String::from_utf8_lossy(&answer).into_owned()
+        }
+    };
+    let malformed = answer(b"GET /openapi.json HTTP/1.1\r\nhost local\r\n\r\n".to_vec()).await;
+    let big = format!("cookie: {}\r\n", "a".repeat(1024 * 1024));
+    let second = answer(
+        format!(
+            "GET /openapi.json HTTP/1.1\r\nhost: local\r\n\r\nGET /openapi.json HTTP/1.1\r\nhost: local\r\n{big}\r\n"
+        )
+        .into_bytes(),
+    )
+    .await;
+    let second = &second[second.find("\r\n\r\n{").map_or(0, |i| i + 4)..];
+    let second = &second[second.find("HTTP/1.1 ").unwrap_or(0)..];
+    for (what, answer, status) in [("malformed", malformed.as_str(), "400"), ("oversized", second, "431")] {
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap_or_else(|| panic!("{what}: {answer:.300}"));
+        assert!(head.starts_with(&format!("HTTP/1.1 {status} ")), "{what}: {head}");
+        let body: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{what}: {e}: {body:.300}"));
+        assert_eq!(
+            (body["success"].as_bool(), body["code"].as_str()),
+            (Some(false), Some("validation_error")),
+            "{what}"
+        );
+    }
+}
