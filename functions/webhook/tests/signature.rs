@@ -38,10 +38,19 @@ async fn only_metas_signature_over_these_bytes_is_taken() {
 }
 
 #[tokio::test]
-async fn a_field_the_service_does_not_handle_is_counted_as_ignored() {
+async fn what_the_service_does_not_handle_is_counted_as_ignored() {
     let fixture = common::fixture().await;
     let body = delivery("some_future_field");
     let notification = webhook::payload::parse(&body).unwrap();
     let outcome = webhook::process(&fixture.app, &notification).await.unwrap();
     assert_eq!((outcome.ignored, outcome.stored), (1, 0));
+
+    // An entry without an id, and a change that is not an object: skipped, and counted.
+    let mut body: serde_json::Value = serde_json::from_slice(&delivery("messages")).unwrap();
+    body["entry"].as_array_mut().unwrap().push(json!({ "changes": [] }));
+    body["entry"][0]["changes"].as_array_mut().unwrap().push(json!(42));
+    let body = serde_json::to_vec(&body).unwrap();
+    let notification = webhook::payload::parse(&body).unwrap();
+    let outcome = webhook::process(&fixture.app, &notification).await.unwrap();
+    assert_eq!((outcome.ignored, outcome.stored), (2, 1));
 }

@@ -93,12 +93,8 @@ fn uniform_digit(byte: u8) -> Option<char> {
 impl RegistrationPin {
     /// Six digits from the CSPRNG, each equally likely.
     pub fn generate() -> Self {
-        let mut digits = String::with_capacity(6);
-        while digits.len() < 6 {
-            let wanted = 6 - digits.len();
-            digits.extend(crate::crypto::random_bytes::<16>().into_iter().filter_map(uniform_digit).take(wanted));
-        }
-        Self(digits)
+        let bytes = std::iter::repeat_with(crate::crypto::random_bytes::<16>).flatten();
+        Self(bytes.filter_map(uniform_digit).take(6).collect())
     }
 
     /// A PIN as a person types it: exactly six digits.
