@@ -199,27 +199,24 @@ pub fn escape_html(text: &str) -> String {
 pub mod whole_number {
     use serde::de::{Deserialize, Deserializer, Error};
 
-    fn whole(number: &serde_json::Number) -> Option<u64> {
-        number.as_u64().or_else(|| {
-            number
-                .as_f64()
-                .filter(|f| f.fract() == 0.0 && (0.0..=9_007_199_254_740_992.0).contains(f))
-                .map(|f| f as u64)
-        })
+    fn whole<E: Error>(number: serde_json::Number) -> Result<u64, E> {
+        number
+            .as_u64()
+            .or_else(|| {
+                number
+                    .as_f64()
+                    .filter(|f| f.fract() == 0.0 && (0.0..=9_007_199_254_740_992.0).contains(f))
+                    .map(|f| f as u64)
+            })
+            .ok_or_else(|| E::custom(format!("`{number}` is not a whole number of at least 0")))
     }
 
     pub fn required<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
-        let number = serde_json::Number::deserialize(deserializer)?;
-        whole(&number).ok_or_else(|| D::Error::custom(format!("`{number}` is not a whole number of at least 0")))
+        whole(serde_json::Number::deserialize(deserializer)?)
     }
 
     pub fn optional<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
-        Option::<serde_json::Number>::deserialize(deserializer)?
-            .map(|number| {
-                whole(&number)
-                    .ok_or_else(|| D::Error::custom(format!("`{number}` is not a whole number of at least 0")))
-            })
-            .transpose()
+        Option::<serde_json::Number>::deserialize(deserializer)?.map(whole).transpose()
     }
 
     #[cfg(test)]

@@ -16,8 +16,8 @@ use std::fmt;
 use std::str::FromStr;
 use url::Url;
 
-pub const DEFAULT_DAYS: i64 = 7;
-pub const MAX_DAYS: i64 = 30;
+pub const DEFAULT_DAYS: u64 = 7;
+pub const MAX_DAYS: u64 = 30;
 /// How long a used link's page and phone routes keep answering, to finish a PIN or a code.
 pub const GRACE_SECONDS: i64 = 3600;
 const MAX_URL: usize = 2048;
@@ -205,12 +205,12 @@ pub fn parse_redirect(field: &str, raw: &str, allow_http: bool) -> Result<Url, A
 
 /// A link's lifetime: `expiresInDays` (1 to 30, default 7), unless the stack replaces every
 /// link's lifetime (`ONBOARDING_LINK_TTL_SECONDS`, for tests).
-pub fn lifetime_seconds(expires_in_days: Option<i64>, replaced: Option<i64>) -> Result<i64, ApiError> {
+pub fn lifetime_seconds(expires_in_days: Option<u64>, replaced: Option<i64>) -> Result<i64, ApiError> {
     let days = expires_in_days.unwrap_or(DEFAULT_DAYS);
     if !(1..=MAX_DAYS).contains(&days) {
         return Err(ApiError::validation(format!("`expiresInDays` must be an integer from 1 to {MAX_DAYS}")));
     }
-    Ok(replaced.unwrap_or(days * 86_400))
+    Ok(replaced.unwrap_or(days as i64 * 86_400))
 }
 
 #[cfg(test)]

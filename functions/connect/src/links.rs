@@ -72,8 +72,7 @@ async fn create(app: &App, organization: &OrganizationId, body: NewLink) -> Resu
     let failure_url =
         body.failure_url.as_deref().map(|u| links::parse_redirect("failureUrl", u, allow_http)).transpose()?;
     let feature_type = onboarding::feature_type(body.feature_type.as_deref())?;
-    let days = body.expires_in_days.map(|d| i64::try_from(d).unwrap_or(i64::MAX));
-    let lifetime = links::lifetime_seconds(days, app.config.onboarding_link_ttl)?;
+    let lifetime = links::lifetime_seconds(body.expires_in_days, app.config.onboarding_link_ttl)?;
     let base = app
         .config
         .public_base_url

@@ -100,15 +100,17 @@ fn transactions(first: Vec<WriteOp>, phones: Vec<PhoneOps>, guard: impl Fn() -> 
     batches
 }
 
-/// An update of a phone that applies only while it is connected (and `also` holds).
+/// The attributes of a registration lease (its holder, and until when).
 fn lease_attributes() -> Vec<String> {
     vec![attr::REGISTRATION_LEASE.into(), attr::REGISTRATION_LEASE_UNTIL.into()]
 }
 
+/// The phone's registration lease is `owner`'s.
 fn held_by(owner: &str) -> Condition {
     Condition::Equals(attr::REGISTRATION_LEASE.into(), s(owner))
 }
 
+/// An update of a phone that applies only while it is connected (and `also` holds).
 fn update_connected(
     phone: &PhoneNumber,
     set: Vec<(String, Value)>,
@@ -461,8 +463,6 @@ impl Records {
         Ok(self.store.get(&phone_key(organization, phone)).await?.as_ref().map(phone_from).transpose()?)
     }
 
-    /// Records a phone's registration outcome (and the PIN it was registered with, when
-    /// given), if the phone is still connected. `Ok(false)` when it was disconnected since.
     /// Takes the lease on `phone`'s registration for `owner` until `until`, unless another
     /// attempt holds it: attempts on one number are made one at a time, each decided on the
     /// number as it is once the lease is held. That number; `None` when another attempt holds
@@ -494,8 +494,9 @@ impl Records {
         self.guarded(op).await
     }
 
-    /// Records a registration attempt's outcome, made under `owner`'s lease, and gives the
-    /// lease back. `Ok(false)` when the number was disconnected meanwhile, or the lease lapsed.
+    /// Records a registration attempt's outcome made under `owner`'s lease (and the PIN it
+    /// was registered with, when given), and gives the lease back. `Ok(false)` when the
+    /// number was disconnected meanwhile, or the lease lapsed.
     pub async fn set_registration(
         &self,
         phone: &PhoneNumber,

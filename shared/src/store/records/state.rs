@@ -22,12 +22,11 @@ pub fn state_key(key: &StateKey) -> Key {
     Key::new(format!("STATE#{}", key.as_str()), "STATE")
 }
 
-/// The sealed-state entry of `state`: its expiry, zero-padded so that the entries sort by
-/// it, then its key.
+/// The sealed-state entry of `state`: its sort key is its expiry, zero-padded so that the
+/// entries sort by it, then the state's key.
 fn sealed_entry(state: &OAuthState) -> Item {
     let key = Key::new(SEALED_STATES, format!("{:012}#{}", state.expires_at.0.max(0), state.key.as_str()));
     let mut item = with_key(key, "sealed_state");
-    item.insert(attr::CONTINUATION.into(), s(state.key.as_str()));
     item.insert(schema::TTL.into(), Value::N(state.expires_at.0 + SEALED_ENTRY_GRACE_SECS));
     item
 }
@@ -244,15 +243,15 @@ impl Records {
         let page = self.store.query(&query).await?;
         let mut erased = 0;
         for entry in &page.items {
-            let r = Reader(entry);
-            let sort_key = r.s(schema::SK)?;
-            let expires_at: i64 =
-                sort_key.split('#').next().and_then(|t| t.parse().ok()).ok_or_else(|| corrupt(schema::SK))?;
+            let sort_key = Reader(entry).s(schema::SK)?;
+            let (expires_at, state) = sort_key
+                .split_once('#')
+                .and_then(|(at, state)| Some((at.parse::<i64>().ok()?, state)))
+                .ok_or_else(|| corrupt(schema::SK))?;
             if expires_at > now.0 {
                 break;
             }
-            let state = StateKey::from_stored(r.s(attr::CONTINUATION)?);
-            erased += usize::from(self.expire_authorized(&state).await?);
+            erased += usize::from(self.expire_authorized(&StateKey::from_stored(state.to_owned())).await?);
             self.store.write(vec![WriteOp::Delete { key: Key::new(SEALED_STATES, sort_key), condition: None }]).await?;
         }
         Ok(erased)
