@@ -83,8 +83,8 @@ pub fn parse_url(raw: &str, allow_private: bool) -> Result<Url, String> {
     if url.fragment().is_some() {
         return Err("`url` must not have a fragment".into());
     }
+    // The parser refuses an http(s) URL without a host, so there is always one to judge.
     match url.host() {
-        None => return Err("`url` has no host".into()),
         Some(Host::Ipv4(ip)) if !allow_private && is_forbidden(IpAddr::V4(ip)) => {
             return Err("`url` names an address that is not public".into());
         }
@@ -125,16 +125,14 @@ fn forbidden_v4(ip: Ipv4Addr) -> bool {
     ip.is_private()
         || ip.is_loopback()
         || ip.is_link_local()
-        || ip.is_unspecified()
-        || ip.is_broadcast()
         || ip.is_documentation()
         || ip.is_multicast()
-        || a == 0
+        || a == 0 // "this network", the unspecified address among it
         || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT)
         || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
         || (a == 192 && b == 88 && c == 99) // 6to4 relay
         || (a == 198 && (18..20).contains(&b)) // benchmarking
-        || a >= 240 // reserved
+        || a >= 240 // reserved, the broadcast address among it
 }
 
 fn forbidden_v6(ip: Ipv6Addr) -> bool {
@@ -159,16 +157,11 @@ fn forbidden_v6(ip: Ipv6Addr) -> bool {
             segments[2] as u8,
         ));
     }
-    ip.is_loopback()
-        || ip.is_unspecified()
-        || ip.is_multicast()
-        || ip.is_unique_local()
-        || ip.is_unicast_link_local()
-        || (segments[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
+    // Only global unicast (2000::/3) is public: loopback, unspecified, discard-only,
+    // unique-local, link-local, site-local and multicast all lie outside it.
+    (segments[0] & 0xe000) != 0x2000
         || (segments[0] == 0x2001 && segments[1] == 0x0db8) // documentation
         || (segments[0] == 0x2001 && segments[1] < 0x0200) // Teredo, benchmarking, ORCHID
-        || segments[0] == 0x0100 // discard-only
-        || (segments[0] & 0xe000) != 0x2000 // outside global unicast (2000::/3)
 }
 
 /// An endpoint's signing secret: `whsec_` and the base64 of 32 random bytes, as Standard
@@ -237,7 +230,63 @@ mod tests {
             assert!(parse_url(bad, false).is_err(), "{bad}");
         }
         assert!(parse_url("http://127.0.0.1:8080/hook", true).is_ok(), "allowed on a developer's machine");
+        assert!(parse_url("http://[::1]:8080/hook", true).is_ok(), "allowed on a developer's machine");
+        assert!(parse_url("http://localhost:8080/hook", true).is_ok(), "allowed on a developer's machine");
         assert!(parse_url("ftp://127.0.0.1/", true).is_err());
+        assert!(parse_url("https://8.8.8.8/hook", false).is_ok(), "a public address written as one");
+        assert!(parse_url("https://[2606:4700:4700::1111]/hook", false).is_ok(), "a public IPv6 address");
+    }
+
+    #[test]
+    fn credentials_either_half_and_overlong_urls_are_refused() {
+        assert!(parse_url("https://user@hooks.example.com/", false).is_err(), "a user name alone");
+        assert!(parse_url("https://:pw@hooks.example.com/", false).is_err(), "a password alone");
+        let prefix = "https://hooks.example.com/";
+        let longest = format!("{prefix}{}", "a".repeat(MAX_URL - prefix.len()));
+        assert!(parse_url(&longest, false).is_ok(), "{MAX_URL} characters are allowed");
+        assert!(parse_url(&format!("{longest}a"), false).is_err(), "one more is not");
+    }
+
+    #[test]
+    fn each_kind_of_local_name_is_refused() {
+        for local in
+            ["localhost", "LOCALHOST", "localhost.", "app.localhost", "printer.local", "db.internal", "intranet"]
+        {
+            assert!(is_local_name(local), "{local}");
+        }
+        for public in ["hooks.example.com", "localhost.example.com", "local.example", "internal.example.com"] {
+            assert!(!is_local_name(public), "{public}");
+        }
+    }
+
+    fn endpoint(types: Option<Vec<EventType>>, status: EndpointStatus) -> Endpoint {
+        Endpoint {
+            organization_id: OrganizationId::generate(),
+            id: "ep_1".into(),
+            url: Url::parse("https://hooks.example.com/whatsapp").unwrap(),
+            types,
+            secret: Ciphertext::from_bytes(vec![1, 2, 3]),
+            created_at: Timestamp(1_800_000_000),
+            status,
+            failing_since: None,
+        }
+    }
+
+    #[test]
+    fn an_active_endpoint_wants_the_types_it_chose_and_a_disabled_one_nothing() {
+        let all = endpoint(None, EndpointStatus::Active);
+        assert!(EventType::ALL.iter().all(|kind| all.wants(*kind)));
+        let some = endpoint(Some(vec![EventType::MessageReceived]), EndpointStatus::Active);
+        assert!(some.wants(EventType::MessageReceived));
+        assert!(!some.wants(EventType::MessageStatus));
+        let disabled = EndpointStatus::Disabled { at: Timestamp(1_800_000_100), reason: "failing".into() };
+        assert!(!endpoint(None, disabled.clone()).wants(EventType::MessageReceived));
+        let view = endpoint(Some(vec![EventType::MessageReceived]), disabled).view();
+        assert_eq!(view["url"], "https://hooks.example.com/whatsapp");
+        assert_eq!(view["types"], serde_json::json!(["message.received"]));
+        assert_eq!(view["status"], "disabled");
+        assert_eq!(view["disabledReason"], "failing");
+        assert_eq!(view["createdAt"], Timestamp(1_800_000_000).to_rfc3339());
     }
 
     #[test]
@@ -262,7 +311,9 @@ mod tests {
             "::1",
             "::ffff:127.0.0.1",
             "64:ff9b::a9fe:a9fe",
+            "64:ff9b::c058:6301",
             "2002:a00:1::",
+            "2002:c058:6301::",
             "fc00::1",
             "fd00:ec2::254",
             "fe80::1",
@@ -274,7 +325,30 @@ mod tests {
         ] {
             assert!(is_forbidden(bad.parse().unwrap()), "{bad}");
         }
-        for good in ["93.184.216.34", "8.8.8.8", "2606:4700:4700::1111", "64:ff9b::808:808"] {
+        // Public neighbours of each special range, each differing in one part of its test.
+        for good in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "1.0.0.1",
+            "1.18.0.1",
+            "1.64.0.1",
+            "1.88.99.1",
+            "100.63.255.255",
+            "100.128.0.1",
+            "192.0.1.1",
+            "192.1.0.1",
+            "192.88.98.1",
+            "198.17.255.255",
+            "198.20.0.1",
+            "223.255.255.255",
+            "2606:4700:4700::1111",
+            "2606:ff9b::a00:1",
+            "2001:200::1",
+            "2606:db8::1",
+            "2a00:100::1",
+            "64:ff9b::808:808",
+            "2002:808:808::",
+        ] {
             assert!(!is_forbidden(good.parse().unwrap()), "{good}");
         }
     }
