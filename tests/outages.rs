@@ -2,7 +2,8 @@
 //! answered 5xx (Meta delivers it again) and nothing of it is lost once the store is back;
 //! a save during a KMS outage leaves no half-written connection and can be made again;
 //! events recorded during an outage of KMS (the endpoints' secrets) are delivered once it
-//! ends.
+//! ends; a registration that cannot take its lease on the number is answered 503, without
+//! asking Meta.
 
 mod support;
 
@@ -12,7 +13,7 @@ use std::time::Duration;
 use support::outage::Outage;
 use support::receiver::Receiver;
 use support::{Backend, Harness, SUPPORT};
-use waba_connect::sandbox::seed;
+use waba_connect::sandbox::{Fault, seed};
 
 const READY: &str = seed::ACME_SUPPORT_PHONES[0];
 
@@ -98,4 +99,29 @@ async fn events_recorded_during_an_outage_are_delivered_once_it_ends() {
     cipher.end();
     let received = receiver.until(15, |r| !r.is_empty()).await;
     assert_eq!(received[0].json()["data"]["messageId"], "wamid.during.1");
+}
+
+#[tokio::test]
+async fn a_registration_the_store_cannot_lease_is_unavailable_and_meta_is_not_asked() {
+    let (store, cipher) = (Outage::default(), Outage::default());
+    let h = Harness::start_wrapped(Backend::Embedded, &[], Outage::wrap(&store, &cipher)).await;
+    let owner = h.user("owner-1");
+    let org = h.create_org(&owner, "Acme").await;
+    let state = h.authorized_state(&owner, &org, &[SUPPORT]).await;
+    h.sandbox().inject_faults_on("/register", Fault::ServerError, 1);
+    let (status, body) = h.save(&owner, &org, &state, SUPPORT, READY).await;
+    assert_eq!((status, body["data"]["registration"].as_str()), (StatusCode::OK, Some("pending")), "{body}");
+    let path = format!("/api/v1/organizations/{org}/whatsapp/phone-numbers/{READY}/register");
+    store.begin_writes();
+    let (status, answer) = h.post(&path, &owner, json!({})).await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("service_unavailable")),
+        "{answer}"
+    );
+    assert_eq!(h.sandbox().calls("/register"), 1, "no attempt without the lease");
+    store.end();
+    let (status, answer) = h.post(&path, &owner, json!({})).await;
+    assert_eq!((status, answer["phone"]["registration"].as_str()), (StatusCode::OK, Some("registered")), "{answer}");
+    assert_eq!(h.sandbox().calls("/register"), 2);
 }

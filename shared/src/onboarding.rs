@@ -427,6 +427,8 @@ pub async fn connect(app: &App, request: Connect<'_>) -> Result<Vec<PhoneNumber>
     for (phone, plan) in saved.iter_mut().zip(plans) {
         if let Plan::Register { pin, sealed } = plan {
             registrations.push(async move {
+                // An attempt that could not start (the store unavailable) leaves the number as
+                // it was saved, pending, for the register route to try again.
                 let _ = registration::register(app, phone, token, &pin, Some(&sealed), Source::Api).await;
             });
         }

@@ -115,7 +115,8 @@ pub fn limited(phone: &PhoneNumber, now: crate::clock::Timestamp) -> Option<Stri
 /// Attempts on one number are made one at a time, under a lease on it: each is decided on
 /// the number as the last one left it, so Meta is never asked beyond its allowance and a
 /// PIN Meta accepted is never overwritten by a later refusal. `phone` is left as stored.
-/// Never fails: whatever happens becomes the phone's `registration`.
+/// Whatever Meta answers becomes the phone's `registration`; the call fails only when the
+/// lease cannot be taken (the store is unavailable), and then no attempt was made.
 pub async fn register(
     app: &App,
     phone: &mut PhoneNumber,
@@ -123,7 +124,7 @@ pub async fn register(
     pin: &RegistrationPin,
     store_pin: Option<&Ciphertext>,
     source: Source,
-) -> Attempt {
+) -> Result<Attempt, ApiError> {
     let now = app.now();
     let owner = crate::crypto::random_token::<12>();
     let until = now.plus_seconds(REGISTRATION_LEASE_SECONDS);
@@ -134,11 +135,11 @@ pub async fn register(
             if let Ok(Some(current)) = app.records.phone(&phone.organization_id, &phone.phone_number_id).await {
                 *phone = current;
             }
-            return Attempt::UnderWay;
+            return Ok(Attempt::UnderWay);
         }
         Err(error) => {
             tracing::error!(%error, phone = %phone.phone_number_id, "the registration lease could not be taken");
-            return Attempt::UnderWay;
+            return Err(error);
         }
     }
     if phone.registration.allows_sending() {
@@ -146,7 +147,7 @@ pub async fn register(
         if let Err(error) = app.records.release_registration(phone, &owner).await {
             tracing::warn!(%error, phone = %phone.phone_number_id, "the registration lease was not given back");
         }
-        return Attempt::Made;
+        return Ok(Attempt::Made);
     }
     let before = phone.clone();
     if let Some(reason) = limited(phone, now) {
@@ -185,7 +186,7 @@ pub async fn register(
         Ok(false) => tracing::info!(phone = %phone.phone_number_id, "the phone was disconnected meanwhile"),
         Err(error) => tracing::error!(%error, phone = %phone.phone_number_id, "registration outcome not stored"),
     }
-    Attempt::Made
+    Ok(Attempt::Made)
 }
 
 /// How long one attempt holds a number's registration: well past one Graph call.
@@ -217,7 +218,7 @@ pub async fn register_again(app: &App, phone: &PhoneNumber, token: &AccessToken,
         }
     };
     let mut phone = phone.clone();
-    register(app, &mut phone, token, &pin, None, source).await == Attempt::Made
+    matches!(register(app, &mut phone, token, &pin, None, source).await, Ok(Attempt::Made))
 }
 
 /// Asks Meta to send a verification code to a number that needs one (`request_code`), by
@@ -245,7 +246,7 @@ pub async fn verify_code(app: &App, phone: &mut PhoneNumber, code: VerificationC
         unreachable!("pin_for always plans a registration")
     };
     phone.registration = Registration::Pending { reason: REGISTERING.into() };
-    match register(app, phone, &token, &pin, Some(&sealed), Source::Api).await {
+    match register(app, phone, &token, &pin, Some(&sealed), Source::Api).await? {
         Attempt::Made => Ok(()),
         Attempt::UnderWay => Err(ApiError::registration_under_way()),
     }

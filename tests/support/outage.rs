@@ -1,7 +1,7 @@
 //! A store and a cipher that fail on command, wrapped around the stack's own: what an
 //! outage of DynamoDB or KMS looks like to the service (every call refused as unavailable,
-//! nothing done), or, for the store, a failure of the batch writes alone (the messages and
-//! contacts a webhook brings) while the rest works.
+//! nothing done), or, for the store, a failure of its writes alone (reads work) or of its
+//! batch writes alone (the messages and contacts a webhook brings) while the rest works.
 
 use async_trait::async_trait;
 use shared::cipher::{Cipher, CipherError, TokenContext};
@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 const UP: u8 = 0;
 const DOWN: u8 = 1;
 const BATCH_WRITES_DOWN: u8 = 2;
+const WRITES_DOWN: u8 = 3;
 
 /// The switch of an outage, kept by the test.
 #[derive(Clone, Default)]
@@ -26,11 +27,18 @@ impl Outage {
     pub fn begin_batch_writes(&self) {
         self.0.store(BATCH_WRITES_DOWN, Ordering::SeqCst);
     }
+    /// Only the store's writes fail (`write`, `put_each`); reads work.
+    pub fn begin_writes(&self) {
+        self.0.store(WRITES_DOWN, Ordering::SeqCst);
+    }
     pub fn end(&self) {
         self.0.store(UP, Ordering::SeqCst);
     }
     fn on(&self) -> bool {
         self.0.load(Ordering::SeqCst) == DOWN
+    }
+    fn writes_down(&self) -> bool {
+        matches!(self.0.load(Ordering::SeqCst), DOWN | WRITES_DOWN)
     }
     fn batch_writes_down(&self) -> bool {
         self.0.load(Ordering::SeqCst) != UP
@@ -76,7 +84,9 @@ impl Store for FailingStore {
         self.inner.query(query).await
     }
     async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
-        self.check()?;
+        if self.outage.writes_down() {
+            return Err(StoreError::Unavailable("the store's writes fail (a test's outage)".into()));
+        }
         self.inner.write(ops).await
     }
     async fn put_each(&self, puts: Vec<(Item, Option<Condition>)>) -> Result<Vec<bool>, StoreError> {

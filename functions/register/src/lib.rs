@@ -165,7 +165,7 @@ async fn register(app: &App, mut phone: PhoneNumber, given: Option<RegistrationP
     };
     let token = lifecycle::phone_token(app, &phone).await?;
     let attempt =
-        registration::register(app, &mut phone, &token, &pin, store_pin.as_ref(), shared::domain::Source::Api).await;
+        registration::register(app, &mut phone, &token, &pin, store_pin.as_ref(), shared::domain::Source::Api).await?;
     if attempt == registration::Attempt::UnderWay {
         return Err(ApiError::registration_under_way());
     }
