@@ -257,6 +257,44 @@ mod tests {
     }
 
     #[test]
+    fn each_refusal_is_a_410_with_its_own_code_and_words() {
+        let refusals = [
+            (LinkRefusal::Unknown, "link_unknown"),
+            (LinkRefusal::Expired, "link_expired"),
+            (LinkRefusal::Revoked, "link_revoked"),
+            (LinkRefusal::Used, "link_used"),
+        ];
+        let mut told = std::collections::HashSet::new();
+        for (refusal, code) in refusals {
+            let (message, action) = refusal.explanation();
+            assert!(message.starts_with("This link") && !action.is_empty(), "{refusal:?}");
+            assert!(told.insert(message) && told.insert(action), "{refusal:?} says what no other does");
+            let error = ApiError::from(refusal);
+            assert_eq!((error.status, error.code), (StatusCode::GONE, code));
+            assert_eq!(error.message, format!("{message}."));
+            assert_eq!(error.action.as_deref(), Some(action));
+        }
+    }
+
+    #[test]
+    fn a_links_view_says_where_it_stands_and_never_its_token() {
+        let at = |status, now| link(status).view(Timestamp(now));
+        assert_eq!(at(LinkStatus::Active, 1_999)["status"], "active");
+        assert_eq!(at(LinkStatus::Active, 2_000)["status"], "expired");
+        let used = at(LinkStatus::Used { at: Timestamp(1_500) }, 1_600);
+        assert_eq!((used["status"].as_str(), used["usedAt"].as_str()), (Some("used"), Some("1970-01-01T00:25:00Z")));
+        let revoked = at(LinkStatus::Revoked { at: Timestamp(1_200) }, 1_300);
+        assert_eq!(revoked["status"], "revoked");
+        assert_eq!(revoked["revokedAt"], "1970-01-01T00:20:00Z");
+        let mut signup = link(LinkStatus::Active);
+        signup.feature_type = Some("whatsapp_business_app_onboarding".into());
+        let view = signup.view(Timestamp(1_000));
+        assert_eq!(view["featureType"], "whatsapp_business_app_onboarding");
+        assert_eq!((view["id"].as_str(), view["expiresAt"].as_str()), (Some("lnk_1"), Some("1970-01-01T00:33:20Z")));
+        assert!(!view.to_string().contains(&signup.token_hash), "{view}");
+    }
+
+    #[test]
     fn redirect_urls_are_https_unless_allowed() {
         assert!(parse_redirect("successUrl", "https://app.example.com/x", false).is_ok());
         assert!(parse_redirect("successUrl", "http://127.0.0.1:8080/x", false).is_err());
@@ -264,6 +302,13 @@ mod tests {
         assert!(parse_redirect("successUrl", "javascript:alert(1)", true).is_err());
         assert!(parse_redirect("successUrl", "https://user:pw@app.example.com/", false).is_err());
         assert!(parse_redirect("successUrl", "/relative", false).is_err());
+        assert!(parse_redirect("successUrl", "http://app.example.com/x", false).is_err(), "http only where allowed");
+        assert!(parse_redirect("successUrl", "https://user@app.example.com/", false).is_err());
+        assert!(parse_redirect("successUrl", "https://:pw@app.example.com/", false).is_err());
+        let prefix = "https://app.example.com/";
+        let longest = format!("{prefix}{}", "a".repeat(MAX_URL - prefix.len()));
+        assert!(parse_redirect("successUrl", &longest, false).is_ok(), "{MAX_URL} characters are allowed");
+        assert!(parse_redirect("successUrl", &format!("{longest}a"), false).is_err(), "one more is not");
     }
 
     #[test]
@@ -278,7 +323,15 @@ mod tests {
     #[test]
     fn a_token_is_never_printed() {
         let token = LinkToken::generate();
-        assert!(!format!("{token:?}").contains(token.as_str()));
+        assert_eq!(format!("{token:?}"), "LinkToken(***)");
         assert!(token.as_str().len() >= 43, "256 bits");
+    }
+
+    #[test]
+    fn a_link_is_kept_under_its_tokens_digest_alone() {
+        let token: LinkToken = "a".repeat(43).parse().unwrap();
+        assert_eq!(token.hash(), crypto::hex(&crypto::sha256("a".repeat(43).as_bytes())));
+        assert_ne!(token.hash(), LinkToken::generate().hash(), "each link its own key");
+        assert!(!token.hash().contains(token.as_str()));
     }
 }
