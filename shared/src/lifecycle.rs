@@ -557,7 +557,7 @@ pub fn retired(phone: &PhoneNumber) -> PhoneNumber {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{HealthRecord, PhoneLink, PhoneMode, Registration, TokenKind};
+    use crate::domain::{CoexistenceSync, HealthRecord, PhoneLink, PhoneMode, Registration, TokenKind};
 
     fn phone() -> PhoneNumber {
         PhoneNumber {
@@ -623,6 +623,197 @@ mod tests {
         assert_eq!(first, second);
         let other = Observation { seed: "t".into(), ..seen() };
         assert_ne!(first[0].id, transitions(Some(&before), &after, &other)[0].id);
+    }
+
+    fn reason(code: &str, effect: Effect) -> HealthReason {
+        HealthReason::new(code, format!("{code} said"), effect, Timestamp(1_000))
+    }
+
+    #[test]
+    fn a_clear_removes_only_the_reasons_it_names() {
+        let mut p = phone();
+        p.health.raise(reason("368", Effect::Restrict));
+        p.health.raise(reason("190", Effect::Reauthorize));
+        p.health.raise(reason("FLAGGED", Effect::Warn).from_report("health_status"));
+        let codes = |p: &PhoneNumber| p.health.reasons.iter().map(|r| r.code.clone()).collect::<Vec<_>>();
+        assert!(!apply(&mut p, &[Signal::Clear(Clear::Codes(vec!["131031".into()]))]), "nothing of that code");
+        assert!(apply(&mut p, &[Signal::Clear(Clear::Codes(vec!["368".into()]))]));
+        assert_eq!(codes(&p), ["190", "FLAGGED"]);
+        assert!(!apply(&mut p, &[Signal::Clear(Clear::Origin("webhook"))]), "no reason of that origin");
+        assert!(apply(&mut p, &[Signal::Clear(Clear::Origin("health_status"))]));
+        assert_eq!(codes(&p), ["190"]);
+        assert!(!apply(&mut p, &[Signal::Clear(Clear::Effect(Effect::Ban))]));
+        assert!(apply(&mut p, &[Signal::Clear(Clear::Effect(Effect::Reauthorize))]));
+        assert!(p.health.reasons.is_empty());
+    }
+
+    #[test]
+    fn quality_and_name_change_only_when_meta_says_something_new() {
+        let mut p = phone();
+        let quality = |rating: Option<&str>, limit: Option<&str>| Signal::Quality {
+            rating: rating.map(Into::into),
+            event: None,
+            limit: limit.map(Into::into),
+        };
+        assert!(apply(&mut p, &[quality(Some("GREEN"), Some("TIER_1K"))]));
+        assert_eq!((p.quality_rating.as_deref(), p.messaging_limit.as_deref()), (Some("GREEN"), Some("TIER_1K")));
+        assert!(!apply(&mut p, &[quality(Some("GREEN"), None)]), "the same rating, and no limit, is no change");
+        assert_eq!(p.messaging_limit.as_deref(), Some("TIER_1K"), "a field Meta did not mention stays");
+        assert!(apply(&mut p, &[quality(Some("YELLOW"), None)]));
+        assert_eq!(p.quality_rating.as_deref(), Some("YELLOW"));
+        assert!(apply(&mut p, &[Signal::NameStatus("APPROVED".into())]));
+        assert!(!apply(&mut p, &[Signal::NameStatus("APPROVED".into())]));
+        assert!(apply(&mut p, &[Signal::Checked(Timestamp(2_000))]), "a check is always recorded");
+        assert_eq!(p.health.checked_at, Some(Timestamp(2_000)));
+    }
+
+    #[test]
+    fn only_a_registered_cloud_api_number_drifts_to_pending() {
+        let unregistered = || Signal::Unregistered { reason: "Meta says 133010".into() };
+        let mut p = phone();
+        assert!(apply(&mut p, &[unregistered()]));
+        assert_eq!(p.registration, Registration::Pending { reason: "Meta says 133010".into() });
+        assert!(!apply(&mut p, &[unregistered()]), "pending already");
+        let mut waiting = PhoneNumber { registration: Registration::PinRequired, ..phone() };
+        assert!(!apply(&mut waiting, &[unregistered()]));
+        assert_eq!(waiting.registration, Registration::PinRequired);
+        let mut shared = PhoneNumber { mode: PhoneMode::Coexistence, ..phone() };
+        assert!(!apply(&mut shared, &[unregistered()]), "a coexistence number is never registered");
+        assert_eq!(shared.registration, Registration::Registered);
+    }
+
+    #[test]
+    fn a_sync_moves_forward_only() {
+        let mut p = PhoneNumber { sync: Some(CoexistenceSync::fresh()), ..phone() };
+        let history = |state| Signal::Sync(SyncKind::History, state);
+        assert!(!apply(&mut p, &[Signal::SyncNotTaken(SyncKind::History)]), "not asked for yet");
+        assert!(apply(&mut p, &[history(SyncState::Requested)]));
+        assert!(!apply(&mut p, &[history(SyncState::Requested)]), "the same state");
+        assert!(!apply(&mut p, &[history(SyncState::NotRequested)]), "never back");
+        assert!(apply(&mut p, &[Signal::SyncNotTaken(SyncKind::History)]), "a request Meta did not take");
+        assert_eq!(p.sync.as_ref().unwrap().history, SyncState::NotRequested);
+        assert!(apply(&mut p, &[history(SyncState::Requested)]));
+        assert!(apply(&mut p, &[history(SyncState::Failed { reason: "late".into() })]));
+        assert!(apply(&mut p, &[history(SyncState::Complete)]), "what Meta sent outranks a refusal");
+        assert!(!apply(&mut p, &[history(SyncState::Failed { reason: "late".into() })]));
+        assert!(!apply(&mut p, &[history(SyncState::Declined)]), "finished is finished");
+        assert!(!apply(&mut p, &[Signal::SyncNotTaken(SyncKind::History)]), "only a request can be taken back");
+        assert_eq!(p.sync.as_ref().unwrap().history, SyncState::Complete);
+        assert_eq!(p.sync.as_ref().unwrap().contacts, SyncState::NotRequested, "each kind on its own");
+        let mut plain = phone();
+        assert!(!apply(&mut plain, &[history(SyncState::Requested)]), "a Cloud API number has no sync");
+    }
+
+    #[test]
+    fn a_new_connection_and_a_disconnect_are_told_part_by_part() {
+        let first = PhoneNumber { sync: Some(CoexistenceSync::fresh()), ..phone() };
+        let told: Vec<_> = transitions(None, &first, &seen()).into_iter().map(|e| (e.kind, e.from, e.to)).collect();
+        assert_eq!(
+            told,
+            vec![
+                ("is_active".into(), None, Some("true".into())),
+                ("registration".into(), None, Some("registered".into())),
+                ("health".into(), None, Some("ok".into())),
+                ("can_send".into(), None, Some("true".into())),
+                ("sync_contacts".into(), None, Some("not_requested".into())),
+                ("sync_history".into(), None, Some("not_requested".into())),
+            ]
+        );
+        let mut flagged = first.clone();
+        flagged.health.raise(reason("368", Effect::Restrict));
+        let gone = retired(&first);
+        let told: Vec<_> =
+            transitions(Some(&flagged), &gone, &seen()).into_iter().map(|e| (e.kind, e.from, e.to, e.reason)).collect();
+        assert_eq!(
+            told,
+            vec![
+                ("is_active".into(), Some("true".into()), Some("false".into()), "Disconnected.".into()),
+                ("health".into(), Some("restricted".into()), Some("disconnected".into()), String::new()),
+                ("health_reason".into(), Some("368".into()), None, "368 said".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_events_id_depends_on_every_part_of_the_change() {
+        let seen = seen();
+        let (org, waba, phone_id) = (phone().organization_id, phone().waba_id, phone().phone_number_id);
+        let event = |org: &OrganizationId, phone: Option<&PhoneNumberId>, kind: &str, from: &str, to: &str| {
+            seen.event(org, &waba, phone, kind, (Some(from.into()), Some(to.into())), "why".into())
+        };
+        let base = event(&org, Some(&phone_id), "health", "ok", "restricted");
+        assert_eq!(base.id.len(), 24);
+        assert_eq!((base.at, base.source, base.reason.as_str()), (Timestamp(1_000), Source::Webhook, "why"));
+        assert_eq!((base.waba_id.as_ref(), base.phone_number_id.as_ref()), (Some(&waba), Some(&phone_id)));
+        let other_org: OrganizationId = "org_2".parse().unwrap();
+        for other in [
+            event(&other_org, Some(&phone_id), "health", "ok", "restricted"),
+            event(&org, None, "health", "ok", "restricted"),
+            event(&org, Some(&phone_id), "can_send", "ok", "restricted"),
+            event(&org, Some(&phone_id), "health", "banned", "restricted"),
+            event(&org, Some(&phone_id), "health", "ok", "banned"),
+        ] {
+            assert_ne!(other.id, base.id, "{other:?}");
+        }
+    }
+
+    #[test]
+    fn the_action_asked_of_a_person_follows_health_then_registration_then_sync() {
+        let now = Timestamp(1_000);
+        assert_eq!(action(&phone(), now), None, "nothing to do");
+        assert_eq!(action(&retired(&phone()), now), None, "nothing for a number no longer connected");
+        let with = |registration| PhoneNumber { registration, ..phone() };
+        let asks = |p: &PhoneNumber| action(p, now).unwrap_or_default();
+        assert!(asks(&with(Registration::PinRequired)).contains("two-step verification PIN"));
+        assert!(asks(&with(Registration::VerificationRequired)).contains("request-code"));
+        assert!(asks(&with(Registration::Failed { reason: "Meta said no.".into() })).contains("Meta said no."));
+        let pending = with(Registration::Pending { reason: "later".into() });
+        assert_eq!(action(&pending, now), None, "registered again by itself");
+        let blocked = PhoneNumber { registration_limited_until: Some(Timestamp(5_000)), ..pending };
+        assert!(asks(&blocked).contains(&Timestamp(5_000).to_rfc3339()), "{}", asks(&blocked));
+        let mut reauthorize = with(Registration::PinRequired);
+        reauthorize.health.raise(reason("190", Effect::Reauthorize));
+        assert!(asks(&reauthorize).contains("connect WhatsApp again"), "health first: {}", asks(&reauthorize));
+        let mut restricted = phone();
+        restricted.health.raise(reason("368", Effect::Restrict));
+        assert!(asks(&restricted).contains("368 said"));
+        let mut banned = phone();
+        banned.health.raise(reason("DISABLE", Effect::Ban));
+        assert!(asks(&banned).contains("request a review"));
+        let failed =
+            CoexistenceSync { contacts: SyncState::Failed { reason: "x".into() }, history: SyncState::Complete };
+        let syncing = PhoneNumber { mode: PhoneMode::Coexistence, sync: Some(failed), ..phone() };
+        assert!(asks(&syncing).contains("did not sync the contacts"), "{}", asks(&syncing));
+    }
+
+    #[test]
+    fn only_the_connections_own_refusals_concern_it() {
+        let graph = |code| crate::meta::GraphError {
+            message: "m".into(),
+            kind: "OAuthException".into(),
+            code,
+            subcode: None,
+            fbtrace_id: None,
+            status: 400,
+            transient: false,
+            details: None,
+        };
+        for code in [TOKEN_INVALID, 131031, 368, NOT_REGISTERED] {
+            assert!(concerns_connection(&graph(code)), "{code}");
+        }
+        for code in [100, 131047, 133016] {
+            assert!(!concerns_connection(&graph(code)), "{code}");
+        }
+    }
+
+    #[test]
+    fn a_number_not_registered_is_refused_with_what_its_registration_asks() {
+        let now = Timestamp(1_000);
+        let waiting = PhoneNumber { registration: Registration::PinRequired, ..phone() };
+        let refused = refuse_send(&waiting, now).unwrap_err();
+        assert_eq!(refused.code, "not_registered");
+        assert!(refused.action.unwrap().contains("two-step verification PIN"));
+        assert_eq!(refuse_send(&retired(&phone()), now).unwrap_err().code, "not_connected");
     }
 
     #[test]
