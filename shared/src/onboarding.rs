@@ -482,3 +482,110 @@ pub fn connected_phone(phone: &PhoneNumber) -> serde_json::Value {
         "canSend": phone.can_send(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Authorization, Ciphertext, Exchange};
+    use crate::meta::GraphError;
+
+    fn state(step: StateStep) -> OAuthState {
+        OAuthState {
+            key: StateToken::generate().key(),
+            organization_id: "org_1".parse().unwrap(),
+            caller: "user".parse().unwrap(),
+            redirect_uri: "https://example.com/cb".into(),
+            created_at: Timestamp(100),
+            expires_at: Timestamp(700),
+            step,
+        }
+    }
+
+    fn authorized() -> StateStep {
+        StateStep::Authorized(Authorization {
+            token: Ciphertext::from_bytes(vec![1]),
+            token_kind: TokenKind::Business,
+            granted_wabas: Vec::new(),
+            token_expires_at: None,
+            code_hash: "h".into(),
+            authorized_at: Timestamp(200),
+        })
+    }
+
+    fn code(result: Result<OAuthState, ApiError>) -> &'static str {
+        result.map_or_else(|e| e.code, |_| "usable")
+    }
+
+    #[test]
+    fn a_feature_type_is_absent_or_coexistence() {
+        assert_eq!(feature_type(None).unwrap(), None);
+        assert_eq!(feature_type(Some(COEXISTENCE)).unwrap(), Some(COEXISTENCE));
+        assert_eq!(feature_type(Some("marketing_messages_lite")).unwrap_err().code, "validation_error");
+    }
+
+    #[test]
+    fn a_state_is_usable_once_and_within_its_lifetime() {
+        assert_eq!(code(usable(state(authorized()), Timestamp(699))), "usable");
+        assert_eq!(code(usable(state(authorized()), Timestamp(700))), "state_expired");
+        assert_eq!(code(usable(state(StateStep::Pending { exchange: None }), Timestamp(699))), "usable");
+        assert_eq!(code(usable(state(StateStep::Consumed { at: Timestamp(300) }), Timestamp(699))), "state_used");
+        assert_eq!(code(usable(state(StateStep::Expired), Timestamp(699))), "state_expired", "marked expired");
+        assert_eq!(
+            code(usable(state(StateStep::Consumed { at: Timestamp(300) }), Timestamp(900))),
+            "state_used",
+            "a used state says so, even once past its lifetime"
+        );
+    }
+
+    #[test]
+    fn only_an_authorized_state_has_an_authorization() {
+        assert!(authorization(&state(authorized())).is_ok());
+        let refusal = |step| authorization(&state(step)).unwrap_err();
+        let pending = refusal(StateStep::Pending {
+            exchange: Some(Exchange { code_hash: "h".into(), lease_until: Timestamp(300) }),
+        });
+        assert_eq!((pending.code, pending.message.contains("not been authorized")), ("invalid_state", true));
+        let handed = refusal(StateStep::HandedOver { code_hash: "h".into(), to: StateToken::generate().key() });
+        assert_eq!((handed.code, handed.message.contains("handed a new state")), ("invalid_state", true));
+        assert_eq!(refusal(StateStep::Consumed { at: Timestamp(300) }).code, "state_used");
+        assert_eq!(refusal(StateStep::Expired).code, "state_expired");
+    }
+
+    #[test]
+    fn only_a_granted_waba_is_connected() {
+        let (a, b): (WabaId, WabaId) = ("102290129340398".parse().unwrap(), "102290129340355".parse().unwrap());
+        assert_eq!(granted(std::slice::from_ref(&a), &a).unwrap(), &a);
+        assert_eq!(granted(&[a], &b).unwrap_err().code, "forbidden");
+        assert_eq!(granted(&[], &b).unwrap_err().code, "forbidden");
+    }
+
+    #[test]
+    fn a_code_is_kept_as_its_digest_and_bounded() {
+        assert_eq!(check_code("AQcode").unwrap(), OAuthState::code_hash("AQcode"));
+        assert!(check_code("").is_err());
+        assert!(check_code(&"a".repeat(2048)).is_ok());
+        assert!(check_code(&"a".repeat(2049)).is_err());
+    }
+
+    #[test]
+    fn a_refused_code_is_the_callers_but_a_redirect_mismatch_is_not() {
+        let graph = |code, subcode| {
+            MetaError::Graph(Box::new(GraphError {
+                message: "Invalid verification code format.".into(),
+                kind: "OAuthException".into(),
+                code,
+                subcode,
+                fbtrace_id: None,
+                status: 400,
+                transient: false,
+                details: None,
+            }))
+        };
+        let refused = refused_code(graph(100, None));
+        assert_eq!((refused.status, refused.code), (http::StatusCode::BAD_REQUEST, "invalid_code"));
+        assert!(refused.message.contains("Invalid verification code format."));
+        assert_eq!(refused_code(graph(100, Some(36007))).code, "invalid_code");
+        assert_ne!(refused_code(graph(100, Some(REDIRECT_URI_MISMATCH))).code, "invalid_code");
+        assert_ne!(refused_code(graph(190, None)).code, "invalid_code");
+    }
+}
