@@ -340,3 +340,53 @@ async fn the_app_flow_is_asked_for_by_feature_type_and_nothing_else() {
     let (status, refused) = h.get(&format!("{path}?featureType=app_only_install"), &owner).await;
     assert_eq!((status, refused["code"].as_str()), (StatusCode::BAD_REQUEST, Some("validation_error")));
 }
+
+/// A media message in the app's history first arrives as Meta's `media_placeholder`; the
+/// message with its media follows under the same id, in the `history` field's `messages`,
+/// and takes the placeholder's place. Neither a redelivered placeholder nor the message
+/// again changes it after that.
+#[tokio::test]
+async fn a_history_placeholder_gives_way_to_its_media_and_never_comes_back() {
+    let h = Harness::start(&[]).await;
+    let owner = h.user("owner-1");
+    let org = connect_cafe(&h, &owner, "Café").await;
+    until_synced(&h, &owner, &org, "complete", "complete").await;
+    let id = "wamid.HBgLMTY1MDU1NTEyMzQVAgARGBI5QTNDQTVCM0Q0Q0Q2RTY3RTcA";
+    let history = |value: Value| {
+        json!({ "object": "whatsapp_business_account", "entry": [{ "id": ACME_CAFE_WABA, "changes": [{ "field": "history",
+            "value": value.as_object().unwrap().clone().into_iter().chain([
+                ("messaging_product".to_owned(), json!("whatsapp")),
+                ("metadata".to_owned(), json!({ "display_phone_number": "15550100005", "phone_number_id": ACME_CAFE_PHONE })),
+            ]).collect::<serde_json::Map<_, _>>() }] }] })
+        .to_string()
+    };
+    let placeholder = history(json!({ "history": [{ "metadata": { "phase": 0, "chunk_order": 7, "progress": 100 },
+        "threads": [{ "id": "16505551234", "messages": [{ "from": "16505551234", "id": id, "timestamp": "1795000100",
+            "type": "media_placeholder", "history_context": { "status": "READ" } }] }] }] }));
+    let media = history(
+        json!({ "messages": [{ "from": "16505551234", "id": id, "timestamp": "1795000100", "type": "image",
+        "image": { "id": "1479537139650973", "mime_type": "image/jpeg", "sha256": "HgKyNeSgKhh3Pq3h2GBYfkZk0ZdKZ3fBHwQHs9KsE2Y=" },
+        "history_context": { "status": "READ" } }] }),
+    );
+    let stored = |body: String| {
+        let h = &h;
+        async move {
+            let (status, outcome) = h.webhook(body.as_bytes(), None).await;
+            assert_eq!(status, StatusCode::OK, "{outcome}");
+            outcome["outcome"]["stored"].as_u64().unwrap()
+        }
+    };
+    let listed =
+        |messages: Vec<Value>| -> Vec<Value> { messages.into_iter().filter(|m| m["messageId"] == id).collect() };
+
+    assert_eq!(stored(placeholder.clone()).await, 1);
+    let shown = listed(h.messages(&owner, &org).await);
+    assert_eq!((shown.len(), shown[0]["type"].as_str()), (1, Some("media_placeholder")), "{shown:?}");
+    assert_eq!(stored(media.clone()).await, 1, "the media takes the placeholder's place");
+    let shown = listed(h.messages(&owner, &org).await);
+    assert_eq!((shown.len(), shown[0]["type"].as_str()), (1, Some("image")), "{shown:?}");
+    assert_eq!(stored(placeholder).await, 0, "a redelivered placeholder changes nothing");
+    assert_eq!(stored(media).await, 0, "nor the media again");
+    let shown = listed(h.messages(&owner, &org).await);
+    assert_eq!((shown.len(), shown[0]["type"].as_str()), (1, Some("image")), "{shown:?}");
+}

@@ -387,10 +387,12 @@ impl Harness {
         self.every_page(&format!("/api/v1/organizations/{org}/whatsapp/messages?limit=3"), token, "messages").await
     }
 
-    /// Every item of a paged listing under `field`, following `nextCursor`.
+    /// Every item of a paged listing under `field`, following `nextCursor`. A cursor given
+    /// twice fails the test: a listing that pages in a circle would otherwise never end.
     pub async fn every_page(&self, first: &str, token: &str, field: &str) -> Vec<Value> {
         let mut all = Vec::new();
         let mut cursor: Option<String> = None;
+        let mut seen = std::collections::HashSet::new();
         loop {
             let path = match &cursor {
                 Some(c) => format!("{first}&cursor={c}"),
@@ -400,7 +402,10 @@ impl Harness {
             assert_eq!(status, StatusCode::OK, "{body}");
             all.extend(body[field].as_array().unwrap().iter().cloned());
             match body["nextCursor"].as_str() {
-                Some(next) => cursor = Some(next.to_owned()),
+                Some(next) => {
+                    assert!(seen.insert(next.to_owned()), "{first}: the cursor {next} was given before");
+                    cursor = Some(next.to_owned());
+                }
                 None => return all,
             }
         }

@@ -321,3 +321,46 @@ impl Records {
         Ok((events, page.next.and_then(|c| c.index_sort)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::Timestamp;
+
+    fn inbound(id: &str, timestamp: i64) -> MessageEvent {
+        MessageEvent {
+            organization_id: "org_1".parse().unwrap(),
+            phone_number_id: "106540352242922".parse().unwrap(),
+            waba_id: "102290129340398".parse().unwrap(),
+            kind: EventKind::Message { direction: Direction::Inbound },
+            message_id: id.into(),
+            from: Some("16315551234".into()),
+            to: None,
+            customer: Customer::default(),
+            contact_name: None,
+            message_type: Some("text".into()),
+            text: Some("hi".into()),
+            error: None,
+            timestamp: Timestamp(timestamp),
+            received_at: Timestamp(1_795_000_000),
+            payload: None,
+            history: false,
+            source: None,
+            identity_change: None,
+            media: None,
+        }
+    }
+
+    #[test]
+    fn a_message_is_kept_past_metas_redelivery_window_and_ordered_by_its_time() {
+        let event = inbound("wamid.A1", 1_794_999_990);
+        let key = message_key(&event);
+        let item = message_item(event.clone(), key.clone(), 30 * 86_400);
+        assert_eq!(item[schema::TTL], Value::N(1_795_000_000 + 30 * 86_400), "from when it was received");
+        assert_eq!(item[schema::TIME_KEY], Value::S("1794999990#in#wamid.A1".into()));
+        assert_eq!(message_from(&item).unwrap(), event, "read back as it was stored");
+        let redelivered = inbound("wamid.A1", 1_795_000_500);
+        assert_eq!(message_key(&redelivered), key, "the same message whatever its timestamp");
+        assert_ne!(message_key(&inbound("wamid.A2", 1_794_999_990)), key);
+    }
+}
