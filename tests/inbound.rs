@@ -162,6 +162,13 @@ async fn organizations_sharing_a_waba_each_get_its_events_and_never_each_others_
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let sent_id = body["messageId"].as_str().unwrap().to_owned();
+    // Who sent it is kept as long as the message, so a late status still finds its sender.
+    let app = h.stack.app();
+    let owner = shared::store::Key::new(format!("WAMID#{sent_id}"), "OWNER");
+    let kept = app.records.store().get(&owner).await.unwrap().expect("the sender is recorded");
+    let until = kept["ttl"].as_n().unwrap() - shared::clock::Timestamp::now().0;
+    let retention = app.config.message_retention.as_secs() as i64;
+    assert!((retention - 60..=retention).contains(&until), "kept {until} s, retention {retention} s");
     // The sandbox reports `sent` and `delivered` for it; both reach A alone.
     let messages = eventually(&h, &a, &org_a, |m| m.iter().filter(|e| e["kind"] == "status").count() == 2).await;
     assert!(messages.iter().filter(|m| m["kind"] == "status").all(|m| m["messageId"] == sent_id.as_str()));
