@@ -525,3 +525,32 @@ impl Records {
         self.collect(query, phone_from).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(pk: &str) -> WriteOp {
+        WriteOp::Check { key: Key::new(pk, "S"), condition: Condition::Exists }
+    }
+
+    #[test]
+    fn phone_writes_split_into_transactions_within_the_limit_each_guarded() {
+        let phones = |n: usize| (0..n).map(|i| [check(&format!("P{i}")), check(&format!("R{i}"))]).collect::<Vec<_>>();
+        let batches = transactions(vec![check("FIRST")], phones(49), || check("GUARD"));
+        assert_eq!(batches.len(), 1, "1 + 98 operations fit in one");
+        let batches = transactions(vec![check("FIRST")], phones(120), || check("GUARD"));
+        let sizes: Vec<usize> = batches.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [99, 99, 45], "a phone's two writes are never split");
+        assert!(batches.iter().all(|b| b.len() <= MAX_TRANSACTION_ITEMS));
+        let first_keys: Vec<&str> = batches
+            .iter()
+            .map(|b| match &b[0] {
+                WriteOp::Check { key, .. } => key.pk.as_str(),
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(first_keys, ["FIRST", "GUARD", "GUARD"], "each later one re-checks the guard");
+        assert_eq!(sizes.iter().sum::<usize>(), 1 + 240 + 2, "every write, once");
+    }
+}
