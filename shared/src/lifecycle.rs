@@ -557,35 +557,10 @@ pub fn retired(phone: &PhoneNumber) -> PhoneNumber {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{CoexistenceSync, HealthRecord, PhoneLink, PhoneMode, Registration, TokenKind};
+    use crate::domain::{CoexistenceSync, HealthRecord, PhoneMode, Registration};
 
     fn phone() -> PhoneNumber {
-        PhoneNumber {
-            organization_id: "org_1".parse().unwrap(),
-            phone_number_id: "106540352242922".parse().unwrap(),
-            waba_id: "102290129340398".parse().unwrap(),
-            link: PhoneLink::Active {
-                token: Ciphertext::from_bytes(vec![1]),
-                kind: TokenKind::Business,
-                expires_at: None,
-            },
-            mode: PhoneMode::CloudApi,
-            registration: Registration::Registered,
-            registration_attempts: Vec::new(),
-            registration_limited_until: None,
-            pin: None,
-            display_phone: "+1 555-010-0001".into(),
-            verified_name: None,
-            quality_rating: None,
-            quality_event: None,
-            messaging_limit: None,
-            name_status: None,
-            health: HealthRecord::default(),
-            sync: None,
-            verified_at: Timestamp(0),
-            created_at: Timestamp(0),
-            updated_at: Timestamp(0),
-        }
+        PhoneNumber::example()
     }
 
     fn seen() -> Observation {

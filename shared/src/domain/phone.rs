@@ -325,6 +325,39 @@ pub struct PhoneView<'a> {
     pub sync: Option<SyncView<'a>>,
 }
 
+/// A connected Cloud API number, registered and healthy, for tests to vary.
+#[cfg(test)]
+impl PhoneNumber {
+    pub(crate) fn example() -> Self {
+        PhoneNumber {
+            organization_id: "org_1".parse().unwrap(),
+            phone_number_id: "106540352242922".parse().unwrap(),
+            waba_id: "102290129340398".parse().unwrap(),
+            link: PhoneLink::Active {
+                token: Ciphertext::from_bytes(vec![1]),
+                kind: TokenKind::Business,
+                expires_at: None,
+            },
+            mode: PhoneMode::CloudApi,
+            registration: Registration::Registered,
+            registration_attempts: Vec::new(),
+            registration_limited_until: None,
+            pin: None,
+            display_phone: "+1 555-010-0001".into(),
+            verified_name: None,
+            quality_rating: None,
+            quality_event: None,
+            messaging_limit: None,
+            name_status: None,
+            health: HealthRecord::default(),
+            sync: None,
+            verified_at: Timestamp(0),
+            created_at: Timestamp(0),
+            updated_at: Timestamp(0),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,26 +370,9 @@ mod tests {
     #[test]
     fn registration_attempts_follow_metas_moving_window() {
         let mut phone = PhoneNumber {
-            organization_id: "org_1".parse().unwrap(),
-            phone_number_id: "1".parse().unwrap(),
-            waba_id: "2".parse().unwrap(),
             link: PhoneLink::Inactive,
-            mode: PhoneMode::CloudApi,
             registration: Registration::Pending { reason: String::new() },
-            registration_attempts: Vec::new(),
-            registration_limited_until: None,
-            pin: None,
-            display_phone: String::new(),
-            verified_name: None,
-            quality_rating: None,
-            quality_event: None,
-            messaging_limit: None,
-            name_status: None,
-            health: HealthRecord::default(),
-            sync: None,
-            verified_at: Timestamp(0),
-            created_at: Timestamp(0),
-            updated_at: Timestamp(0),
+            ..PhoneNumber::example()
         };
         let start = Timestamp(1_000_000);
         for i in 0..10 {

@@ -535,6 +535,19 @@ mod tests {
     }
 
     #[test]
+    fn a_registration_field_without_a_value_is_removed_from_the_stored_phone() {
+        let mut phone = PhoneNumber::example();
+        phone.registration = crate::domain::Registration::Registered;
+        phone.registration_limited_until = None;
+        assert_eq!(registration_absent(&phone), [attr::REGISTRATION_REASON, attr::REGISTRATION_LIMITED_UNTIL]);
+        phone.registration = crate::domain::Registration::Pending { reason: "Meta allows none now".into() };
+        phone.registration_limited_until = Some(Timestamp(5_000));
+        assert!(registration_absent(&phone).is_empty(), "both have a value");
+        let written: Vec<&str> = registration_attributes(&phone).into_iter().map(|(name, _)| name).collect();
+        assert!(written.contains(&attr::REGISTRATION_REASON) && written.contains(&attr::REGISTRATION_LIMITED_UNTIL));
+    }
+
+    #[test]
     fn phone_writes_split_into_transactions_within_the_limit_each_guarded() {
         let phones = |n: usize| (0..n).map(|i| [check(&format!("P{i}")), check(&format!("R{i}"))]).collect::<Vec<_>>();
         let batches = transactions(vec![check("FIRST")], phones(49), || check("GUARD"));
