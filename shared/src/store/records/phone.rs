@@ -100,6 +100,20 @@ fn transactions(first: Vec<WriteOp>, phones: Vec<PhoneOps>, guard: impl Fn() -> 
     batches
 }
 
+/// Ends a disconnect's transactions with `clear`, which takes the place of the last one's
+/// guard (it checks the same version), and `unlisted`: in the last transaction when one more
+/// write fits, else in one of their own.
+fn ending_with(mut batches: Vec<Vec<WriteOp>>, clear: WriteOp, unlisted: WriteOp) -> Vec<Vec<WriteOp>> {
+    let last = batches.last_mut().expect("at least one batch");
+    if last.len() < MAX_TRANSACTION_ITEMS {
+        last[0] = clear;
+        last.push(unlisted);
+    } else {
+        batches.push(vec![clear, unlisted]);
+    }
+    batches
+}
+
 /// The attributes of a registration lease (its holder, and until when).
 fn lease_attributes() -> Vec<String> {
     vec![attr::REGISTRATION_LEASE.into(), attr::REGISTRATION_LEASE_UNTIL.into()]
@@ -412,16 +426,9 @@ impl Records {
             key: super::organization_key(&org.id),
             condition: Condition::And(vec![Condition::Exists, version_is(org.version)]),
         };
-        let mut batches = transactions(vec![guard()], phones.iter().map(|p| retire_phone(p, now)).collect(), guard);
+        let batches = transactions(vec![guard()], phones.iter().map(|p| retire_phone(p, now)).collect(), guard);
         let unlisted = WriteOp::Delete { key: super::sweep::connection_key(&org.id), condition: None };
-        let last = batches.last_mut().expect("at least one batch");
-        if last.len() + 1 < MAX_TRANSACTION_ITEMS {
-            last[0] = clear;
-            last.push(unlisted);
-        } else {
-            batches.push(vec![clear, unlisted]);
-        }
-        for batch in batches {
+        for batch in ending_with(batches, clear, unlisted) {
             self.store.write(batch).await.map_err(|e| match e {
                 StoreError::ConditionFailed { .. } | StoreError::TransactionConflict => {
                     ApiError::conflict("The organization changed while it was being disconnected.")
@@ -532,6 +539,32 @@ mod tests {
 
     fn check(pk: &str) -> WriteOp {
         WriteOp::Check { key: Key::new(pk, "S"), condition: Condition::Exists }
+    }
+
+    #[test]
+    fn a_disconnect_clears_the_reference_in_its_last_transaction() {
+        let pks = |batches: &[Vec<WriteOp>]| -> Vec<Vec<String>> {
+            batches
+                .iter()
+                .map(|b| {
+                    b.iter()
+                        .map(|op| match op {
+                            WriteOp::Check { key, .. } => key.pk.clone(),
+                            _ => unreachable!(),
+                        })
+                        .collect()
+                })
+                .collect()
+        };
+        let batch = |n: usize| (0..n).map(|i| check(if i == 0 { "GUARD" } else { "PHONE" })).collect::<Vec<_>>();
+        let ended = ending_with(vec![batch(1)], check("CLEAR"), check("UNLISTED"));
+        assert_eq!(pks(&ended), [["CLEAR", "UNLISTED"]], "no phone: one transaction");
+        let ended = ending_with(vec![batch(1), batch(99)], check("CLEAR"), check("UNLISTED"));
+        assert_eq!(ended.iter().map(Vec::len).collect::<Vec<_>>(), [1, 100], "one more write fits");
+        assert_eq!((pks(&ended)[1][0].as_str(), pks(&ended)[1][99].as_str()), ("CLEAR", "UNLISTED"));
+        let ended = ending_with(vec![batch(100)], check("CLEAR"), check("UNLISTED"));
+        assert_eq!(ended.iter().map(Vec::len).collect::<Vec<_>>(), [100, 2], "a full one is followed");
+        assert_eq!(pks(&ended)[1], ["CLEAR", "UNLISTED"]);
     }
 
     #[test]
