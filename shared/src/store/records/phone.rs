@@ -585,6 +585,8 @@ mod tests {
         let phones = |n: usize| (0..n).map(|i| [check(&format!("P{i}")), check(&format!("R{i}"))]).collect::<Vec<_>>();
         let batches = transactions(vec![check("FIRST")], phones(49), || check("GUARD"));
         assert_eq!(batches.len(), 1, "1 + 98 operations fit in one");
+        let batches = transactions(vec![check("FIRST"), check("SECOND")], phones(49), || check("GUARD"));
+        assert_eq!(batches.iter().map(Vec::len).collect::<Vec<_>>(), [100], "a hundred exactly fit in one");
         let batches = transactions(vec![check("FIRST")], phones(120), || check("GUARD"));
         let sizes: Vec<usize> = batches.iter().map(Vec::len).collect();
         assert_eq!(sizes, [99, 99, 45], "a phone's two writes are never split");
