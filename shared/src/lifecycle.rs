@@ -710,6 +710,14 @@ mod tests {
     }
 
     #[test]
+    fn a_retired_phone_keeps_neither_token_nor_pin() {
+        let connected = PhoneNumber { pin: Some(Ciphertext::from_bytes(vec![9])), ..phone() };
+        let gone = retired(&connected);
+        assert!(!gone.is_active() && gone.token().is_none() && gone.pin.is_none(), "{gone:?}");
+        assert_eq!((gone.phone_number_id, gone.registration), (connected.phone_number_id, connected.registration));
+    }
+
+    #[test]
     fn an_events_id_depends_on_every_part_of_the_change() {
         let seen = seen();
         let (org, waba, phone_id) = (phone().organization_id, phone().waba_id, phone().phone_number_id);
