@@ -197,3 +197,25 @@ async fn concurrent_registrations_of_one_number_are_made_one_at_a_time() {
         h.assert_no_token_leaked().await;
     }
 }
+
+/// The PIN a number is registered with is stored, sealed, before Meta is asked: were the
+/// service to stop while Meta registers the number, the PIN it is locked behind is kept.
+#[tokio::test]
+async fn the_pin_is_kept_before_meta_is_asked_to_register_with_it() {
+    let h = Harness::start(&[]).await;
+    let owner = h.user("owner-1");
+    let org = h.create_org(&owner, "Acme").await;
+    let phone = seed::ACME_SUPPORT_PHONES[0];
+    let state = h.authorized_state(&owner, &org, &[SUPPORT]).await;
+    h.sandbox().inject_faults_on("/register", Fault::Timeout(std::time::Duration::from_secs(2)), 1);
+    let key = shared::store::records::phone_key(&org.parse().unwrap(), &phone.parse().unwrap());
+    let while_meta_registers = async {
+        tokio::time::sleep(std::time::Duration::from_millis(1_000)).await;
+        assert_eq!(h.sandbox().calls("/register"), 1, "Meta is being asked");
+        h.stack.app().records.store().get(&key).await.unwrap().expect("the phone is saved first")
+    };
+    let ((status, body), stored) = tokio::join!(h.save(&owner, &org, &state, SUPPORT, phone), while_meta_registers);
+    assert_eq!((status, body["data"]["registration"].as_str()), (StatusCode::OK, Some("registered")), "{body}");
+    assert!(stored.contains_key("pinCiphertext"), "{:?}", stored.keys().collect::<Vec<_>>());
+    assert!(h.sandbox().is_registered(phone));
+}
