@@ -219,3 +219,24 @@ async fn the_pin_is_kept_before_meta_is_asked_to_register_with_it() {
     assert!(stored.contains_key("pinCiphertext"), "{:?}", stored.keys().collect::<Vec<_>>());
     assert!(h.sandbox().is_registered(phone));
 }
+
+/// A number with a PIN of its own that only the person knows is not guessed at again when it
+/// is connected again: that would only spend one of Meta's ten attempts.
+#[tokio::test]
+async fn reconnecting_a_number_that_needs_its_own_pin_spends_no_attempt() {
+    let h = Harness::start(&[]).await;
+    let owner = h.user("owner-1");
+    let org = h.create_org(&owner, "Acme").await;
+    let phone = seed::ACME_SUPPORT_PHONES[1];
+    for connection in ["first", "again"] {
+        let state = h.authorized_state(&owner, &org, &[SUPPORT]).await;
+        let (status, body) = h.save(&owner, &org, &state, SUPPORT, phone).await;
+        assert_eq!(
+            (status, body["data"]["registration"].as_str()),
+            (StatusCode::OK, Some("pin_required")),
+            "{connection}: {body}"
+        );
+    }
+    assert_eq!(h.sandbox().registration_attempts(phone), 1, "only the first connection asked Meta");
+    assert_eq!(h.sandbox().calls("/register"), 1);
+}
