@@ -9,6 +9,7 @@ mod support;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::{Backend, Harness, SUPPORT};
+use waba_connect::sandbox::Fault;
 use waba_connect::sandbox::seed::{self, ACME_POPUP_PHONE, ACME_POPUP_WABA};
 
 fn phone_path(org: &str, phone: &str, step: &str) -> String {
@@ -110,6 +111,10 @@ async fn verification_refusals_are_the_callers_with_metas_reason() {
     let (code, limited) = h.post(&request, &owner, json!({ "method": "SMS" })).await;
     assert_eq!((code, limited["code"].as_str()), (StatusCode::BAD_REQUEST, Some("verification_refused")), "{limited}");
     assert!(limited["message"].as_str().unwrap().contains("Too many"), "Meta's reason: {limited}");
+    // A lapse on Meta's side is not the caller's to fix: Meta's error, to try again later.
+    h.sandbox().inject_faults_on("/request_code", Fault::ServerError, 1);
+    let (code, lapse) = h.post(&request, &owner, json!({ "method": "SMS" })).await;
+    assert_eq!((code, lapse["code"].as_str()), (StatusCode::BAD_GATEWAY, Some("meta_error")), "{lapse}");
     // A verified number has nothing to verify: Meta is not asked.
     let sales = h.create_org(&owner, "Acme Sales").await;
     connect(&h, &owner, &sales, seed::ACME_SALES_WABA, seed::ACME_SALES_PHONE).await;

@@ -261,7 +261,9 @@ fn needs_verification(phone: &PhoneNumber) -> Result<(), ApiError> {
 }
 
 /// Meta's answer to `request_code` or `verify_code` as the caller's: its refusal is a 400
-/// with Meta's reason (`code` names which), a lapse on Meta's side a 503.
+/// with Meta's reason (`code` names which); a lapse on Meta's side stays Meta's error (502,
+/// or 503 when Meta did not answer), and a refusal about the connection itself is recorded
+/// on it as every other call's is.
 async fn verification_answer(
     app: &App,
     phone: &PhoneNumber,
