@@ -59,6 +59,7 @@ async fn a_new_number_is_verified_with_metas_code_then_registered(backend: Backe
     let (code, refused) =
         h.post(&phone_path(&org, ACME_POPUP_PHONE, "verify-code"), &owner, json!({ "code": wrong })).await;
     assert_eq!((code, refused["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_code")), "{refused}");
+    assert!(refused["message"].as_str().unwrap().starts_with("Meta refused the verification code: "), "{refused}");
     assert!(refused["message"].as_str().unwrap().contains("incorrect"), "Meta's reason: {refused}");
 
     let (code, verified) =
@@ -110,6 +111,7 @@ async fn verification_refusals_are_the_callers_with_metas_reason() {
     }
     let (code, limited) = h.post(&request, &owner, json!({ "method": "SMS" })).await;
     assert_eq!((code, limited["code"].as_str()), (StatusCode::BAD_REQUEST, Some("verification_refused")), "{limited}");
+    assert!(limited["message"].as_str().unwrap().starts_with("Meta did not send a verification code: "), "{limited}");
     assert!(limited["message"].as_str().unwrap().contains("Too many"), "Meta's reason: {limited}");
     // A lapse on Meta's side is not the caller's to fix: Meta's error, to try again later.
     h.sandbox().inject_faults_on("/request_code", Fault::ServerError, 1);
