@@ -380,6 +380,7 @@ async fn a_history_placeholder_gives_way_to_its_media_and_never_comes_back() {
         |messages: Vec<Value>| -> Vec<Value> { messages.into_iter().filter(|m| m["messageId"] == id).collect() };
 
     assert_eq!(stored(placeholder.clone()).await, 1);
+    assert_eq!(stored(placeholder.clone()).await, 0, "a placeholder redelivered before its media is kept once");
     let shown = listed(h.messages(&owner, &org).await);
     assert_eq!((shown.len(), shown[0]["type"].as_str()), (1, Some("media_placeholder")), "{shown:?}");
     assert_eq!(stored(media.clone()).await, 1, "the media takes the placeholder's place");
