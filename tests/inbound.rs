@@ -166,7 +166,7 @@ async fn organizations_sharing_a_waba_each_get_its_events_and_never_each_others_
     let app = h.stack.app();
     let owner = shared::store::Key::new(format!("WAMID#{sent_id}"), "OWNER");
     let kept = app.records.store().get(&owner).await.unwrap().expect("the sender is recorded");
-    let until = kept["ttl"].as_n().unwrap() - shared::clock::Timestamp::now().0;
+    let until = kept[shared::store::schema::TTL].as_n().unwrap() - shared::clock::Timestamp::now().0;
     let retention = app.config.message_retention.as_secs() as i64;
     assert!((retention - 60..=retention).contains(&until), "kept {until} s, retention {retention} s");
     // The sandbox reports `sent` and `delivered` for it; both reach A alone.

@@ -771,16 +771,7 @@ mod tests {
 
     #[test]
     fn only_the_connections_own_refusals_concern_it() {
-        let graph = |code| crate::meta::GraphError {
-            message: "m".into(),
-            kind: "OAuthException".into(),
-            code,
-            subcode: None,
-            fbtrace_id: None,
-            status: 400,
-            transient: false,
-            details: None,
-        };
+        let graph = crate::meta::GraphError::example;
         for code in [TOKEN_INVALID, 131031, 368, NOT_REGISTERED] {
             assert!(concerns_connection(&graph(code)), "{code}");
         }

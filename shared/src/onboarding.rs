@@ -489,18 +489,6 @@ mod tests {
     use crate::domain::{Authorization, Ciphertext, Exchange};
     use crate::meta::GraphError;
 
-    fn state(step: StateStep) -> OAuthState {
-        OAuthState {
-            key: StateToken::generate().key(),
-            organization_id: "org_1".parse().unwrap(),
-            caller: "user".parse().unwrap(),
-            redirect_uri: "https://example.com/cb".into(),
-            created_at: Timestamp(100),
-            expires_at: Timestamp(700),
-            step,
-        }
-    }
-
     fn authorized() -> StateStep {
         StateStep::Authorized(Authorization {
             token: Ciphertext::from_bytes(vec![1]),
@@ -525,13 +513,20 @@ mod tests {
 
     #[test]
     fn a_state_is_usable_once_and_within_its_lifetime() {
-        assert_eq!(code(usable(state(authorized()), Timestamp(699))), "usable");
-        assert_eq!(code(usable(state(authorized()), Timestamp(700))), "state_expired");
-        assert_eq!(code(usable(state(StateStep::Pending { exchange: None }), Timestamp(699))), "usable");
-        assert_eq!(code(usable(state(StateStep::Consumed { at: Timestamp(300) }), Timestamp(699))), "state_used");
-        assert_eq!(code(usable(state(StateStep::Expired), Timestamp(699))), "state_expired", "marked expired");
+        assert_eq!(code(usable(OAuthState::example(authorized()), Timestamp(699))), "usable");
+        assert_eq!(code(usable(OAuthState::example(authorized()), Timestamp(700))), "state_expired");
+        assert_eq!(code(usable(OAuthState::example(StateStep::Pending { exchange: None }), Timestamp(699))), "usable");
         assert_eq!(
-            code(usable(state(StateStep::Consumed { at: Timestamp(300) }), Timestamp(900))),
+            code(usable(OAuthState::example(StateStep::Consumed { at: Timestamp(300) }), Timestamp(699))),
+            "state_used"
+        );
+        assert_eq!(
+            code(usable(OAuthState::example(StateStep::Expired), Timestamp(699))),
+            "state_expired",
+            "marked expired"
+        );
+        assert_eq!(
+            code(usable(OAuthState::example(StateStep::Consumed { at: Timestamp(300) }), Timestamp(900))),
             "state_used",
             "a used state says so, even once past its lifetime"
         );
@@ -539,8 +534,8 @@ mod tests {
 
     #[test]
     fn only_an_authorized_state_has_an_authorization() {
-        assert!(authorization(&state(authorized())).is_ok());
-        let refusal = |step| authorization(&state(step)).unwrap_err();
+        assert!(authorization(&OAuthState::example(authorized())).is_ok());
+        let refusal = |step| authorization(&OAuthState::example(step)).unwrap_err();
         let pending = refusal(StateStep::Pending {
             exchange: Some(Exchange { code_hash: "h".into(), lease_until: Timestamp(300) }),
         });
@@ -572,13 +567,8 @@ mod tests {
         let graph = |code, subcode| {
             MetaError::Graph(Box::new(GraphError {
                 message: "Invalid verification code format.".into(),
-                kind: "OAuthException".into(),
-                code,
                 subcode,
-                fbtrace_id: None,
-                status: 400,
-                transient: false,
-                details: None,
+                ..GraphError::example(code)
             }))
         };
         let refused = refused_code(graph(100, None));

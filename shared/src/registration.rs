@@ -128,18 +128,14 @@ pub async fn register(
     let now = app.now();
     let owner = crate::crypto::random_token::<12>();
     let until = now.plus_seconds(REGISTRATION_LEASE_SECONDS);
-    match app.records.lease_registration(phone, &owner, now, until).await {
-        Ok(Some(current)) => *phone = current,
-        Ok(None) => {
+    match app.records.lease_registration(phone, &owner, now, until).await? {
+        Some(current) => *phone = current,
+        None => {
             tracing::info!(phone = %phone.phone_number_id, "another registration attempt of this number is under way");
             if let Ok(Some(current)) = app.records.phone(&phone.organization_id, &phone.phone_number_id).await {
                 *phone = current;
             }
             return Ok(Attempt::UnderWay);
-        }
-        Err(error) => {
-            tracing::error!(%error, phone = %phone.phone_number_id, "the registration lease could not be taken");
-            return Err(error);
         }
     }
     if phone.registration.allows_sending() {
@@ -313,14 +309,9 @@ mod tests {
 
     fn refused(code: i64, transient: bool) -> Result<(), MetaError> {
         Err(MetaError::Graph(Box::new(GraphError {
-            message: "refused".into(),
-            kind: "OAuthException".into(),
-            code,
-            subcode: None,
-            fbtrace_id: None,
-            status: 400,
             transient,
             details: Some("details".into()),
+            ..GraphError::example(code)
         })))
     }
 

@@ -119,6 +119,22 @@ pub struct OAuthState {
     pub step: StateStep,
 }
 
+/// A state of `org_1`'s `user`, issued at 100 and expiring at 700, for tests to vary.
+#[cfg(test)]
+impl OAuthState {
+    pub(crate) fn example(step: StateStep) -> Self {
+        OAuthState {
+            key: StateToken::generate().key(),
+            organization_id: "org_1".parse().unwrap(),
+            caller: "user".parse().unwrap(),
+            redirect_uri: "https://example.com/cb".into(),
+            created_at: Timestamp(100),
+            expires_at: Timestamp(700),
+            step,
+        }
+    }
+}
+
 impl OAuthState {
     pub fn is_expired(&self, now: Timestamp) -> bool {
         now >= self.expires_at
@@ -172,15 +188,7 @@ mod tests {
 
     #[test]
     fn expiry_is_inclusive_of_the_deadline() {
-        let state = OAuthState {
-            key: StateToken::generate().key(),
-            organization_id: "org_1".parse().unwrap(),
-            caller: "user".parse().unwrap(),
-            redirect_uri: "https://example.com/cb".into(),
-            created_at: Timestamp(100),
-            expires_at: Timestamp(700),
-            step: StateStep::Pending { exchange: None },
-        };
+        let state = OAuthState::example(StateStep::Pending { exchange: None });
         assert!(!state.is_expired(Timestamp(699)));
         assert!(state.is_expired(Timestamp(700)));
     }

@@ -32,6 +32,21 @@ impl GraphError {
         }
     }
 
+    /// A refusal of a client's request with this code, for tests to vary.
+    #[cfg(test)]
+    pub(crate) fn example(code: i64) -> Self {
+        Self {
+            message: "refused".into(),
+            kind: "OAuthException".into(),
+            code,
+            subcode: None,
+            fbtrace_id: None,
+            status: 400,
+            transient: false,
+            details: None,
+        }
+    }
+
     /// Meta's words for the refusal, for a person to read: the details when given.
     pub fn reason(&self) -> String {
         match &self.details {
