@@ -190,7 +190,7 @@ pub async fn start_wrapped(source: impl Fn(&str) -> Option<String>, wrap: Wrap) 
     type Backend = (Arc<dyn Store>, Arc<dyn Cipher>, Arc<dyn ChangeFeed>, Arc<dyn MediaStore>, &'static str);
     let (store, cipher, feed, media, backend): Backend = match backend.as_str() {
         "embedded" => {
-            let store = EmbeddedStore::open(&dir.join("store.redb"))?;
+            let store = EmbeddedStore::open_in(&dir)?;
             let cipher = LocalCipher::load_or_create(&dir.join("local-kms.key"))?;
             let media = FileMediaStore::open(dir.join("media"))?;
             (Arc::new(store.clone()), Arc::new(cipher), Arc::new(store), Arc::new(media), "embedded")

@@ -407,7 +407,7 @@ contract!(
 async fn the_embedded_store_streams_its_changes_to_each_consumer() {
     use shared::stream::{ChangeFeed, ChangeKind};
     let dir = common::TempDir::new();
-    let path = dir.0.join("store.redb");
+    let path = dir.0.join(shared::store::embedded::FILE_NAME);
     let store = shared::store::embedded::EmbeddedStore::open(&path).unwrap();
     store.subscribe("a").await.unwrap();
     store.subscribe("b").await.unwrap();
@@ -452,7 +452,7 @@ async fn the_embedded_store_streams_its_changes_to_each_consumer() {
 #[tokio::test]
 async fn the_embedded_store_is_durable_across_reopen() {
     let dir = common::TempDir::new();
-    let path = dir.0.join("store.redb");
+    let path = dir.0.join(shared::store::embedded::FILE_NAME);
     {
         let store = shared::store::embedded::EmbeddedStore::open(&path).unwrap();
         store.write(vec![put(item("P#10", "A", &[("v", Value::N(7))]), None)]).await.unwrap();
@@ -466,38 +466,19 @@ async fn the_embedded_store_is_durable_across_reopen() {
 async fn the_embedded_store_file_is_readable_by_its_owner_only() {
     use std::os::unix::fs::PermissionsExt;
     let dir = common::TempDir::new();
-    let path = dir.0.join("store.redb");
-    drop(shared::store::embedded::EmbeddedStore::open(&path).unwrap());
-    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    let path = dir.0.join(shared::store::embedded::FILE_NAME);
+    let store = shared::store::embedded::EmbeddedStore::open(&path).unwrap();
+    store.write(vec![put(item("P#11", "A", &[]), None)]).await.unwrap();
+    let mode = |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&path), 0o600);
+    // SQLite's write-ahead log and its index hold the same items: the same mode.
+    for companion in ["-wal", "-shm"] {
+        let companion = std::path::PathBuf::from(format!("{}{companion}", path.display()));
+        assert_eq!(mode(&companion), 0o600, "{}", companion.display());
+    }
+    drop(store);
     // A file an older version left world-readable is narrowed when opened.
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
     drop(shared::store::embedded::EmbeddedStore::open(&path).unwrap());
-    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
-}
-
-/// A store file written by an earlier version (string-keyed tables, JSON items) is carried
-/// over when opened, and the earlier tables are dropped.
-#[tokio::test]
-async fn an_earlier_store_file_is_carried_over() {
-    let dir = common::TempDir::new();
-    let path = dir.0.join("store.redb");
-    {
-        let db = redb::Database::create(&path).unwrap();
-        let txn = db.begin_write().unwrap();
-        {
-            let old: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("items");
-            let mut table = txn.open_table(old).unwrap();
-            let json = br#"{"pk":{"S":"ORG#old"},"sk":{"S":"PROFILE"},"ownerKey":{"S":"someone"},"n":{"N":7}}"#;
-            table.insert("ORG#old\u{0}PROFILE", json.as_slice()).unwrap();
-        }
-        txn.commit().unwrap();
-    }
-    let store = shared::store::embedded::EmbeddedStore::open(&path).unwrap();
-    let item = store.get(&Key::new("ORG#old", "PROFILE")).await.unwrap().expect("carried over");
-    assert_eq!(item["n"], Value::N(7));
-    let owned = store.query(&Query::new(Index::ByOwner("someone".into()))).await.unwrap();
-    assert_eq!(owned.items.len(), 1, "its index entries are rebuilt");
-    drop(store);
-    let reopened = shared::store::embedded::EmbeddedStore::open(&path).unwrap();
-    assert!(reopened.get(&Key::new("ORG#old", "PROFILE")).await.unwrap().is_some());
+    assert_eq!(mode(&path), 0o600);
 }

@@ -42,7 +42,7 @@ impl Drop for TempDir {
 
 pub fn embedded_store() -> (EmbeddedStore, TempDir) {
     let dir = TempDir::new();
-    (EmbeddedStore::open(&dir.0.join("store.redb")).expect("embedded store opens"), dir)
+    (EmbeddedStore::open(&dir.0.join(shared::store::embedded::FILE_NAME)).expect("embedded store opens"), dir)
 }
 
 /// A DynamoDB table of its own on the emulator, created with the production schema.

@@ -35,7 +35,7 @@ impl Drop for Fixture {
 
 pub async fn fixture() -> Fixture {
     let dir = std::env::temp_dir().join(format!("webhook-{}", crypto::hex(&crypto::random_bytes::<6>())));
-    let store = Arc::new(EmbeddedStore::open(&dir.join("store.redb")).unwrap());
+    let store = Arc::new(EmbeddedStore::open(&dir.join(shared::store::embedded::FILE_NAME)).unwrap());
     let settings = [
         ("META_APP_ID", "1"),
         ("META_APP_SECRET", SECRET),

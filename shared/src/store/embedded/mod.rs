@@ -1,0 +1,588 @@
+//! The durable embedded adapter: one SQLite database under the local data directory (WAL,
+//! `synchronous=FULL`: a write is on disk before it is acknowledged). One connection
+//! writes, in `BEGIN IMMEDIATE` transactions, so conditions are evaluated and writes applied
+//! under one transaction exactly as DynamoDB does for a conditional write or
+//! TransactWriteItems; reads take a connection of their own and see the last commit.
+//!
+//! The schema is plain so that ordinary tools read it: `items` (the key, the two index
+//! attributes and the item as JSON), the sparse indexes as SQLite partial indexes, the
+//! table's change stream and each consumer's position in it.
+
+mod json;
+pub mod upgrade;
+
+use super::{Condition, Cursor, Index, Item, Key, Page, Query, Store, StoreError, Value, WriteOp, check_batch, schema};
+use crate::stream::{Change, ChangeFeed, ChangeKind};
+use async_trait::async_trait;
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior, params};
+use std::cmp::Ordering;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// The file name of the store in the data directory.
+pub const FILE_NAME: &str = "store.sqlite3";
+
+const SCHEMA: &str = "
+    CREATE TABLE IF NOT EXISTS items (
+        pk TEXT NOT NULL,
+        sk TEXT NOT NULL,
+        owner_key TEXT,
+        at TEXT,
+        item TEXT NOT NULL,
+        PRIMARY KEY (pk, sk)
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS by_owner ON items (owner_key, pk, sk) WHERE owner_key IS NOT NULL;
+    CREATE INDEX IF NOT EXISTS by_time ON items (pk, at, sk) WHERE at IS NOT NULL;
+    CREATE TABLE IF NOT EXISTS changes (
+        position INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        pk TEXT NOT NULL,
+        sk TEXT NOT NULL,
+        image TEXT
+    );
+    CREATE TABLE IF NOT EXISTS feed_positions (consumer TEXT PRIMARY KEY, position INTEGER NOT NULL) WITHOUT ROWID;
+";
+
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    writer: Mutex<Connection>,
+    /// Idle read connections; a read takes one (or opens one) and puts it back.
+    readers: Mutex<Vec<Connection>>,
+    path: std::path::PathBuf,
+}
+
+impl EmbeddedStore {
+    /// Opens (or creates) the store at `path`, readable by its owner only: it holds sealed
+    /// tokens and everything the organizations connected. SQLite gives its write-ahead log
+    /// and shared-memory files the database file's mode.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(parent) = path.parent() {
+            private_dir(parent).map_err(unavailable)?;
+        }
+        owner_only(path).map_err(unavailable)?;
+        let writer = connect(path)?;
+        writer.execute_batch(SCHEMA).map_err(unavailable)?;
+        Ok(Self {
+            shared: Arc::new(Shared { writer: Mutex::new(writer), readers: Mutex::new(Vec::new()), path: path.into() }),
+        })
+    }
+
+    /// Opens the store of a data directory, first carrying over, once, a store an earlier
+    /// version kept there (see [`upgrade`]).
+    pub fn open_in(dir: &Path) -> Result<Self, StoreError> {
+        let store = Self::open(&dir.join(FILE_NAME))?;
+        upgrade::carry_over(dir, &store)?;
+        Ok(store)
+    }
+
+    fn writer(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
+        self.shared.writer.lock().map_err(|_| unavailable("the store's writer panicked"))
+    }
+
+    /// Runs `work` in one write transaction on a blocking thread: it waits for an fsync.
+    async fn writing<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.write_transaction(Durability::Immediate, work).await
+    }
+
+    async fn write_transaction<T: Send + 'static>(
+        &self,
+        durability: Durability,
+        work: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut connection = store.writer()?;
+            if durability == Durability::Deferred {
+                connection.execute_batch("PRAGMA synchronous = NORMAL").map_err(unavailable)?;
+            }
+            let outcome = (|| {
+                let txn = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+                // An error drops the transaction, which rolls it back: nothing is half-written.
+                let out = work(&txn)?;
+                txn.commit().map_err(unavailable)?;
+                Ok(out)
+            })();
+            if durability == Durability::Deferred {
+                connection.execute_batch("PRAGMA synchronous = FULL").map_err(unavailable)?;
+            }
+            outcome
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
+    }
+
+    /// Runs `read` on a read connection. Reads run where they are awaited: a read serves from
+    /// SQLite's page cache in microseconds, less than handing it to a blocking thread costs.
+    fn reading<T>(&self, read: impl FnOnce(&mut Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let idle = self.shared.readers.lock().map_err(|_| unavailable("a store reader panicked"))?.pop();
+        let mut connection = match idle {
+            Some(connection) => connection,
+            None => connect(&self.shared.path)?,
+        };
+        let out = read(&mut connection);
+        if let Ok(mut idle) = self.shared.readers.lock() {
+            idle.push(connection);
+        }
+        out
+    }
+}
+
+/// When a commit reaches the disk.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    /// Before the commit returns: every write the service acknowledges.
+    Immediate,
+    /// With the next full commit (or checkpoint): the stream consumers' positions. A power
+    /// cut can only take a position back, so changes are handed over again, which at least
+    /// once allows; the log's order keeps the database consistent either way.
+    Deferred,
+}
+
+fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let connection = Connection::open_with_flags(path, flags).map_err(unavailable)?;
+    connection
+        .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000;")
+        .map_err(unavailable)?;
+    Ok(connection)
+}
+
+/// Creates the data directory with mode 0700 when missing (and its parents as usual), and
+/// narrows an existing one to it: it holds sealed tokens and the local key.
+pub fn private_dir(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        // Created 0700 from the start, not narrowed after a moment at the umask's mode.
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)?;
+        }
+        match std::fs::DirBuilder::new().mode(0o700).create(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
+            _ => {}
+        }
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(path)
+}
+
+/// Creates `path` with mode 0600 when missing, and narrows an existing file to it.
+#[cfg(unix)]
+pub(crate) fn owner_only(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(not(unix))]
+pub(crate) fn owner_only(_path: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
+fn unavailable(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(error.to_string())
+}
+
+fn compare(a: &Value, b: &Value) -> Option<Ordering> {
+    match (a, b) {
+        (Value::S(x), Value::S(y)) => Some(x.cmp(y)),
+        (Value::N(x), Value::N(y)) => Some(x.cmp(y)),
+        (Value::B(x), Value::B(y)) => Some(x.cmp(y)),
+        _ => None,
+    }
+}
+
+/// Evaluates a condition the way DynamoDB does: comparisons against a missing attribute are
+/// false, and comparisons across types are false.
+pub(crate) fn holds(condition: &Condition, item: Option<&Item>) -> bool {
+    let attribute = |name: &str| item.and_then(|i| i.get(name));
+    match condition {
+        Condition::Exists => item.is_some(),
+        Condition::NotExists => item.is_none(),
+        Condition::Equals(name, value) => attribute(name) == Some(value),
+        Condition::LessThan(name, value) => attribute(name).and_then(|a| compare(a, value)) == Some(Ordering::Less),
+        Condition::GreaterThan(name, value) => {
+            attribute(name).and_then(|a| compare(a, value)) == Some(Ordering::Greater)
+        }
+        Condition::AttributeMissing(name) => attribute(name).is_none(),
+        Condition::And(all) => all.iter().all(|c| holds(c, item)),
+        Condition::Or(any) => any.iter().any(|c| holds(c, item)),
+    }
+}
+
+/// The item as it will be after `op`, or `None` when the op deletes it (or only checks).
+fn apply(op: &WriteOp, current: Option<&Item>) -> Option<Option<Item>> {
+    match op {
+        WriteOp::Put { item, .. } => Some(Some(item.clone())),
+        WriteOp::Update { key, set, remove, .. } => {
+            let mut item = current.cloned().unwrap_or_else(|| {
+                Item::from([
+                    (schema::PK.to_owned(), Value::S(key.pk.clone())),
+                    (schema::SK.to_owned(), Value::S(key.sk.clone())),
+                ])
+            });
+            for (name, value) in set {
+                item.insert(name.clone(), value.clone());
+            }
+            for name in remove {
+                item.remove(name);
+            }
+            Some(Some(item))
+        }
+        WriteOp::Delete { .. } => Some(None),
+        WriteOp::Check { .. } => None,
+    }
+}
+
+fn condition_of(op: &WriteOp) -> Option<&Condition> {
+    match op {
+        WriteOp::Put { condition, .. } | WriteOp::Update { condition, .. } | WriteOp::Delete { condition, .. } => {
+            condition.as_ref()
+        }
+        WriteOp::Check { condition, .. } => Some(condition),
+    }
+}
+
+/// An index attribute's column: the attribute when it is a string, as the GSIs key on
+/// strings; an item without it is not in that index.
+fn index_attribute<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name)?.as_s()
+}
+
+fn read_item(connection: &Connection, key: &Key) -> Result<Option<Item>, StoreError> {
+    let mut statement =
+        connection.prepare_cached("SELECT item FROM items WHERE pk = ?1 AND sk = ?2").map_err(unavailable)?;
+    let mut rows = statement.query(params![key.pk, key.sk]).map_err(unavailable)?;
+    match rows.next().map_err(unavailable)? {
+        Some(row) => Ok(Some(json::decode(row.get_ref(0).and_then(|v| Ok(v.as_bytes()?)).map_err(unavailable)?)?)),
+        None => Ok(None),
+    }
+}
+
+/// Writes `next` in place of what `key` holds (or deletes it), and records the change.
+fn store_item(txn: &Transaction<'_>, key: &Key, existed: bool, next: Option<&Item>) -> Result<(), StoreError> {
+    let image = next.map(json::encode);
+    match (next, &image) {
+        (Some(item), Some(image)) => {
+            put_row(txn, key, item, image, OnConflict::Replace)?;
+        }
+        _ => {
+            let mut statement =
+                txn.prepare_cached("DELETE FROM items WHERE pk = ?1 AND sk = ?2").map_err(unavailable)?;
+            statement.execute(params![key.pk, key.sk]).map_err(unavailable)?;
+        }
+    }
+    record_change(txn, key, existed, image.as_deref())
+}
+
+/// Stores `item` unless its key is taken, deciding on the key alone; whether it was stored.
+fn insert_new(txn: &Transaction<'_>, key: &Key, item: &Item) -> Result<bool, StoreError> {
+    let image = json::encode(item);
+    let inserted = put_row(txn, key, item, &image, OnConflict::Keep)?;
+    if inserted {
+        record_change(txn, key, false, Some(&image))?;
+    }
+    Ok(inserted)
+}
+
+/// What a row does to one already under its key.
+#[derive(Clone, Copy)]
+enum OnConflict {
+    Replace,
+    Keep,
+}
+
+/// Writes the row of `item` (whose JSON is `image`), its index columns with it; whether it
+/// was written.
+fn put_row(
+    connection: &Connection,
+    key: &Key,
+    item: &Item,
+    image: &str,
+    on_conflict: OnConflict,
+) -> Result<bool, StoreError> {
+    let sql = match on_conflict {
+        OnConflict::Replace => {
+            "INSERT INTO items (pk, sk, owner_key, at, item) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (pk, sk) DO UPDATE SET owner_key = excluded.owner_key, at = excluded.at, item = excluded.item"
+        }
+        OnConflict::Keep => {
+            "INSERT INTO items (pk, sk, owner_key, at, item) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING"
+        }
+    };
+    let mut statement = connection.prepare_cached(sql).map_err(unavailable)?;
+    let owner = index_attribute(item, schema::OWNER_KEY);
+    let at = index_attribute(item, schema::TIME_KEY);
+    Ok(statement.execute(params![key.pk, key.sk, owner, at, image]).map_err(unavailable)? == 1)
+}
+
+/// The table's change stream, as DynamoDB Streams keeps it in AWS: each write's new image
+/// (or its deletion) under an increasing position, in the write's own transaction.
+fn record_change(txn: &Transaction<'_>, key: &Key, existed: bool, image: Option<&str>) -> Result<(), StoreError> {
+    let kind = match (existed, image) {
+        (_, None) => "REMOVE",
+        (false, Some(_)) => "INSERT",
+        (true, Some(_)) => "MODIFY",
+    };
+    let mut statement =
+        txn.prepare_cached("INSERT INTO changes (kind, pk, sk, image) VALUES (?1, ?2, ?3, ?4)").map_err(unavailable)?;
+    statement.execute(params![kind, key.pk, key.sk, image]).map_err(unavailable)?;
+    Ok(())
+}
+
+fn write_all(txn: &Transaction<'_>, ops: &[WriteOp]) -> Result<(), StoreError> {
+    // Read and check everything first: a failed condition must leave no write behind.
+    let mut planned = Vec::with_capacity(ops.len());
+    for (position, op) in ops.iter().enumerate() {
+        let key = op.key().expect("checked by check_batch");
+        let current = read_item(txn, &key)?;
+        if let Some(condition) = condition_of(op)
+            && !holds(condition, current.as_ref())
+        {
+            return Err(StoreError::ConditionFailed { index: position });
+        }
+        if let Some(next) = apply(op, current.as_ref()) {
+            planned.push((key, current.is_some(), next));
+        }
+    }
+    for (key, existed, next) in planned {
+        store_item(txn, &key, existed, next.as_ref())?;
+    }
+    Ok(())
+}
+
+/// The smallest string greater than every string starting with `prefix` (which ends in a
+/// character below U+10FFFF, as every key here does). UTF-8 orders as code points do, so it
+/// bounds the prefix under SQLite's byte-wise comparison too.
+fn after_prefix(prefix: &str) -> String {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    match chars.pop() {
+        Some(last) => {
+            let next = char::from_u32(last as u32 + 1).unwrap_or(char::MAX);
+            chars.push(next);
+            chars.into_iter().collect()
+        }
+        None => String::from(char::MAX),
+    }
+}
+
+/// A query reads only the rows it returns (and one more, to tell whether another page
+/// follows): a range of the table or of an index, bounded by the partition, the sort-key
+/// prefix and the cursor, walked in order and cut at the limit. Its cost is the page's,
+/// whatever the partition holds.
+fn run_query(connection: &Connection, query: &Query) -> Result<Page, StoreError> {
+    if query.sk_prefix.is_some() && !matches!(query.index, Index::Table { .. }) {
+        return Err(StoreError::Invalid("a sort-key prefix applies to table queries only".into()));
+    }
+    let (direction, after) = if query.descending { ("DESC", "<") } else { ("ASC", ">") };
+    // SQLite reads a negative limit as none.
+    let limit = query.limit.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX - 1) + 1);
+    let mut rows: Vec<(Cursor, String)> = Vec::new();
+    match &query.index {
+        Index::Table { pk } => {
+            let low = query.sk_prefix.clone().unwrap_or_default();
+            let high = after_prefix(&low);
+            let at = query.after.as_ref().map(|c| c.key.sk.clone());
+            let sql = format!(
+                "SELECT sk, item FROM items WHERE pk = ?1 AND sk >= ?2 AND sk < ?3 {} ORDER BY sk {direction} LIMIT ?5",
+                if at.is_some() { format!("AND sk {after} ?4") } else { "AND ?4 IS NULL".into() }
+            );
+            let mut statement = connection.prepare_cached(&sql).map_err(unavailable)?;
+            let found = statement
+                .query_map(params![pk, low, high, at, limit], |row| Ok((row.get::<_, String>(0)?, row.get(1)?)))
+                .map_err(unavailable)?;
+            for row in found {
+                let (sk, item) = row.map_err(unavailable)?;
+                rows.push((Cursor::of_table(Key::new(pk.clone(), sk)), item));
+            }
+        }
+        Index::ByOwner(owner) => {
+            // The GSI's range attribute is the partition key: rows in (pk, sk) order.
+            let at = query.after.as_ref().map(|c| (c.key.pk.clone(), c.key.sk.clone()));
+            for (pk, sk, item) in index_rows(connection, "by_owner", "owner_key = ?1", "pk", owner, at, query, limit)? {
+                rows.push((Cursor { index_sort: None, key: Key::new(pk, sk) }, item));
+            }
+        }
+        Index::ByTime { pk } => {
+            let at = query.after.as_ref().map(|c| (c.index_sort.clone().unwrap_or_default(), c.key.sk.clone()));
+            let filter = "pk = ?1 AND at IS NOT NULL";
+            for (time, sk, item) in index_rows(connection, "by_time", filter, "at", pk, at, query, limit)? {
+                rows.push((Cursor { index_sort: Some(time), key: Key::new(pk.clone(), sk) }, item));
+            }
+        }
+    }
+    let more = query.limit.is_some_and(|limit| rows.len() > limit);
+    if let Some(limit) = query.limit {
+        rows.truncate(limit);
+    }
+    let next = if more { rows.last().map(|(cursor, _)| cursor.clone()) } else { None };
+    let items = rows.iter().map(|(_, item)| json::decode(item.as_bytes())).collect::<Result<_, _>>()?;
+    Ok(Page { items, next })
+}
+
+/// The rows of a sparse index where `filter` holds (`?1` is the index's hash value), in
+/// (`range`, `sk`) order, after the cursor's (`range`, `sk`) when there is one: each as its
+/// range value, its sort key and the item.
+#[allow(clippy::too_many_arguments)]
+fn index_rows(
+    connection: &Connection,
+    index: &str,
+    filter: &str,
+    range: &str,
+    hash: &str,
+    at: Option<(String, String)>,
+    query: &Query,
+    limit: i64,
+) -> Result<Vec<(String, String, String)>, StoreError> {
+    let (direction, after) = if query.descending { ("DESC", "<") } else { ("ASC", ">") };
+    let cursor = if at.is_some() {
+        format!("AND ({range}, sk) {after} (?2, ?3)")
+    } else {
+        "AND ?2 IS NULL AND ?3 IS NULL".into()
+    };
+    let sql = format!(
+        "SELECT {range}, sk, item FROM items INDEXED BY {index} WHERE {filter} {cursor} \
+         ORDER BY {range} {direction}, sk {direction} LIMIT ?4"
+    );
+    let (at_range, at_sk) = at.unzip();
+    let mut statement = connection.prepare_cached(&sql).map_err(unavailable)?;
+    let rows = statement
+        .query_map(params![hash, at_range, at_sk, limit], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .map_err(unavailable)?;
+    rows.collect::<Result<_, _>>().map_err(unavailable)
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.reading(|connection| read_item(connection, key))
+    }
+
+    /// One read transaction: every key as of the same commit.
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        self.reading(|connection| {
+            let txn = connection.transaction().map_err(unavailable)?;
+            let items = keys.iter().map(|key| read_item(&txn, key)).collect();
+            txn.finish().map_err(unavailable)?;
+            items
+        })
+    }
+
+    async fn query(&self, query: &Query) -> Result<Page, StoreError> {
+        self.reading(|connection| run_query(connection, query))
+    }
+
+    async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        check_batch(&ops)?;
+        self.writing(move |txn| write_all(txn, &ops)).await
+    }
+
+    /// One transaction for the whole batch: one fsync however many events a delivery
+    /// carries.
+    async fn put_each(&self, puts: Vec<(Item, Option<Condition>)>) -> Result<Vec<bool>, StoreError> {
+        if puts.iter().any(|(item, _)| Key::of(item).is_none()) {
+            return Err(StoreError::Invalid("an item lacks pk or sk".into()));
+        }
+        self.writing(move |txn| {
+            let mut written = Vec::with_capacity(puts.len());
+            for (item, condition) in &puts {
+                let key = Key::of(item).expect("checked above");
+                // The store-once write decides on the key alone, without reading the item.
+                let stored = match condition {
+                    Some(Condition::NotExists) => insert_new(txn, &key, item)?,
+                    _ => {
+                        let current = read_item(txn, &key)?;
+                        let holds = condition.as_ref().is_none_or(|c| holds(c, current.as_ref()));
+                        if holds {
+                            store_item(txn, &key, current.is_some(), Some(item))?;
+                        }
+                        holds
+                    }
+                };
+                written.push(stored);
+            }
+            Ok(written)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl ChangeFeed for EmbeddedStore {
+    async fn subscribe(&self, consumer: &str) -> Result<(), StoreError> {
+        let consumer = consumer.to_owned();
+        self.writing(move |txn| {
+            txn.execute(
+                "INSERT INTO feed_positions (consumer, position) VALUES (?1, 0) ON CONFLICT DO NOTHING",
+                params![consumer],
+            )
+            .map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn read(&self, consumer: &str, limit: usize) -> Result<Vec<Change>, StoreError> {
+        self.reading(|connection| {
+            let mut statement = connection
+                .prepare_cached(
+                    "SELECT position, kind, pk, sk, image FROM changes
+                     WHERE position > coalesce((SELECT position FROM feed_positions WHERE consumer = ?1), 0)
+                     ORDER BY position LIMIT ?2",
+                )
+                .map_err(unavailable)?;
+            let rows = statement
+                .query_map(params![consumer, i64::try_from(limit).unwrap_or(i64::MAX)], |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, String>(3)?,
+                        row.get::<_, Option<String>>(4)?,
+                    ))
+                })
+                .map_err(unavailable)?;
+            let mut changes = Vec::new();
+            for row in rows {
+                let (position, kind, pk, sk, image) = row.map_err(unavailable)?;
+                let kind = ChangeKind::parse(&kind).ok_or_else(|| unavailable("corrupt change"))?;
+                let image = image.map(|json| json::decode(json.as_bytes())).transpose()?;
+                changes.push(Change { sequence: position.to_string(), kind, key: Key::new(pk, sk), image });
+            }
+            Ok(changes)
+        })
+    }
+
+    /// Moves the consumer on, then drops what every consumer has handled.
+    async fn commit(&self, consumer: &str, through: &Change) -> Result<(), StoreError> {
+        let position: i64 = through.sequence.parse().map_err(|_| StoreError::Invalid("not a feed position".into()))?;
+        let consumer = consumer.to_owned();
+        self.write_transaction(Durability::Deferred, move |txn| {
+            txn.execute(
+                "INSERT INTO feed_positions (consumer, position) VALUES (?1, ?2)
+                 ON CONFLICT (consumer) DO UPDATE SET position = max(position, excluded.position)",
+                params![consumer, position],
+            )
+            .map_err(unavailable)?;
+            // The last change every consumer handled stays: the next position counts on
+            // from it.
+            txn.execute("DELETE FROM changes WHERE position < (SELECT min(position) FROM feed_positions)", [])
+                .map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+}
