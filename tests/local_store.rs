@@ -19,11 +19,12 @@ fn readme_commands() -> Vec<String> {
     commands
 }
 
-fn sqlite3(args: &str, cwd: &std::path::Path) -> String {
-    let output = Command::new("sh").arg("-c").arg(args).current_dir(cwd).output().unwrap_or_else(|e| panic!("sh: {e}"));
+fn shell(command: &str, cwd: &std::path::Path) -> String {
+    let output =
+        Command::new("sh").arg("-c").arg(command).current_dir(cwd).output().unwrap_or_else(|e| panic!("sh: {e}"));
     assert!(
         output.status.success(),
-        "`{args}` failed (is the sqlite3 shell installed? ./scripts/test installs it): {}",
+        "`{command}` failed (is the sqlite3 shell installed? ./scripts/test installs it): {}",
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).unwrap()
@@ -42,7 +43,7 @@ async fn the_readmes_backup_and_inspection_commands_work_on_a_running_stack() {
     let backups = TempDir::new();
     let mut outputs = Vec::new();
     for command in readme_commands() {
-        outputs.push(sqlite3(&command.replace("/backups/", &format!("{}/", backups.0.display())), &workdir.0));
+        outputs.push(shell(&command.replace("/backups/", &format!("{}/", backups.0.display())), &workdir.0));
     }
     assert!(
         outputs[2].contains(&format!("ORG#{org}|Acme Backups")),
@@ -54,12 +55,12 @@ async fn the_readmes_backup_and_inspection_commands_work_on_a_running_stack() {
     // Each copy is a database of its own holding what the live one holds; the sealed token
     // is there as ciphertext only.
     let count = "SELECT count(*) FROM items";
-    let live = sqlite3(&format!("sqlite3 .local/store.sqlite3 '{count}'"), &workdir.0);
+    let live = shell(&format!("sqlite3 .local/store.sqlite3 '{count}'"), &workdir.0);
     for copy in ["store.sqlite3", "store-compact.sqlite3"] {
         let path = backups.0.join(copy);
-        assert_eq!(sqlite3(&format!("sqlite3 '{}' 'PRAGMA integrity_check'", path.display()), &workdir.0).trim(), "ok");
-        assert_eq!(sqlite3(&format!("sqlite3 '{}' '{count}'", path.display()), &workdir.0), live, "{copy}");
-        let sealed = sqlite3(
+        assert_eq!(shell(&format!("sqlite3 '{}' 'PRAGMA integrity_check'", path.display()), &workdir.0).trim(), "ok");
+        assert_eq!(shell(&format!("sqlite3 '{}' '{count}'", path.display()), &workdir.0), live, "{copy}");
+        let sealed = shell(
             &format!(
                 "sqlite3 '{}' \"SELECT json_extract(item, '$.tokenCiphertext.B') FROM items WHERE sk LIKE 'PHONE#%'\"",
                 path.display()

@@ -42,6 +42,15 @@ impl ChangeKind {
             _ => None,
         }
     }
+
+    /// DynamoDB's `eventName`, which [`ChangeKind::parse`] reads back.
+    pub fn name(self) -> &'static str {
+        match self {
+            ChangeKind::Insert => "INSERT",
+            ChangeKind::Modify => "MODIFY",
+            ChangeKind::Remove => "REMOVE",
+        }
+    }
 }
 
 impl Change {

@@ -13,8 +13,8 @@
 //! batches, the same batches redelivered, a bulk load to 100k, single events at 100k, and a
 //! page of the 50 newest.
 
-use rusqlite::{Connection, params};
 use redb::{Database, Durability, ReadableTable, TableDefinition};
+use rusqlite::{Connection, params};
 use std::time::Instant;
 
 const ITEMS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("items2");
@@ -33,12 +33,15 @@ fn body(i: u64) -> Vec<u8> {
     b.resize(360, b' ');
     b
 }
-fn sk(i: u64) -> String { format!("MSG#wamid.HBgLMTYzMTU1NTEyMzQVAgASGBQzQTg{i:08}") }
-fn at(i: u64) -> String { format!("1795238940#{i:08}") }
+fn sk(i: u64) -> String {
+    format!("MSG#wamid.HBgLMTYzMTU1NTEyMzQVAgASGBQzQTg{i:08}")
+}
+fn at(i: u64) -> String {
+    format!("1795238940#{i:08}")
+}
 const PK: &str = "ORG#01JB8ZQ0";
 
 trait Proto {
-    fn name(&self) -> &'static str;
     /// One transaction storing each id once; returns how many were new.
     fn store(&mut self, ids: &[u64]) -> usize;
     fn page(&mut self) -> usize;
@@ -57,12 +60,13 @@ impl Sqlite {
     }
 }
 impl Proto for Sqlite {
-    fn name(&self) -> &'static str { "sqlite" }
     fn store(&mut self, ids: &[u64]) -> usize {
         let tx = self.0.transaction().unwrap();
         let mut n = 0;
         {
-            let mut ins = tx.prepare_cached("INSERT INTO items (pk, sk, at, body) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING").unwrap();
+            let mut ins = tx
+                .prepare_cached("INSERT INTO items (pk, sk, at, body) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING")
+                .unwrap();
             let mut ch = tx.prepare_cached("INSERT INTO changes (kind, pk, sk, image) VALUES (1, ?1, ?2, ?3)").unwrap();
             for &i in ids {
                 let b = body(i);
@@ -83,9 +87,8 @@ impl Proto for Sqlite {
     }
 }
 
-struct Redb(Database, Durability, u64);
+struct Redb(Database, Durability);
 impl Proto for Redb {
-    fn name(&self) -> &'static str { "redb" }
     fn store(&mut self, ids: &[u64]) -> usize {
         let mut txn = self.0.begin_write().unwrap();
         txn.set_durability(self.1).unwrap();
@@ -97,7 +100,9 @@ impl Proto for Redb {
             let mut next = changes.last().unwrap().map_or(1, |(k, _)| k.value() + 1);
             for &i in ids {
                 let key = format!("{PK}\0{}", sk(i));
-                if items.get(key.as_bytes()).unwrap().is_some() { continue; }
+                if items.get(key.as_bytes()).unwrap().is_some() {
+                    continue;
+                }
                 let b = body(i);
                 items.insert(key.as_bytes(), b.as_slice()).unwrap();
                 index.insert(format!("byTime\0{PK}\0{}\0{PK}\0{}", at(i), sk(i)).as_bytes(), ()).unwrap();
@@ -107,7 +112,6 @@ impl Proto for Redb {
             }
         }
         txn.commit().unwrap();
-        self.2 += 1;
         n
     }
     fn page(&mut self) -> usize {
@@ -122,7 +126,9 @@ impl Proto for Redb {
             let (k, _) = row.unwrap();
             let k = std::str::from_utf8(k.value()).unwrap().to_owned();
             let sk = k.rsplit('\0').next().unwrap();
-            if items.get(format!("{PK}\0{sk}").as_bytes()).unwrap().is_some() { n += 1; }
+            if items.get(format!("{PK}\0{sk}").as_bytes()).unwrap().is_some() {
+                n += 1;
+            }
         }
         n
     }
@@ -130,14 +136,27 @@ impl Proto for Redb {
 
 fn run(p: &mut dyn Proto, label: &str) {
     let mut next = 0u64;
-    let mut ids = |n: u64| { let v: Vec<u64> = (next..next + n).collect(); next += n; v };
-    for _ in 0..10 { let v = ids(100); p.store(&v); }
+    let mut ids = |n: u64| {
+        let v: Vec<u64> = (next..next + n).collect();
+        next += n;
+        v
+    };
+    for _ in 0..10 {
+        let v = ids(100);
+        p.store(&v);
+    }
     let measure = |p: &mut dyn Proto, what: &str, batches: Vec<Vec<u64>>| {
         let events: usize = batches.iter().map(|b| b.len()).sum();
         let (c0, w0) = (cpu(), Instant::now());
-        for b in &batches { p.store(b); }
+        for b in &batches {
+            p.store(b);
+        }
         let (c, w) = (cpu() - c0, w0.elapsed().as_secs_f64());
-        println!("{label:>14} {what:<34} cpu {:>8.1} µs/event  wall {:>8.1} µs/event", c * 1e6 / events as f64, w * 1e6 / events as f64);
+        println!(
+            "{label:>14} {what:<34} cpu {:>8.1} µs/event  wall {:>8.1} µs/event",
+            c * 1e6 / events as f64,
+            w * 1e6 / events as f64
+        );
     };
     let singles: Vec<Vec<u64>> = (0..600).map(|_| ids(1)).collect();
     measure(p, "single (1k stored)", singles);
@@ -149,7 +168,9 @@ fn run(p: &mut dyn Proto, label: &str) {
     let singles: Vec<Vec<u64>> = (0..600).map(|_| ids(1)).collect();
     measure(p, "single (100k stored)", singles);
     let c0 = cpu();
-    for _ in 0..100 { assert_eq!(p.page(), 50); }
+    for _ in 0..100 {
+        assert_eq!(p.page(), 50);
+    }
     println!("{label:>14} {:<34} cpu {:>8.1} µs/page", "page of 50 (100k)", (cpu() - c0) * 1e6 / 100.0);
 }
 
@@ -161,7 +182,7 @@ fn main() {
         match which.as_str() {
             "sqlite-full" => run(&mut Sqlite::open(&format!("{dir}/full.db"), "FULL"), "sqlite FULL"),
             "sqlite-normal" => run(&mut Sqlite::open(&format!("{dir}/normal.db"), "NORMAL"), "sqlite NORMAL"),
-            "redb" => run(&mut Redb(Database::create(format!("{dir}/r.redb")).unwrap(), Durability::Immediate, 0), "redb"),
+            "redb" => run(&mut Redb(Database::create(format!("{dir}/r.redb")).unwrap(), Durability::Immediate), "redb"),
             _ => panic!("{which}"),
         }
     }

@@ -98,13 +98,12 @@ impl<'de> Visitor<'de> for AttributeVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Attribute, A::Error> {
-        let (Some((tag, encoded)), None) = (map.next_entry::<String, String>()?, map.next_key::<String>()?) else {
-            return Err(de::Error::custom("an object attribute holds exactly one key, B"));
-        };
-        if tag != "B" {
-            return Err(de::Error::custom("an object attribute holds exactly one key, B"));
+        match (map.next_entry::<String, String>()?, map.next_key::<String>()?) {
+            (Some((tag, encoded)), None) if tag == "B" => {
+                BASE64.decode(encoded).map(|b| Attribute(Value::B(b))).map_err(de::Error::custom)
+            }
+            _ => Err(de::Error::custom("an object attribute holds exactly one key, B")),
         }
-        BASE64.decode(encoded).map(|b| Attribute(Value::B(b))).map_err(de::Error::custom)
     }
 }
 

@@ -336,13 +336,13 @@ fn put_row(
 /// (or its deletion) under an increasing position, in the write's own transaction.
 fn record_change(txn: &Transaction<'_>, key: &Key, existed: bool, image: Option<&str>) -> Result<(), StoreError> {
     let kind = match (existed, image) {
-        (_, None) => "REMOVE",
-        (false, Some(_)) => "INSERT",
-        (true, Some(_)) => "MODIFY",
+        (_, None) => ChangeKind::Remove,
+        (false, Some(_)) => ChangeKind::Insert,
+        (true, Some(_)) => ChangeKind::Modify,
     };
     let mut statement =
         txn.prepare_cached("INSERT INTO changes (kind, pk, sk, image) VALUES (?1, ?2, ?3, ?4)").map_err(unavailable)?;
-    statement.execute(params![kind, key.pk, key.sk, image]).map_err(unavailable)?;
+    statement.execute(params![kind.name(), key.pk, key.sk, image]).map_err(unavailable)?;
     Ok(())
 }
 
@@ -390,7 +390,7 @@ fn run_query(connection: &Connection, query: &Query) -> Result<Page, StoreError>
     if query.sk_prefix.is_some() && !matches!(query.index, Index::Table { .. }) {
         return Err(StoreError::Invalid("a sort-key prefix applies to table queries only".into()));
     }
-    let (direction, after) = if query.descending { ("DESC", "<") } else { ("ASC", ">") };
+    let order @ (direction, after) = if query.descending { ("DESC", "<") } else { ("ASC", ">") };
     // SQLite reads a negative limit as none.
     let limit = query.limit.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX - 1) + 1);
     let mut rows: Vec<(Cursor, String)> = Vec::new();
@@ -415,14 +415,15 @@ fn run_query(connection: &Connection, query: &Query) -> Result<Page, StoreError>
         Index::ByOwner(owner) => {
             // The GSI's range attribute is the partition key: rows in (pk, sk) order.
             let at = query.after.as_ref().map(|c| (c.key.pk.clone(), c.key.sk.clone()));
-            for (pk, sk, item) in index_rows(connection, "by_owner", "owner_key = ?1", "pk", owner, at, query, limit)? {
+            let filter = "owner_key = ?1";
+            for (pk, sk, item) in index_rows(connection, "by_owner", filter, "pk", owner, at, order, limit)? {
                 rows.push((Cursor { index_sort: None, key: Key::new(pk, sk) }, item));
             }
         }
         Index::ByTime { pk } => {
             let at = query.after.as_ref().map(|c| (c.index_sort.clone().unwrap_or_default(), c.key.sk.clone()));
             let filter = "pk = ?1 AND at IS NOT NULL";
-            for (time, sk, item) in index_rows(connection, "by_time", filter, "at", pk, at, query, limit)? {
+            for (time, sk, item) in index_rows(connection, "by_time", filter, "at", pk, at, order, limit)? {
                 rows.push((Cursor { index_sort: Some(time), key: Key::new(pk.clone(), sk) }, item));
             }
         }
@@ -437,8 +438,9 @@ fn run_query(connection: &Connection, query: &Query) -> Result<Page, StoreError>
 }
 
 /// The rows of a sparse index where `filter` holds (`?1` is the index's hash value), in
-/// (`range`, `sk`) order, after the cursor's (`range`, `sk`) when there is one: each as its
-/// range value, its sort key and the item.
+/// (`range`, `sk`) order (`direction`, and the comparison that goes past the cursor), after
+/// the cursor's (`range`, `sk`) when there is one: each as its range value, its sort key and
+/// the item.
 #[allow(clippy::too_many_arguments)]
 fn index_rows(
     connection: &Connection,
@@ -447,10 +449,9 @@ fn index_rows(
     range: &str,
     hash: &str,
     at: Option<(String, String)>,
-    query: &Query,
+    (direction, after): (&str, &str),
     limit: i64,
 ) -> Result<Vec<(String, String, String)>, StoreError> {
-    let (direction, after) = if query.descending { ("DESC", "<") } else { ("ASC", ">") };
     let cursor = if at.is_some() {
         format!("AND ({range}, sk) {after} (?2, ?3)")
     } else {

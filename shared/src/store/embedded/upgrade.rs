@@ -114,15 +114,10 @@ fn copy(path: &Path, txn: &rusqlite::Transaction<'_>) -> Result<CarriedOver, Sto
         for row in read.open_table(CHANGES).map_err(unavailable)?.iter().map_err(unavailable)? {
             let (position, bytes) = row.map_err(unavailable)?;
             let (kind, key, image) = decode_change(bytes.value())?;
-            let kind = match kind {
-                ChangeKind::Insert => "INSERT",
-                ChangeKind::Modify => "MODIFY",
-                ChangeKind::Remove => "REMOVE",
-            };
             let position = i64::try_from(position.value()).map_err(unavailable)?;
             txn.execute(
                 "INSERT INTO changes (position, kind, pk, sk, image) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![position, kind, key.pk, key.sk, image.as_ref().map(json::encode)],
+                params![position, kind.name(), key.pk, key.sk, image.as_ref().map(json::encode)],
             )
             .map_err(unavailable)?;
             copied.changes += 1;
