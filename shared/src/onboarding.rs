@@ -129,6 +129,37 @@ enum Claim {
     HandedBack,
 }
 
+/// What an arrival of the code with `code_hash` does next, given the state as last read.
+#[derive(Debug, PartialEq)]
+enum Arrival {
+    /// This code was exchanged here already: answer with the state it was handed to.
+    HandedBack,
+    /// No exchange holds the state: claim it.
+    Claim,
+    /// Another arrival of this same code is exchanging it: wait for that one.
+    Wait,
+}
+
+fn arrival(step: &StateStep, code_hash: &str, now: Timestamp) -> Result<Arrival, ApiError> {
+    match step {
+        StateStep::HandedOver { code_hash: exchanged, .. } if exchanged == code_hash => Ok(Arrival::HandedBack),
+        StateStep::HandedOver { .. } | StateStep::Authorized(_) | StateStep::Consumed { .. } => {
+            Err(ApiError::state_used())
+        }
+        StateStep::Expired => Err(ApiError::state_expired()),
+        // A claim holds through its last second, as the store's conditional claim has it
+        // (`claim_exchange` takes over a lease only once `lease_until < now`).
+        StateStep::Pending { exchange: Some(e) } if e.lease_until >= now => {
+            if e.code_hash == code_hash {
+                Ok(Arrival::Wait)
+            } else {
+                Err(ApiError::conflict("Another authorization is being completed for this state."))
+            }
+        }
+        StateStep::Pending { .. } => Ok(Arrival::Claim),
+    }
+}
+
 /// Claims `state` for exchanging the code with `code_hash`, waiting for another arrival of
 /// the same code to finish. Two arrivals of one code — a repeated callback, a double click,
 /// the one-shot route after the callback — never redeem it at Meta twice.
@@ -137,24 +168,15 @@ async fn claim(app: &App, mut state: OAuthState, code_hash: &str) -> Result<Clai
     let lease = crate::deadline::bounded(EXCHANGE_LEASE).as_secs_f64().ceil() as i64;
     loop {
         let now = app.now();
-        match &state.step {
-            StateStep::HandedOver { code_hash: exchanged, .. } if exchanged == code_hash => {
-                return Ok(Claim::HandedBack);
-            }
-            StateStep::HandedOver { .. } | StateStep::Authorized(_) | StateStep::Consumed { .. } => {
-                return Err(ApiError::state_used());
-            }
-            StateStep::Expired => return Err(ApiError::state_expired()),
-            StateStep::Pending { exchange: Some(e) } if e.lease_until > now => {
-                if e.code_hash != code_hash {
-                    return Err(ApiError::conflict("Another authorization is being completed for this state."));
-                }
+        match arrival(&state.step, code_hash, now)? {
+            Arrival::HandedBack => return Ok(Claim::HandedBack),
+            Arrival::Wait => {
                 if tokio::time::Instant::now() >= deadline {
                     return Err(ApiError::conflict("This authorization is still being completed; try again shortly."));
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             }
-            StateStep::Pending { .. } => {
+            Arrival::Claim => {
                 if app.records.claim_exchange(&state.key, code_hash, now, lease).await? {
                     return Ok(Claim::Won);
                 }
@@ -544,6 +566,24 @@ mod tests {
         assert_eq!((handed.code, handed.message.contains("handed a new state")), ("invalid_state", true));
         assert_eq!(refusal(StateStep::Consumed { at: Timestamp(300) }).code, "state_used");
         assert_eq!(refusal(StateStep::Expired).code, "state_expired");
+    }
+
+    #[test]
+    fn an_arrival_waits_for_its_own_code_and_is_refused_beside_another() {
+        let leased =
+            |until| StateStep::Pending { exchange: Some(Exchange { code_hash: "h".into(), lease_until: until }) };
+        let next = |step: &StateStep, code: &str| arrival(step, code, Timestamp(300)).map_err(|e| e.code);
+        assert_eq!(next(&StateStep::Pending { exchange: None }, "h"), Ok(Arrival::Claim));
+        for until in [Timestamp(300), Timestamp(301)] {
+            assert_eq!(next(&leased(until), "h"), Ok(Arrival::Wait), "lease to {until:?} still holds");
+            assert_eq!(next(&leased(until), "other"), Err("conflict"), "lease to {until:?} still holds");
+        }
+        assert_eq!(next(&leased(Timestamp(299)), "other"), Ok(Arrival::Claim), "a lapsed lease is taken over");
+        let handed = StateStep::HandedOver { code_hash: "h".into(), to: StateToken::generate().key() };
+        assert_eq!(next(&handed, "h"), Ok(Arrival::HandedBack));
+        assert_eq!(next(&handed, "other"), Err("state_used"), "another code cannot collect what this one was handed");
+        assert_eq!(next(&authorized(), "h"), Err("state_used"));
+        assert_eq!(next(&StateStep::Expired, "h"), Err("state_expired"));
     }
 
     #[test]
