@@ -206,7 +206,7 @@ pub async fn start_wrapped(source: impl Fn(&str) -> Option<String>, wrap: Wrap) 
             if key.starts_with("alias/") {
                 KmsCipher::ensure_key(&kms, &key).await?;
             }
-            shared::store::embedded::private_dir(&dir)?;
+            shared::private_files::private_dir(&dir)?;
             let positions = dir.join(format!("stream-positions-{table}.json"));
             let feed = crate::feed::DynamoStreamFeed::new(&aws, &dynamodb, &table, positions).await?;
             let bucket = config.media_bucket.clone().unwrap_or_else(|| format!("{table}-media"));

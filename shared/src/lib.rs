@@ -22,6 +22,7 @@ pub mod media;
 pub mod meta;
 pub mod onboarding;
 pub mod openapi;
+pub mod private_files;
 pub mod registration;
 pub mod routes;
 pub mod store;

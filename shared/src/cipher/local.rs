@@ -24,7 +24,7 @@ impl LocalCipher {
     /// existing key file is narrowed to its owner too.
     pub fn load_or_create(path: &Path) -> std::io::Result<Self> {
         if let Ok(bytes) = std::fs::read(path) {
-            crate::store::embedded::owner_only(path)?;
+            crate::private_files::owner_only(path)?;
             let key: [u8; 32] = bytes
                 .try_into()
                 .map_err(|_| std::io::Error::other(format!("{} is not a 32-byte key", path.display())))?;

@@ -14,7 +14,7 @@ pub struct FileMediaStore {
 
 impl FileMediaStore {
     pub fn open(dir: PathBuf) -> std::io::Result<Self> {
-        crate::store::embedded::private_dir(&dir)?;
+        crate::private_files::private_dir(&dir)?;
         Ok(Self { dir })
     }
 
@@ -36,7 +36,7 @@ impl MediaStore for FileMediaStore {
         let mime_type = mime_type.to_owned();
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {
             let parent = path.parent().expect("a media path has a directory");
-            crate::store::embedded::private_dir(parent)?;
+            crate::private_files::private_dir(parent)?;
             let partial = path.with_extension("partial");
             std::fs::write(&partial, &bytes)?;
             std::fs::write(path.with_extension("type"), mime_type)?;

@@ -5,6 +5,7 @@
 //! The domain mapping ([`records::Records`]) is written once, above the port.
 
 pub mod dynamo;
+#[cfg(feature = "embedded")]
 pub mod embedded;
 pub mod records;
 

@@ -9,7 +9,6 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::collections::BTreeMap;
 use std::fmt;
 
 /// The item's JSON text.
@@ -18,9 +17,37 @@ pub(crate) fn encode(item: &Item) -> String {
 }
 
 pub(crate) fn decode(json: &[u8]) -> Result<Item, StoreError> {
-    let attributes: BTreeMap<String, Attribute> =
+    let AsItem(item) =
         serde_json::from_slice(json).map_err(|e| StoreError::Unavailable(format!("corrupt item: {e}")))?;
-    Ok(attributes.into_iter().map(|(name, Attribute(value))| (name, value)).collect())
+    Ok(item)
+}
+
+/// An item read straight into its map: the attributes arrive in name order, as they were
+/// written, so each is appended where it belongs.
+struct AsItem(Item);
+
+impl<'de> Deserialize<'de> for AsItem {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(ItemVisitor)
+    }
+}
+
+struct ItemVisitor;
+
+impl<'de> Visitor<'de> for ItemVisitor {
+    type Value = AsItem;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object of attributes")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<AsItem, A::Error> {
+        let mut item = Item::new();
+        while let Some((name, Attribute(value))) = map.next_entry::<String, Attribute>()? {
+            item.insert(name, value);
+        }
+        Ok(AsItem(item))
+    }
 }
 
 struct AsJson<'a>(&'a Item);

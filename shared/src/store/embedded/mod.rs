@@ -14,10 +14,12 @@ pub mod upgrade;
 use super::{Condition, Cursor, Index, Item, Key, Page, Query, Store, StoreError, Value, WriteOp, check_batch, schema};
 use crate::stream::{Change, ChangeFeed, ChangeKind};
 use async_trait::async_trait;
-use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OpenFlags, params};
 use std::cmp::Ordering;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::private_files::{owner_only, private_dir};
 
 /// The file name of the store in the data directory.
 pub const FILE_NAME: &str = "store.sqlite3";
@@ -86,7 +88,7 @@ impl EmbeddedStore {
     /// Runs `work` in one write transaction on a blocking thread: it waits for an fsync.
     async fn writing<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+        work: impl FnOnce(&Txn<'_>) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         self.write_transaction(Durability::Immediate, work).await
     }
@@ -94,23 +96,23 @@ impl EmbeddedStore {
     async fn write_transaction<T: Send + 'static>(
         &self,
         durability: Durability,
-        work: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+        work: impl FnOnce(&Txn<'_>) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let store = self.clone();
         tokio::task::spawn_blocking(move || {
-            let mut connection = store.writer()?;
+            let connection = store.writer()?;
             if durability == Durability::Deferred {
-                connection.execute_batch("PRAGMA synchronous = NORMAL").map_err(unavailable)?;
+                run(&connection, "PRAGMA synchronous = NORMAL")?;
             }
             let outcome = (|| {
-                let txn = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+                let txn = Txn::begin(&connection, "BEGIN IMMEDIATE")?;
                 // An error drops the transaction, which rolls it back: nothing is half-written.
                 let out = work(&txn)?;
-                txn.commit().map_err(unavailable)?;
+                txn.commit()?;
                 Ok(out)
             })();
             if durability == Durability::Deferred {
-                connection.execute_batch("PRAGMA synchronous = FULL").map_err(unavailable)?;
+                run(&connection, "PRAGMA synchronous = FULL")?;
             }
             outcome
         })
@@ -134,6 +136,48 @@ impl EmbeddedStore {
     }
 }
 
+/// A transaction on one connection, begun and ended by statements kept prepared like every
+/// other statement (rusqlite's own transactions compile `BEGIN` and `COMMIT` anew each
+/// time, and compiling a statement costs more than running it). Dropped without
+/// [`Txn::commit`], it rolls back.
+struct Txn<'c> {
+    connection: &'c Connection,
+}
+
+impl<'c> Txn<'c> {
+    fn begin(connection: &'c Connection, begin: &str) -> Result<Self, StoreError> {
+        run(connection, begin)?;
+        Ok(Self { connection })
+    }
+
+    fn commit(self) -> Result<(), StoreError> {
+        run(self.connection, "COMMIT")
+    }
+}
+
+impl Drop for Txn<'_> {
+    fn drop(&mut self) {
+        if !self.connection.is_autocommit() {
+            // Nothing of it was committed, whether or not this succeeds; a connection that
+            // cannot roll back fails its next BEGIN, and so its next write.
+            let _ = run(self.connection, "ROLLBACK");
+        }
+    }
+}
+
+impl std::ops::Deref for Txn<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        self.connection
+    }
+}
+
+/// Runs a statement that takes no parameters and returns no rows, kept prepared.
+fn run(connection: &Connection, sql: &str) -> Result<(), StoreError> {
+    connection.prepare_cached(sql).and_then(|mut statement| statement.execute([])).map(drop).map_err(unavailable)
+}
+
 /// When a commit reaches the disk.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Durability {
@@ -151,48 +195,10 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
     connection
         .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000;")
         .map_err(unavailable)?;
-    // Every statement the store runs stays prepared (seventeen, with each query's variants):
+    // Every statement the store runs stays prepared (under thirty, with each query's variants):
     // compiling one again costs more than running it.
     connection.set_prepared_statement_cache_capacity(64);
     Ok(connection)
-}
-
-/// Creates the data directory with mode 0700 when missing (and its parents as usual), and
-/// narrows an existing one to it: it holds sealed tokens and the local key.
-pub fn private_dir(path: &Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-        // Created 0700 from the start, not narrowed after a moment at the umask's mode.
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)?;
-        }
-        match std::fs::DirBuilder::new().mode(0o700).create(path) {
-            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
-            _ => {}
-        }
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
-    }
-    #[cfg(not(unix))]
-    std::fs::create_dir_all(path)
-}
-
-/// Creates `path` with mode 0600 when missing, and narrows an existing file to it.
-#[cfg(unix)]
-pub(crate) fn owner_only(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        }
-        Err(e) => Err(e),
-    }
-}
-
-#[cfg(not(unix))]
-pub(crate) fn owner_only(_path: &Path) -> std::io::Result<()> {
-    Ok(())
 }
 
 fn unavailable(error: impl std::fmt::Display) -> StoreError {
@@ -276,7 +282,7 @@ fn read_item(connection: &Connection, key: &Key) -> Result<Option<Item>, StoreEr
 }
 
 /// Writes `next` in place of what `key` holds (or deletes it), and records the change.
-fn store_item(txn: &Transaction<'_>, key: &Key, existed: bool, next: Option<&Item>) -> Result<(), StoreError> {
+fn store_item(txn: &Txn<'_>, key: &Key, existed: bool, next: Option<&Item>) -> Result<(), StoreError> {
     let image = next.map(json::encode);
     match (next, &image) {
         (Some(item), Some(image)) => {
@@ -292,7 +298,7 @@ fn store_item(txn: &Transaction<'_>, key: &Key, existed: bool, next: Option<&Ite
 }
 
 /// Stores `item` unless its key is taken, deciding on the key alone; whether it was stored.
-fn insert_new(txn: &Transaction<'_>, key: &Key, item: &Item) -> Result<bool, StoreError> {
+fn insert_new(txn: &Txn<'_>, key: &Key, item: &Item) -> Result<bool, StoreError> {
     let image = json::encode(item);
     let inserted = put_row(txn, key, item, &image, OnConflict::Keep)?;
     if inserted {
@@ -334,7 +340,7 @@ fn put_row(
 
 /// The table's change stream, as DynamoDB Streams keeps it in AWS: each write's new image
 /// (or its deletion) under an increasing position, in the write's own transaction.
-fn record_change(txn: &Transaction<'_>, key: &Key, existed: bool, image: Option<&str>) -> Result<(), StoreError> {
+fn record_change(txn: &Txn<'_>, key: &Key, existed: bool, image: Option<&str>) -> Result<(), StoreError> {
     let kind = match (existed, image) {
         (_, None) => ChangeKind::Remove,
         (false, Some(_)) => ChangeKind::Insert,
@@ -346,7 +352,7 @@ fn record_change(txn: &Transaction<'_>, key: &Key, existed: bool, image: Option<
     Ok(())
 }
 
-fn write_all(txn: &Transaction<'_>, ops: &[WriteOp]) -> Result<(), StoreError> {
+fn write_all(txn: &Txn<'_>, ops: &[WriteOp]) -> Result<(), StoreError> {
     // Read and check everything first: a failed condition must leave no write behind.
     let mut planned = Vec::with_capacity(ops.len());
     for (position, op) in ops.iter().enumerate() {
@@ -478,9 +484,9 @@ impl Store for EmbeddedStore {
     /// One read transaction: every key as of the same commit.
     async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
         self.reading(|connection| {
-            let txn = connection.transaction().map_err(unavailable)?;
+            let txn = Txn::begin(connection, "BEGIN")?;
             let items = keys.iter().map(|key| read_item(&txn, key)).collect();
-            txn.finish().map_err(unavailable)?;
+            txn.commit()?;
             items
         })
     }
@@ -529,11 +535,9 @@ impl ChangeFeed for EmbeddedStore {
     async fn subscribe(&self, consumer: &str) -> Result<(), StoreError> {
         let consumer = consumer.to_owned();
         self.writing(move |txn| {
-            txn.execute(
-                "INSERT INTO feed_positions (consumer, position) VALUES (?1, 0) ON CONFLICT DO NOTHING",
-                params![consumer],
-            )
-            .map_err(unavailable)?;
+            txn.prepare_cached("INSERT INTO feed_positions (consumer, position) VALUES (?1, 0) ON CONFLICT DO NOTHING")
+                .and_then(|mut statement| statement.execute(params![consumer]))
+                .map_err(unavailable)?;
             Ok(())
         })
         .await
@@ -575,16 +579,15 @@ impl ChangeFeed for EmbeddedStore {
         let position: i64 = through.sequence.parse().map_err(|_| StoreError::Invalid("not a feed position".into()))?;
         let consumer = consumer.to_owned();
         self.write_transaction(Durability::Deferred, move |txn| {
-            txn.execute(
+            txn.prepare_cached(
                 "INSERT INTO feed_positions (consumer, position) VALUES (?1, ?2)
                  ON CONFLICT (consumer) DO UPDATE SET position = max(position, excluded.position)",
-                params![consumer, position],
             )
+            .and_then(|mut statement| statement.execute(params![consumer, position]))
             .map_err(unavailable)?;
             // The last change every consumer handled stays: the next position counts on
             // from it.
-            txn.execute("DELETE FROM changes WHERE position < (SELECT min(position) FROM feed_positions)", [])
-                .map_err(unavailable)?;
+            run(txn, "DELETE FROM changes WHERE position < (SELECT min(position) FROM feed_positions)")?;
             Ok(())
         })
         .await
