@@ -14,6 +14,7 @@ pub mod upgrade;
 use super::{Condition, Cursor, Index, Item, Key, Page, Query, Store, StoreError, Value, WriteOp, check_batch, schema};
 use crate::stream::{Change, ChangeFeed, ChangeKind};
 use async_trait::async_trait;
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, params};
 use std::cmp::Ordering;
 use std::path::Path;
@@ -195,6 +196,10 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
     connection
         .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000;")
         .map_err(unavailable)?;
+    // One plan whatever the parameters: otherwise SQLite compiles a prepared query again
+    // each time it runs with another `LIMIT` (which every query binds), and the routing
+    // query of every webhook was compiled anew.
+    connection.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true).map_err(unavailable)?;
     // Every statement the store runs stays prepared (under thirty, with each query's variants):
     // compiling one again costs more than running it.
     connection.set_prepared_statement_cache_capacity(64);
@@ -591,5 +596,28 @@ impl ChangeFeed for EmbeddedStore {
             Ok(())
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::StatementStatus;
+
+    #[test]
+    fn a_prepared_query_is_planned_once_whatever_its_parameters() {
+        let dir = std::env::temp_dir().join(format!("embedded-plan-{}", std::process::id()));
+        let store = EmbeddedStore::open(&dir.join(FILE_NAME)).unwrap();
+        let connection = connect(&store.shared.path).unwrap();
+        // A page's shape: each query's limit is one more than its page, or none (-1).
+        let mut page = connection
+            .prepare_cached("SELECT sk, item FROM items WHERE pk = ?1 AND sk >= ?2 ORDER BY sk LIMIT ?3")
+            .unwrap();
+        for (pk, low, limit) in [("WABA#1", "PHONE#", 11), ("WABA#2", "ROUTE#", -1), ("ORG#3", "", 51)] {
+            assert!(page.query(params![pk, low, limit]).unwrap().next().unwrap().is_none());
+        }
+        assert_eq!(page.get_status(StatementStatus::RePrepare), 0);
+        drop(page);
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }
