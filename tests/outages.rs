@@ -3,7 +3,7 @@
 //! a save during a KMS outage leaves no half-written connection and can be made again;
 //! events recorded during an outage of KMS (the endpoints' secrets) are delivered once it
 //! ends; a registration that cannot take its lease on the number is answered 503, without
-//! asking Meta.
+//! asking Meta; a callback whose hand-over was made but its answer lost is answered as done.
 
 mod support;
 
@@ -54,6 +54,22 @@ async fn a_webhook_during_a_store_outage_is_refused_and_nothing_is_lost() {
         for id in ["wamid.out.1", "wamid.out.2", "wamid.out.3"] {
             assert_eq!(listed.iter().filter(|m| m["messageId"] == id).count(), 1, "{backend:?}: {id}");
         }
+    }
+}
+
+#[tokio::test]
+async fn a_hand_over_made_but_answered_as_refused_is_recognised_as_done() {
+    for backend in [Backend::Embedded, Backend::Aws] {
+        let (store, cipher) = (Outage::default(), Outage::default());
+        let h = Harness::start_wrapped(backend, &[], Outage::wrap(&store, &cipher)).await;
+        let owner = h.user("owner-1");
+        let org = h.create_org(&owner, "Acme").await;
+        store.begin_repeated_hand_overs();
+        // The callback's own hand-over answers "refused"; the state shows it was this code's.
+        let state = h.authorized_state(&owner, &org, &[SUPPORT]).await;
+        store.end();
+        let (status, body) = h.save(&owner, &org, &state, SUPPORT, READY).await;
+        assert_eq!(status, StatusCode::OK, "{backend:?}: {body}");
     }
 }
 

@@ -214,7 +214,7 @@ pub async fn hand_back(
     let successor_token = token.hand_back(code, app.config.meta.app_secret()?);
     let key = state.key.clone();
     match claim(app, state.clone(), &code_hash).await? {
-        Claim::HandedBack => return handed_back(app, &key, &successor_token).await.map(|_| successor_token),
+        Claim::HandedBack => return handed_back(app, &successor_token).await.map(|_| successor_token),
         Claim::Won => {}
     }
     let granted = match exchange(app, &state, code, source).await {
@@ -230,7 +230,6 @@ pub async fn hand_back(
         app.cipher.seal(&granted.token, TokenContext::new(&state.organization_id, Purpose::OAuthState)).await?;
     let successor = OAuthState {
         key: successor_token.key(),
-        created_at: now,
         step: StateStep::Authorized(Authorization {
             token: sealed,
             token_kind: granted.kind,
@@ -239,6 +238,7 @@ pub async fn hand_back(
             code_hash: code_hash.clone(),
             authorized_at: now,
         }),
+        // The flow's creation and expiry carry over: a handed-back state lives no longer.
         ..state
     };
     if app.records.hand_over(&key, &code_hash, &successor, now).await? {
@@ -248,21 +248,15 @@ pub async fn hand_back(
     // The state expired (or its claim lapsed and another exchange won) meanwhile.
     match &reread(app, &key).await?.step {
         StateStep::HandedOver { code_hash: exchanged, .. } if *exchanged == code_hash => {
-            handed_back(app, &key, &successor_token).await.map(|_| successor_token)
+            handed_back(app, &successor_token).await.map(|_| successor_token)
         }
         _ => Err(ApiError::state_used()),
     }
 }
 
-/// The state the callback handed back for this state and code, checked to be the one it
-/// points at.
-async fn handed_back(app: &App, from: &StateKey, successor: &StateToken) -> Result<OAuthState, ApiError> {
-    let original = app.records.state(from).await?.ok_or_else(ApiError::invalid_state)?;
-    match &original.step {
-        StateStep::HandedOver { to, .. } if *to == successor.key() => {}
-        // Derived under another key (the app secret was rotated since): not this flow's.
-        _ => return Err(ApiError::state_used()),
-    }
+/// The state the callback handed back for this state and code, found by the key that only
+/// the state's token and the code derive (under another app secret, none is found).
+async fn handed_back(app: &App, successor: &StateToken) -> Result<OAuthState, ApiError> {
     let state = app.records.state(&successor.key()).await?.ok_or_else(ApiError::invalid_state)?;
     checked(app, state).await
 }
@@ -276,9 +270,8 @@ pub async fn exchange_once(
     code: &str,
     source: CodeSource,
 ) -> Result<OAuthState, ApiError> {
-    let from = state.key.clone();
     let successor = hand_back(app, state, token, code, source).await?;
-    handed_back(app, &from, &successor).await
+    handed_back(app, &successor).await
 }
 
 /// Meta's refusal of the authorization code the caller brought (invalid, expired, already

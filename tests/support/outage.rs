@@ -1,7 +1,8 @@
 //! A store and a cipher that fail on command, wrapped around the stack's own: what an
 //! outage of DynamoDB or KMS looks like to the service (every call refused as unavailable,
 //! nothing done), or, for the store, a failure of its writes alone (reads work) or of its
-//! batch writes alone (the messages and contacts a webhook brings) while the rest works.
+//! batch writes alone (the messages and contacts a webhook brings) while the rest works; or
+//! a write whose answer is lost, so that it is made twice.
 
 use async_trait::async_trait;
 use shared::cipher::{Cipher, CipherError, TokenContext};
@@ -14,6 +15,7 @@ const UP: u8 = 0;
 const DOWN: u8 = 1;
 const BATCH_WRITES_DOWN: u8 = 2;
 const WRITES_DOWN: u8 = 3;
+const HAND_OVERS_REPEATED: u8 = 4;
 
 /// The switch of an outage, kept by the test.
 #[derive(Clone, Default)]
@@ -31,6 +33,12 @@ impl Outage {
     pub fn begin_writes(&self) {
         self.0.store(WRITES_DOWN, Ordering::SeqCst);
     }
+    /// A state's hand-over (the callback's transaction) is applied, then sent again, as a
+    /// client retries a request whose answer it lost: the service sees the second outcome,
+    /// refused, since the first did it.
+    pub fn begin_repeated_hand_overs(&self) {
+        self.0.store(HAND_OVERS_REPEATED, Ordering::SeqCst);
+    }
     pub fn end(&self) {
         self.0.store(UP, Ordering::SeqCst);
     }
@@ -41,7 +49,14 @@ impl Outage {
         matches!(self.0.load(Ordering::SeqCst), DOWN | WRITES_DOWN)
     }
     fn batch_writes_down(&self) -> bool {
-        self.0.load(Ordering::SeqCst) != UP
+        matches!(self.0.load(Ordering::SeqCst), DOWN | WRITES_DOWN | BATCH_WRITES_DOWN)
+    }
+    fn repeats(&self, ops: &[WriteOp]) -> bool {
+        self.0.load(Ordering::SeqCst) == HAND_OVERS_REPEATED
+            && ops.iter().any(|op| match op {
+                WriteOp::Update { set, .. } => set.iter().any(|(_, value)| value.as_s() == Some("handed_over")),
+                _ => false,
+            })
     }
 
     /// A wrap for the stack: the store fails while `store` is on, the cipher while `cipher` is.
@@ -86,6 +101,9 @@ impl Store for FailingStore {
     async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
         if self.outage.writes_down() {
             return Err(StoreError::Unavailable("the store's writes fail (a test's outage)".into()));
+        }
+        if self.outage.repeats(&ops) {
+            self.inner.write(ops.clone()).await?;
         }
         self.inner.write(ops).await
     }
