@@ -679,7 +679,9 @@ async fn a_jwt_naming_nobody_or_not_yet_valid_is_401() {
 #[tokio::test]
 async fn a_states_sealed_token_is_erased_once_consumed_or_expired() {
     for backend in [Backend::Embedded, Backend::Aws] {
-        let h = Harness::start_on(backend, &[("OAUTH_STATE_TTL_SECONDS", "2")]).await;
+        // Long enough for a consent and a save on a loaded machine (on moto too), before the
+        // second state is left to expire.
+        let h = Harness::start_on(backend, &[("OAUTH_STATE_TTL_SECONDS", "5")]).await;
         let owner = h.user("owner-1");
         let org = h.create_org(&owner, "Acme").await;
         let token_of = |state: &str| {
@@ -694,7 +696,7 @@ async fn a_states_sealed_token_is_erased_once_consumed_or_expired() {
         assert!(!token_of(&consumed).await, "{backend:?}: consumed, the token is gone");
 
         let expired = h.authorized_state(&owner, &org, &[SALES]).await;
-        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(5100)).await;
         let (status, _) = h.get(&format!("/api/v1/organizations/whatsapp/accounts?state={expired}"), &owner).await;
         assert_eq!(status, StatusCode::GONE);
         assert!(!token_of(&expired).await, "{backend:?}: expired, the token is erased before DynamoDB's TTL");
