@@ -470,22 +470,26 @@ pub fn match_path(method: &str, path: &str) -> Result<(&'static Route, HashMap<S
 }
 
 fn bind(pattern: &str, segments: &[&str]) -> Option<HashMap<String, String>> {
-    let parts: Vec<&str> = pattern.split('/').collect();
-    if parts.len() != segments.len() {
+    // Every request is tried against every route: the templates that cannot match are
+    // turned down without allocating.
+    let parts = || pattern.split('/');
+    let fits = parts().count() == segments.len()
+        && parts().zip(segments).all(|(part, segment)| match parameter(part) {
+            Some(_) => !segment.is_empty(),
+            None => part == *segment,
+        });
+    if !fits {
         return None;
     }
-    let mut params = HashMap::new();
-    for (part, segment) in parts.iter().zip(segments) {
-        match part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
-            Some(name) if !segment.is_empty() => {
-                params.insert(name.to_owned(), percent_decode(segment)?);
-            }
-            Some(_) => return None,
-            None if part == segment => {}
-            None => return None,
-        }
-    }
-    Some(params)
+    parts()
+        .zip(segments)
+        .filter_map(|(part, segment)| parameter(part).map(|name| Some((name.to_owned(), percent_decode(segment)?))))
+        .collect()
+}
+
+/// The name of a `{parameter}` segment of a route's template.
+fn parameter(part: &str) -> Option<&str> {
+    part.strip_prefix('{').and_then(|p| p.strip_suffix('}'))
 }
 
 /// A path segment with its `%XX` escapes decoded, as API Gateway hands path parameters to
