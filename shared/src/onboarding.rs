@@ -245,12 +245,11 @@ pub async fn hand_back(
         tracing::info!(organization = %successor.organization_id, kind = granted.kind.as_str(), "state authorized and handed back");
         return Ok(successor_token);
     }
-    // The state expired (or its claim lapsed and another exchange won) meanwhile.
-    match &reread(app, &key).await?.step {
-        StateStep::HandedOver { code_hash: exchanged, .. } if *exchanged == code_hash => {
-            handed_back(app, &successor_token).await.map(|_| successor_token)
-        }
-        _ => Err(ApiError::state_used()),
+    // Refused: the state expired, or the claim lapsed and another exchange won, meanwhile;
+    // or this very hand-over was made and its answer lost.
+    match arrival(&reread(app, &key).await?.step, &code_hash, app.now())? {
+        Arrival::HandedBack => handed_back(app, &successor_token).await.map(|_| successor_token),
+        Arrival::Claim | Arrival::Wait => Err(ApiError::state_used()),
     }
 }
 
