@@ -10,7 +10,7 @@ use crate::server::Server;
 use async_trait::async_trait;
 
 use shared::store::{Item, Key, StoreError, Value};
-use shared::stream::{Change, ChangeFeed, ChangeKind};
+use shared::stream::{Batch, Change, ChangeFeed, ChangeKind, Filter};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -46,6 +46,11 @@ impl Consumer {
             Consumer::Events => shared::routes::Function::Events,
             Consumer::Media => shared::routes::Function::Media,
         }
+    }
+
+    /// The changes its function is handed (its event source mapping's filter in AWS).
+    fn filter(self) -> Filter {
+        self.function().stream_filter().expect("a consumer's function follows the stream")
     }
 
     /// Hands a batch to the consumer's handler; the changes it could not handle.
@@ -146,15 +151,17 @@ enum Pass {
 /// could not handle on, the batch is handed over again later, as Lambda does with
 /// `ReportBatchItemFailures`.
 async fn pass(server: &Server, feed: &dyn ChangeFeed, consumer: Consumer) -> Result<Pass, StoreError> {
-    let changes = feed.read(consumer.name(), BATCH).await?;
-    if changes.is_empty() {
-        return Ok(Pass::Idle);
-    }
-    let failed = consumer.handle(server, &changes).await;
+    let Batch { changes, through } = feed.read(consumer.name(), &consumer.filter(), BATCH).await?;
+    let Some(through) = through else { return Ok(Pass::Idle) };
+    let failed = if changes.is_empty() { Vec::new() } else { consumer.handle(server, &changes).await };
     let first_failed = changes.iter().position(|c| failed.iter().any(|f| std::ptr::eq(*f, c)));
-    let handled = first_failed.unwrap_or(changes.len());
-    if handled > 0 {
-        feed.commit(consumer.name(), &changes[handled - 1]).await?;
+    let handled = match first_failed {
+        None => Some(through.as_str()),
+        Some(0) => None,
+        Some(first) => Some(changes[first - 1].sequence.as_str()),
+    };
+    if let Some(handled) = handled {
+        feed.commit(consumer.name(), handled).await?;
     }
     Ok(if first_failed.is_some() { Pass::Failed } else { Pass::Handled })
 }
@@ -208,7 +215,8 @@ impl ChangeFeed for DynamoStreamFeed {
         Ok(())
     }
 
-    async fn read(&self, consumer: &str, limit: usize) -> Result<Vec<Change>, StoreError> {
+    /// Each record is decoded to be filtered, as the event source mapping does.
+    async fn read(&self, consumer: &str, filter: &Filter, limit: usize) -> Result<Batch, StoreError> {
         use aws_sdk_dynamodbstreams::types::ShardIteratorType;
         let described = self.client.describe_stream().stream_arn(&self.stream_arn).send().await.map_err(unavailable)?;
         let shards: Vec<String> = described
@@ -246,16 +254,17 @@ impl ChangeFeed for DynamoStreamFeed {
                     Some(Change { sequence: format!("{shard}|{}", data.sequence_number()?), kind, key, image })
                 })
                 .collect();
-            if !changes.is_empty() {
-                return Ok(changes);
+            if let Some(last) = changes.last() {
+                let through = Some(last.sequence.clone());
+                return Ok(Batch { changes: changes.into_iter().filter(|c| filter.passes(c)).collect(), through });
             }
         }
-        Ok(Vec::new())
+        Ok(Batch::default())
     }
 
-    async fn commit(&self, consumer: &str, through: &Change) -> Result<(), StoreError> {
+    async fn commit(&self, consumer: &str, through: &str) -> Result<(), StoreError> {
         let (shard, sequence) =
-            through.sequence.split_once('|').ok_or_else(|| StoreError::Invalid("not a stream position".into()))?;
+            through.split_once('|').ok_or_else(|| StoreError::Invalid("not a stream position".into()))?;
         let mut positions = self.positions.lock().await;
         positions.entry(consumer.to_owned()).or_default().insert(shard.to_owned(), sequence.to_owned());
         let bytes = serde_json::to_vec(&*positions).map_err(unavailable)?;

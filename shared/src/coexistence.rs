@@ -15,9 +15,8 @@ use crate::domain::{PhoneNumber, Source, SyncKind, SyncState, within_window};
 use crate::error::ApiError;
 use crate::lifecycle::{self, Observation, Signal};
 use crate::meta::{MetaError, RATE_LIMIT_CODES};
-use crate::store::Value;
-use crate::store::records::phone_from;
-use crate::stream::Change;
+use crate::store::records::{attr, phone_from};
+use crate::stream::{Change, Expected, Filter, Pattern};
 
 /// The stream consumer's name, for the local stack's feed.
 pub const CONSUMER: &str = "coexistence-sync";
@@ -97,21 +96,20 @@ async fn reread(app: &App, phone: &PhoneNumber) -> Result<PhoneNumber, ApiError>
     Ok(app.records.phone(&phone.organization_id, &phone.phone_number_id).await?.unwrap_or_else(|| phone.clone()))
 }
 
-/// Whether a change is a coexistence phone just connected, with its syncs due: what the
-/// stream hands here (in AWS the event source mapping's filter says the same). A sync Meta
-/// did not take is not this (its change removed `syncDue`): the sweep asks again.
-pub fn is_due(change: &Change) -> bool {
-    let Some(image) = &change.image else { return false };
-    change.entity() == Some("phone_number")
-        && image.get("isActive") == Some(&Value::Bool(true))
-        && image.get("syncDue") == Some(&Value::Bool(true))
-}
+/// The changes of a coexistence phone just connected, with its syncs due: what the stream
+/// hands the sync. A sync Meta did not take is not one (its change removed `syncDue`): the
+/// sweep asks again.
+pub const STREAM_FILTER: Filter = Filter(&[Pattern {
+    kinds: &[],
+    entities: &["phone_number"],
+    attributes: &[(attr::IS_ACTIVE, Expected::Bool(true)), (attr::SYNC_DUE, Expected::Bool(true))],
+}]);
 
 /// Handles a batch of the table's changes: asks for the syncs of each phone that has one
 /// due. The changes that could not be handled (the store failed), for the stream to retry.
 pub async fn on_changes<'c>(app: &App, changes: &'c [Change]) -> Vec<&'c Change> {
     let mut failed = Vec::new();
-    for change in changes.iter().filter(|c| is_due(c)) {
+    for change in changes.iter().filter(|c| STREAM_FILTER.passes(c)) {
         let phone = match change.image.as_ref().map(phone_from) {
             Some(Ok(phone)) => phone,
             Some(Err(error)) => {

@@ -62,7 +62,17 @@ impl Function {
     /// Whether the table's stream feeds the function (a DynamoDB event source mapping in
     /// AWS; the local stack's feed on one machine).
     pub fn follows_stream(self) -> bool {
-        matches!(self, Function::Health | Function::Events | Function::Media)
+        self.stream_filter().is_some()
+    }
+
+    /// The changes of the table's stream the function is handed, if it follows the stream.
+    pub fn stream_filter(self) -> Option<crate::stream::Filter> {
+        match self {
+            Function::Health => Some(crate::coexistence::STREAM_FILTER),
+            Function::Events => Some(crate::events::STREAM_FILTER),
+            Function::Media => Some(crate::media::STREAM_FILTER),
+            _ => None,
+        }
     }
 
     /// Whether an SQS queue of the stack feeds the function (the events' retries).

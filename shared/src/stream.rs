@@ -7,7 +7,7 @@
 //! Either way a change is handled at least once, after the request that made it has
 //! answered, and a handler that fails leaves the change to be handled again.
 
-use crate::store::{Item, Key, StoreError, Value};
+use crate::store::{Item, Key, StoreError, Value, schema};
 use async_trait::async_trait;
 use base64::Engine as _;
 use serde_json::{Map, Value as Json, json};
@@ -56,8 +56,96 @@ impl ChangeKind {
 impl Change {
     /// The new image's `entity` (`phone_number`, `message`, …).
     pub fn entity(&self) -> Option<&str> {
-        self.image.as_ref()?.get("entity")?.as_s()
+        self.image.as_ref()?.get(schema::ENTITY)?.as_s()
     }
+}
+
+/// Which changes a function is handed: in AWS its event source mapping's `FilterCriteria`
+/// (which [`Filter::criteria`] writes, and the template is checked against), on one machine
+/// the feed's own read. A change passes when any of the patterns matches it.
+#[derive(Debug, Clone, Copy)]
+pub struct Filter(pub &'static [Pattern]);
+
+/// One pattern of a [`Filter`]: every part of it must hold.
+#[derive(Debug)]
+pub struct Pattern {
+    /// What the change did (`eventName`); any kind when empty.
+    pub kinds: &'static [ChangeKind],
+    /// The new image's `entity` is one of these (so a removal, which has no new image,
+    /// does not pass); any change when empty.
+    pub entities: &'static [&'static str],
+    /// And the new image has each of these attributes with exactly this value.
+    pub attributes: &'static [(&'static str, Expected)],
+}
+
+/// An attribute's value a [`Pattern`] asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expected {
+    S(&'static str),
+    Bool(bool),
+}
+
+impl Expected {
+    fn holds(self, value: Option<&Value>) -> bool {
+        match (self, value) {
+            (Expected::S(expected), Some(Value::S(s))) => s == expected,
+            (Expected::Bool(expected), Some(Value::Bool(b))) => *b == expected,
+            _ => false,
+        }
+    }
+}
+
+impl Filter {
+    /// Every change, removals included.
+    pub const EVERY: Filter = Filter(&[Pattern { kinds: &[], entities: &[], attributes: &[] }]);
+
+    pub fn passes(&self, change: &Change) -> bool {
+        self.0.iter().any(|pattern| pattern.matches(change))
+    }
+
+    /// The patterns as the event source mapping takes them (`FilterCriteria.Filters[].Pattern`).
+    pub fn criteria(&self) -> Vec<Json> {
+        self.0.iter().map(Pattern::criterion).collect()
+    }
+}
+
+impl Pattern {
+    fn matches(&self, change: &Change) -> bool {
+        let attribute = |name: &str| change.image.as_ref()?.get(name);
+        (self.kinds.is_empty() || self.kinds.contains(&change.kind))
+            && (self.entities.is_empty() || change.entity().is_some_and(|entity| self.entities.contains(&entity)))
+            && self.attributes.iter().all(|(name, expected)| expected.holds(attribute(name)))
+    }
+
+    fn criterion(&self) -> Json {
+        let mut image = Map::new();
+        if !self.entities.is_empty() {
+            image.insert(schema::ENTITY.into(), json!({ "S": self.entities }));
+        }
+        for (name, expected) in self.attributes {
+            let value = match expected {
+                Expected::S(s) => json!({ "S": [s] }),
+                Expected::Bool(b) => json!({ "BOOL": [b] }),
+            };
+            image.insert((*name).into(), value);
+        }
+        let mut pattern = if image.is_empty() { json!({}) } else { json!({ "dynamodb": { "NewImage": image } }) };
+        if !self.kinds.is_empty() {
+            pattern["eventName"] = self.kinds.iter().map(|k| k.name()).collect();
+        }
+        pattern
+    }
+}
+
+/// What one read of a [`ChangeFeed`] hands a consumer.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// The changes that passed the consumer's filter, oldest first.
+    pub changes: Vec<Change>,
+    /// The position of the last change the read looked at, passed or not, if it looked at
+    /// any. Committed once the changes are handled, it keeps the changes the filter left
+    /// from being looked at again, and lets the feed drop them.
+    pub through: Option<String>,
 }
 
 /// A durable stream of the table's changes that a consumer reads at its own pace: the
@@ -67,10 +155,13 @@ pub trait ChangeFeed: Send + Sync {
     /// Makes `consumer` known, from the oldest change kept if it is new: no change is
     /// dropped before every known consumer has handled it.
     async fn subscribe(&self, consumer: &str) -> Result<(), StoreError>;
-    /// Up to `limit` changes after what `consumer` committed, oldest first.
-    async fn read(&self, consumer: &str, limit: usize) -> Result<Vec<Change>, StoreError>;
-    /// `consumer` has handled every change up to and including `through`.
-    async fn commit(&self, consumer: &str, through: &Change) -> Result<(), StoreError>;
+    /// Up to `limit` changes that pass `filter` after what `consumer` committed, oldest
+    /// first. The changes the filter leaves are not decoded, as in AWS they never reach
+    /// the function.
+    async fn read(&self, consumer: &str, filter: &Filter, limit: usize) -> Result<Batch, StoreError>;
+    /// `consumer` has handled every change up to and including the position `through` (a
+    /// change's [`Change::sequence`], or a batch's [`Batch::through`]).
+    async fn commit(&self, consumer: &str, through: &str) -> Result<(), StoreError>;
 }
 
 /// The changes of a DynamoDB stream event, as Lambda delivers them (`Records[].dynamodb`

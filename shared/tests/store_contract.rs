@@ -294,6 +294,33 @@ async fn get_many_reads_each_key_in_order(store: &dyn Store) {
     assert!(store.get_many(&[]).await.unwrap().is_empty());
 }
 
+async fn a_projected_read_keeps_only_the_named_attributes(store: &dyn Store) {
+    let pk = common::unique("J");
+    let full = item(
+        &pk,
+        "FULL",
+        &[
+            ("type", Value::S("placeholder \"quoted\" ✓".into())),
+            ("n", Value::N(i64::MIN)),
+            ("ok", Value::Bool(false)),
+            ("tags", Value::L(vec!["a".into(), "".into()])),
+            ("sealed", Value::B(vec![0, 255])),
+            ("other", Value::S("not asked for".into())),
+        ],
+    );
+    let bare = item(&pk, "BARE", &[("other", Value::S("x".into()))]);
+    store.write(vec![put(full.clone(), None), put(bare, None)]).await.unwrap();
+    let keys = [Key::new(&pk, "FULL"), Key::new(&pk, "NONE"), Key::new(&pk, "BARE"), Key::new(&pk, "FULL")];
+    let asked = ["type", "n", "ok", "tags", "sealed", "absent"];
+    let projected = store.get_many_projected(&keys, &asked).await.unwrap();
+    let mut expected = full.clone();
+    expected.retain(|name, _| asked.contains(&name.as_str()));
+    assert_eq!(expected.len(), 5);
+    assert_eq!(projected, vec![Some(expected.clone()), None, Some(Item::new()), Some(expected)]);
+    let one = store.get_many_projected(&keys[..1], &["n"]).await.unwrap();
+    assert_eq!(one, vec![Some(Item::from([("n".to_owned(), Value::N(i64::MIN))]))]);
+}
+
 async fn concurrent_guarded_writes_have_one_winner(store: &dyn Store) {
     store.write(vec![put(item("P#9", "STATE", &[("status", Value::S("authorized".into()))]), None)]).await.unwrap();
     let consume = |n: i64| {
@@ -395,6 +422,7 @@ contract!(
     indexes_are_sparse_and_follow_updates,
     the_time_index_orders_by_at_and_pages,
     get_many_reads_each_key_in_order,
+    a_projected_read_keeps_only_the_named_attributes,
     concurrent_guarded_writes_have_one_winner,
     put_each_if_absent_stores_each_key_once,
     put_each_applies_each_items_own_condition,
@@ -405,13 +433,14 @@ contract!(
 /// consumer at its own position, kept across a reopen.
 #[tokio::test]
 async fn the_embedded_store_streams_its_changes_to_each_consumer() {
-    use shared::stream::{ChangeFeed, ChangeKind};
+    use shared::stream::{ChangeFeed, ChangeKind, Filter};
+    let every = &Filter::EVERY;
     let dir = common::TempDir::new();
     let path = dir.0.join(shared::store::embedded::FILE_NAME);
     let store = shared::store::embedded::EmbeddedStore::open(&path).unwrap();
     store.subscribe("a").await.unwrap();
     store.subscribe("b").await.unwrap();
-    assert!(store.read("a", 10).await.unwrap().is_empty());
+    assert!(store.read("a", every, 10).await.unwrap().changes.is_empty());
     store.write(vec![put(item("P#20", "A", &[("v", Value::N(1))]), None)]).await.unwrap();
     let refused =
         store.write(vec![put(item("P#20", "B", &[]), None), put(item("P#20", "A", &[]), Some(Condition::NotExists))]);
@@ -419,7 +448,7 @@ async fn the_embedded_store_streams_its_changes_to_each_consumer() {
     store.put_each_if_absent(vec![item("P#20", "C", &[]), item("P#20", "A", &[])]).await.unwrap();
     store.write(vec![WriteOp::Delete { key: Key::new("P#20", "C"), condition: None }]).await.unwrap();
     store.write(vec![put(item("P#20", "A", &[("v", Value::N(2))]), None)]).await.unwrap();
-    let changes = store.read("a", 10).await.unwrap();
+    let changes = store.read("a", every, 10).await.unwrap().changes;
     let seen: Vec<(&str, ChangeKind, Option<&Value>)> =
         changes.iter().map(|c| (c.key.sk.as_str(), c.kind, c.image.as_ref().and_then(|i| i.get("v")))).collect();
     assert_eq!(
@@ -433,20 +462,90 @@ async fn the_embedded_store_streams_its_changes_to_each_consumer() {
     );
     assert!(changes[2].image.is_none(), "a deletion has no image");
 
-    store.commit("a", &changes[0]).await.unwrap();
-    assert_eq!(store.read("a", 10).await.unwrap().len(), 3, "a consumer reads on from its position");
-    assert_eq!(store.read("b", 10).await.unwrap().len(), 4, "another consumer has its own, kept for it");
-    store.commit("b", &changes[3]).await.unwrap();
+    store.commit("a", &changes[0].sequence).await.unwrap();
+    assert_eq!(store.read("a", every, 10).await.unwrap().changes.len(), 3, "a consumer reads on from its position");
+    assert_eq!(store.read("b", every, 10).await.unwrap().changes.len(), 4, "another consumer has its own, kept for it");
+    store.commit("b", &changes[3].sequence).await.unwrap();
     drop(store);
     let reopened = shared::store::embedded::EmbeddedStore::open(&path).unwrap();
-    assert_eq!(reopened.read("a", 10).await.unwrap(), changes[1..], "positions and changes are durable");
-    assert!(reopened.read("b", 10).await.unwrap().is_empty());
+    assert_eq!(reopened.read("a", every, 10).await.unwrap().changes, changes[1..], "positions and changes are durable");
+    assert!(reopened.read("b", every, 10).await.unwrap().changes.is_empty());
     // Once every consumer has handled everything, what comes next is still next.
-    reopened.commit("a", &changes[3]).await.unwrap();
+    reopened.commit("a", &changes[3].sequence).await.unwrap();
     reopened.write(vec![put(item("P#20", "D", &[]), None)]).await.unwrap();
-    let after: Vec<String> = reopened.read("a", 10).await.unwrap().iter().map(|c| c.key.sk.clone()).collect();
+    let after: Vec<String> =
+        reopened.read("a", every, 10).await.unwrap().changes.iter().map(|c| c.key.sk.clone()).collect();
     assert_eq!(after, vec!["D".to_owned()]);
-    assert_eq!(reopened.read("b", 10).await.unwrap().len(), 1);
+    assert_eq!(reopened.read("b", every, 10).await.unwrap().changes.len(), 1);
+}
+
+/// A consumer is handed only the changes its filter passes, as an event source mapping's
+/// filter does in AWS; the read still moves it past the rest, so they are neither looked at
+/// again nor kept for it.
+#[tokio::test]
+async fn the_embedded_feed_hands_each_consumer_what_its_filter_passes() {
+    use shared::stream::{ChangeFeed, ChangeKind, Expected, Filter, Pattern};
+    const FILES: Filter = Filter(&[
+        Pattern { kinds: &[ChangeKind::Insert], entities: &["message"], attributes: &[("status", Expected::S("due"))] },
+        Pattern { kinds: &[], entities: &["phone"], attributes: &[("on", Expected::Bool(true))] },
+    ]);
+    const NOTHING: Filter = Filter(&[]);
+    let dir = common::TempDir::new();
+    let store = shared::store::embedded::EmbeddedStore::open(&dir.0.join(shared::store::embedded::FILE_NAME)).unwrap();
+    for consumer in ["files", "nothing", "all"] {
+        store.subscribe(consumer).await.unwrap();
+    }
+    let s = |v: &str| Value::S(v.into());
+    let entity = |e: &str| ("entity", s(e));
+    store
+        .put_each_if_absent(vec![
+            item("P#30", "M1", &[entity("message"), ("status", s("due"))]),
+            item("P#30", "M2", &[entity("message")]),
+            item("P#30", "M3", &[entity("message"), ("status", s("done"))]),
+            item("P#30", "M4", &[entity("contact"), ("status", s("due"))]),
+            item("P#30", "P1", &[entity("phone"), ("on", Value::Bool(true))]),
+            item("P#30", "P2", &[entity("phone"), ("on", Value::N(1))]),
+            item("P#30", "P3", &[entity("phone"), ("on", Value::Bool(false))]),
+            item("P#30", "M5", &[entity("message"), ("status", s("due"))]),
+        ])
+        .await
+        .unwrap();
+    // A modified message is no new one; a modified phone still passes; a removal never does.
+    store.write(vec![put(item("P#30", "M1", &[entity("message"), ("status", s("due"))]), None)]).await.unwrap();
+    store.write(vec![put(item("P#30", "P1", &[entity("phone"), ("on", Value::Bool(true))]), None)]).await.unwrap();
+    store.write(vec![WriteOp::Delete { key: Key::new("P#30", "M5"), condition: None }]).await.unwrap();
+
+    let every = store.read("all", &Filter::EVERY, 100).await.unwrap();
+    assert_eq!(every.changes.len(), 11);
+    let last = every.changes.last().unwrap().sequence.clone();
+    assert_eq!(every.through.as_deref(), Some(last.as_str()));
+
+    let first = store.read("files", &FILES, 2).await.unwrap();
+    let sks =
+        |changes: &[shared::stream::Change]| changes.iter().map(|c| (c.key.sk.clone(), c.kind)).collect::<Vec<_>>();
+    assert_eq!(sks(&first.changes), vec![("M1".into(), ChangeKind::Insert), ("P1".into(), ChangeKind::Insert)]);
+    assert_eq!(first.through, Some(first.changes[1].sequence.clone()), "a full batch ends at its last change");
+    store.commit("files", first.through.as_deref().unwrap()).await.unwrap();
+    let rest = store.read("files", &FILES, 100).await.unwrap();
+    assert_eq!(sks(&rest.changes), vec![("M5".into(), ChangeKind::Insert), ("P1".into(), ChangeKind::Modify)]);
+    assert_eq!(rest.through.as_deref(), Some(last.as_str()), "the read looked at every change");
+    // The store's filter and the filter's own reading agree on every change.
+    let passed: Vec<_> = every.changes.iter().filter(|c| FILES.passes(c)).cloned().collect();
+    assert_eq!([first.changes, rest.changes.clone()].concat(), passed);
+
+    // A consumer none of whose changes pass still moves on, and so lets them go.
+    let none = store.read("nothing", &NOTHING, 100).await.unwrap();
+    assert!(none.changes.is_empty());
+    assert_eq!(none.through.as_deref(), Some(last.as_str()));
+    for (consumer, through) in [("files", &rest.through), ("nothing", &none.through), ("all", &every.through)] {
+        store.commit(consumer, through.as_deref().unwrap()).await.unwrap();
+    }
+    let idle = store.read("files", &FILES, 100).await.unwrap();
+    assert!(idle.changes.is_empty() && idle.through.is_none(), "nothing new to look at");
+    store.subscribe("late").await.unwrap();
+    let kept = store.read("late", &Filter::EVERY, 100).await.unwrap();
+    assert_eq!(kept.through.as_deref(), Some(last.as_str()), "only the last change is kept, to count on from");
+    assert_eq!(kept.changes.len(), 1);
 }
 
 #[tokio::test]

@@ -167,7 +167,20 @@ struct Target {
 /// Handles a batch of the table's changes: the events they tell go to the bus and to every
 /// endpoint that wants them. The changes to hand over again (the bus or the store failed).
 pub async fn on_changes<'c>(app: &App, outbox: &Outbox, changes: &'c [Change]) -> Vec<&'c Change> {
-    let events: Vec<(&Change, Event)> = changes.iter().filter_map(|c| from_change(c).map(|e| (c, e))).collect();
+    // The endpoints first: without a bus an event is for its organization's endpoints
+    // alone, and none is built for an organization that has none.
+    let targets = match targets(app, changes).await {
+        Ok(targets) => targets,
+        Err(error) => {
+            tracing::warn!(%error, "event endpoints not read; the stream hands the changes over again");
+            return changes.iter().collect();
+        }
+    };
+    let told = |change: &Change| {
+        outbox.bus.is_some() || organization_of(change).and_then(|o| targets.get(o)).is_some_and(|t| !t.is_empty())
+    };
+    let events: Vec<(&Change, Event)> =
+        changes.iter().filter(|c| told(c)).filter_map(|c| from_change(c).map(|e| (c, e))).collect();
     if events.is_empty() {
         return Vec::new();
     }
@@ -179,7 +192,7 @@ pub async fn on_changes<'c>(app: &App, outbox: &Outbox, changes: &'c [Change]) -
             return every();
         }
     }
-    match deliver(app, outbox, events.iter().map(|(_, e)| e)).await {
+    match deliver(app, outbox, &targets, events.iter().map(|(_, e)| e)).await {
         Ok(()) => Vec::new(),
         Err(error) => {
             tracing::warn!(%error, "event deliveries not recorded; the stream hands them over again");
@@ -188,23 +201,45 @@ pub async fn on_changes<'c>(app: &App, outbox: &Outbox, changes: &'c [Change]) -
     }
 }
 
-/// First attempts for a batch of events: each to every endpoint that wants it, at once.
-async fn deliver<'e>(app: &App, outbox: &Outbox, events: impl Iterator<Item = &'e Event>) -> Result<(), ApiError> {
-    let events: Vec<&Event> = events.collect();
-    let mut targets: HashMap<OrganizationId, Vec<Target>> = HashMap::new();
-    for event in &events {
-        if !targets.contains_key(&event.organization_id) {
-            let opened = open(app, app.records.endpoints(&event.organization_id).await?).await?;
-            targets.insert(event.organization_id.clone(), opened);
+/// The organization whose partition a change is in (`ORG#{id}`: every item that tells an
+/// event).
+fn organization_of(change: &Change) -> Option<&str> {
+    change.key.pk.strip_prefix("ORG#")
+}
+
+/// The endpoints of each organization the changes are of, their keys opened.
+async fn targets<'c>(app: &App, changes: &'c [Change]) -> Result<HashMap<&'c str, Vec<Target>>, ApiError> {
+    let mut targets = HashMap::new();
+    for organization in changes.iter().filter_map(organization_of) {
+        if targets.contains_key(organization) {
+            continue;
         }
+        let opened = match organization.parse::<OrganizationId>() {
+            Ok(id) => open(app, app.records.endpoints(&id).await?).await?,
+            Err(_) => Vec::new(),
+        };
+        targets.insert(organization, opened);
     }
+    Ok(targets)
+}
+
+/// First attempts for a batch of events: each to every endpoint that wants it, at once.
+async fn deliver<'e>(
+    app: &App,
+    outbox: &Outbox,
+    targets: &HashMap<&str, Vec<Target>>,
+    events: impl Iterator<Item = &'e Event>,
+) -> Result<(), ApiError> {
+    let events: Vec<&Event> = events.collect();
     let now = app.now();
     let mut queued = Vec::new();
     let mut attempts = Vec::new();
     for event in &events {
         // An endpoint receives the events recorded after it was created.
-        let wanted = targets[&event.organization_id]
-            .iter()
+        let wanted = targets
+            .get(event.organization_id.as_str())
+            .into_iter()
+            .flatten()
             .filter(|t| t.endpoint.wants(event.kind) && event.created_at >= t.endpoint.created_at);
         for target in wanted {
             let mut delivery = Delivery::new(event, &target.endpoint.id, now);

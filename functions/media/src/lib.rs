@@ -19,7 +19,7 @@ use shared::domain::{MessageEvent, OrganizationId, PhoneNumber, PhoneNumberId};
 use shared::lambda::Invocation;
 use shared::media::{self, MediaStatus, MediaStore, fetch::fetch};
 use shared::routes::Action;
-use shared::stream::{Change, ChangeKind, batch_response};
+use shared::stream::{Change, batch_response};
 use shared::{ApiError, App, Request, Response, crypto, lifecycle};
 
 /// Files fetched at once from one batch of the stream.
@@ -156,7 +156,7 @@ async fn upload(
 fn to_fetch(changes: &[Change]) -> Vec<(&Change, MessageEvent)> {
     changes
         .iter()
-        .filter(|c| c.kind == ChangeKind::Insert && c.entity() == Some("message"))
+        .filter(|c| shared::media::STREAM_FILTER.passes(c))
         .filter_map(|c| Some((c, shared::store::records::message_from(c.image.as_ref()?).ok()?)))
         .filter(|(_, m)| m.media.as_ref().is_some_and(|media| media.status == MediaStatus::Pending))
         .collect()

@@ -22,8 +22,14 @@ use crate::clock::Timestamp;
 use crate::crypto;
 use crate::domain::OrganizationId;
 use crate::store::records::{contact_from, event_from, message_from};
-use crate::stream::{Change, ChangeKind};
+use crate::stream::{Change, ChangeKind, Filter, Pattern};
 use serde_json::{Value, json};
+
+/// The changes that can tell an event (see [`from_change`]): the events function's filter.
+pub const STREAM_FILTER: Filter = Filter(&[
+    Pattern { kinds: &[ChangeKind::Insert], entities: &["message", "status", "connection_event"], attributes: &[] },
+    Pattern { kinds: &[ChangeKind::Insert, ChangeKind::Modify], entities: &["contact"], attributes: &[] },
+]);
 
 /// The version of the event's shape; a change that breaks consumers gets a new one.
 pub const EVENT_VERSION: u32 = 1;

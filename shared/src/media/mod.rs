@@ -11,9 +11,18 @@ pub mod s3;
 
 use crate::domain::OrganizationId;
 use crate::error::ApiError;
+use crate::store::records::attr;
+use crate::stream::{ChangeKind, Expected, Filter, Pattern};
 use async_trait::async_trait;
 use bytes::Bytes;
 use http::StatusCode;
+
+/// New messages with a file still to fetch: the media function's filter.
+pub const STREAM_FILTER: Filter = Filter(&[Pattern {
+    kinds: &[ChangeKind::Insert],
+    entities: &["message"],
+    attributes: &[(attr::MEDIA_STATUS, Expected::S("pending"))],
+}]);
 
 /// Meta's media types, per kind, and the largest file of each it takes.
 const KINDS: [(MediaKind, &[&str], usize); 5] = [

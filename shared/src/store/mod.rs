@@ -28,6 +28,8 @@ pub mod schema {
     /// newest first, while each message's key is its identity (which deduplicates it).
     pub const TIME_INDEX: &str = "byTime";
     pub const TIME_KEY: &str = "at";
+    /// What an item is (`phone_number`, `message`, …): what the stream's filters select by.
+    pub const ENTITY: &str = "entity";
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -208,6 +210,14 @@ pub trait Store: Send + Sync {
     /// in the order of `keys`.
     async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError>;
 
+    /// [`Store::get_many`] keeping only the named attributes of each item, as DynamoDB's
+    /// `ProjectionExpression` does: for a caller that asks whether items exist, or for one
+    /// attribute of each. An item that has none of them is there, and empty.
+    async fn get_many_projected(&self, keys: &[Key], attributes: &[&str]) -> Result<Vec<Option<Item>>, StoreError> {
+        let items = self.get_many(keys).await?;
+        Ok(items.into_iter().map(|item| item.map(|item| project(item, attributes))).collect())
+    }
+
     async fn query(&self, query: &Query) -> Result<Page, StoreError>;
 
     /// One operation is a single conditional write; several are one transaction in which
@@ -225,6 +235,12 @@ pub trait Store: Send + Sync {
     async fn put_each_if_absent(&self, items: Vec<Item>) -> Result<Vec<bool>, StoreError> {
         self.put_each(items.into_iter().map(|item| (item, Some(Condition::NotExists))).collect()).await
     }
+}
+
+/// `item` with only the named attributes.
+pub(crate) fn project(mut item: Item, attributes: &[&str]) -> Item {
+    item.retain(|name, _| attributes.contains(&name.as_str()));
+    item
 }
 
 /// Checks what both adapters refuse the same way before touching the backend.

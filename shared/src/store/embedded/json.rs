@@ -22,6 +22,13 @@ pub(crate) fn decode(json: &[u8]) -> Result<Item, StoreError> {
     Ok(item)
 }
 
+/// One attribute's JSON (as SQLite's `->` gives it).
+pub(crate) fn decode_value(json: &[u8]) -> Result<Value, StoreError> {
+    let Attribute(value) =
+        serde_json::from_slice(json).map_err(|e| StoreError::Unavailable(format!("corrupt attribute: {e}")))?;
+    Ok(value)
+}
+
 /// An item read straight into its map: the attributes arrive in name order, as they were
 /// written, so each is appended where it belongs.
 struct AsItem(Item);

@@ -12,7 +12,7 @@ mod json;
 pub mod upgrade;
 
 use super::{Condition, Cursor, Index, Item, Key, Page, Query, Store, StoreError, Value, WriteOp, check_batch, schema};
-use crate::stream::{Change, ChangeFeed, ChangeKind};
+use crate::stream::{Batch, Change, ChangeFeed, ChangeKind, Expected, Filter};
 use async_trait::async_trait;
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, params};
@@ -41,7 +41,8 @@ const SCHEMA: &str = "
         kind TEXT NOT NULL,
         pk TEXT NOT NULL,
         sk TEXT NOT NULL,
-        image TEXT
+        image TEXT,
+        entity TEXT
     );
     CREATE TABLE IF NOT EXISTS feed_positions (consumer TEXT PRIMARY KEY, position INTEGER NOT NULL) WITHOUT ROWID;
 ";
@@ -69,6 +70,7 @@ impl EmbeddedStore {
         owner_only(path).map_err(unavailable)?;
         let writer = connect(path)?;
         writer.execute_batch(SCHEMA).map_err(unavailable)?;
+        migrate(&writer)?;
         Ok(Self {
             shared: Arc::new(Shared { writer: Mutex::new(writer), readers: Mutex::new(Vec::new()), path: path.into() }),
         })
@@ -206,6 +208,30 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
     Ok(connection)
 }
 
+/// The schema's version (`PRAGMA user_version`), which [`migrate`] brings a database to.
+const SCHEMA_VERSION: i64 = 1;
+
+/// Brings a database an earlier version wrote to this schema, once, in one transaction.
+/// Version 0 kept no `entity` beside each change, which the feed's filters read.
+fn migrate(connection: &Connection) -> Result<(), StoreError> {
+    let txn = Txn::begin(connection, "BEGIN IMMEDIATE")?;
+    let version: i64 = txn.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(unavailable)?;
+    if version >= SCHEMA_VERSION {
+        return Ok(());
+    }
+    let has_entity =
+        txn.prepare("SELECT 1 FROM pragma_table_info('changes') WHERE name = 'entity'").and_then(|mut s| s.exists([]));
+    if !has_entity.map_err(unavailable)? {
+        txn.execute_batch(
+            "ALTER TABLE changes ADD COLUMN entity TEXT;
+             UPDATE changes SET entity = json_extract(image, '$.entity') WHERE image IS NOT NULL;",
+        )
+        .map_err(unavailable)?;
+    }
+    txn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}")).map_err(unavailable)?;
+    txn.commit()
+}
+
 fn unavailable(error: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(error.to_string())
 }
@@ -288,18 +314,18 @@ fn read_item(connection: &Connection, key: &Key) -> Result<Option<Item>, StoreEr
 
 /// Writes `next` in place of what `key` holds (or deletes it), and records the change.
 fn store_item(txn: &Txn<'_>, key: &Key, existed: bool, next: Option<&Item>) -> Result<(), StoreError> {
-    let image = next.map(json::encode);
-    match (next, &image) {
-        (Some(item), Some(image)) => {
-            put_row(txn, key, item, image, OnConflict::Replace)?;
+    let image = next.map(|item| (item, json::encode(item)));
+    match &image {
+        Some((item, json)) => {
+            put_row(txn, key, item, json, OnConflict::Replace)?;
         }
-        _ => {
+        None => {
             let mut statement =
                 txn.prepare_cached("DELETE FROM items WHERE pk = ?1 AND sk = ?2").map_err(unavailable)?;
             statement.execute(params![key.pk, key.sk]).map_err(unavailable)?;
         }
     }
-    record_change(txn, key, existed, image.as_deref())
+    record_change(txn, key, existed, image.as_ref().map(|(item, json)| (*item, json.as_str())))
 }
 
 /// Stores `item` unless its key is taken, deciding on the key alone; whether it was stored.
@@ -307,7 +333,7 @@ fn insert_new(txn: &Txn<'_>, key: &Key, item: &Item) -> Result<bool, StoreError>
     let image = json::encode(item);
     let inserted = put_row(txn, key, item, &image, OnConflict::Keep)?;
     if inserted {
-        record_change(txn, key, false, Some(&image))?;
+        record_change(txn, key, false, Some((item, &image)))?;
     }
     Ok(inserted)
 }
@@ -344,17 +370,57 @@ fn put_row(
 }
 
 /// The table's change stream, as DynamoDB Streams keeps it in AWS: each write's new image
-/// (or its deletion) under an increasing position, in the write's own transaction.
-fn record_change(txn: &Txn<'_>, key: &Key, existed: bool, image: Option<&str>) -> Result<(), StoreError> {
+/// (the item and its JSON), or its deletion, under an increasing position, in the write's
+/// own transaction. The image's entity is kept beside it for the consumers' filters.
+fn record_change(txn: &Txn<'_>, key: &Key, existed: bool, image: Option<(&Item, &str)>) -> Result<(), StoreError> {
     let kind = match (existed, image) {
         (_, None) => ChangeKind::Remove,
         (false, Some(_)) => ChangeKind::Insert,
         (true, Some(_)) => ChangeKind::Modify,
     };
-    let mut statement =
-        txn.prepare_cached("INSERT INTO changes (kind, pk, sk, image) VALUES (?1, ?2, ?3, ?4)").map_err(unavailable)?;
-    statement.execute(params![kind.name(), key.pk, key.sk, image]).map_err(unavailable)?;
+    let entity = image.and_then(|(item, _)| index_attribute(item, schema::ENTITY));
+    let mut statement = txn
+        .prepare_cached("INSERT INTO changes (kind, pk, sk, image, entity) VALUES (?1, ?2, ?3, ?4, ?5)")
+        .map_err(unavailable)?;
+    statement
+        .execute(params![kind.name(), key.pk, key.sk, image.map(|(_, json)| json), entity])
+        .map_err(unavailable)?;
     Ok(())
+}
+
+/// A consumer's filter as a condition on a change's row: its kind and entity are columns,
+/// so a change the filter leaves is never decoded; an attribute's value is read from the
+/// image by SQLite's JSON functions.
+fn filter_sql(filter: &Filter) -> String {
+    fn quoted(text: &str) -> String {
+        format!("'{}'", text.replace('\'', "''"))
+    }
+    fn list<'a>(values: impl Iterator<Item = &'a str>) -> String {
+        values.map(quoted).collect::<Vec<_>>().join(", ")
+    }
+    let patterns: Vec<String> = filter
+        .0
+        .iter()
+        .map(|pattern| {
+            let mut terms = Vec::new();
+            if !pattern.kinds.is_empty() {
+                terms.push(format!("kind IN ({})", list(pattern.kinds.iter().map(|k| k.name()))));
+            }
+            if !pattern.entities.is_empty() {
+                terms.push(format!("entity IN ({})", list(pattern.entities.iter().copied())));
+            }
+            for (name, expected) in pattern.attributes {
+                let path = quoted(&format!("$.\"{name}\""));
+                terms.push(match expected {
+                    Expected::S(value) => format!("json_extract(image, {path}) = {}", quoted(value)),
+                    // Exactly a JSON boolean: `json_extract` would read `true` and `1` alike.
+                    Expected::Bool(value) => format!("json_type(image, {path}) = '{value}'"),
+                });
+            }
+            if terms.is_empty() { "1".to_owned() } else { format!("({})", terms.join(" AND ")) }
+        })
+        .collect();
+    if patterns.is_empty() { "0".to_owned() } else { patterns.join(" OR ") }
 }
 
 fn write_all(txn: &Txn<'_>, ops: &[WriteOp]) -> Result<(), StoreError> {
@@ -496,6 +562,39 @@ impl Store for EmbeddedStore {
         })
     }
 
+    /// Each named attribute is read out of the stored JSON by SQLite, so an item is never
+    /// decoded whole.
+    async fn get_many_projected(&self, keys: &[Key], attributes: &[&str]) -> Result<Vec<Option<Item>>, StoreError> {
+        let columns: Vec<String> = (0..attributes.len()).map(|i| format!("item -> ?{}", i + 3)).collect();
+        let sql = format!("SELECT 1, {} FROM items WHERE pk = ?1 AND sk = ?2", columns.join(", "));
+        let paths: Vec<String> = attributes.iter().map(|name| format!("$.\"{name}\"")).collect();
+        self.reading(|connection| {
+            let txn = Txn::begin(connection, "BEGIN")?;
+            let mut statement = txn.prepare_cached(&sql).map_err(unavailable)?;
+            let mut items = Vec::with_capacity(keys.len());
+            for key in keys {
+                let parameters = [&key.pk, &key.sk].into_iter().chain(&paths);
+                let mut rows = statement.query(rusqlite::params_from_iter(parameters)).map_err(unavailable)?;
+                let Some(row) = rows.next().map_err(unavailable)? else {
+                    items.push(None);
+                    continue;
+                };
+                let mut item = Item::new();
+                for (i, name) in attributes.iter().enumerate() {
+                    if let Some(json) =
+                        row.get_ref(i + 1).and_then(|v| Ok(v.as_bytes_or_null()?)).map_err(unavailable)?
+                    {
+                        item.insert((*name).to_owned(), json::decode_value(json)?);
+                    }
+                }
+                items.push(Some(item));
+            }
+            drop(statement);
+            txn.commit()?;
+            Ok(items)
+        })
+    }
+
     async fn query(&self, query: &Query) -> Result<Page, StoreError> {
         self.reading(|connection| run_query(connection, query))
     }
@@ -548,40 +647,60 @@ impl ChangeFeed for EmbeddedStore {
         .await
     }
 
-    async fn read(&self, consumer: &str, limit: usize) -> Result<Vec<Change>, StoreError> {
+    async fn read(&self, consumer: &str, filter: &Filter, limit: usize) -> Result<Batch, StoreError> {
+        let rows_sql = format!(
+            "SELECT position, kind, pk, sk, image FROM changes
+             WHERE position > ?1 AND position <= ?2 AND ({}) ORDER BY position LIMIT ?3",
+            filter_sql(filter)
+        );
         self.reading(|connection| {
-            let mut statement = connection
+            // One snapshot: the consumer's position, the last change and the rows between.
+            let txn = Txn::begin(connection, "BEGIN")?;
+            let mut bounds = txn
                 .prepare_cached(
-                    "SELECT position, kind, pk, sk, image FROM changes
-                     WHERE position > coalesce((SELECT position FROM feed_positions WHERE consumer = ?1), 0)
-                     ORDER BY position LIMIT ?2",
+                    "SELECT coalesce((SELECT position FROM feed_positions WHERE consumer = ?1), 0),
+                            coalesce((SELECT max(position) FROM changes), 0)",
                 )
                 .map_err(unavailable)?;
-            let rows = statement
-                .query_map(params![consumer, i64::try_from(limit).unwrap_or(i64::MAX)], |row| {
-                    Ok((
-                        row.get::<_, i64>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get::<_, String>(2)?,
-                        row.get::<_, String>(3)?,
-                        row.get::<_, Option<String>>(4)?,
-                    ))
-                })
-                .map_err(unavailable)?;
-            let mut changes = Vec::new();
-            for row in rows {
-                let (position, kind, pk, sk, image) = row.map_err(unavailable)?;
-                let kind = ChangeKind::parse(&kind).ok_or_else(|| unavailable("corrupt change"))?;
-                let image = image.map(|json| json::decode(json.as_bytes())).transpose()?;
-                changes.push(Change { sequence: position.to_string(), kind, key: Key::new(pk, sk), image });
+            let (after, last): (i64, i64) =
+                bounds.query_row(params![consumer], |row| Ok((row.get(0)?, row.get(1)?))).map_err(unavailable)?;
+            if last <= after {
+                return Ok(Batch::default());
             }
-            Ok(changes)
+            let mut statement = txn.prepare_cached(&rows_sql).map_err(unavailable)?;
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let mut rows = statement.query(params![after, last, limit]).map_err(unavailable)?;
+            let mut changes = Vec::new();
+            while let Some(row) = rows.next().map_err(unavailable)? {
+                let position: i64 = row.get(0).map_err(unavailable)?;
+                let kind = row.get_ref(1).and_then(|v| Ok(v.as_str()?)).map_err(unavailable)?;
+                let kind = ChangeKind::parse(kind).ok_or_else(|| unavailable("corrupt change"))?;
+                let image = match row.get_ref(4).map_err(unavailable)?.as_bytes_or_null().map_err(unavailable)? {
+                    Some(json) => Some(json::decode(json)?),
+                    None => None,
+                };
+                let key = Key::new(
+                    row.get::<_, String>(2).map_err(unavailable)?,
+                    row.get::<_, String>(3).map_err(unavailable)?,
+                );
+                changes.push(Change { sequence: position.to_string(), kind, key, image });
+            }
+            // A full batch ends at its last change; otherwise the read looked at every change.
+            let through = match changes.last() {
+                Some(change) if changes.len() as i64 == limit => change.sequence.clone(),
+                _ => last.to_string(),
+            };
+            drop(rows);
+            drop(statement);
+            drop(bounds);
+            txn.commit()?;
+            Ok(Batch { changes, through: Some(through) })
         })
     }
 
     /// Moves the consumer on, then drops what every consumer has handled.
-    async fn commit(&self, consumer: &str, through: &Change) -> Result<(), StoreError> {
-        let position: i64 = through.sequence.parse().map_err(|_| StoreError::Invalid("not a feed position".into()))?;
+    async fn commit(&self, consumer: &str, through: &str) -> Result<(), StoreError> {
+        let position: i64 = through.parse().map_err(|_| StoreError::Invalid("not a feed position".into()))?;
         let consumer = consumer.to_owned();
         self.write_transaction(Durability::Deferred, move |txn| {
             txn.prepare_cached(
@@ -603,6 +722,38 @@ impl ChangeFeed for EmbeddedStore {
 mod tests {
     use super::*;
     use rusqlite::StatementStatus;
+
+    #[tokio::test]
+    async fn a_database_of_the_first_schema_gets_its_changes_entities_once() {
+        use crate::stream::{Expected, Pattern};
+        let dir = std::env::temp_dir().join(format!("embedded-migrate-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(FILE_NAME);
+        let first = SCHEMA.replace(",\n        entity TEXT\n", "\n");
+        assert_ne!(first, SCHEMA);
+        let earlier = Connection::open(&path).unwrap();
+        earlier.execute_batch(&first).unwrap();
+        earlier
+            .execute_batch(
+                r#"INSERT INTO changes (kind, pk, sk, image) VALUES ('INSERT', 'P', 'A', '{"entity":"message","x":true}');
+                   INSERT INTO changes (kind, pk, sk, image) VALUES ('REMOVE', 'P', 'B', NULL);"#,
+            )
+            .unwrap();
+        drop(earlier);
+
+        let store = EmbeddedStore::open(&path).unwrap();
+        const MESSAGES: Filter =
+            Filter(&[Pattern { kinds: &[], entities: &["message"], attributes: &[("x", Expected::Bool(true))] }]);
+        let batch = store.read("new", &MESSAGES, 10).await.unwrap();
+        assert_eq!(batch.changes.iter().map(|c| c.key.sk.as_str()).collect::<Vec<_>>(), ["A"]);
+        assert_eq!(batch.through.as_deref(), Some("2"));
+        drop(store);
+        let version: i64 = connect(&path).unwrap().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let again = EmbeddedStore::open(&path).unwrap().read("new", &MESSAGES, 10).await.unwrap();
+        assert_eq!(again.changes, batch.changes, "opened again, it is as it was");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 
     #[test]
     fn a_prepared_query_is_planned_once_whatever_its_parameters() {

@@ -116,8 +116,15 @@ fn copy(path: &Path, txn: &rusqlite::Transaction<'_>) -> Result<CarriedOver, Sto
             let (kind, key, image) = decode_change(bytes.value())?;
             let position = i64::try_from(position.value()).map_err(unavailable)?;
             txn.execute(
-                "INSERT INTO changes (position, kind, pk, sk, image) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![position, kind.name(), key.pk, key.sk, image.as_ref().map(json::encode)],
+                "INSERT INTO changes (position, kind, pk, sk, image, entity) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    position,
+                    kind.name(),
+                    key.pk,
+                    key.sk,
+                    image.as_ref().map(json::encode),
+                    image.as_ref().and_then(|i| i.get(crate::store::schema::ENTITY)?.as_s()),
+                ],
             )
             .map_err(unavailable)?;
             copied.changes += 1;
@@ -367,7 +374,7 @@ mod tests {
     #[tokio::test]
     async fn an_earlier_store_is_carried_over_once_with_its_stream() {
         use crate::store::{Index, Query, Store};
-        use crate::stream::ChangeFeed;
+        use crate::stream::{ChangeFeed, Filter};
         let dir = earlier_data_dir();
         let store = EmbeddedStore::open(&dir.join(super::super::FILE_NAME)).unwrap();
         let copied = carry_over(&dir, &store).unwrap();
@@ -385,30 +392,38 @@ mod tests {
         newest.descending = true;
         assert_eq!(store.query(&newest).await.unwrap().items, vec![message(2), message(1)]);
 
-        let pending = store.read("a", 10).await.unwrap();
+        let pending = store.read("a", &Filter::EVERY, 10).await.unwrap().changes;
         assert_eq!(sequences(&pending), vec!["6", "7"], "each consumer reads on from where it was");
         assert_eq!(pending[0].image, Some(message(2)));
         assert!(pending[1].image.is_none() && pending[1].kind == ChangeKind::Remove);
-        assert_eq!(sequences(&store.read("b", 10).await.unwrap()), vec!["7"]);
+        assert_eq!(sequences(&store.read("b", &Filter::EVERY, 10).await.unwrap().changes), vec!["7"]);
         store.write(vec![crate::store::WriteOp::Put { item: message(4), condition: None }]).await.unwrap();
-        assert_eq!(sequences(&store.read("b", 10).await.unwrap()), vec!["7", "8"], "new changes count on after them");
+        assert_eq!(
+            sequences(&store.read("b", &Filter::EVERY, 10).await.unwrap().changes),
+            vec!["7", "8"],
+            "new changes count on after them"
+        );
 
         drop(store);
         let reopened = EmbeddedStore::open_in(&dir).unwrap();
-        assert_eq!(reopened.read("b", 10).await.unwrap().len(), 2, "nothing is carried over twice");
+        assert_eq!(
+            reopened.read("b", &Filter::EVERY, 10).await.unwrap().changes.len(),
+            2,
+            "nothing is carried over twice"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[tokio::test]
     async fn a_copy_made_before_a_crash_is_not_made_twice() {
-        use crate::stream::ChangeFeed;
+        use crate::stream::{ChangeFeed, Filter};
         let dir = earlier_data_dir();
         drop(EmbeddedStore::open_in(&dir).unwrap());
         // As if the process died after the copy's commit and before the rename.
         std::fs::rename(dir.join(CARRIED_OVER_FILE), dir.join(EARLIER_FILE)).unwrap();
         let store = EmbeddedStore::open(&dir.join(super::super::FILE_NAME)).unwrap();
         assert_eq!(carry_over(&dir, &store).unwrap(), Some(CarriedOver { items: 4, changes: 3, consumers: 2 }));
-        assert_eq!(sequences(&store.read("a", 10).await.unwrap()), vec!["6", "7"]);
+        assert_eq!(sequences(&store.read("a", &Filter::EVERY, 10).await.unwrap().changes), vec!["6", "7"]);
         assert!(!dir.join(EARLIER_FILE).exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }

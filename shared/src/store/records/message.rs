@@ -236,7 +236,8 @@ impl Records {
             return Ok(0);
         }
         let keys: Vec<Key> = events.iter().map(message_key).collect();
-        let existing = self.store.get_many(&keys).await?;
+        // Whether each is stored, and whether as a placeholder: all a redelivery reads.
+        let existing = self.store.get_many_projected(&keys, &[attr::TYPE]).await?;
         let new: Vec<(Item, Option<Condition>)> = events
             .into_iter()
             .zip(keys)
@@ -288,7 +289,7 @@ impl Records {
             return Ok(Vec::new());
         }
         let keys: Vec<Key> = message_ids.iter().map(|id| owner_key(id)).collect();
-        let items = self.store.get_many(&keys).await?;
+        let items = self.store.get_many_projected(&keys, &[attr::ORGANIZATION_ID]).await?;
         Ok(items
             .iter()
             .map(|item| item.as_ref().map(|i| Reader(i).parse(attr::ORGANIZATION_ID)).transpose())

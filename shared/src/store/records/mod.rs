@@ -50,8 +50,9 @@ pub struct Records {
     store: Arc<dyn Store>,
 }
 
-mod attr {
-    pub const ENTITY: &str = "entity";
+/// The attributes' names, as stored.
+pub(crate) mod attr {
+    pub const ENTITY: &str = crate::store::schema::ENTITY;
     pub const ID: &str = "id";
     pub const OWNER_ID: &str = "ownerId";
     pub const NAME: &str = "name";
