@@ -378,11 +378,19 @@ async fn list(app: &App, organization: &OrganizationId, request: &Request) -> Re
     let limit = request.page_limit(DEFAULT_PAGE, MAX_PAGE)?;
     let before = request.query_value("cursor").map(decode_cursor).transpose()?;
     let (events, next) = app.records.messages(organization, limit, before).await?;
-    Ok(Response::ok(&json!({
-        "success": true,
-        "messages": events.iter().map(MessageEvent::view).collect::<Vec<_>>(),
-        "nextCursor": next.as_deref().map(http::encode_cursor),
-    })))
+    // Written straight into the body, each message borrowed from its event.
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Page<'a> {
+        messages: Vec<shared::domain::MessageView<'a>>,
+        next_cursor: Option<String>,
+        success: bool,
+    }
+    Ok(Response::ok(&Page {
+        messages: events.iter().map(MessageEvent::as_view).collect(),
+        next_cursor: next.as_deref().map(http::encode_cursor),
+        success: true,
+    }))
 }
 
 /// A cursor is an opaque encoding of a position (`{time}#{identity}`) inside the caller's

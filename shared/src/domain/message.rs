@@ -141,50 +141,94 @@ impl MessageEvent {
         }
     }
 
+    /// The message as the API and the events show it.
     pub fn view(&self) -> serde_json::Value {
+        serde_json::to_value(self.as_view()).expect("a message view serializes")
+    }
+
+    /// [`MessageEvent::view`] borrowing from the event, for a response that serializes it
+    /// straight into its body (a page of messages) instead of building each as a value first.
+    pub fn as_view(&self) -> MessageView<'_> {
         let (kind, direction, status, reason) = match &self.kind {
             EventKind::Message { direction } => ("message", *direction, None, None),
             EventKind::Status { status } => ("status", Direction::Outbound, Some(status.as_str()), None),
             EventKind::Rejected { reason } => ("rejected", Direction::Inbound, None, Some(reason.as_str())),
         };
-        serde_json::json!({
-            "id": self.identity(),
-            "kind": kind,
-            "direction": direction,
-            "messageId": self.message_id,
-            "phoneNumberId": self.phone_number_id,
-            "wabaId": self.waba_id,
-            "from": self.from,
-            "to": self.to,
-            "userId": self.customer.user_id,
-            "parentUserId": self.customer.parent_user_id,
-            "username": self.customer.username,
-            "contactName": self.contact_name,
-            "type": self.message_type,
-            "text": self.text,
-            "status": status,
-            "reason": reason,
-            "error": self.error,
-            "timestamp": self.timestamp.to_rfc3339(),
-            "history": self.history,
-            "source": self.source,
-            "system": self.identity_change,
-            "content": self.content(),
-            "media": self.media.as_ref().map(crate::media::MediaRef::view),
-        })
+        MessageView {
+            contact_name: self.contact_name.as_deref(),
+            content: self.raw_content(),
+            direction,
+            error: self.error.as_ref(),
+            from: self.from.as_deref(),
+            history: self.history,
+            id: self.identity(),
+            kind,
+            media: self.media.as_ref().map(crate::media::MediaRef::view),
+            message_id: &self.message_id,
+            parent_user_id: self.customer.parent_user_id.as_deref(),
+            phone_number_id: self.phone_number_id.as_str(),
+            reason,
+            source: self.source.as_deref(),
+            status,
+            system: self.identity_change.as_ref(),
+            text: self.text.as_deref(),
+            timestamp: self.timestamp.to_rfc3339(),
+            to: self.to.as_deref(),
+            message_type: self.message_type.as_deref(),
+            user_id: self.customer.user_id.as_deref(),
+            username: self.customer.username.as_deref(),
+            waba_id: self.waba_id.as_str(),
+        }
     }
 
     /// The message's own object, as Meta sent it or as it was sent (`{"body": …}` for a
     /// text, `{"id", "mime_type", "caption"}` for an image, the buttons of an interactive
     /// message, …); `None` for a status.
     pub fn content(&self) -> Option<serde_json::Value> {
+        serde_json::from_str(self.raw_content()?.get()).ok()
+    }
+
+    /// [`MessageEvent::content`] as it stands in the stored payload, not parsed further.
+    fn raw_content(&self) -> Option<&serde_json::value::RawValue> {
         if !matches!(self.kind, EventKind::Message { .. }) {
             return None;
         }
-        let payload: serde_json::Value = serde_json::from_str(self.payload.as_deref()?).ok()?;
-        let kind = payload.get("type")?.as_str()?;
-        payload.get(kind).cloned()
+        let payload: std::collections::HashMap<std::borrow::Cow<'_, str>, &serde_json::value::RawValue> =
+            serde_json::from_str(self.payload.as_deref()?).ok()?;
+        let kind: std::borrow::Cow<'_, str> = serde_json::from_str(payload.get("type")?.get()).ok()?;
+        payload.get(kind.as_ref()).copied()
     }
+}
+
+/// A message as the API and the events show it ([`MessageEvent::as_view`]). Its fields are
+/// in name order, as a JSON object of the same message is written.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageView<'a> {
+    contact_name: Option<&'a str>,
+    content: Option<&'a serde_json::value::RawValue>,
+    direction: Direction,
+    error: Option<&'a DeliveryError>,
+    from: Option<&'a str>,
+    history: bool,
+    id: String,
+    kind: &'static str,
+    media: Option<serde_json::Value>,
+    message_id: &'a str,
+    parent_user_id: Option<&'a str>,
+    phone_number_id: &'a str,
+    reason: Option<&'a str>,
+    source: Option<&'a str>,
+    status: Option<&'a str>,
+    system: Option<&'a IdentityChange>,
+    text: Option<&'a str>,
+    timestamp: String,
+    to: Option<&'a str>,
+    #[serde(rename = "type")]
+    message_type: Option<&'a str>,
+    user_id: Option<&'a str>,
+    username: Option<&'a str>,
+    waba_id: &'a str,
 }
 
 /// A contact of a coexistence number's WhatsApp Business app, as Meta syncs it
@@ -210,5 +254,57 @@ impl Contact {
             "name": self.name,
             "updatedAt": self.updated_at.to_rfc3339(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_written_straight_into_a_body_is_its_view_byte_for_byte() {
+        let payload = r#"{"from":"16315551234","id":"wamid.A1","type":"image","image":{"caption":"photo \"1\" ✓","id":"1003383421387256","mime_type":"image/jpeg"}}"#;
+        let event = MessageEvent {
+            organization_id: "org_1".parse().unwrap(),
+            phone_number_id: "106540352242922".parse().unwrap(),
+            waba_id: "102290129340398".parse().unwrap(),
+            kind: EventKind::Message { direction: Direction::Inbound },
+            message_id: "wamid.A1".into(),
+            from: Some("16315551234".into()),
+            to: None,
+            customer: Customer { user_id: Some("US.1".into()), parent_user_id: None, username: Some("@kerry".into()) },
+            contact_name: Some("Kerry".into()),
+            message_type: Some("image".into()),
+            text: None,
+            error: None,
+            timestamp: Timestamp(1_795_000_000),
+            received_at: Timestamp(1_795_000_001),
+            payload: Some(payload.into()),
+            history: false,
+            source: None,
+            identity_change: Some(IdentityChange::default()),
+            media: Some(crate::media::MediaRef {
+                id: "1003383421387256".into(),
+                mime_type: "image/jpeg".into(),
+                sha256: "SfInY0gGKTsJ".into(),
+                status: crate::media::MediaStatus::Pending,
+            }),
+        };
+        let view = event.view();
+        assert_eq!(view["content"]["caption"], "photo \"1\" ✓");
+        assert_eq!(
+            (view["kind"].as_str(), view["type"].as_str(), view["id"].as_str()),
+            (Some("message"), Some("image"), Some("in#wamid.A1"))
+        );
+        // A value's object keeps its keys in name order: so must the view written directly.
+        assert_eq!(serde_json::to_string(&event.as_view()).unwrap(), view.to_string());
+
+        let status = MessageEvent {
+            kind: EventKind::Status { status: "read".into() },
+            payload: Some(r#"{"id":"wamid.A1","status":"read"}"#.into()),
+            ..event
+        };
+        assert!(status.view()["content"].is_null(), "a status has no content");
+        assert_eq!(serde_json::to_string(&status.as_view()).unwrap(), status.view().to_string());
     }
 }

@@ -16,7 +16,7 @@ pub use health::{Effect, Health, HealthReason, HealthRecord, MAX_REASONS, Reason
 pub use ids::{OrganizationId, PhoneNumberId, UserId, WabaId};
 pub use message::{
     Contact, Customer, DeliveryError, Direction, EventKind, FROM_BUSINESS_APP, IdentityChange, MAX_MESSAGE_ID,
-    MessageEvent, is_message_id, is_user_id,
+    MessageEvent, MessageView, is_message_id, is_user_id,
 };
 pub use organization::{
     JsonObject, Organization, OrganizationName, OrganizationPatch, OrganizationSummary, optional_text,
