@@ -156,7 +156,7 @@ impl MessageEvent {
         };
         MessageView {
             contact_name: self.contact_name.as_deref(),
-            content: self.raw_content(),
+            content: self.content(),
             direction,
             error: self.error.as_ref(),
             from: self.from.as_deref(),
@@ -183,13 +183,8 @@ impl MessageEvent {
 
     /// The message's own object, as Meta sent it or as it was sent (`{"body": …}` for a
     /// text, `{"id", "mime_type", "caption"}` for an image, the buttons of an interactive
-    /// message, …); `None` for a status.
-    pub fn content(&self) -> Option<serde_json::Value> {
-        serde_json::from_str(self.raw_content()?.get()).ok()
-    }
-
-    /// [`MessageEvent::content`] as it stands in the stored payload, not parsed further.
-    fn raw_content(&self) -> Option<&serde_json::value::RawValue> {
+    /// message, …), as it stands in the stored payload; `None` for a status.
+    fn content(&self) -> Option<&serde_json::value::RawValue> {
         if !matches!(self.kind, EventKind::Message { .. }) {
             return None;
         }

@@ -378,7 +378,7 @@ fn record_change(txn: &Txn<'_>, key: &Key, existed: bool, image: Option<(&Item, 
         (false, Some(_)) => ChangeKind::Insert,
         (true, Some(_)) => ChangeKind::Modify,
     };
-    let entity = image.and_then(|(item, _)| index_attribute(item, schema::ENTITY));
+    let entity = image.and_then(|(item, _)| entity_of(item));
     let mut statement = txn
         .prepare_cached("INSERT INTO changes (kind, pk, sk, image, entity) VALUES (?1, ?2, ?3, ?4, ?5)")
         .map_err(unavailable)?;
@@ -386,6 +386,11 @@ fn record_change(txn: &Txn<'_>, key: &Key, existed: bool, image: Option<(&Item, 
         .execute(params![kind.name(), key.pk, key.sk, image.map(|(_, json)| json), entity])
         .map_err(unavailable)?;
     Ok(())
+}
+
+/// What a change's image is, kept beside it for the consumers' filters.
+fn entity_of(item: &Item) -> Option<&str> {
+    item.get(schema::ENTITY)?.as_s()
 }
 
 /// A consumer's filter as a condition on a change's row: its kind and entity are columns,

@@ -123,7 +123,7 @@ fn copy(path: &Path, txn: &rusqlite::Transaction<'_>) -> Result<CarriedOver, Sto
                     key.pk,
                     key.sk,
                     image.as_ref().map(json::encode),
-                    image.as_ref().and_then(|i| i.get(crate::store::schema::ENTITY)?.as_s()),
+                    image.as_ref().and_then(super::entity_of),
                 ],
             )
             .map_err(unavailable)?;
@@ -335,7 +335,8 @@ mod tests {
     }
 
     fn message(n: i64) -> Item {
-        item("ORG#1", &format!("MSG#{n}"), &[("at", Value::S(format!("2026-12-0{n}"))), ("n", Value::N(n))])
+        let at = ("at", Value::S(format!("2026-12-0{n}")));
+        item("ORG#1", &format!("MSG#{n}"), &[at, ("entity", Value::S("message".into())), ("n", Value::N(n))])
     }
 
     /// A data directory as the earlier version left it: items of both earlier formats, three
@@ -374,7 +375,7 @@ mod tests {
     #[tokio::test]
     async fn an_earlier_store_is_carried_over_once_with_its_stream() {
         use crate::store::{Index, Query, Store};
-        use crate::stream::{ChangeFeed, Filter};
+        use crate::stream::{ChangeFeed, Filter, Pattern};
         let dir = earlier_data_dir();
         let store = EmbeddedStore::open(&dir.join(super::super::FILE_NAME)).unwrap();
         let copied = carry_over(&dir, &store).unwrap();
@@ -396,6 +397,9 @@ mod tests {
         assert_eq!(sequences(&pending), vec!["6", "7"], "each consumer reads on from where it was");
         assert_eq!(pending[0].image, Some(message(2)));
         assert!(pending[1].image.is_none() && pending[1].kind == ChangeKind::Remove);
+        const MESSAGES: Filter = Filter(&[Pattern { kinds: &[], entities: &["message"], attributes: &[] }]);
+        let messages = store.read("a", &MESSAGES, 10).await.unwrap().changes;
+        assert_eq!(sequences(&messages), vec!["6"], "a carried-over change keeps its entity for the filters");
         assert_eq!(sequences(&store.read("b", &Filter::EVERY, 10).await.unwrap().changes), vec!["7"]);
         store.write(vec![crate::store::WriteOp::Put { item: message(4), condition: None }]).await.unwrap();
         assert_eq!(
