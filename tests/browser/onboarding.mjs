@@ -38,6 +38,12 @@ const fail = async (page, message) => {
 const page = await browser.newPage();
 page.on("dialog", (dialog) => dialog.accept());
 const textOf = (selector) => page.locator(selector).innerText();
+// Whether `selector` comes to hold every one of `texts` within 10 s: the dashboard's rows
+// are drawn a moment after its buttons show.
+const comesToShow = (selector, ...texts) =>
+  page
+    .waitForFunction(([s, ts]) => ts.every((t) => (document.querySelector(s)?.innerText ?? "").includes(t)), [selector, texts], { timeout: 10000 })
+    .then(() => true, () => false);
 const shows = (text) => page.waitForFunction((t) => document.body.innerText.includes(t), text);
 const chatShows = (text) =>
   page.waitForFunction((t) => (document.querySelector("#msg-list")?.innerText ?? "").includes(t), text);
@@ -63,7 +69,7 @@ try {
 
   await page.waitForSelector("#disconnect-btn", { state: "visible" });
   await page.waitForSelector("#pin-form", { state: "visible" });
-  if (!(await textOf("#step-dashboard")).includes("+1 555-010-0002")) await fail(page, "the picked number is not shown");
+  if (!(await comesToShow("#step-dashboard", "+1 555-010-0002"))) await fail(page, "the picked number is not shown");
   if (!(await textOf("#status-rows")).includes("PIN required")) await fail(page, "the PIN is not asked for");
   await page.screenshot({ path: `${out}/onboarding-pin.png`, fullPage: true });
   await page.fill("#pin", "000000");
@@ -154,8 +160,7 @@ try {
   await page.click("#save-btn");
 
   await page.waitForSelector("#disconnect-btn", { state: "visible" });
-  const dashboard = await textOf("#step-dashboard");
-  if (!dashboard.includes("Connected") || !dashboard.includes("+1 555-010-0001") || !dashboard.includes("Registered")) {
+  if (!(await comesToShow("#step-dashboard", "Connected", "+1 555-010-0001", "Registered"))) {
     await fail(page, "the dashboard does not show the connected, registered number");
   }
   await page.screenshot({ path: `${out}/onboarding-connected.png`, fullPage: true });
@@ -190,7 +195,7 @@ try {
   await appPopup.check("input[name=choice][value$=':106540352243077']"); // +1 555-010-0005, the café's app number
   await Promise.all([appPopup.waitForEvent("close"), appPopup.click("button[name=decision][value=finish]")]);
   await page.waitForSelector("#disconnect-btn", { state: "visible" });
-  if (!(await textOf("#status-rows")).includes("WhatsApp Business app")) await fail(page, "the app number is not shown as such");
+  if (!(await comesToShow("#status-rows", "WhatsApp Business app"))) await fail(page, "the app number is not shown as such");
   // The syncs run right after the connect; the page shows them done once Meta has sent both.
   for (let i = 0; i < 50 && !(await textOf("#status-rows")).includes("Contacts done · history done"); i++) {
     await page.waitForTimeout(200);
