@@ -3,7 +3,8 @@
 //! a save during a KMS outage leaves no half-written connection and can be made again;
 //! events recorded during an outage of KMS (the endpoints' secrets) are delivered once it
 //! ends; a registration that cannot take its lease on the number is answered 503, without
-//! asking Meta; a callback whose hand-over was made but its answer lost is answered as done.
+//! asking Meta; a callback whose hand-over was made but its answer lost is answered as done;
+//! a large delivery that fails midway leaves no receipt, so its repeat is handled again.
 
 mod support;
 
@@ -33,27 +34,57 @@ fn delivery(ids: &[&str]) -> Vec<u8> {
     .unwrap()
 }
 
+/// A stack whose store fails on command, with an organization connected to a phone.
+async fn connected_behind_an_outage(backend: Backend) -> (Harness, Outage, String, String) {
+    let (store, cipher) = (Outage::default(), Outage::default());
+    let h = Harness::start_wrapped(backend, &[], Outage::wrap(&store, &cipher)).await;
+    let owner = h.user("owner-1");
+    let org = h.create_org(&owner, "Acme").await;
+    h.connect(&owner, &org, SUPPORT, READY).await;
+    (h, store, owner, org)
+}
+
+/// Delivers `body` during the outage `begin` starts (refused 5xx, so Meta delivers it again),
+/// then again once it is over: the second answer.
+async fn refused_then_taken(h: &Harness, store: &Outage, begin: fn(&Outage), body: &[u8]) -> Value {
+    begin(store);
+    let (status, answer) = h.webhook(body, None).await;
+    assert!(status.is_server_error(), "Meta must deliver it again: {status} {answer}");
+    store.end();
+    let (status, answer) = h.webhook(body, None).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    answer
+}
+
 #[tokio::test]
 async fn a_webhook_during_a_store_outage_is_refused_and_nothing_is_lost() {
     for backend in [Backend::Embedded, Backend::Aws] {
-        let (store, cipher) = (Outage::default(), Outage::default());
-        let h = Harness::start_wrapped(backend, &[], Outage::wrap(&store, &cipher)).await;
-        let owner = h.user("owner-1");
-        let org = h.create_org(&owner, "Acme").await;
-        h.connect(&owner, &org, SUPPORT, READY).await;
+        let (h, store, owner, org) = connected_behind_an_outage(backend).await;
         let body = delivery(&["wamid.out.1", "wamid.out.2", "wamid.out.3"]);
-        store.begin();
-        let (status, answer) = h.webhook(&body, None).await;
-        assert!(status.is_server_error(), "{backend:?}: Meta must deliver it again: {status} {answer}");
-        store.end();
-        // Meta's redelivery.
-        let (status, answer) = h.webhook(&body, None).await;
-        assert_eq!(status, StatusCode::OK, "{answer}");
+        let answer = refused_then_taken(&h, &store, Outage::begin, &body).await;
         assert_eq!(answer["outcome"]["stored"], 3, "{backend:?}: every event of the delivery, once");
         let listed = h.messages(&owner, &org).await;
         for id in ["wamid.out.1", "wamid.out.2", "wamid.out.3"] {
             assert_eq!(listed.iter().filter(|m| m["messageId"] == id).count(), 1, "{backend:?}: {id}");
         }
+    }
+}
+
+#[tokio::test]
+async fn a_large_delivery_that_fails_midway_leaves_no_receipt_and_is_handled_again() {
+    for backend in [Backend::Embedded, Backend::Aws] {
+        let (h, store, owner, org) = connected_behind_an_outage(backend).await;
+        let ids: Vec<String> = (0..150).map(|i| format!("wamid.large.{i}")).collect();
+        let body = delivery(&ids.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(body.len() >= webhook::REMEMBERED_DELIVERY_BYTES, "{} bytes: remembered once handled", body.len());
+        // Routed and looked up, then its messages cannot be written.
+        let answer = refused_then_taken(&h, &store, Outage::begin_batch_writes, &body).await;
+        assert_eq!(answer["outcome"]["stored"], 150, "{backend:?}: handled again, not answered from a receipt");
+        assert_eq!(h.messages(&owner, &org).await.len(), 150, "{backend:?}");
+        // Now handled in full: its repeat is answered from its receipt.
+        let (_, answer) = h.webhook(&body, None).await;
+        let counts = (answer["outcome"]["stored"].as_u64(), answer["outcome"]["duplicates"].as_u64());
+        assert_eq!(counts, (Some(0), Some(150)), "{backend:?}");
     }
 }
 

@@ -11,6 +11,8 @@
 //! authority. What cannot be stored as it is (an object over the item limit, an id that is
 //! no message id) is stored as rejected, with the reason; an unknown WABA is acknowledged and
 //! logged. A delivery fails (5xx) only when retrying can help: the store was unavailable.
+//! A large delivery handled in full leaves a receipt under its signature for Meta's 7 days of
+//! redelivery, and a repeat of the same bytes is answered from it.
 
 mod account;
 mod coexistence;
@@ -32,16 +34,32 @@ pub const SIGNATURE_HEADER: &str = "x-hub-signature-256";
 /// The largest message or status object stored with its payload: DynamoDB items end at
 /// 400 KB, and the rest of the item needs room.
 pub const MAX_STORED_OBJECT: usize = 300 * 1024;
+/// A delivery this large (a hundred messages or statuses, or more) is remembered once handled
+/// in full, and a repeat of it is answered from that receipt: one read and one write, small
+/// beside the delivery's own work, against a parse and a lookup for each of its events.
+pub const REMEMBERED_DELIVERY_BYTES: usize = 32 * 1024;
 
 pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
     match request.route.action {
         Action::WebhookVerify => verify_subscription(app, &request),
         Action::WebhookEvent => {
-            check_signature(app, &request)?;
+            let signature = check_signature(app, &request)?;
+            let remembered = request.body.len() >= REMEMBERED_DELIVERY_BYTES;
+            if remembered && let Some(events) = app.records.delivery_receipt(&signature, app.now()).await? {
+                tracing::info!(duplicates = events, "webhook delivery handled before, answered from its receipt");
+                return Ok(answer(&Outcome { duplicates: events, ..Outcome::default() }));
+            }
             let notification = payload::parse(&request.body)
                 .map_err(|_| ApiError::validation("The body is not a webhook notification."))?;
             let outcome = process(app, &notification).await?;
-            Ok(Response::ok(&json!({ "success": true, "outcome": outcome })))
+            if remembered {
+                let events = outcome.stored + outcome.duplicates;
+                // Everything is stored: without its receipt, a repeat is only slower.
+                if let Err(error) = app.records.record_delivery(&signature, events, app.now()).await {
+                    tracing::warn!(error = %error.message, "the receipt of a webhook delivery was not written");
+                }
+            }
+            Ok(answer(&outcome))
         }
         other => Err(ApiError::internal(format!("webhook does not serve {other:?}"))),
     }
@@ -64,11 +82,17 @@ fn verify_subscription(app: &App, request: &Request) -> Result<Response, ApiErro
     Ok(response)
 }
 
-/// `sha256=<hex HMAC-SHA256(raw body, app secret)>`, compared in constant time.
-pub fn check_signature(app: &App, request: &Request) -> Result<(), ApiError> {
+fn answer(outcome: &Outcome) -> Response {
+    Response::ok(&json!({ "success": true, "outcome": outcome }))
+}
+
+/// `sha256=<hex HMAC-SHA256(raw body, app secret)>`, compared in constant time; the
+/// signature, once it is seen to sign these bytes.
+pub fn check_signature(app: &App, request: &Request) -> Result<[u8; 32], ApiError> {
     let header = request.headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
-    if signature_matches(app.config.meta.app_secret()?.expose().as_bytes(), &request.body, header) {
-        Ok(())
+    let signature = crypto::hmac_sha256(app.config.meta.app_secret()?.expose().as_bytes(), &request.body);
+    if signs(&signature, header) {
+        Ok(signature)
     } else {
         Err(ApiError::new(http::StatusCode::UNAUTHORIZED, "unauthorized", "Missing or invalid X-Hub-Signature-256."))
     }
@@ -77,10 +101,14 @@ pub fn check_signature(app: &App, request: &Request) -> Result<(), ApiError> {
 /// Whether `header` signs exactly these bytes. The body is never parsed or re-serialized
 /// first: Meta signs the bytes it sent, escapes and all.
 pub fn signature_matches(secret: &[u8], body: &[u8], header: Option<&str>) -> bool {
+    signs(&crypto::hmac_sha256(secret, body), header)
+}
+
+fn signs(signature: &[u8; 32], header: Option<&str>) -> bool {
     let Some(given) = header.and_then(|h| h.strip_prefix("sha256=")).and_then(crypto::from_hex) else {
         return false;
     };
-    crypto::constant_time_eq(&given, &crypto::hmac_sha256(secret, body))
+    crypto::constant_time_eq(&given, signature)
 }
 
 /// What one delivery did; returned to Meta (which ignores it) and to whoever replays one.

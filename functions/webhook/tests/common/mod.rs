@@ -24,6 +24,8 @@ pub const PHONES: [&str; 3] = ["106540352242922", "106540352242947", "1065403522
 
 pub struct Fixture {
     pub app: App,
+    /// The app's store, for a test to change behind the webhook's back.
+    pub store: Arc<EmbeddedStore>,
     dir: PathBuf,
 }
 
@@ -90,7 +92,7 @@ pub async fn fixture() -> Fixture {
         ];
         store.write(writes).await.unwrap();
     }
-    Fixture { app, dir }
+    Fixture { app, store, dir }
 }
 
 pub fn sign(body: &[u8]) -> String {

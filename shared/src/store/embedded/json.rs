@@ -30,7 +30,7 @@ pub(crate) fn decode_value(json: &[u8]) -> Result<Value, StoreError> {
 }
 
 /// An item read straight into its map: the attributes arrive in name order, as they were
-/// written, so each is appended where it belongs.
+/// written, so the map is built from them in one pass rather than searched once for each.
 struct AsItem(Item);
 
 impl<'de> Deserialize<'de> for AsItem {
@@ -49,11 +49,11 @@ impl<'de> Visitor<'de> for ItemVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<AsItem, A::Error> {
-        let mut item = Item::new();
+        let mut attributes = Vec::with_capacity(map.size_hint().unwrap_or(24));
         while let Some((name, Attribute(value))) = map.next_entry::<String, Attribute>()? {
-            item.insert(name, value);
+            attributes.push((name, value));
         }
-        Ok(AsItem(item))
+        Ok(AsItem(Item::from_iter(attributes)))
     }
 }
 
@@ -163,6 +163,14 @@ mod tests {
         assert_eq!(plain["pk"], "ORG#1");
         assert_eq!(plain["n"], -7);
         assert_eq!(plain["sealed"], serde_json::json!({"B": "AAH+/w=="}));
+    }
+
+    #[test]
+    fn attributes_in_any_order_make_the_same_item_and_a_repeated_name_keeps_its_last_value() {
+        let written = decode(br#"{"a": 1, "b": "x", "c": true}"#).unwrap();
+        assert_eq!(decode(br#"{"c": true, "a": 1, "b": "x"}"#).unwrap(), written);
+        assert_eq!(decode(br#"{"a": 0, "b": "x", "c": true, "a": 1}"#).unwrap(), written);
+        assert_eq!(decode(b"{}").unwrap(), Item::new());
     }
 
     #[test]

@@ -19,6 +19,7 @@
 //! | Link         | `ORG#{id}`       | `LINK#{link id}`              | an onboarding link; `tokenHash`, never the token |
 //! | Link token   | `LINK#{sha256}`  | `LINK`                        | which link a token opens                     |
 //! | Media        | `ORG#{id}`       | `MEDIA#{media id}`            | a received file: its message and its status  |
+//! | Receipt      | `WEBHOOK#{hmac}` | `RECEIPT`                     | a large webhook delivery handled in full; `ttl` 7 days |
 
 mod contact;
 mod endpoint;
@@ -27,6 +28,7 @@ mod link;
 mod message;
 mod organization;
 mod phone;
+mod receipt;
 mod state;
 mod sweep;
 
@@ -37,6 +39,7 @@ pub use link::{LINK_PREFIX, link_from, link_item, link_key};
 pub use message::{MESSAGE_PREFIX, message_from, message_item, message_key};
 pub use organization::{organization_from, organization_item, organization_key};
 pub use phone::{Connection, ConnectionRefused, phone_from, phone_item, phone_key, route_item, route_key};
+pub use receipt::RECEIPT_LIFETIME_SECS;
 pub use state::{state_from, state_item, state_key};
 pub use sweep::{Listed, connection_item, connection_key};
 
