@@ -251,7 +251,7 @@ impl ChangeFeed for DynamoStreamFeed {
                     let image = data.new_image().and_then(item);
                     let kind = ChangeKind::parse(record.event_name()?.as_str())?;
                     // A change of this shard: its position names the shard too.
-                    Some(Change { sequence: format!("{shard}|{}", data.sequence_number()?), kind, key, image })
+                    Some(Change::new(format!("{shard}|{}", data.sequence_number()?), kind, key, image))
                 })
                 .collect();
             if let Some(last) = changes.last() {

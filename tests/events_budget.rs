@@ -51,12 +51,8 @@ fn inbound(organization: &str, salt: &str, count: usize, first_sequence: usize) 
                 media: None,
             };
             let key = message_key(&event);
-            Change {
-                sequence: format!("{:021}", first_sequence + i),
-                kind: ChangeKind::Insert,
-                image: Some(message_item(event, key.clone(), 86_400)),
-                key,
-            }
+            let image = message_item(event, key.clone(), 86_400);
+            Change::new(format!("{:021}", first_sequence + i), ChangeKind::Insert, key, Some(image))
         })
         .collect()
 }

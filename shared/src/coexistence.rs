@@ -110,7 +110,7 @@ pub const STREAM_FILTER: Filter = Filter(&[Pattern {
 pub async fn on_changes<'c>(app: &App, changes: &'c [Change]) -> Vec<&'c Change> {
     let mut failed = Vec::new();
     for change in changes.iter().filter(|c| STREAM_FILTER.passes(c)) {
-        let phone = match change.image.as_ref().map(phone_from) {
+        let phone = match change.image().map(phone_from) {
             Some(Ok(phone)) => phone,
             Some(Err(error)) => {
                 tracing::error!(%error, "a phone in the stream could not be read; it is skipped");

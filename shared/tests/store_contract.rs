@@ -450,7 +450,7 @@ async fn the_embedded_store_streams_its_changes_to_each_consumer() {
     store.write(vec![put(item("P#20", "A", &[("v", Value::N(2))]), None)]).await.unwrap();
     let changes = store.read("a", every, 10).await.unwrap().changes;
     let seen: Vec<(&str, ChangeKind, Option<&Value>)> =
-        changes.iter().map(|c| (c.key.sk.as_str(), c.kind, c.image.as_ref().and_then(|i| i.get("v")))).collect();
+        changes.iter().map(|c| (c.key.sk.as_str(), c.kind, c.image().and_then(|i| i.get("v")))).collect();
     assert_eq!(
         seen,
         vec![
@@ -460,7 +460,7 @@ async fn the_embedded_store_streams_its_changes_to_each_consumer() {
             ("A", ChangeKind::Modify, Some(&Value::N(2))),
         ]
     );
-    assert!(changes[2].image.is_none(), "a deletion has no image");
+    assert!(changes[2].image().is_none(), "a deletion has no image");
 
     store.commit("a", &changes[0].sequence).await.unwrap();
     assert_eq!(store.read("a", every, 10).await.unwrap().changes.len(), 3, "a consumer reads on from its position");

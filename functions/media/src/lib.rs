@@ -157,7 +157,7 @@ fn to_fetch(changes: &[Change]) -> Vec<(&Change, MessageEvent)> {
     changes
         .iter()
         .filter(|c| shared::media::STREAM_FILTER.passes(c))
-        .filter_map(|c| Some((c, shared::store::records::message_from(c.image.as_ref()?).ok()?)))
+        .filter_map(|c| Some((c, shared::store::records::message_from(c.image()?).ok()?)))
         .filter(|(_, m)| m.media.as_ref().is_some_and(|media| media.status == MediaStatus::Pending))
         .collect()
 }

@@ -130,7 +130,7 @@ fn event_id(parts: &[&str]) -> String {
 /// connection event; any change of a contact. A message changed later (its media fetched,
 /// a placeholder replaced) is the message already told.
 pub fn from_change(change: &Change) -> Option<Event> {
-    let image = change.image.as_ref()?;
+    let image = change.image()?;
     let (pk, sk) = (change.key.pk.as_str(), change.key.sk.as_str());
     match (change.entity()?, change.kind) {
         ("message" | "status", ChangeKind::Insert) => {

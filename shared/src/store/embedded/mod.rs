@@ -8,7 +8,7 @@
 //! attributes and the item as JSON), the sparse indexes as SQLite partial indexes, the
 //! table's change stream and each consumer's position in it.
 
-mod json;
+pub(crate) mod json;
 pub mod upgrade;
 
 use super::{Condition, Cursor, Index, Item, Key, Page, Query, Store, StoreError, Value, WriteOp, check_batch, schema};
@@ -680,15 +680,12 @@ impl ChangeFeed for EmbeddedStore {
                 let position: i64 = row.get(0).map_err(unavailable)?;
                 let kind = row.get_ref(1).and_then(|v| Ok(v.as_str()?)).map_err(unavailable)?;
                 let kind = ChangeKind::parse(kind).ok_or_else(|| unavailable("corrupt change"))?;
-                let image = match row.get_ref(4).map_err(unavailable)?.as_bytes_or_null().map_err(unavailable)? {
-                    Some(json) => Some(json::decode(json)?),
-                    None => None,
-                };
+                let image = row.get_ref(4).map_err(unavailable)?.as_bytes_or_null().map_err(unavailable)?;
                 let key = Key::new(
                     row.get::<_, String>(2).map_err(unavailable)?,
                     row.get::<_, String>(3).map_err(unavailable)?,
                 );
-                changes.push(Change { sequence: position.to_string(), kind, key, image });
+                changes.push(Change::stored(position.to_string(), kind, key, image.map(Box::from)));
             }
             // A full batch ends at its last change; otherwise the read looked at every change.
             let through = match changes.last() {

@@ -395,8 +395,8 @@ mod tests {
 
         let pending = store.read("a", &Filter::EVERY, 10).await.unwrap().changes;
         assert_eq!(sequences(&pending), vec!["6", "7"], "each consumer reads on from where it was");
-        assert_eq!(pending[0].image, Some(message(2)));
-        assert!(pending[1].image.is_none() && pending[1].kind == ChangeKind::Remove);
+        assert_eq!(pending[0].image(), Some(&message(2)));
+        assert!(pending[1].image().is_none() && pending[1].kind == ChangeKind::Remove);
         const MESSAGES: Filter = Filter(&[Pattern { kinds: &[], entities: &["message"], attributes: &[] }]);
         let messages = store.read("a", &MESSAGES, 10).await.unwrap().changes;
         assert_eq!(sequences(&messages), vec!["6"], "a carried-over change keeps its entity for the filters");
