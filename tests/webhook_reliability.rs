@@ -87,9 +87,14 @@ async fn what_cannot_be_stored_is_rejected_with_its_reason_and_the_rest_is_kept(
         assert!(reasons.iter().any(|r| r.contains("over the")), "{reasons:?}");
         assert!(reasons.iter().any(|r| r.contains("no id")), "{reasons:?}");
 
-        // A redelivery of the same bytes changes nothing: rejected events are deduplicated too.
-        let (_, again) = h.webhook(&body, None).await;
-        assert_eq!((again["outcome"]["stored"].as_u64(), again["outcome"]["duplicates"].as_u64()), (Some(0), Some(5)));
+        // The same events again change nothing: rejected events are deduplicated too. (In
+        // other bytes: a repeat of these, over 32 KiB, is answered from the delivery's
+        // receipt without a look at its events.)
+        for again in [[body.as_slice(), b"\n"].concat(), body.clone()] {
+            let (_, again) = h.webhook(&again, None).await;
+            let counts = (again["outcome"]["stored"].as_u64(), again["outcome"]["duplicates"].as_u64());
+            assert_eq!(counts, (Some(0), Some(5)), "{backend:?}");
+        }
         assert_eq!(h.messages(&token, &org).await.len(), 5);
     }
 }

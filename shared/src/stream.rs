@@ -26,7 +26,10 @@ pub struct Change {
 /// A change's new image. The embedded store hands it over as the JSON it keeps, decoded the
 /// first time a consumer looks: a consumer decides on most changes by their key alone (the
 /// events consumer, whether the organization has an endpoint), and decoding every image
-/// it is handed was an eighth of a batch's CPU.
+/// it is handed was an eighth of a batch's CPU. An image that does not decode (the store
+/// writes every one itself, so only a damaged file has one) reads as none and is logged,
+/// where the whole read used to fail: the change is passed over rather than holding its
+/// consumer back for ever.
 #[derive(Debug, Clone)]
 enum Image {
     Absent,

@@ -35,8 +35,9 @@ pub const SIGNATURE_HEADER: &str = "x-hub-signature-256";
 /// 400 KB, and the rest of the item needs room.
 pub const MAX_STORED_OBJECT: usize = 300 * 1024;
 /// A delivery this large (a hundred messages or statuses, or more) is remembered once handled
-/// in full, and a repeat of it is answered from that receipt: one read and one write, small
-/// beside the delivery's own work, against a parse and a lookup for each of its events.
+/// in full, every change routed, and a repeat of it is answered from that receipt: one read
+/// and one write, small beside the delivery's own work, against a parse and a lookup for
+/// each of its events.
 pub const REMEMBERED_DELIVERY_BYTES: usize = 32 * 1024;
 
 pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
@@ -52,7 +53,9 @@ pub async fn handle(app: &App, request: Request) -> Result<Response, ApiError> {
             let notification = payload::parse(&request.body)
                 .map_err(|_| ApiError::validation("The body is not a webhook notification."))?;
             let outcome = process(app, &notification).await?;
-            if remembered {
+            // A delivery with a change for no connection is handled again: a repeat may
+            // find the connection made since.
+            if remembered && outcome.unrouted == 0 {
                 let events = outcome.stored + outcome.duplicates;
                 // Everything is stored: without its receipt, a repeat is only slower.
                 if let Err(error) = app.records.record_delivery(&signature, events, app.now()).await {

@@ -1,6 +1,7 @@
 //! Meta's repeats of a delivery, byte for byte, against an embedded store: a large delivery
 //! handled in full is answered from its receipt, without its events being parsed or looked
-//! up again, for Meta's 7 days of redelivery; a small one is handled again.
+//! up again, for Meta's 7 days of redelivery; a small one, or one with a change for no
+//! connection, is handled again.
 
 mod common;
 
@@ -62,4 +63,16 @@ async fn a_small_delivery_is_handled_again() {
     forget(&fixture, "wamid.small.0").await;
     assert_eq!(deliver(&fixture, &body).await, (1, 4));
     assert!(stored(&fixture, "wamid.small.0").await);
+}
+
+#[tokio::test]
+async fn a_large_delivery_with_a_change_for_no_connection_leaves_no_receipt() {
+    let fixture = common::fixture().await;
+    let batch = String::from_utf8(common::inbound_batch(200, "unrouted")).unwrap();
+    let body = batch.replace(common::WABA, "102290129340999").into_bytes();
+    assert!(body.len() >= webhook::REMEMBERED_DELIVERY_BYTES);
+    assert_eq!(deliver(&fixture, &body).await, (0, 0));
+    // A repeat may find the connection made since: it is handled again.
+    let signature = shared::crypto::hmac_sha256(common::SECRET.as_bytes(), &body);
+    assert_eq!(fixture.app.records.delivery_receipt(&signature, Timestamp::now()).await.unwrap(), None);
 }

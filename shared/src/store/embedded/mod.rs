@@ -307,7 +307,7 @@ fn read_item(connection: &Connection, key: &Key) -> Result<Option<Item>, StoreEr
         connection.prepare_cached("SELECT item FROM items WHERE pk = ?1 AND sk = ?2").map_err(unavailable)?;
     let mut rows = statement.query(params![key.pk, key.sk]).map_err(unavailable)?;
     match rows.next().map_err(unavailable)? {
-        Some(row) => Ok(Some(json::decode(row.get_ref(0).and_then(|v| Ok(v.as_bytes()?)).map_err(unavailable)?)?)),
+        Some(row) => Ok(Some(item_of(row, 0)?)),
         None => Ok(None),
     }
 }
@@ -475,7 +475,7 @@ fn run_query(connection: &Connection, query: &Query) -> Result<Page, StoreError>
     let order @ (direction, after) = if query.descending { ("DESC", "<") } else { ("ASC", ">") };
     // SQLite reads a negative limit as none.
     let limit = query.limit.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX - 1) + 1);
-    let mut rows: Vec<(Cursor, String)> = Vec::new();
+    let mut rows: Vec<(Cursor, Item)> = Vec::new();
     match &query.index {
         Index::Table { pk } => {
             let low = query.sk_prefix.clone().unwrap_or_default();
@@ -486,12 +486,10 @@ fn run_query(connection: &Connection, query: &Query) -> Result<Page, StoreError>
                 if at.is_some() { format!("AND sk {after} ?4") } else { "AND ?4 IS NULL".into() }
             );
             let mut statement = connection.prepare_cached(&sql).map_err(unavailable)?;
-            let found = statement
-                .query_map(params![pk, low, high, at, limit], |row| Ok((row.get::<_, String>(0)?, row.get(1)?)))
-                .map_err(unavailable)?;
-            for row in found {
-                let (sk, item) = row.map_err(unavailable)?;
-                rows.push((Cursor::of_table(Key::new(pk.clone(), sk)), item));
+            let mut found = statement.query(params![pk, low, high, at, limit]).map_err(unavailable)?;
+            while let Some(row) = found.next().map_err(unavailable)? {
+                let sk: String = row.get(0).map_err(unavailable)?;
+                rows.push((Cursor::of_table(Key::new(pk.clone(), sk)), item_of(row, 1)?));
             }
         }
         Index::ByOwner(owner) => {
@@ -515,8 +513,12 @@ fn run_query(connection: &Connection, query: &Query) -> Result<Page, StoreError>
         rows.truncate(limit);
     }
     let next = if more { rows.last().map(|(cursor, _)| cursor.clone()) } else { None };
-    let items = rows.iter().map(|(_, item)| json::decode(item.as_bytes())).collect::<Result<_, _>>()?;
-    Ok(Page { items, next })
+    Ok(Page { items: rows.into_iter().map(|(_, item)| item).collect(), next })
+}
+
+/// The item in column `column` of a row, decoded from the stored bytes as they are.
+fn item_of(row: &rusqlite::Row<'_>, column: usize) -> Result<Item, StoreError> {
+    json::decode(row.get_ref(column).and_then(|value| Ok(value.as_bytes()?)).map_err(unavailable)?)
 }
 
 /// The rows of a sparse index where `filter` holds (`?1` is the index's hash value), in
@@ -533,7 +535,7 @@ fn index_rows(
     at: Option<(String, String)>,
     (direction, after): (&str, &str),
     limit: i64,
-) -> Result<Vec<(String, String, String)>, StoreError> {
+) -> Result<Vec<(String, String, Item)>, StoreError> {
     let cursor = if at.is_some() {
         format!("AND ({range}, sk) {after} (?2, ?3)")
     } else {
@@ -545,10 +547,12 @@ fn index_rows(
     );
     let (at_range, at_sk) = at.unzip();
     let mut statement = connection.prepare_cached(&sql).map_err(unavailable)?;
-    let rows = statement
-        .query_map(params![hash, at_range, at_sk, limit], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
-        .map_err(unavailable)?;
-    rows.collect::<Result<_, _>>().map_err(unavailable)
+    let mut rows = statement.query(params![hash, at_range, at_sk, limit]).map_err(unavailable)?;
+    let mut found = Vec::new();
+    while let Some(row) = rows.next().map_err(unavailable)? {
+        found.push((row.get(0).map_err(unavailable)?, row.get(1).map_err(unavailable)?, item_of(row, 2)?));
+    }
+    Ok(found)
 }
 
 #[async_trait]

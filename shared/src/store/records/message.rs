@@ -1,4 +1,5 @@
 use super::{Reader, Records, StoreError, Value, attr, corrupt, put_opt, s, with_key};
+use crate::clock::Timestamp;
 use crate::domain::{Customer, Direction, EventKind, MessageEvent, OrganizationId};
 use crate::error::ApiError;
 use crate::media::{MediaRef, MediaStatus};
@@ -74,8 +75,67 @@ pub fn message_item(event: MessageEvent, key: Key, retention_seconds: i64) -> It
     item
 }
 
+/// A message from an item that is kept (its strings are copied out).
 pub fn message_from(item: &Item) -> Result<MessageEvent, StoreError> {
-    let r = Reader(item);
+    read_message(item)
+}
+
+/// A message from an item read for it alone (its strings move out): a page of messages.
+pub fn message_from_item(item: Item) -> Result<MessageEvent, StoreError> {
+    read_message(item)
+}
+
+/// Where a message's attributes come from: an item kept, or one given up to the message.
+trait Attributes {
+    fn take(&mut self, name: &str) -> Option<Value>;
+}
+
+impl Attributes for &Item {
+    fn take(&mut self, name: &str) -> Option<Value> {
+        self.get(name).cloned()
+    }
+}
+
+impl Attributes for Item {
+    fn take(&mut self, name: &str) -> Option<Value> {
+        self.remove(name)
+    }
+}
+
+struct Source<A>(A);
+
+impl<A: Attributes> Source<A> {
+    fn opt_s(&mut self, name: &str) -> Option<String> {
+        match self.0.take(name) {
+            Some(Value::S(value)) => Some(value),
+            _ => None,
+        }
+    }
+    fn s(&mut self, name: &str) -> Result<String, StoreError> {
+        self.opt_s(name).ok_or_else(|| corrupt(name))
+    }
+    fn parse<T: std::str::FromStr>(&mut self, name: &str) -> Result<T, StoreError> {
+        self.s(name)?.parse().map_err(|_| corrupt(name))
+    }
+    fn json<T: serde::de::DeserializeOwned>(&mut self, name: &str) -> Result<Option<T>, StoreError> {
+        self.opt_s(name).map(|json| serde_json::from_str(&json).map_err(|_| corrupt(name))).transpose()
+    }
+    fn opt_n(&mut self, name: &str) -> Option<i64> {
+        match self.0.take(name) {
+            Some(Value::N(n)) => Some(n),
+            _ => None,
+        }
+    }
+    fn time(&mut self, name: &str) -> Result<Timestamp, StoreError> {
+        self.opt_n(name).map(Timestamp).ok_or_else(|| corrupt(name))
+    }
+    fn flag(&mut self, name: &str) -> bool {
+        matches!(self.0.take(name), Some(Value::Bool(true)))
+    }
+}
+
+fn read_message(item: impl Attributes) -> Result<MessageEvent, StoreError> {
+    let mut r = Source(item);
     let kind = match (r.s(attr::ENTITY)?.as_str(), r.s(attr::DIRECTION)?.as_str()) {
         ("status", _) => EventKind::Status { status: r.s(attr::STATUS)? },
         ("rejected", _) => EventKind::Rejected { reason: r.s(attr::REASON)? },
@@ -96,29 +156,28 @@ pub fn message_from(item: &Item) -> Result<MessageEvent, StoreError> {
             parent_user_id: r.opt_s(attr::PARENT_USER_ID),
             username: r.opt_s(attr::USERNAME),
         },
-        error: r
-            .opt_s(attr::ERROR)
-            .map(|json| serde_json::from_str(&json).map_err(|_| corrupt(attr::ERROR)))
-            .transpose()?,
+        error: r.json(attr::ERROR)?,
         contact_name: r.opt_s(attr::CONTACT_NAME),
         message_type: r.opt_s(attr::TYPE),
         text: r.opt_s(attr::TEXT),
         timestamp: r.time(attr::TIMESTAMP)?,
         received_at: r.time(attr::RECEIVED_AT)?,
         payload: r.opt_s(attr::PAYLOAD),
-        history: r.bool(attr::HISTORY),
+        history: r.flag(attr::HISTORY),
         source: r.opt_s(attr::SOURCE),
-        identity_change: r
-            .opt_s(attr::SYSTEM)
-            .map(|json| serde_json::from_str(&json).map_err(|_| corrupt(attr::SYSTEM)))
-            .transpose()?,
+        identity_change: r.json(attr::SYSTEM)?,
         media: match r.opt_s(attr::MEDIA_ID) {
             None => None,
             Some(id) => Some(MediaRef {
                 id,
                 mime_type: r.s(attr::MEDIA_MIME)?,
                 sha256: r.s(attr::MEDIA_SHA256)?,
-                status: media_status_from(&r)?,
+                status: match r.s(attr::MEDIA_STATUS)?.as_str() {
+                    "pending" => MediaStatus::Pending,
+                    "stored" => MediaStatus::Stored { size: r.opt_n(attr::MEDIA_SIZE).unwrap_or(0) as u64 },
+                    "failed" => MediaStatus::Failed { reason: r.opt_s(attr::MEDIA_REASON).unwrap_or_default() },
+                    _ => return Err(corrupt(attr::MEDIA_STATUS)),
+                },
             }),
         },
     })
@@ -135,15 +194,6 @@ fn media_status_attributes(status: &MediaStatus, item: &mut Item) {
         }
         MediaStatus::Pending => {}
     }
-}
-
-fn media_status_from(r: &Reader<'_>) -> Result<MediaStatus, StoreError> {
-    Ok(match r.s(attr::MEDIA_STATUS)?.as_str() {
-        "pending" => MediaStatus::Pending,
-        "stored" => MediaStatus::Stored { size: r.opt_n(attr::MEDIA_SIZE).unwrap_or(0) as u64 },
-        "failed" => MediaStatus::Failed { reason: r.opt_s(attr::MEDIA_REASON).unwrap_or_default() },
-        _ => return Err(corrupt(attr::MEDIA_STATUS)),
-    })
 }
 
 /// A received file's record, by Meta's media id: which message carries it and what became
@@ -318,7 +368,7 @@ impl Records {
             }
         };
         let page = self.store.query(&query).await?;
-        let events = page.items.iter().map(message_from).collect::<Result<Vec<_>, _>>()?;
+        let events = page.items.into_iter().map(message_from_item).collect::<Result<Vec<_>, _>>()?;
         Ok((events, page.next.and_then(|c| c.index_sort)))
     }
 }
@@ -360,6 +410,25 @@ mod tests {
         assert_eq!(item[schema::TTL], Value::N(1_795_000_000 + 30 * 86_400), "from when it was received");
         assert_eq!(item[schema::TIME_KEY], Value::S("1794999990#in#wamid.A1".into()));
         assert_eq!(message_from(&item).unwrap(), event, "read back as it was stored");
+        assert_eq!(message_from_item(item.clone()).unwrap(), event, "the same when the item is given up");
+        let mut full = inbound("wamid.A3", 1_794_999_990);
+        full.media = Some(MediaRef {
+            id: "1003383421300001".into(),
+            mime_type: "image/jpeg".into(),
+            sha256: "c2hh".into(),
+            status: MediaStatus::Stored { size: 2048 },
+        });
+        full.history = true;
+        full.source = Some("business_app".into());
+        full.error = Some(crate::domain::DeliveryError {
+            code: 131047,
+            title: Some("Re-engagement message".into()),
+            message: None,
+            details: None,
+        });
+        let stored = message_item(full.clone(), message_key(&full), 86_400);
+        assert_eq!(message_from(&stored).unwrap(), full);
+        assert_eq!(message_from_item(stored).unwrap(), full);
         let redelivered = inbound("wamid.A1", 1_795_000_500);
         assert_eq!(message_key(&redelivered), key, "the same message whatever its timestamp");
         assert_ne!(message_key(&inbound("wamid.A2", 1_794_999_990)), key);
