@@ -473,9 +473,9 @@ fn run_query(connection: &Connection, query: &Query) -> Result<Page, StoreError>
         return Err(StoreError::Invalid("a sort-key prefix applies to table queries only".into()));
     }
     let order @ (direction, after) = if query.descending { ("DESC", "<") } else { ("ASC", ">") };
-    // SQLite reads a negative limit as none.
-    let limit = query.limit.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX - 1) + 1);
+    let (page, limit) = (query.limit, sql_limit(query.limit));
     let mut rows: Vec<(Cursor, Item)> = Vec::new();
+    let mut more = false;
     match &query.index {
         Index::Table { pk } => {
             let low = query.sk_prefix.clone().unwrap_or_default();
@@ -488,6 +488,10 @@ fn run_query(connection: &Connection, query: &Query) -> Result<Page, StoreError>
             let mut statement = connection.prepare_cached(&sql).map_err(unavailable)?;
             let mut found = statement.query(params![pk, low, high, at, limit]).map_err(unavailable)?;
             while let Some(row) = found.next().map_err(unavailable)? {
+                if Some(rows.len()) == page {
+                    more = true;
+                    break;
+                }
                 let sk: String = row.get(0).map_err(unavailable)?;
                 rows.push((Cursor::of_table(Key::new(pk.clone(), sk)), item_of(row, 1)?));
             }
@@ -496,24 +500,30 @@ fn run_query(connection: &Connection, query: &Query) -> Result<Page, StoreError>
             // The GSI's range attribute is the partition key: rows in (pk, sk) order.
             let at = query.after.as_ref().map(|c| (c.key.pk.clone(), c.key.sk.clone()));
             let filter = "owner_key = ?1";
-            for (pk, sk, item) in index_rows(connection, "by_owner", filter, "pk", owner, at, order, limit)? {
+            let found;
+            (found, more) = index_rows(connection, "by_owner", filter, "pk", owner, at, order, page)?;
+            for (pk, sk, item) in found {
                 rows.push((Cursor { index_sort: None, key: Key::new(pk, sk) }, item));
             }
         }
         Index::ByTime { pk } => {
             let at = query.after.as_ref().map(|c| (c.index_sort.clone().unwrap_or_default(), c.key.sk.clone()));
             let filter = "pk = ?1 AND at IS NOT NULL";
-            for (time, sk, item) in index_rows(connection, "by_time", filter, "at", pk, at, order, limit)? {
+            let found;
+            (found, more) = index_rows(connection, "by_time", filter, "at", pk, at, order, page)?;
+            for (time, sk, item) in found {
                 rows.push((Cursor { index_sort: Some(time), key: Key::new(pk.clone(), sk) }, item));
             }
         }
     }
-    let more = query.limit.is_some_and(|limit| rows.len() > limit);
-    if let Some(limit) = query.limit {
-        rows.truncate(limit);
-    }
     let next = if more { rows.last().map(|(cursor, _)| cursor.clone()) } else { None };
     Ok(Page { items: rows.into_iter().map(|(_, item)| item).collect(), next })
+}
+
+/// The rows a query of `page` items reads: one more, which tells whether more follow and is
+/// not decoded. SQLite reads a negative limit as none.
+fn sql_limit(page: Option<usize>) -> i64 {
+    page.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX - 1) + 1)
 }
 
 /// The item in column `column` of a row, decoded from the stored bytes as they are.
@@ -521,10 +531,13 @@ fn item_of(row: &rusqlite::Row<'_>, column: usize) -> Result<Item, StoreError> {
     json::decode(row.get_ref(column).and_then(|value| Ok(value.as_bytes()?)).map_err(unavailable)?)
 }
 
+/// A row of a sparse index: its range value, its sort key and the item.
+type IndexRow = (String, String, Item);
+
 /// The rows of a sparse index where `filter` holds (`?1` is the index's hash value), in
 /// (`range`, `sk`) order (`direction`, and the comparison that goes past the cursor), after
-/// the cursor's (`range`, `sk`) when there is one: each as its range value, its sort key and
-/// the item.
+/// the cursor's (`range`, `sk`) when there is one: at most `page` of them, and whether more
+/// follow.
 #[allow(clippy::too_many_arguments)]
 fn index_rows(
     connection: &Connection,
@@ -534,8 +547,8 @@ fn index_rows(
     hash: &str,
     at: Option<(String, String)>,
     (direction, after): (&str, &str),
-    limit: i64,
-) -> Result<Vec<(String, String, Item)>, StoreError> {
+    page: Option<usize>,
+) -> Result<(Vec<IndexRow>, bool), StoreError> {
     let cursor = if at.is_some() {
         format!("AND ({range}, sk) {after} (?2, ?3)")
     } else {
@@ -547,12 +560,15 @@ fn index_rows(
     );
     let (at_range, at_sk) = at.unzip();
     let mut statement = connection.prepare_cached(&sql).map_err(unavailable)?;
-    let mut rows = statement.query(params![hash, at_range, at_sk, limit]).map_err(unavailable)?;
+    let mut rows = statement.query(params![hash, at_range, at_sk, sql_limit(page)]).map_err(unavailable)?;
     let mut found = Vec::new();
     while let Some(row) = rows.next().map_err(unavailable)? {
+        if Some(found.len()) == page {
+            return Ok((found, true));
+        }
         found.push((row.get(0).map_err(unavailable)?, row.get(1).map_err(unavailable)?, item_of(row, 2)?));
     }
-    Ok(found)
+    Ok((found, false))
 }
 
 #[async_trait]
