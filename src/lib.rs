@@ -3,6 +3,7 @@
 //! an embedded store (or DynamoDB/KMS through the AWS environment) and a strict Meta sandbox.
 
 pub mod auth;
+pub mod expiry;
 pub mod feed;
 mod head;
 pub mod sandbox;

@@ -2,6 +2,7 @@
 //! nothing set, then the service's one configuration loader.
 
 use crate::auth;
+use crate::expiry::Expiry;
 use crate::sandbox::{Sandbox, SandboxConfig};
 use crate::server::{self, SANDBOX_PREFIX, Server};
 use serde_json::{Map, json};
@@ -187,12 +188,16 @@ pub async fn start_wrapped(source: impl Fn(&str) -> Option<String>, wrap: Wrap) 
     });
 
     let backend = get("LOCAL_BACKEND").unwrap_or_else(|| "embedded".into());
+    // What expires on one machine; DynamoDB's time to live and S3's lifecycle rule in AWS.
+    let mut expiry = None;
     type Backend = (Arc<dyn Store>, Arc<dyn Cipher>, Arc<dyn ChangeFeed>, Arc<dyn MediaStore>, &'static str);
     let (store, cipher, feed, media, backend): Backend = match backend.as_str() {
         "embedded" => {
             let store = EmbeddedStore::open_in(&dir)?;
             let cipher = LocalCipher::load_or_create(&dir.join("local-kms.key"))?;
             let media = FileMediaStore::open(dir.join("media"))?;
+            let retention = config.message_retention;
+            expiry = Some(Expiry { store: store.clone(), media: media.clone(), retention });
             (Arc::new(store.clone()), Arc::new(cipher), Arc::new(store), Arc::new(media), "embedded")
         }
         "aws" => {
@@ -241,6 +246,9 @@ pub async fn start_wrapped(source: impl Fn(&str) -> Option<String>, wrap: Wrap) 
     let mut background = Vec::new();
     if let Some(every) = server.app.config.health_sweep_every {
         background.push(tokio::spawn(sweep_every(server.clone(), every, stopped.clone())));
+    }
+    if let Some(expiry) = expiry {
+        background.push(tokio::spawn(crate::expiry::expire_every(expiry, stopped.clone())));
     }
     // The table's stream, handed to what follows it as its triggers do in AWS, and the events'
     // retry queue, as SQS hands it to the `events` function.

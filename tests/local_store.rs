@@ -76,3 +76,48 @@ async fn the_readmes_backup_and_inspection_commands_work_on_a_running_stack() {
         }
     }
 }
+
+/// What expires is deleted on one machine as DynamoDB's time to live and S3's lifecycle rule
+/// delete it in AWS: the stack deletes the store's expired items, and the received files
+/// older than the retention, when it starts (then hourly).
+#[tokio::test]
+async fn the_stack_deletes_expired_items_and_old_files_when_it_starts() {
+    use shared::media::MediaStore;
+    use shared::store::{Item, Key, Store, Value, schema};
+    let data = TempDir::new();
+    let now = shared::clock::Timestamp::now().seconds();
+    let item = |sk: &str, ttl: i64| {
+        Item::from([
+            (schema::PK.to_owned(), Value::S("ORG#expiry".into())),
+            (schema::SK.to_owned(), Value::S(sk.into())),
+            (schema::TTL.to_owned(), Value::N(ttl)),
+        ])
+    };
+    let store = shared::store::embedded::EmbeddedStore::open_in(&data.0).unwrap();
+    store.put_each(vec![(item("MSG#expired", now - 1), None), (item("MSG#kept", now + 3600), None)]).await.unwrap();
+    let media = shared::media::files::FileMediaStore::open(data.0.join("media")).unwrap();
+    for key in ["org-1/old", "org-1/new"] {
+        media.put(key, "image/jpeg", bytes::Bytes::from_static(b"bytes")).await.unwrap();
+    }
+    // Written 31 days ago, past the default retention of 30.
+    let written = std::time::SystemTime::now() - std::time::Duration::from_secs(31 * 86_400);
+    let old = std::fs::File::options().append(true).open(data.0.join("media/org-1/old")).unwrap();
+    old.set_modified(written).unwrap();
+
+    let h = Harness::start(&[("DATA_DIR", &data.0.display().to_string())]).await;
+    let expired = Key::new("ORG#expiry", "MSG#expired");
+    for _ in 0..100 {
+        if store.get(&expired).await.unwrap().is_none() && media.get("org-1/old").await.unwrap().is_none() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(store.get(&expired).await.unwrap().is_none(), "the expired item is deleted");
+    assert!(media.get("org-1/old").await.unwrap().is_none(), "the old file is deleted");
+    assert!(store.get(&Key::new("ORG#expiry", "MSG#kept")).await.unwrap().is_some(), "the rest is kept");
+    assert!(media.get("org-1/new").await.unwrap().is_some());
+    let logs = support::logs();
+    assert!(logs.contains("deleted the store's expired items"), "{logs}");
+    assert!(logs.contains("deleted received files past the retention"), "{logs}");
+    drop(h);
+}

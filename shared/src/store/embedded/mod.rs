@@ -5,13 +5,17 @@
 //! TransactWriteItems; reads take a connection of their own and see the last commit.
 //!
 //! The schema is plain so that ordinary tools read it: `items` (the key, the two index
-//! attributes and the item as JSON), the sparse indexes as SQLite partial indexes, the
-//! table's change stream and each consumer's position in it.
+//! attributes, the expiry and the item as JSON), the sparse indexes as SQLite partial
+//! indexes, the table's change stream and each consumer's position in it.
+//!
+//! Items whose `ttl` has passed are deleted by [`EmbeddedStore::delete_expired`], as
+//! DynamoDB's time to live deletes them in AWS.
 
 pub(crate) mod json;
 pub mod upgrade;
 
 use super::{Condition, Cursor, Index, Item, Key, Page, Query, Store, StoreError, Value, WriteOp, check_batch, schema};
+use crate::clock::Timestamp;
 use crate::stream::{Batch, Change, ChangeFeed, ChangeKind, Expected, Filter};
 use async_trait::async_trait;
 use rusqlite::config::DbConfig;
@@ -31,6 +35,7 @@ const SCHEMA: &str = "
         sk TEXT NOT NULL,
         owner_key TEXT,
         at TEXT,
+        expires INTEGER,
         item TEXT NOT NULL,
         PRIMARY KEY (pk, sk)
     ) WITHOUT ROWID;
@@ -82,6 +87,43 @@ impl EmbeddedStore {
         let store = Self::open(&dir.join(FILE_NAME))?;
         upgrade::carry_over(dir, &store)?;
         Ok(store)
+    }
+
+    /// Deletes the items whose `ttl` is `now` or earlier, as DynamoDB's time to live does in
+    /// AWS: each deletion is a `REMOVE` on the table's stream. A few hundred per transaction,
+    /// so a delivery waits for one of them at most; how many were deleted.
+    ///
+    /// A deletion is not synced on its own: a power cut can only bring an expired item back
+    /// until the next pass, and every read that cares checks the `ttl` anyway.
+    pub async fn delete_expired(&self, now: Timestamp) -> Result<usize, StoreError> {
+        const AT_ONCE: i64 = 500;
+        let mut deleted = 0;
+        loop {
+            let count = self
+                .write_transaction(Durability::Deferred, move |txn| {
+                    let mut expired = txn
+                        .prepare_cached(
+                            "SELECT pk, sk FROM items INDEXED BY by_expiry
+                             WHERE expires IS NOT NULL AND expires <= ?1 ORDER BY expires LIMIT ?2",
+                        )
+                        .map_err(unavailable)?;
+                    let keys = expired
+                        .query_map(params![now.0, AT_ONCE], |row| {
+                            Ok(Key::new(row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+                        })
+                        .and_then(Iterator::collect::<Result<Vec<Key>, _>>)
+                        .map_err(unavailable)?;
+                    for key in &keys {
+                        store_item(txn, key, true, None)?;
+                    }
+                    Ok(keys.len())
+                })
+                .await?;
+            deleted += count;
+            if (count as i64) < AT_ONCE {
+                return Ok(deleted);
+            }
+        }
     }
 
     fn writer(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
@@ -209,27 +251,45 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
 }
 
 /// The schema's version (`PRAGMA user_version`), which [`migrate`] brings a database to.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// Brings a database an earlier version wrote to this schema, once, in one transaction.
-/// Version 0 kept no `entity` beside each change, which the feed's filters read.
+/// Version 0 kept no `entity` beside each change, which the feed's filters read; versions
+/// before 2 kept no `expires` beside each item, which the deletion of expired items reads.
 fn migrate(connection: &Connection) -> Result<(), StoreError> {
     let txn = Txn::begin(connection, "BEGIN IMMEDIATE")?;
     let version: i64 = txn.query_row("PRAGMA user_version", [], |row| row.get(0)).map_err(unavailable)?;
     if version >= SCHEMA_VERSION {
         return Ok(());
     }
-    let has_entity =
-        txn.prepare("SELECT 1 FROM pragma_table_info('changes') WHERE name = 'entity'").and_then(|mut s| s.exists([]));
-    if !has_entity.map_err(unavailable)? {
+    if !has_column(&txn, "changes", "entity")? {
         txn.execute_batch(
             "ALTER TABLE changes ADD COLUMN entity TEXT;
              UPDATE changes SET entity = json_extract(image, '$.entity') WHERE image IS NOT NULL;",
         )
         .map_err(unavailable)?;
     }
-    txn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}")).map_err(unavailable)?;
+    if !has_column(&txn, "items", "expires")? {
+        txn.execute_batch(&format!(
+            "ALTER TABLE items ADD COLUMN expires INTEGER;
+             UPDATE items SET expires = json_extract(item, '$.{ttl}') WHERE json_type(item, '$.{ttl}') = 'integer';",
+            ttl = schema::TTL
+        ))
+        .map_err(unavailable)?;
+    }
+    txn.execute_batch(&format!(
+        "CREATE INDEX IF NOT EXISTS by_expiry ON items (expires) WHERE expires IS NOT NULL;
+         PRAGMA user_version = {SCHEMA_VERSION};"
+    ))
+    .map_err(unavailable)?;
     txn.commit()
+}
+
+fn has_column(connection: &Connection, table: &str, column: &str) -> Result<bool, StoreError> {
+    connection
+        .prepare("SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2")
+        .and_then(|mut statement| statement.exists(params![table, column]))
+        .map_err(unavailable)
 }
 
 fn unavailable(error: impl std::fmt::Display) -> StoreError {
@@ -356,17 +416,24 @@ fn put_row(
 ) -> Result<bool, StoreError> {
     let sql = match on_conflict {
         OnConflict::Replace => {
-            "INSERT INTO items (pk, sk, owner_key, at, item) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (pk, sk) DO UPDATE SET owner_key = excluded.owner_key, at = excluded.at, item = excluded.item"
+            "INSERT INTO items (pk, sk, owner_key, at, expires, item) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (pk, sk) DO UPDATE SET
+                 owner_key = excluded.owner_key, at = excluded.at, expires = excluded.expires, item = excluded.item"
         }
         OnConflict::Keep => {
-            "INSERT INTO items (pk, sk, owner_key, at, item) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING"
+            "INSERT INTO items (pk, sk, owner_key, at, expires, item) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT DO NOTHING"
         }
     };
     let mut statement = connection.prepare_cached(sql).map_err(unavailable)?;
     let owner = index_attribute(item, schema::OWNER_KEY);
     let at = index_attribute(item, schema::TIME_KEY);
-    Ok(statement.execute(params![key.pk, key.sk, owner, at, image]).map_err(unavailable)? == 1)
+    // DynamoDB's time to live reads a number of seconds, and ignores any other type.
+    let expires = match item.get(schema::TTL) {
+        Some(Value::N(seconds)) => Some(*seconds),
+        _ => None,
+    };
+    Ok(statement.execute(params![key.pk, key.sk, owner, at, expires, image]).map_err(unavailable)? == 1)
 }
 
 /// The table's change stream, as DynamoDB Streams keeps it in AWS: each write's new image
@@ -746,19 +813,22 @@ mod tests {
     use rusqlite::StatementStatus;
 
     #[tokio::test]
-    async fn a_database_of_the_first_schema_gets_its_changes_entities_once() {
+    async fn a_database_of_the_first_schema_gets_its_changes_entities_and_items_expiries_once() {
         use crate::stream::{Expected, Pattern};
         let dir = std::env::temp_dir().join(format!("embedded-migrate-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join(FILE_NAME);
-        let first = SCHEMA.replace(",\n        entity TEXT\n", "\n");
-        assert_ne!(first, SCHEMA);
+        let first = SCHEMA.replace(",\n        entity TEXT\n", "\n").replace("        expires INTEGER,\n", "");
+        assert!(!first.contains("entity") && !first.contains("expires"), "{first}");
         let earlier = Connection::open(&path).unwrap();
         earlier.execute_batch(&first).unwrap();
         earlier
             .execute_batch(
                 r#"INSERT INTO changes (kind, pk, sk, image) VALUES ('INSERT', 'P', 'A', '{"entity":"message","x":true}');
-                   INSERT INTO changes (kind, pk, sk, image) VALUES ('REMOVE', 'P', 'B', NULL);"#,
+                   INSERT INTO changes (kind, pk, sk, image) VALUES ('REMOVE', 'P', 'B', NULL);
+                   INSERT INTO items (pk, sk, item) VALUES ('P', 'OLD', '{"pk":"P","sk":"OLD","ttl":100}');
+                   INSERT INTO items (pk, sk, item) VALUES ('P', 'NEW', '{"pk":"P","sk":"NEW","ttl":300}');
+                   INSERT INTO items (pk, sk, item) VALUES ('P', 'TEXT', '{"pk":"P","sk":"TEXT","ttl":"100"}');"#,
             )
             .unwrap();
         drop(earlier);
@@ -772,8 +842,55 @@ mod tests {
         drop(store);
         let version: i64 = connect(&path).unwrap().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
         assert_eq!(version, SCHEMA_VERSION);
-        let again = EmbeddedStore::open(&path).unwrap().read("new", &MESSAGES, 10).await.unwrap();
+        let store = EmbeddedStore::open(&path).unwrap();
+        let again = store.read("new", &MESSAGES, 10).await.unwrap();
         assert_eq!(again.changes, batch.changes, "opened again, it is as it was");
+        // Each item's expiry was read from its `ttl` when it is a number, as DynamoDB reads it.
+        assert_eq!(store.delete_expired(Timestamp(200)).await.unwrap(), 1);
+        for (sk, kept) in [("OLD", false), ("NEW", true), ("TEXT", true)] {
+            assert_eq!(store.get(&Key::new("P", sk)).await.unwrap().is_some(), kept, "{sk}");
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn expired_items_are_deleted_as_dynamodbs_time_to_live_deletes_them() {
+        let dir = std::env::temp_dir().join(format!("embedded-expiry-{}", std::process::id()));
+        let store = EmbeddedStore::open(&dir.join(FILE_NAME)).unwrap();
+        let item = |sk: &str, ttl: Option<Value>| {
+            let mut item = Item::from([
+                (schema::PK.to_owned(), Value::S("P".into())),
+                (schema::SK.to_owned(), Value::S(sk.into())),
+                (schema::ENTITY.to_owned(), Value::S("thing".into())),
+            ]);
+            item.extend(ttl.map(|ttl| (schema::TTL.to_owned(), ttl)));
+            item
+        };
+        // More than one transaction's worth of expired items, and one at each side of `now`.
+        let mut puts: Vec<_> = (0..1_201).map(|i| (item(&format!("OLD#{i:04}"), Some(Value::N(999))), None)).collect();
+        puts.push((item("NOW", Some(Value::N(1_000))), None));
+        puts.push((item("LATER", Some(Value::N(1_001))), None));
+        puts.push((item("NEVER", None), None));
+        puts.push((item("NOT-A-NUMBER", Some(Value::S("999".into()))), None));
+        store.put_each(puts).await.unwrap();
+        // An item whose `ttl` a later write took away, or moved on, is kept.
+        store
+            .put_each(vec![(item("OLD#0000", None), None), (item("OLD#0001", Some(Value::N(5_000))), None)])
+            .await
+            .unwrap();
+        store.subscribe("after").await.unwrap();
+        let written = store.read("after", &Filter::EVERY, 10_000).await.unwrap();
+        store.commit("after", &written.through.unwrap()).await.unwrap();
+
+        assert_eq!(store.delete_expired(Timestamp(1_000)).await.unwrap(), 1_200);
+        let left = store.query(&Query::new(Index::Table { pk: "P".into() })).await.unwrap().items;
+        let left: Vec<&str> = left.iter().map(|item| item[schema::SK].as_s().unwrap()).collect();
+        assert_eq!(left, ["LATER", "NEVER", "NOT-A-NUMBER", "OLD#0000", "OLD#0001"]);
+        let removed = store.read("after", &Filter::EVERY, 10_000).await.unwrap().changes;
+        assert_eq!(removed.len(), 1_200);
+        assert!(removed.iter().all(|c| c.kind == ChangeKind::Remove && c.image().is_none()));
+        assert_eq!(store.delete_expired(Timestamp(1_000)).await.unwrap(), 0, "nothing is deleted twice");
+        drop(store);
         std::fs::remove_dir_all(dir).unwrap();
     }
 
