@@ -4,7 +4,8 @@
 //! events recorded during an outage of KMS (the endpoints' secrets) are delivered once it
 //! ends; a registration that cannot take its lease on the number is answered 503, without
 //! asking Meta; a callback whose hand-over was made but its answer lost is answered as done;
-//! a large delivery that fails midway leaves no receipt, so its repeat is handled again.
+//! a large delivery that fails midway leaves no receipt, so its repeat is handled again, and
+//! one whose receipt cannot be written is answered all the same.
 
 mod support;
 
@@ -32,6 +33,14 @@ fn delivery(ids: &[&str]) -> Vec<u8> {
         &json!({ "object": "whatsapp_business_account", "entry": [{ "id": SUPPORT, "changes": changes }] }),
     )
     .unwrap()
+}
+
+/// 150 messages: a delivery large enough to leave a receipt once handled in full.
+fn large_delivery(name: &str) -> Vec<u8> {
+    let ids: Vec<String> = (0..150).map(|i| format!("wamid.{name}.{i}")).collect();
+    let body = delivery(&ids.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(body.len() >= webhook::REMEMBERED_DELIVERY_BYTES, "{} bytes: remembered once handled", body.len());
+    body
 }
 
 /// A stack whose store fails on command, with an organization connected to a phone.
@@ -74,9 +83,7 @@ async fn a_webhook_during_a_store_outage_is_refused_and_nothing_is_lost() {
 async fn a_large_delivery_that_fails_midway_leaves_no_receipt_and_is_handled_again() {
     for backend in [Backend::Embedded, Backend::Aws] {
         let (h, store, owner, org) = connected_behind_an_outage(backend).await;
-        let ids: Vec<String> = (0..150).map(|i| format!("wamid.large.{i}")).collect();
-        let body = delivery(&ids.iter().map(String::as_str).collect::<Vec<_>>());
-        assert!(body.len() >= webhook::REMEMBERED_DELIVERY_BYTES, "{} bytes: remembered once handled", body.len());
+        let body = large_delivery("large");
         // Routed and looked up, then its messages cannot be written.
         let answer = refused_then_taken(&h, &store, Outage::begin_batch_writes, &body).await;
         assert_eq!(answer["outcome"]["stored"], 150, "{backend:?}: handled again, not answered from a receipt");
@@ -85,6 +92,28 @@ async fn a_large_delivery_that_fails_midway_leaves_no_receipt_and_is_handled_aga
         let (_, answer) = h.webhook(&body, None).await;
         let counts = (answer["outcome"]["stored"].as_u64(), answer["outcome"]["duplicates"].as_u64());
         assert_eq!(counts, (Some(0), Some(150)), "{backend:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_delivery_whose_receipt_cannot_be_written_is_answered_and_its_repeat_handled_again() {
+    for backend in [Backend::Embedded, Backend::Aws] {
+        let (h, store, owner, org) = connected_behind_an_outage(backend).await;
+        let body = large_delivery("unreceipted");
+        store.begin_receipt_writes();
+        let (status, answer) = h.webhook(&body, None).await;
+        assert_eq!((status, &answer["outcome"]["stored"]), (StatusCode::OK, &json!(150)), "{backend:?}: {answer}");
+        assert_eq!(store.receipt_writes(), 1, "{backend:?}: its receipt was tried");
+        assert!(support::logs().contains("the receipt of a webhook delivery was not written"), "{backend:?}");
+        assert_eq!(h.messages(&owner, &org).await.len(), 150, "{backend:?}");
+        store.end();
+        // Without a receipt, the repeat is handled again, event by event, and leaves one.
+        let (_, answer) = h.webhook(&body, None).await;
+        assert_eq!(answer["outcome"]["duplicates"], 150, "{backend:?}: {answer}");
+        assert_eq!(store.receipt_writes(), 2, "{backend:?}: handled again, so its receipt is written now");
+        let (_, answer) = h.webhook(&body, None).await;
+        assert_eq!(answer["outcome"]["duplicates"], 150, "{backend:?}: {answer}");
+        assert_eq!(store.receipt_writes(), 2, "{backend:?}: answered from the receipt");
     }
 }
 

@@ -1,25 +1,27 @@
 //! A store and a cipher that fail on command, wrapped around the stack's own: what an
 //! outage of DynamoDB or KMS looks like to the service (every call refused as unavailable,
 //! nothing done), or, for the store, a failure of its writes alone (reads work) or of its
-//! batch writes alone (the messages and contacts a webhook brings) while the rest works; or
-//! a write whose answer is lost, so that it is made twice.
+//! batch writes alone (the messages and contacts a webhook brings) or of webhook receipts
+//! alone while the rest works; or a write whose answer is lost, so that it is made twice.
 
 use async_trait::async_trait;
 use shared::cipher::{Cipher, CipherError, TokenContext};
 use shared::domain::Ciphertext;
 use shared::store::{Condition, Item, Key, Page, Query, Store, StoreError, WriteOp};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 const UP: u8 = 0;
 const DOWN: u8 = 1;
 const BATCH_WRITES_DOWN: u8 = 2;
 const WRITES_DOWN: u8 = 3;
 const HAND_OVERS_REPEATED: u8 = 4;
+const RECEIPT_WRITES_DOWN: u8 = 5;
 
-/// The switch of an outage, kept by the test.
+/// The switch of an outage, kept by the test, and how many webhook receipts were written
+/// or tried.
 #[derive(Clone, Default)]
-pub struct Outage(Arc<AtomicU8>);
+pub struct Outage(Arc<AtomicU8>, Arc<AtomicUsize>);
 
 impl Outage {
     pub fn begin(&self) {
@@ -38,6 +40,13 @@ impl Outage {
     /// refused, since the first did it.
     pub fn begin_repeated_hand_overs(&self) {
         self.0.store(HAND_OVERS_REPEATED, Ordering::SeqCst);
+    }
+    /// Only the writes of webhook receipts fail.
+    pub fn begin_receipt_writes(&self) {
+        self.0.store(RECEIPT_WRITES_DOWN, Ordering::SeqCst);
+    }
+    pub fn receipt_writes(&self) -> usize {
+        self.1.load(Ordering::SeqCst)
     }
     pub fn end(&self) {
         self.0.store(UP, Ordering::SeqCst);
@@ -101,6 +110,16 @@ impl Store for FailingStore {
     async fn write(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
         if self.outage.writes_down() {
             return Err(StoreError::Unavailable("the store's writes fail (a test's outage)".into()));
+        }
+        let is_receipt = |op: &WriteOp| match op {
+            WriteOp::Put { item, .. } => item.get("entity").and_then(|e| e.as_s()) == Some("webhook_receipt"),
+            _ => false,
+        };
+        if ops.iter().any(is_receipt) {
+            self.outage.1.fetch_add(1, Ordering::SeqCst);
+            if self.outage.0.load(Ordering::SeqCst) == RECEIPT_WRITES_DOWN {
+                return Err(StoreError::Unavailable("webhook receipts cannot be written (a test's outage)".into()));
+            }
         }
         if self.outage.repeats(&ops) {
             self.inner.write(ops.clone()).await?;
