@@ -29,7 +29,7 @@ pub fn contact_item(contact: &Contact) -> Item {
 }
 
 pub fn contact_from(item: &Item) -> Result<Contact, StoreError> {
-    let r = Reader(item);
+    let mut r = Reader(item);
     Ok(Contact {
         organization_id: r.parse(attr::ORGANIZATION_ID)?,
         phone_number_id: r.parse(attr::PHONE_NUMBER_ID)?,

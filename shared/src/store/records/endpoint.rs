@@ -35,7 +35,7 @@ pub fn endpoint_item(endpoint: &Endpoint) -> Item {
 }
 
 pub fn endpoint_from(item: &Item) -> Result<Endpoint, StoreError> {
-    let r = Reader(item);
+    let mut r = Reader(item);
     let types = match item.get(attr::TYPES) {
         None => None,
         Some(_) => Some(

@@ -33,7 +33,7 @@ pub fn event_item(event: &ConnectionEvent) -> Item {
 }
 
 pub fn event_from(item: &Item) -> Result<ConnectionEvent, StoreError> {
-    let r = Reader(item);
+    let mut r = Reader(item);
     Ok(ConnectionEvent {
         organization_id: r.parse(attr::ORGANIZATION_ID)?,
         id: r.s(attr::ID)?,

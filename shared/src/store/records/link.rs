@@ -40,9 +40,7 @@ pub fn link_item(link: &OnboardingLink) -> Item {
 }
 
 pub fn link_from(item: &Item) -> Result<OnboardingLink, StoreError> {
-    let r = Reader(item);
-    let at = || r.time(attr::STATUS_AT);
-    let url = |name| r.opt_s(name).map(|raw| raw.parse().map_err(|_| corrupt(name))).transpose();
+    let mut r = Reader(item);
     Ok(OnboardingLink {
         id: r.s(attr::ID)?,
         organization_id: r.parse(attr::ORGANIZATION_ID)?,
@@ -51,12 +49,12 @@ pub fn link_from(item: &Item) -> Result<OnboardingLink, StoreError> {
         expires_at: r.time(attr::EXPIRES_AT)?,
         status: match r.s(attr::STATUS)?.as_str() {
             "active" => LinkStatus::Active,
-            "revoked" => LinkStatus::Revoked { at: at()? },
-            "used" => LinkStatus::Used { at: at()? },
+            "revoked" => LinkStatus::Revoked { at: r.time(attr::STATUS_AT)? },
+            "used" => LinkStatus::Used { at: r.time(attr::STATUS_AT)? },
             _ => return Err(corrupt(attr::STATUS)),
         },
-        success_url: url(attr::SUCCESS_URL)?,
-        failure_url: url(attr::FAILURE_URL)?,
+        success_url: r.opt_parse(attr::SUCCESS_URL)?,
+        failure_url: r.opt_parse(attr::FAILURE_URL)?,
         feature_type: r.opt_s(attr::FEATURE_TYPE),
     })
 }
@@ -105,7 +103,7 @@ impl Records {
         let Some(pointer) = self.store.get(&token_key(token_hash)).await? else {
             return Ok(None);
         };
-        let r = Reader(&pointer);
+        let mut r = Reader(&pointer);
         let organization: OrganizationId = r.parse(attr::ORGANIZATION_ID)?;
         let link = self.link(&organization, &r.s(attr::ID)?).await?;
         // The hash is checked again on the link itself: a pointer never opens another link.

@@ -1,5 +1,4 @@
-use super::{Reader, Records, StoreError, Value, attr, corrupt, put_opt, s, with_key};
-use crate::clock::Timestamp;
+use super::{Attributes, Reader, Records, StoreError, Value, attr, corrupt, put_opt, s, with_key};
 use crate::domain::{Customer, Direction, EventKind, MessageEvent, OrganizationId};
 use crate::error::ApiError;
 use crate::media::{MediaRef, MediaStatus};
@@ -85,57 +84,8 @@ pub fn message_from_item(item: Item) -> Result<MessageEvent, StoreError> {
     read_message(item)
 }
 
-/// Where a message's attributes come from: an item kept, or one given up to the message.
-trait Attributes {
-    fn take(&mut self, name: &str) -> Option<Value>;
-}
-
-impl Attributes for &Item {
-    fn take(&mut self, name: &str) -> Option<Value> {
-        self.get(name).cloned()
-    }
-}
-
-impl Attributes for Item {
-    fn take(&mut self, name: &str) -> Option<Value> {
-        self.remove(name)
-    }
-}
-
-struct Source<A>(A);
-
-impl<A: Attributes> Source<A> {
-    fn opt_s(&mut self, name: &str) -> Option<String> {
-        match self.0.take(name) {
-            Some(Value::S(value)) => Some(value),
-            _ => None,
-        }
-    }
-    fn s(&mut self, name: &str) -> Result<String, StoreError> {
-        self.opt_s(name).ok_or_else(|| corrupt(name))
-    }
-    fn parse<T: std::str::FromStr>(&mut self, name: &str) -> Result<T, StoreError> {
-        self.s(name)?.parse().map_err(|_| corrupt(name))
-    }
-    fn json<T: serde::de::DeserializeOwned>(&mut self, name: &str) -> Result<Option<T>, StoreError> {
-        self.opt_s(name).map(|json| serde_json::from_str(&json).map_err(|_| corrupt(name))).transpose()
-    }
-    fn opt_n(&mut self, name: &str) -> Option<i64> {
-        match self.0.take(name) {
-            Some(Value::N(n)) => Some(n),
-            _ => None,
-        }
-    }
-    fn time(&mut self, name: &str) -> Result<Timestamp, StoreError> {
-        self.opt_n(name).map(Timestamp).ok_or_else(|| corrupt(name))
-    }
-    fn flag(&mut self, name: &str) -> bool {
-        matches!(self.0.take(name), Some(Value::Bool(true)))
-    }
-}
-
 fn read_message(item: impl Attributes) -> Result<MessageEvent, StoreError> {
-    let mut r = Source(item);
+    let mut r = Reader(item);
     let kind = match (r.s(attr::ENTITY)?.as_str(), r.s(attr::DIRECTION)?.as_str()) {
         ("status", _) => EventKind::Status { status: r.s(attr::STATUS)? },
         ("rejected", _) => EventKind::Rejected { reason: r.s(attr::REASON)? },
@@ -163,7 +113,7 @@ fn read_message(item: impl Attributes) -> Result<MessageEvent, StoreError> {
         timestamp: r.time(attr::TIMESTAMP)?,
         received_at: r.time(attr::RECEIVED_AT)?,
         payload: r.opt_s(attr::PAYLOAD),
-        history: r.flag(attr::HISTORY),
+        history: r.bool(attr::HISTORY),
         source: r.opt_s(attr::SOURCE),
         identity_change: r.json(attr::SYSTEM)?,
         media: match r.opt_s(attr::MEDIA_ID) {

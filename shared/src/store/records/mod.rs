@@ -177,44 +177,75 @@ fn put_opt(item: &mut Item, name: &str, value: Option<Value>) {
     }
 }
 
-/// Reads typed attributes out of an item, turning anything malformed into a store error
-/// (data written by another version of the code), never a panic.
-struct Reader<'a>(&'a Item);
+/// Where a record's attributes come from: an item kept (each attribute is copied out), or one
+/// given up to the record (each is moved out, as a page of messages does with its items).
+trait Attributes {
+    fn take(&mut self, name: &str) -> Option<Value>;
+}
 
-impl Reader<'_> {
-    fn opt_s(&self, name: &str) -> Option<String> {
-        self.0.get(name).and_then(Value::as_s).map(str::to_owned)
+impl Attributes for &Item {
+    fn take(&mut self, name: &str) -> Option<Value> {
+        self.get(name).cloned()
     }
-    fn s(&self, name: &str) -> Result<String, StoreError> {
+}
+
+impl Attributes for Item {
+    fn take(&mut self, name: &str) -> Option<Value> {
+        self.remove(name)
+    }
+}
+
+/// Reads typed attributes out of an item, turning anything malformed into a store error
+/// (data written by another version of the code), never a panic. Each attribute is read once.
+struct Reader<A>(A);
+
+impl<A: Attributes> Reader<A> {
+    fn opt_s(&mut self, name: &str) -> Option<String> {
+        match self.0.take(name) {
+            Some(Value::S(value)) => Some(value),
+            _ => None,
+        }
+    }
+    fn s(&mut self, name: &str) -> Result<String, StoreError> {
         self.opt_s(name).ok_or_else(|| corrupt(name))
     }
-    fn parse<T: std::str::FromStr>(&self, name: &str) -> Result<T, StoreError> {
+    fn parse<T: std::str::FromStr>(&mut self, name: &str) -> Result<T, StoreError> {
         self.s(name)?.parse().map_err(|_| corrupt(name))
+    }
+    fn opt_parse<T: std::str::FromStr>(&mut self, name: &str) -> Result<Option<T>, StoreError> {
+        self.opt_s(name).map(|text| text.parse().map_err(|_| corrupt(name))).transpose()
+    }
+    /// A value kept as JSON text.
+    fn json<T: serde::de::DeserializeOwned>(&mut self, name: &str) -> Result<Option<T>, StoreError> {
+        self.opt_s(name).map(|json| serde_json::from_str(&json).map_err(|_| corrupt(name))).transpose()
     }
     /// The organization whose partition the item was read from. Its ciphertexts are opened
     /// under this organization, never under an attribute that an item copied into another
     /// organization's partition would carry along: there, they open for no one.
-    fn partition_organization(&self) -> Result<crate::domain::OrganizationId, StoreError> {
+    fn partition_organization(&mut self) -> Result<crate::domain::OrganizationId, StoreError> {
         self.s(schema::PK)?.strip_prefix("ORG#").and_then(|id| id.parse().ok()).ok_or_else(|| corrupt(schema::PK))
     }
-    fn opt_n(&self, name: &str) -> Option<i64> {
-        self.0.get(name).and_then(Value::as_n)
-    }
-    fn time(&self, name: &str) -> Result<Timestamp, StoreError> {
-        self.opt_n(name).map(Timestamp).ok_or_else(|| corrupt(name))
-    }
-    fn bytes(&self, name: &str) -> Option<Vec<u8>> {
-        match self.0.get(name) {
-            Some(Value::B(b)) => Some(b.clone()),
+    fn opt_n(&mut self, name: &str) -> Option<i64> {
+        match self.0.take(name) {
+            Some(Value::N(n)) => Some(n),
             _ => None,
         }
     }
-    fn bool(&self, name: &str) -> bool {
-        matches!(self.0.get(name), Some(Value::Bool(true)))
+    fn time(&mut self, name: &str) -> Result<Timestamp, StoreError> {
+        self.opt_n(name).map(Timestamp).ok_or_else(|| corrupt(name))
     }
-    fn list(&self, name: &str) -> Vec<String> {
-        match self.0.get(name) {
-            Some(Value::L(l)) => l.clone(),
+    fn bytes(&mut self, name: &str) -> Option<Vec<u8>> {
+        match self.0.take(name) {
+            Some(Value::B(b)) => Some(b),
+            _ => None,
+        }
+    }
+    fn bool(&mut self, name: &str) -> bool {
+        matches!(self.0.take(name), Some(Value::Bool(true)))
+    }
+    fn list(&mut self, name: &str) -> Vec<String> {
+        match self.0.take(name) {
+            Some(Value::L(l)) => l,
             _ => Vec::new(),
         }
     }

@@ -39,8 +39,9 @@ pub fn organization_item(org: &Organization) -> Item {
 }
 
 pub fn organization_from(item: &Item) -> Result<Organization, StoreError> {
-    let r = Reader(item);
-    let json = |name: &str| r.opt_s(name).and_then(|t| JsonObject::from_json_string(&t)).unwrap_or_default();
+    let mut r = Reader(item);
+    let mut json = |name: &str| r.opt_s(name).and_then(|t| JsonObject::from_json_string(&t)).unwrap_or_default();
+    let (settings, agent_settings) = (json(attr::SETTINGS), json(attr::AGENT_SETTINGS));
     Ok(Organization {
         id: r.parse(attr::ID)?,
         owner_id: r.parse(attr::OWNER_ID)?,
@@ -48,9 +49,9 @@ pub fn organization_from(item: &Item) -> Result<Organization, StoreError> {
         description: r.opt_s(attr::DESCRIPTION),
         industry: r.opt_s(attr::INDUSTRY),
         website: r.opt_s(attr::WEBSITE),
-        settings: json(attr::SETTINGS),
-        agent_settings: json(attr::AGENT_SETTINGS),
-        waba_id: r.opt_s(attr::WABA_ID).map(|w| w.parse()).transpose().map_err(|_| corrupt(attr::WABA_ID))?,
+        settings,
+        agent_settings,
+        waba_id: r.opt_parse(attr::WABA_ID)?,
         created_at: r.time(attr::CREATED_AT)?,
         updated_at: r.time(attr::UPDATED_AT)?,
         version: r.opt_n(attr::VERSION).unwrap_or(0) as u64,

@@ -32,7 +32,7 @@ pub fn route_item(phone: &PhoneNumber) -> Item {
 }
 
 fn route_from(item: &Item) -> Result<Route, StoreError> {
-    let r = Reader(item);
+    let mut r = Reader(item);
     Ok(Route {
         organization_id: r.parse(attr::ORGANIZATION_ID)?,
         phone_number_id: r.parse(attr::PHONE_NUMBER_ID)?,
@@ -245,10 +245,11 @@ pub(super) fn sync_absent(sync: &CoexistenceSync) -> Vec<String> {
     absent
 }
 
-fn sync_from(r: &Reader<'_>) -> Result<Option<CoexistenceSync>, StoreError> {
-    let read = |kind: SyncKind| -> Result<Option<SyncState>, StoreError> {
+fn sync_from(r: &mut Reader<&Item>) -> Result<Option<CoexistenceSync>, StoreError> {
+    let mut read = |kind: SyncKind| -> Result<Option<SyncState>, StoreError> {
         let (status, reason) = sync_attribute_names(kind);
-        r.opt_s(status).map(|v| SyncState::from_parts(&v, r.opt_s(reason)).ok_or_else(|| corrupt(status))).transpose()
+        let Some(status_text) = r.opt_s(status) else { return Ok(None) };
+        SyncState::from_parts(&status_text, r.opt_s(reason)).ok_or_else(|| corrupt(status)).map(Some)
     };
     Ok(match (read(SyncKind::Contacts)?, read(SyncKind::History)?) {
         (Some(contacts), Some(history)) => Some(CoexistenceSync { contacts, history }),
@@ -269,7 +270,7 @@ pub(super) fn health_attributes(phone: &PhoneNumber, now: Timestamp) -> Vec<(&'s
 }
 
 pub fn phone_from(item: &Item) -> Result<PhoneNumber, StoreError> {
-    let r = Reader(item);
+    let mut r = Reader(item);
     let link = match (r.bool(attr::IS_ACTIVE), r.bytes(attr::TOKEN)) {
         (true, Some(token)) => PhoneLink::Active {
             token: Ciphertext::from_bytes(token),
@@ -288,7 +289,7 @@ pub fn phone_from(item: &Item) -> Result<PhoneNumber, StoreError> {
         Some(status) => Registration::from_parts(&status, r.opt_s(attr::REGISTRATION_REASON))
             .ok_or_else(|| corrupt(attr::REGISTRATION))?,
     };
-    let sync = sync_from(&r)?;
+    let sync = sync_from(&mut r)?;
     let registration_attempts = r
         .list(attr::REGISTRATION_ATTEMPTS)
         .iter()

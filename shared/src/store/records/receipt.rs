@@ -22,8 +22,8 @@ impl Records {
     /// handled in full within Meta's redelivery window.
     pub async fn delivery_receipt(&self, signature: &[u8; 32], now: Timestamp) -> Result<Option<usize>, ApiError> {
         let Some(item) = self.store.get(&receipt_key(signature)).await? else { return Ok(None) };
-        let receipt = Reader(&item);
-        // DynamoDB's TTL removes an item days late, and the embedded store never does.
+        let mut receipt = Reader(&item);
+        // DynamoDB's time to live removes an item days late, and the local stack's hourly.
         if receipt.time(schema::TTL)? <= now {
             return Ok(None);
         }

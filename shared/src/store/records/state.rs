@@ -83,7 +83,7 @@ fn authorization_attributes(a: &Authorization) -> Vec<(&'static str, Value)> {
 }
 
 pub fn state_from(item: &Item) -> Result<OAuthState, StoreError> {
-    let r = Reader(item);
+    let mut r = Reader(item);
     let pk = r.s(schema::PK)?;
     let key = pk.strip_prefix("STATE#").ok_or_else(|| corrupt(schema::PK))?;
     let step = match r.s(attr::STATUS)?.as_str() {

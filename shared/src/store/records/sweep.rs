@@ -44,7 +44,7 @@ impl Records {
         page.items
             .iter()
             .map(|item| {
-                let r = Reader(item);
+                let mut r = Reader(item);
                 Ok(Listed {
                     organization_id: r.parse(attr::ORGANIZATION_ID)?,
                     waba_id: r.parse(attr::WABA_ID)?,
