@@ -196,7 +196,8 @@ impl Attributes for Item {
 }
 
 /// Reads typed attributes out of an item, turning anything malformed into a store error
-/// (data written by another version of the code), never a panic. Each attribute is read once.
+/// (data written by another version of the code), never a panic. Read each attribute once:
+/// an attribute of an item given up to the record is gone once read.
 struct Reader<A>(A);
 
 impl<A: Attributes> Reader<A> {
