@@ -36,19 +36,19 @@ impl FileMediaStore {
                     let path = file.path();
                     // Keys have no dots (see `path`): an extension is the store's own.
                     let extension = path.extension().and_then(|extension| extension.to_str());
-                    if extension == Some("type")
-                        || !file.file_type()?.is_file()
-                        || file.metadata()?.modified()? >= cutoff
-                    {
+                    if extension == Some("type") || !file.file_type()?.is_file() {
                         continue;
                     }
-                    std::fs::remove_file(&path)?;
+                    match still_there(file.metadata().and_then(|metadata| metadata.modified()))? {
+                        Some(written) if written < cutoff => {}
+                        _ => continue,
+                    }
+                    if still_there(std::fs::remove_file(&path))?.is_none() {
+                        continue;
+                    }
                     // A write a crash left half-done has no MIME type of its own.
                     if extension.is_none() {
-                        match std::fs::remove_file(path.with_extension("type")) {
-                            Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error),
-                            _ => {}
-                        }
+                        still_there(std::fs::remove_file(path.with_extension("type")))?;
                         deleted += 1;
                     }
                 }
@@ -62,6 +62,16 @@ impl FileMediaStore {
     /// The file's path; keys are `{organization}/{media id}`, both checked when made.
     fn path(&self, key: &str) -> PathBuf {
         self.dir.join(key.replace(['.', '\\'], "_"))
+    }
+}
+
+/// What a file operation gave, or `None` for a file gone meanwhile (a write renames its
+/// partial file as it finishes): not an error while old files are deleted.
+fn still_there<T>(result: std::io::Result<T>) -> std::io::Result<Option<T>> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(error),
     }
 }
 
