@@ -20,8 +20,8 @@ impl FileMediaStore {
     }
 
     /// Deletes the files written before `cutoff`, as the S3 bucket's lifecycle rule expires
-    /// its objects in AWS; how many files went (with
-    /// each its MIME type; a write a crash left half-done goes too, uncounted).
+    /// its objects in AWS; how many went (each with its MIME type; a write a crash left
+    /// half-done goes too, uncounted).
     pub async fn delete_written_before(&self, cutoff: std::time::SystemTime) -> std::io::Result<usize> {
         let dir = self.dir.clone();
         tokio::task::spawn_blocking(move || {
@@ -65,8 +65,8 @@ impl FileMediaStore {
     }
 }
 
-/// What a file operation gave, or `None` for a file gone meanwhile (a write renames its
-/// partial file as it finishes): not an error while old files are deleted.
+/// What a file operation gave, or `None` for a file that is not there: never written, or
+/// gone meanwhile (a write renames its partial file as it finishes).
 fn still_there<T>(result: std::io::Result<T>) -> std::io::Result<Option<T>> {
     match result {
         Ok(value) => Ok(Some(value)),
@@ -100,13 +100,10 @@ impl MediaStore for FileMediaStore {
 
     async fn get(&self, key: &str) -> Result<Option<StoredFile>, ApiError> {
         let path = self.path(key);
-        tokio::task::spawn_blocking(move || match std::fs::read(&path) {
-            Ok(bytes) => {
-                let mime_type = std::fs::read_to_string(path.with_extension("type"))?;
-                Ok(Some(StoredFile { mime_type, bytes: Bytes::from(bytes) }))
-            }
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(error) => Err(error),
+        tokio::task::spawn_blocking(move || {
+            let Some(bytes) = still_there(std::fs::read(&path))? else { return Ok(None) };
+            let mime_type = std::fs::read_to_string(path.with_extension("type"))?;
+            Ok(Some(StoredFile { mime_type, bytes: Bytes::from(bytes) }))
         })
         .await
         .expect("the read does not panic")

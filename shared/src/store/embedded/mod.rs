@@ -429,10 +429,7 @@ fn put_row(
     let owner = index_attribute(item, schema::OWNER_KEY);
     let at = index_attribute(item, schema::TIME_KEY);
     // DynamoDB's time to live reads a number of seconds, and ignores any other type.
-    let expires = match item.get(schema::TTL) {
-        Some(Value::N(seconds)) => Some(*seconds),
-        _ => None,
-    };
+    let expires = item.get(schema::TTL).and_then(Value::as_n);
     Ok(statement.execute(params![key.pk, key.sk, owner, at, expires, image]).map_err(unavailable)? == 1)
 }
 
@@ -541,9 +538,7 @@ fn run_query(connection: &Connection, query: &Query) -> Result<Page, StoreError>
     }
     let order @ (direction, after) = if query.descending { ("DESC", "<") } else { ("ASC", ">") };
     let (page, limit) = (query.limit, sql_limit(query.limit));
-    let mut rows: Vec<(Cursor, Item)> = Vec::new();
-    let mut more = false;
-    match &query.index {
+    let (rows, more): (Vec<(Cursor, Item)>, bool) = match &query.index {
         Index::Table { pk } => {
             let low = query.sk_prefix.clone().unwrap_or_default();
             let high = after_prefix(&low);
@@ -553,36 +548,28 @@ fn run_query(connection: &Connection, query: &Query) -> Result<Page, StoreError>
                 if at.is_some() { format!("AND sk {after} ?4") } else { "AND ?4 IS NULL".into() }
             );
             let mut statement = connection.prepare_cached(&sql).map_err(unavailable)?;
-            let mut found = statement.query(params![pk, low, high, at, limit]).map_err(unavailable)?;
-            while let Some(row) = found.next().map_err(unavailable)? {
-                if Some(rows.len()) == page {
-                    more = true;
-                    break;
-                }
+            let found = statement.query(params![pk, low, high, at, limit]).map_err(unavailable)?;
+            page_of(found, page, |row| {
                 let sk: String = row.get(0).map_err(unavailable)?;
-                rows.push((Cursor::of_table(Key::new(pk.clone(), sk)), item_of(row, 1)?));
-            }
+                Ok((Cursor::of_table(Key::new(pk.clone(), sk)), item_of(row, 1)?))
+            })?
         }
         Index::ByOwner(owner) => {
             // The GSI's range attribute is the partition key: rows in (pk, sk) order.
             let at = query.after.as_ref().map(|c| (c.key.pk.clone(), c.key.sk.clone()));
             let filter = "owner_key = ?1";
-            let found;
-            (found, more) = index_rows(connection, "by_owner", filter, "pk", owner, at, order, page)?;
-            for (pk, sk, item) in found {
-                rows.push((Cursor { index_sort: None, key: Key::new(pk, sk) }, item));
-            }
+            let (found, more) = index_rows(connection, "by_owner", filter, "pk", owner, at, order, page)?;
+            let cursor = |pk, sk| Cursor { index_sort: None, key: Key::new(pk, sk) };
+            (found.into_iter().map(|(pk, sk, item)| (cursor(pk, sk), item)).collect(), more)
         }
         Index::ByTime { pk } => {
             let at = query.after.as_ref().map(|c| (c.index_sort.clone().unwrap_or_default(), c.key.sk.clone()));
             let filter = "pk = ?1 AND at IS NOT NULL";
-            let found;
-            (found, more) = index_rows(connection, "by_time", filter, "at", pk, at, order, page)?;
-            for (time, sk, item) in found {
-                rows.push((Cursor { index_sort: Some(time), key: Key::new(pk.clone(), sk) }, item));
-            }
+            let (found, more) = index_rows(connection, "by_time", filter, "at", pk, at, order, page)?;
+            let cursor = |time, sk| Cursor { index_sort: Some(time), key: Key::new(pk.clone(), sk) };
+            (found.into_iter().map(|(time, sk, item)| (cursor(time, sk), item)).collect(), more)
         }
-    }
+    };
     let next = if more { rows.last().map(|(cursor, _)| cursor.clone()) } else { None };
     Ok(Page { items: rows.into_iter().map(|(_, item)| item).collect(), next })
 }
@@ -591,6 +578,23 @@ fn run_query(connection: &Connection, query: &Query) -> Result<Page, StoreError>
 /// not decoded. SQLite reads a negative limit as none.
 fn sql_limit(page: Option<usize>) -> i64 {
     page.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX - 1) + 1)
+}
+
+/// The first `page` rows of a query run with [`sql_limit`], each decoded by `decode`, and
+/// whether more follow: the row beyond the page only says so, and is not decoded.
+fn page_of<T>(
+    mut rows: rusqlite::Rows<'_>,
+    page: Option<usize>,
+    mut decode: impl FnMut(&rusqlite::Row<'_>) -> Result<T, StoreError>,
+) -> Result<(Vec<T>, bool), StoreError> {
+    let mut found = Vec::new();
+    while let Some(row) = rows.next().map_err(unavailable)? {
+        if Some(found.len()) == page {
+            return Ok((found, true));
+        }
+        found.push(decode(row)?);
+    }
+    Ok((found, false))
 }
 
 /// The item in column `column` of a row, decoded from the stored bytes as they are.
@@ -627,15 +631,10 @@ fn index_rows(
     );
     let (at_range, at_sk) = at.unzip();
     let mut statement = connection.prepare_cached(&sql).map_err(unavailable)?;
-    let mut rows = statement.query(params![hash, at_range, at_sk, sql_limit(page)]).map_err(unavailable)?;
-    let mut found = Vec::new();
-    while let Some(row) = rows.next().map_err(unavailable)? {
-        if Some(found.len()) == page {
-            return Ok((found, true));
-        }
-        found.push((row.get(0).map_err(unavailable)?, row.get(1).map_err(unavailable)?, item_of(row, 2)?));
-    }
-    Ok((found, false))
+    let rows = statement.query(params![hash, at_range, at_sk, sql_limit(page)]).map_err(unavailable)?;
+    page_of(rows, page, |row| {
+        Ok((row.get(0).map_err(unavailable)?, row.get(1).map_err(unavailable)?, item_of(row, 2)?))
+    })
 }
 
 #[async_trait]
