@@ -18,50 +18,53 @@ const WRITES_DOWN: u8 = 3;
 const HAND_OVERS_REPEATED: u8 = 4;
 const RECEIPT_WRITES_DOWN: u8 = 5;
 
-/// The switch of an outage, kept by the test, and how many webhook receipts were written
-/// or tried.
+/// The switch of an outage, kept by the test.
 #[derive(Clone, Default)]
-pub struct Outage(Arc<AtomicU8>, Arc<AtomicUsize>);
+pub struct Outage {
+    switch: Arc<AtomicU8>,
+    /// How many webhook receipts were written or tried.
+    receipts: Arc<AtomicUsize>,
+}
 
 impl Outage {
     pub fn begin(&self) {
-        self.0.store(DOWN, Ordering::SeqCst);
+        self.switch.store(DOWN, Ordering::SeqCst);
     }
     /// Only the store's batch writes fail (`put_each`).
     pub fn begin_batch_writes(&self) {
-        self.0.store(BATCH_WRITES_DOWN, Ordering::SeqCst);
+        self.switch.store(BATCH_WRITES_DOWN, Ordering::SeqCst);
     }
     /// Only the store's writes fail (`write`, `put_each`); reads work.
     pub fn begin_writes(&self) {
-        self.0.store(WRITES_DOWN, Ordering::SeqCst);
+        self.switch.store(WRITES_DOWN, Ordering::SeqCst);
     }
     /// A state's hand-over (the callback's transaction) is applied, then sent again, as a
     /// client retries a request whose answer it lost: the service sees the second outcome,
     /// refused, since the first did it.
     pub fn begin_repeated_hand_overs(&self) {
-        self.0.store(HAND_OVERS_REPEATED, Ordering::SeqCst);
+        self.switch.store(HAND_OVERS_REPEATED, Ordering::SeqCst);
     }
     /// Only the writes of webhook receipts fail.
     pub fn begin_receipt_writes(&self) {
-        self.0.store(RECEIPT_WRITES_DOWN, Ordering::SeqCst);
+        self.switch.store(RECEIPT_WRITES_DOWN, Ordering::SeqCst);
     }
     pub fn receipt_writes(&self) -> usize {
-        self.1.load(Ordering::SeqCst)
+        self.receipts.load(Ordering::SeqCst)
     }
     pub fn end(&self) {
-        self.0.store(UP, Ordering::SeqCst);
+        self.switch.store(UP, Ordering::SeqCst);
     }
     fn on(&self) -> bool {
-        self.0.load(Ordering::SeqCst) == DOWN
+        self.switch.load(Ordering::SeqCst) == DOWN
     }
     fn writes_down(&self) -> bool {
-        matches!(self.0.load(Ordering::SeqCst), DOWN | WRITES_DOWN)
+        matches!(self.switch.load(Ordering::SeqCst), DOWN | WRITES_DOWN)
     }
     fn batch_writes_down(&self) -> bool {
-        matches!(self.0.load(Ordering::SeqCst), DOWN | WRITES_DOWN | BATCH_WRITES_DOWN)
+        matches!(self.switch.load(Ordering::SeqCst), DOWN | WRITES_DOWN | BATCH_WRITES_DOWN)
     }
     fn repeats(&self, ops: &[WriteOp]) -> bool {
-        self.0.load(Ordering::SeqCst) == HAND_OVERS_REPEATED
+        self.switch.load(Ordering::SeqCst) == HAND_OVERS_REPEATED
             && ops.iter().any(|op| match op {
                 WriteOp::Update { set, .. } => set.iter().any(|(_, value)| value.as_s() == Some("handed_over")),
                 _ => false,
@@ -112,12 +115,14 @@ impl Store for FailingStore {
             return Err(StoreError::Unavailable("the store's writes fail (a test's outage)".into()));
         }
         let is_receipt = |op: &WriteOp| match op {
-            WriteOp::Put { item, .. } => item.get("entity").and_then(|e| e.as_s()) == Some("webhook_receipt"),
+            WriteOp::Put { item, .. } => {
+                item.get(shared::store::schema::ENTITY).and_then(|e| e.as_s()) == Some("webhook_receipt")
+            }
             _ => false,
         };
         if ops.iter().any(is_receipt) {
-            self.outage.1.fetch_add(1, Ordering::SeqCst);
-            if self.outage.0.load(Ordering::SeqCst) == RECEIPT_WRITES_DOWN {
+            self.outage.receipts.fetch_add(1, Ordering::SeqCst);
+            if self.outage.switch.load(Ordering::SeqCst) == RECEIPT_WRITES_DOWN {
                 return Err(StoreError::Unavailable("webhook receipts cannot be written (a test's outage)".into()));
             }
         }
