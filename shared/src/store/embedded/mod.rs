@@ -1,8 +1,10 @@
 //! The durable embedded adapter: one SQLite database under the local data directory (WAL,
 //! `synchronous=FULL`: a write is on disk before it is acknowledged). One connection
-//! writes, in `BEGIN IMMEDIATE` transactions, so conditions are evaluated and writes applied
-//! under one transaction exactly as DynamoDB does for a conditional write or
-//! TransactWriteItems; reads take a connection of their own and see the last commit.
+//! writes, on a thread of its own, in `BEGIN IMMEDIATE` transactions, so conditions are
+//! evaluated and writes applied under one transaction exactly as DynamoDB does for a
+//! conditional write or TransactWriteItems; writes that arrive together share a commit, each
+//! in a savepoint of its own ([`writer`]). Reads take a connection of their own and see the
+//! last commit.
 //!
 //! The schema is plain so that ordinary tools read it: `items` (the key, the two index
 //! attributes, the expiry and the item as JSON), the sparse indexes as SQLite partial
@@ -13,6 +15,7 @@
 
 pub(crate) mod json;
 pub mod upgrade;
+mod writer;
 
 use super::{Condition, Cursor, Index, Item, Key, Page, Query, Store, StoreError, Value, WriteOp, check_batch, schema};
 use crate::clock::Timestamp;
@@ -22,7 +25,8 @@ use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, params};
 use std::cmp::Ordering;
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
+use writer::Writer;
 
 use crate::private_files::{owner_only, private_dir};
 
@@ -58,7 +62,7 @@ pub struct EmbeddedStore {
 }
 
 struct Shared {
-    writer: Mutex<Connection>,
+    writer: Writer,
     /// Idle read connections; a read takes one (or opens one) and puts it back.
     readers: Mutex<Vec<Connection>>,
     path: std::path::PathBuf,
@@ -69,24 +73,22 @@ impl EmbeddedStore {
     /// tokens and everything the organizations connected. SQLite gives its write-ahead log
     /// and shared-memory files the database file's mode.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        if let Some(parent) = path.parent() {
-            private_dir(parent).map_err(unavailable)?;
-        }
-        owner_only(path).map_err(unavailable)?;
-        let writer = connect(path)?;
-        writer.execute_batch(SCHEMA).map_err(unavailable)?;
-        migrate(&writer)?;
-        Ok(Self {
-            shared: Arc::new(Shared { writer: Mutex::new(writer), readers: Mutex::new(Vec::new()), path: path.into() }),
-        })
+        Self::start(path, prepare(path)?)
     }
 
     /// Opens the store of a data directory, first carrying over, once, a store an earlier
     /// version kept there (see [`upgrade`]).
     pub fn open_in(dir: &Path) -> Result<Self, StoreError> {
-        let store = Self::open(&dir.join(FILE_NAME))?;
-        upgrade::carry_over(dir, &store)?;
-        Ok(store)
+        let path = dir.join(FILE_NAME);
+        let mut connection = prepare(&path)?;
+        upgrade::carry_over(dir, &mut connection)?;
+        Self::start(&path, connection)
+    }
+
+    /// The store whose writes `writer` (a connection to `path`, prepared) makes.
+    fn start(path: &Path, writer: Connection) -> Result<Self, StoreError> {
+        let writer = Writer::start(writer)?;
+        Ok(Self { shared: Arc::new(Shared { writer, readers: Mutex::new(Vec::new()), path: path.into() }) })
     }
 
     /// Deletes the items whose `ttl` is `now` or earlier, as DynamoDB's time to live does in
@@ -126,11 +128,8 @@ impl EmbeddedStore {
         }
     }
 
-    fn writer(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
-        self.shared.writer.lock().map_err(|_| unavailable("the store's writer panicked"))
-    }
-
-    /// Runs `work` in one write transaction on a blocking thread: it waits for an fsync.
+    /// Runs `work` in one write transaction, which a moment's other writes may share: it
+    /// waits for an fsync.
     async fn writing<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Txn<'_>) -> Result<T, StoreError> + Send + 'static,
@@ -143,26 +142,7 @@ impl EmbeddedStore {
         durability: Durability,
         work: impl FnOnce(&Txn<'_>) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let store = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let connection = store.writer()?;
-            if durability == Durability::Deferred {
-                run(&connection, "PRAGMA synchronous = NORMAL")?;
-            }
-            let outcome = (|| {
-                let txn = Txn::begin(&connection, "BEGIN IMMEDIATE")?;
-                // An error drops the transaction, which rolls it back: nothing is half-written.
-                let out = work(&txn)?;
-                txn.commit()?;
-                Ok(out)
-            })();
-            if durability == Durability::Deferred {
-                run(&connection, "PRAGMA synchronous = FULL")?;
-            }
-            outcome
-        })
-        .await
-        .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
+        self.shared.writer.write(durability, work).await
     }
 
     /// Runs `read` on a read connection. Reads run where they are awaited: a read serves from
@@ -232,6 +212,29 @@ enum Durability {
     /// cut can only take a position back, so changes are handed over again, which at least
     /// once allows; the log's order keeps the database consistent either way.
     Deferred,
+}
+
+impl Durability {
+    /// The setting that gives a commit this durability.
+    fn pragma(self) -> &'static str {
+        match self {
+            Durability::Immediate => "PRAGMA synchronous = FULL",
+            Durability::Deferred => "PRAGMA synchronous = NORMAL",
+        }
+    }
+}
+
+/// Opens (or creates) the store's file, owner-only, with the schema as this version keeps it:
+/// the connection that writes.
+fn prepare(path: &Path) -> Result<Connection, StoreError> {
+    if let Some(parent) = path.parent() {
+        private_dir(parent).map_err(unavailable)?;
+    }
+    owner_only(path).map_err(unavailable)?;
+    let connection = connect(path)?;
+    connection.execute_batch(SCHEMA).map_err(unavailable)?;
+    migrate(&connection)?;
+    Ok(connection)
 }
 
 fn connect(path: &Path) -> Result<Connection, StoreError> {
@@ -889,6 +892,81 @@ mod tests {
         assert_eq!(removed.len(), 1_200);
         assert!(removed.iter().all(|c| c.kind == ChangeKind::Remove && c.image().is_none()));
         assert_eq!(store.delete_expired(Timestamp(1_000)).await.unwrap(), 0, "nothing is deleted twice");
+        drop(store);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn writes_that_arrive_together_share_a_commit_and_each_fails_alone() {
+        let dir = std::env::temp_dir().join(format!("embedded-group-{}", std::process::id()));
+        let path = dir.join(FILE_NAME);
+        let store = EmbeddedStore::open(&path).unwrap();
+        let item = |sk: &str| {
+            Item::from([
+                (schema::PK.to_owned(), Value::S("P".into())),
+                (schema::SK.to_owned(), Value::S(sk.into())),
+                (schema::ENTITY.to_owned(), Value::S("thing".into())),
+            ])
+        };
+        let key = |sk: &str| Key::new("P", sk);
+        store.subscribe("after").await.unwrap();
+
+        // One write holds the writer while the others queue behind it; they are then taken
+        // together, in the order they came.
+        let (started, running) = tokio::sync::oneshot::channel();
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let holding = tokio::spawn({
+            let store = store.clone();
+            async move {
+                store
+                    .writing(move |_| {
+                        started.send(()).unwrap();
+                        held.recv().unwrap();
+                        Ok(())
+                    })
+                    .await
+            }
+        });
+        running.await.unwrap();
+        let first = store.write(vec![WriteOp::Put { item: item("FIRST"), condition: Some(Condition::NotExists) }]);
+        let reader = path.clone();
+        let seen = store.writing(move |txn| {
+            // What the write before it did, in the same transaction, not yet committed.
+            let inside = read_item(txn, &key("FIRST"))?.is_some();
+            let outside = read_item(&connect(&reader)?, &key("FIRST"))?.is_some();
+            Ok((inside, outside))
+        });
+        let refused = store.write(vec![
+            WriteOp::Put { item: item("HALF"), condition: None },
+            WriteOp::Put { item: item("FIRST"), condition: Some(Condition::NotExists) },
+        ]);
+        let failed = store.writing(move |txn| {
+            store_item(txn, &key("UNDONE"), false, Some(&item("UNDONE")))?;
+            Err::<(), _>(StoreError::Invalid("fails after writing".into()))
+        });
+        let panicked = store.writing(move |txn| -> Result<(), StoreError> {
+            store_item(txn, &key("PANICKED"), false, Some(&item("PANICKED")))?;
+            panic!("a write that panics")
+        });
+        let last = store.write(vec![WriteOp::Put { item: item("LAST"), condition: None }]);
+        let (first, seen, refused, failed, panicked, last, ()) = tokio::join!(biased; first, seen, refused, failed, panicked, last, async {
+            release.send(()).unwrap();
+        });
+        holding.await.unwrap().unwrap();
+
+        first.unwrap();
+        assert_eq!(seen.unwrap(), (true, false), "one transaction, committed after the last of them");
+        assert_eq!(refused, Err(StoreError::ConditionFailed { index: 1 }));
+        assert_eq!(failed, Err(StoreError::Invalid("fails after writing".into())));
+        assert!(matches!(panicked, Err(StoreError::Unavailable(_))), "{panicked:?}");
+        last.unwrap();
+        let kept = store.query(&Query::new(Index::Table { pk: "P".into() })).await.unwrap().items;
+        let kept: Vec<&str> = kept.iter().map(|item| item[schema::SK].as_s().unwrap()).collect();
+        assert_eq!(kept, ["FIRST", "LAST"], "a failed write leaves nothing behind, and the others stay");
+        let changes = store.read("after", &Filter::EVERY, 100).await.unwrap().changes;
+        let changed: Vec<&str> = changes.iter().map(|change| change.key.sk.as_str()).collect();
+        assert_eq!(changed, ["FIRST", "LAST"], "nor a change on the stream");
+        store.write(vec![WriteOp::Put { item: item("AFTER"), condition: None }]).await.unwrap();
         drop(store);
         std::fs::remove_dir_all(dir).unwrap();
     }

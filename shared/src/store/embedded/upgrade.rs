@@ -7,7 +7,7 @@
 //! SQLite store already holds items beside an earlier file that was never carried over (an
 //! earlier version run again after the upgrade) is refused with what to do, not merged.
 
-use super::{EmbeddedStore, OnConflict, json, put_row, unavailable};
+use super::{OnConflict, json, put_row, unavailable};
 use crate::store::{Item, Key, StoreError, Value};
 use crate::stream::ChangeKind;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
@@ -35,14 +35,13 @@ pub struct CarriedOver {
 }
 
 /// Carries over `dir`'s earlier store into `store`, once, and says so in the log.
-pub(crate) fn carry_over(dir: &Path, store: &EmbeddedStore) -> Result<Option<CarriedOver>, StoreError> {
+pub(crate) fn carry_over(dir: &Path, connection: &mut rusqlite::Connection) -> Result<Option<CarriedOver>, StoreError> {
     let earlier = dir.join(EARLIER_FILE);
     if !earlier.exists() {
         return Ok(None);
     }
     let kept = dir.join(CARRIED_OVER_FILE);
-    let mut writer = store.writer()?;
-    let txn = writer.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(unavailable)?;
+    let txn = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(unavailable)?;
     txn.execute_batch("CREATE TABLE IF NOT EXISTS carried_over (file TEXT PRIMARY KEY, items INTEGER NOT NULL, changes INTEGER NOT NULL, consumers INTEGER NOT NULL, at TEXT NOT NULL)")
         .map_err(unavailable)?;
     let done: Option<(u64, u64, u64)> = txn
@@ -74,7 +73,6 @@ pub(crate) fn carry_over(dir: &Path, store: &EmbeddedStore) -> Result<Option<Car
         }
     };
     txn.commit().map_err(unavailable)?;
-    drop(writer);
     std::fs::rename(&earlier, &kept).map_err(unavailable)?;
     tracing::info!(
         items = copied.items,
@@ -257,6 +255,7 @@ fn decode_change(bytes: &[u8]) -> Result<(ChangeKind, Key, Option<Item>), StoreE
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::embedded::EmbeddedStore;
 
     /// Writes an item as the earlier version did.
     fn encode(item: &Item) -> Vec<u8> {
@@ -368,6 +367,14 @@ mod tests {
         dir
     }
 
+    /// The store of `dir` as [`EmbeddedStore::open_in`] opens it, and what it carried over.
+    fn open_carrying_over(dir: &Path) -> (EmbeddedStore, Option<CarriedOver>) {
+        let path = dir.join(super::super::FILE_NAME);
+        let mut connection = super::super::prepare(&path).unwrap();
+        let copied = carry_over(dir, &mut connection).unwrap();
+        (EmbeddedStore::start(&path, connection).unwrap(), copied)
+    }
+
     fn sequences(changes: &[crate::stream::Change]) -> Vec<&str> {
         changes.iter().map(|c| c.sequence.as_str()).collect()
     }
@@ -377,8 +384,7 @@ mod tests {
         use crate::store::{Index, Query, Store};
         use crate::stream::{ChangeFeed, Filter, Pattern};
         let dir = earlier_data_dir();
-        let store = EmbeddedStore::open(&dir.join(super::super::FILE_NAME)).unwrap();
-        let copied = carry_over(&dir, &store).unwrap();
+        let (store, copied) = open_carrying_over(&dir);
         assert_eq!(copied, Some(CarriedOver { items: 4, changes: 3, consumers: 2 }));
         assert!(
             !dir.join(EARLIER_FILE).exists() && dir.join(CARRIED_OVER_FILE).exists(),
@@ -425,8 +431,8 @@ mod tests {
         drop(EmbeddedStore::open_in(&dir).unwrap());
         // As if the process died after the copy's commit and before the rename.
         std::fs::rename(dir.join(CARRIED_OVER_FILE), dir.join(EARLIER_FILE)).unwrap();
-        let store = EmbeddedStore::open(&dir.join(super::super::FILE_NAME)).unwrap();
-        assert_eq!(carry_over(&dir, &store).unwrap(), Some(CarriedOver { items: 4, changes: 3, consumers: 2 }));
+        let (store, copied) = open_carrying_over(&dir);
+        assert_eq!(copied, Some(CarriedOver { items: 4, changes: 3, consumers: 2 }));
         assert_eq!(sequences(&store.read("a", &Filter::EVERY, 10).await.unwrap().changes), vec!["6", "7"]);
         assert!(!dir.join(EARLIER_FILE).exists());
         std::fs::remove_dir_all(&dir).unwrap();
