@@ -16,8 +16,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
-/// At most this many writes share a commit: a group's transaction holds the write lock, and
-/// a long one would keep the readers' checkpoints waiting.
+/// At most this many writes share a commit: the first of a group is answered only after the
+/// work of all of them, so a group is kept short.
 const GROUP_LIMIT: usize = 64;
 
 /// The handle of the writing thread; dropping the last one ends the thread, after the writes
