@@ -949,9 +949,10 @@ mod tests {
             panic!("a write that panics")
         });
         let last = store.write(vec![WriteOp::Put { item: item("LAST"), condition: None }]);
-        let (first, seen, refused, failed, panicked, last, ()) = tokio::join!(biased; first, seen, refused, failed, panicked, last, async {
-            release.send(()).unwrap();
-        });
+        // Each is handed to the writer when first polled, in this order; then it is let go.
+        let go = async { release.send(()).unwrap() };
+        let (first, seen, refused, failed, panicked, last, ()) =
+            tokio::join!(biased; first, seen, refused, failed, panicked, last, go);
         holding.await.unwrap().unwrap();
 
         first.unwrap();

@@ -34,7 +34,8 @@ pub struct CarriedOver {
     pub consumers: u64,
 }
 
-/// Carries over `dir`'s earlier store into `store`, once, and says so in the log.
+/// Carries over `dir`'s earlier store into the store `connection` writes, once, and says so
+/// in the log.
 pub(crate) fn carry_over(dir: &Path, connection: &mut rusqlite::Connection) -> Result<Option<CarriedOver>, StoreError> {
     let earlier = dir.join(EARLIER_FILE);
     if !earlier.exists() {
