@@ -1,7 +1,8 @@
 //! An acknowledged delivery survives the process being killed: the service runs as its own
-//! process (the `waba-connect` binary), takes webhook deliveries one after another, and is
-//! killed with SIGKILL right after the last acknowledgement, with no chance to flush or close
-//! anything. Restarted on the same data directory, every delivery it acknowledged is there.
+//! process (the `waba-connect` binary), takes webhook deliveries one after another and then
+//! many at once (which the local store commits together), and is killed with SIGKILL right
+//! after the last acknowledgement, with no chance to flush or close anything. Restarted on
+//! the same data directory, every delivery it acknowledged is there.
 
 mod support;
 
@@ -11,10 +12,14 @@ use std::time::Duration;
 use support::{Harness, SUPPORT};
 use waba_connect::sandbox::seed;
 
-/// Single-message deliveries, then one batch as large as Meta sends (its write takes long
-/// enough that a store acknowledging before it wrote would be caught by the kill).
+/// Single-message deliveries one after another; then, at once, one batch as large as Meta
+/// sends (its write takes long enough that a store acknowledging before it wrote would be
+/// caught by the kill) and single messages that arrive while it is written, which share a
+/// commit.
 const SINGLES: usize = 20;
 const BATCH: usize = 1000;
+const AT_ONCE: usize = 16;
+const MESSAGES: usize = SINGLES + BATCH + AT_ONCE;
 
 struct Killed(Child);
 
@@ -69,9 +74,7 @@ async fn every_acknowledged_delivery_survives_a_kill_9() {
         json!({"from": "16315551234", "id": format!("wamid.crash{i}"), "timestamp": "1795238940",
                "type": "text", "text": {"body": format!("before the crash {i}")}})
     };
-    let mut deliveries: Vec<Vec<serde_json::Value>> = (0..SINGLES).map(|i| vec![message(i)]).collect();
-    deliveries.push((SINGLES..SINGLES + BATCH).map(message).collect());
-    for (n, messages) in deliveries.into_iter().enumerate() {
+    let delivery = |messages: Vec<serde_json::Value>| {
         let changes: Vec<serde_json::Value> = messages
             .into_iter()
             .map(|m| {
@@ -87,15 +90,20 @@ async fn every_acknowledged_delivery_survives_a_kill_9() {
         let secret = waba_connect::stack::LOCAL_APP_SECRET.as_bytes();
         let signature =
             format!("sha256={}", shared::crypto::hex(&shared::crypto::hmac_sha256(secret, body.as_bytes())));
-        let response = http
-            .post(&url)
-            .header("content-type", "application/json")
-            .header("x-hub-signature-256", signature)
-            .body(body)
-            .send()
-            .await
-            .expect("the service answers");
-        assert_eq!(response.status(), 200, "delivery {n} acknowledged");
+        http.post(&url).header("content-type", "application/json").header("x-hub-signature-256", signature).body(body)
+    };
+    for i in 0..SINGLES {
+        let response = delivery(vec![message(i)]).send().await.expect("the service answers");
+        assert_eq!(response.status(), 200, "delivery {i} acknowledged");
+    }
+    let batch = tokio::spawn(delivery((SINGLES..SINGLES + BATCH).map(message).collect()).send());
+    // Posted while the batch is handled: they queue for the writer and share commits.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let at_once: Vec<_> =
+        (SINGLES + BATCH..MESSAGES).map(|i| tokio::spawn(delivery(vec![message(i)]).send())).collect();
+    for (n, posted) in std::iter::once(batch).chain(at_once).enumerate() {
+        let response = posted.await.unwrap().expect("the service answers");
+        assert_eq!(response.status(), 200, "concurrent delivery {n} acknowledged");
     }
     // SIGKILL, the moment the last acknowledgement is in.
     service.0.kill().unwrap();
@@ -104,8 +112,8 @@ async fn every_acknowledged_delivery_survives_a_kill_9() {
     let h = Harness::start(&[("DATA_DIR", &data)]).await;
     let stored =
         h.every_page(&format!("/api/v1/organizations/{org}/whatsapp/messages?limit=100"), &owner, "messages").await;
-    assert_eq!(stored.len(), SINGLES + BATCH, "every acknowledged message is kept");
-    for i in 0..SINGLES + BATCH {
+    assert_eq!(stored.len(), MESSAGES, "every acknowledged message is kept");
+    for i in 0..MESSAGES {
         let id = format!("wamid.crash{i}");
         assert!(stored.iter().any(|m| m["messageId"] == id.as_str()), "{id} is lost");
     }
