@@ -899,6 +899,7 @@ mod tests {
     #[tokio::test]
     async fn writes_that_arrive_together_share_a_commit_and_each_fails_alone() {
         let dir = std::env::temp_dir().join(format!("embedded-group-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
         let path = dir.join(FILE_NAME);
         let store = EmbeddedStore::open(&path).unwrap();
         let item = |sk: &str| {
@@ -968,6 +969,24 @@ mod tests {
         let changed: Vec<&str> = changes.iter().map(|change| change.key.sk.as_str()).collect();
         assert_eq!(changed, ["FIRST", "LAST"], "nor a change on the stream");
         store.write(vec![WriteOp::Put { item: item("AFTER"), condition: None }]).await.unwrap();
+        drop(store);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_commit_waits_for_the_disk_exactly_when_a_write_in_it_must() {
+        let dir = std::env::temp_dir().join(format!("embedded-sync-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = EmbeddedStore::open(&dir.join(FILE_NAME)).unwrap();
+        // SQLite's `PRAGMA synchronous` as the writing connection has it: 1 NORMAL, 2 FULL.
+        let level =
+            |txn: &Txn<'_>| txn.query_row("PRAGMA synchronous", [], |row| row.get::<_, i64>(0)).map_err(unavailable);
+        // Back and forth twice: SQLite applies the setting when it compiles the statement, and
+        // a `PRAGMA` kept prepared is compiled again each time it runs (it expires itself).
+        for _ in 0..2 {
+            assert_eq!(store.write_transaction(Durability::Deferred, level).await.unwrap(), 1);
+            assert_eq!(store.writing(level).await.unwrap(), 2);
+        }
         drop(store);
         std::fs::remove_dir_all(dir).unwrap();
     }
