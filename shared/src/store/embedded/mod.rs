@@ -813,11 +813,29 @@ impl ChangeFeed for EmbeddedStore {
 mod tests {
     use super::*;
     use rusqlite::StatementStatus;
+    use std::path::PathBuf;
+
+    /// A directory of the test's own under the system's temporary one, emptied first of
+    /// what an earlier run that failed may have left.
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("embedded-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    /// An item of no record of the service's, under partition `P`.
+    fn thing(sk: &str) -> Item {
+        Item::from([
+            (schema::PK.to_owned(), Value::S("P".into())),
+            (schema::SK.to_owned(), Value::S(sk.into())),
+            (schema::ENTITY.to_owned(), Value::S("thing".into())),
+        ])
+    }
 
     #[tokio::test]
     async fn a_database_of_the_first_schema_gets_its_changes_entities_and_items_expiries_once() {
         use crate::stream::{Expected, Pattern};
-        let dir = std::env::temp_dir().join(format!("embedded-migrate-{}", std::process::id()));
+        let dir = scratch("migrate");
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join(FILE_NAME);
         let first = SCHEMA.replace(",\n        entity TEXT\n", "\n").replace("        expires INTEGER,\n", "");
@@ -857,14 +875,10 @@ mod tests {
 
     #[tokio::test]
     async fn expired_items_are_deleted_as_dynamodbs_time_to_live_deletes_them() {
-        let dir = std::env::temp_dir().join(format!("embedded-expiry-{}", std::process::id()));
+        let dir = scratch("expiry");
         let store = EmbeddedStore::open(&dir.join(FILE_NAME)).unwrap();
         let item = |sk: &str, ttl: Option<Value>| {
-            let mut item = Item::from([
-                (schema::PK.to_owned(), Value::S("P".into())),
-                (schema::SK.to_owned(), Value::S(sk.into())),
-                (schema::ENTITY.to_owned(), Value::S("thing".into())),
-            ]);
+            let mut item = thing(sk);
             item.extend(ttl.map(|ttl| (schema::TTL.to_owned(), ttl)));
             item
         };
@@ -898,17 +912,9 @@ mod tests {
 
     #[tokio::test]
     async fn writes_that_arrive_together_share_a_commit_and_each_fails_alone() {
-        let dir = std::env::temp_dir().join(format!("embedded-group-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = scratch("group");
         let path = dir.join(FILE_NAME);
         let store = EmbeddedStore::open(&path).unwrap();
-        let item = |sk: &str| {
-            Item::from([
-                (schema::PK.to_owned(), Value::S("P".into())),
-                (schema::SK.to_owned(), Value::S(sk.into())),
-                (schema::ENTITY.to_owned(), Value::S("thing".into())),
-            ])
-        };
         let key = |sk: &str| Key::new("P", sk);
         store.subscribe("after").await.unwrap();
 
@@ -929,7 +935,7 @@ mod tests {
             }
         });
         running.await.unwrap();
-        let first = store.write(vec![WriteOp::Put { item: item("FIRST"), condition: Some(Condition::NotExists) }]);
+        let first = store.write(vec![WriteOp::Put { item: thing("FIRST"), condition: Some(Condition::NotExists) }]);
         let reader = path.clone();
         let seen = store.writing(move |txn| {
             // What the write before it did, in the same transaction, not yet committed.
@@ -938,18 +944,18 @@ mod tests {
             Ok((inside, outside))
         });
         let refused = store.write(vec![
-            WriteOp::Put { item: item("HALF"), condition: None },
-            WriteOp::Put { item: item("FIRST"), condition: Some(Condition::NotExists) },
+            WriteOp::Put { item: thing("HALF"), condition: None },
+            WriteOp::Put { item: thing("FIRST"), condition: Some(Condition::NotExists) },
         ]);
         let failed = store.writing(move |txn| {
-            store_item(txn, &key("UNDONE"), false, Some(&item("UNDONE")))?;
+            store_item(txn, &key("UNDONE"), false, Some(&thing("UNDONE")))?;
             Err::<(), _>(StoreError::Invalid("fails after writing".into()))
         });
         let panicked = store.writing(move |txn| -> Result<(), StoreError> {
-            store_item(txn, &key("PANICKED"), false, Some(&item("PANICKED")))?;
+            store_item(txn, &key("PANICKED"), false, Some(&thing("PANICKED")))?;
             panic!("a write that panics")
         });
-        let last = store.write(vec![WriteOp::Put { item: item("LAST"), condition: None }]);
+        let last = store.write(vec![WriteOp::Put { item: thing("LAST"), condition: None }]);
         // Each is handed to the writer when first polled, in this order; then it is let go.
         let go = async { release.send(()).unwrap() };
         let (first, seen, refused, failed, panicked, last, ()) =
@@ -968,15 +974,14 @@ mod tests {
         let changes = store.read("after", &Filter::EVERY, 100).await.unwrap().changes;
         let changed: Vec<&str> = changes.iter().map(|change| change.key.sk.as_str()).collect();
         assert_eq!(changed, ["FIRST", "LAST"], "nor a change on the stream");
-        store.write(vec![WriteOp::Put { item: item("AFTER"), condition: None }]).await.unwrap();
+        store.write(vec![WriteOp::Put { item: thing("AFTER"), condition: None }]).await.unwrap();
         drop(store);
         std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[tokio::test]
     async fn a_commit_waits_for_the_disk_exactly_when_a_write_in_it_must() {
-        let dir = std::env::temp_dir().join(format!("embedded-sync-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = scratch("sync");
         let store = EmbeddedStore::open(&dir.join(FILE_NAME)).unwrap();
         // SQLite's `PRAGMA synchronous` as the writing connection has it: 1 NORMAL, 2 FULL.
         let level =
@@ -993,7 +998,7 @@ mod tests {
 
     #[test]
     fn a_prepared_query_is_planned_once_whatever_its_parameters() {
-        let dir = std::env::temp_dir().join(format!("embedded-plan-{}", std::process::id()));
+        let dir = scratch("plan");
         let store = EmbeddedStore::open(&dir.join(FILE_NAME)).unwrap();
         let connection = connect(&store.shared.path).unwrap();
         // A page's shape: each query's limit is one more than its page, or none (-1).
