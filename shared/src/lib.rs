@@ -29,6 +29,8 @@ pub mod store;
 pub mod stream;
 pub mod sweep;
 pub mod telemetry;
+#[cfg(test)]
+mod testing;
 
 pub use app::App;
 pub use error::ApiError;

@@ -126,7 +126,7 @@ mod tests {
 
     #[tokio::test]
     async fn files_written_before_the_cutoff_are_deleted_with_their_types() {
-        let dir = std::env::temp_dir().join(format!("media-expiry-{}", std::process::id()));
+        let dir = crate::testing::scratch_dir("media-expiry");
         let store = FileMediaStore::open(dir.clone()).unwrap();
         for key in ["org-1/old", "org-1/new", "org-2/old"] {
             store.put(key, "image/jpeg", Bytes::from_static(b"bytes")).await.unwrap();

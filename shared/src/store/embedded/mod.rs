@@ -812,16 +812,8 @@ impl ChangeFeed for EmbeddedStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::scratch_dir;
     use rusqlite::StatementStatus;
-    use std::path::PathBuf;
-
-    /// A directory of the test's own under the system's temporary one, emptied first of
-    /// what an earlier run that failed may have left.
-    fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("embedded-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        dir
-    }
 
     /// An item of no record of the service's, under partition `P`.
     fn thing(sk: &str) -> Item {
@@ -835,7 +827,7 @@ mod tests {
     #[tokio::test]
     async fn a_database_of_the_first_schema_gets_its_changes_entities_and_items_expiries_once() {
         use crate::stream::{Expected, Pattern};
-        let dir = scratch("migrate");
+        let dir = scratch_dir("embedded-migrate");
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join(FILE_NAME);
         let first = SCHEMA.replace(",\n        entity TEXT\n", "\n").replace("        expires INTEGER,\n", "");
@@ -875,7 +867,7 @@ mod tests {
 
     #[tokio::test]
     async fn expired_items_are_deleted_as_dynamodbs_time_to_live_deletes_them() {
-        let dir = scratch("expiry");
+        let dir = scratch_dir("embedded-expiry");
         let store = EmbeddedStore::open(&dir.join(FILE_NAME)).unwrap();
         let item = |sk: &str, ttl: Option<Value>| {
             let mut item = thing(sk);
@@ -912,7 +904,7 @@ mod tests {
 
     #[tokio::test]
     async fn writes_that_arrive_together_share_a_commit_and_each_fails_alone() {
-        let dir = scratch("group");
+        let dir = scratch_dir("embedded-group");
         let path = dir.join(FILE_NAME);
         let store = EmbeddedStore::open(&path).unwrap();
         let key = |sk: &str| Key::new("P", sk);
@@ -981,7 +973,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_commit_waits_for_the_disk_exactly_when_a_write_in_it_must() {
-        let dir = scratch("sync");
+        let dir = scratch_dir("embedded-sync");
         let store = EmbeddedStore::open(&dir.join(FILE_NAME)).unwrap();
         // SQLite's `PRAGMA synchronous` as the writing connection has it: 1 NORMAL, 2 FULL.
         let level =
@@ -998,7 +990,7 @@ mod tests {
 
     #[test]
     fn a_prepared_query_is_planned_once_whatever_its_parameters() {
-        let dir = scratch("plan");
+        let dir = scratch_dir("embedded-plan");
         let store = EmbeddedStore::open(&dir.join(FILE_NAME)).unwrap();
         let connection = connect(&store.shared.path).unwrap();
         // A page's shape: each query's limit is one more than its page, or none (-1).

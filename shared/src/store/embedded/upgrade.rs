@@ -342,8 +342,7 @@ mod tests {
     /// A data directory as the earlier version left it: items of both earlier formats, three
     /// changes still in the stream, consumer `a` through the first and `b` through the second.
     fn earlier_data_dir() -> std::path::PathBuf {
-        let dir = std::env::temp_dir()
-            .join(format!("waba-connect-upgrade-{}", crate::crypto::hex(&crate::crypto::random_bytes::<6>())));
+        let dir = crate::testing::scratch_dir("waba-connect-upgrade");
         std::fs::create_dir_all(&dir).unwrap();
         let db = redb::Database::create(dir.join(EARLIER_FILE)).unwrap();
         let txn = db.begin_write().unwrap();
